@@ -1,0 +1,356 @@
+//! Instruction builders, one per program instruction, plus the ATA helper clients need.
+
+use crate::{ata, pda, Instruction, Job, MarketRef, Pubkey, SlotState, PROGRAM_ID};
+use anchor_lang::solana_program::instruction::AccountMeta;
+use anchor_lang::{system_program, InstructionData, ToAccountMetas};
+use anchor_spl::associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent;
+use compute_market::{accounts as acc, instruction as data};
+
+fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: PROGRAM_ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+/// Creates `owner`'s associated token account for `mint` unless it exists.
+pub fn create_ata(
+    payer: &Pubkey,
+    owner: &Pubkey,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> Instruction {
+    create_associated_token_account_idempotent(payer, owner, mint, token_program)
+}
+
+/// `init_market`.
+pub fn init_market(
+    authority: &Pubkey,
+    payment_mint: &Pubkey,
+    payment_token_program: &Pubkey,
+    stake_mint: &Pubkey,
+    stake_token_program: &Pubkey,
+    args: crate::MarketInitArgs,
+) -> Instruction {
+    let market = pda::market(authority, args.market_id);
+    build(
+        acc::MarketInit {
+            authority: *authority,
+            market,
+            payment_mint: *payment_mint,
+            stake_mint: *stake_mint,
+            escrow_vault: pda::escrow_vault(&market),
+            stake_vault: pda::stake_vault(&market),
+            payment_token_program: *payment_token_program,
+            stake_token_program: *stake_token_program,
+            system_program: system_program::ID,
+        },
+        data::InitMarket { args },
+    )
+}
+
+/// `update_market`.
+pub fn update_market(
+    authority: &Pubkey,
+    market: &Pubkey,
+    args: crate::MarketUpdateArgs,
+) -> Instruction {
+    build(
+        acc::MarketUpdate {
+            authority: *authority,
+            market: *market,
+        },
+        data::UpdateMarket { args },
+    )
+}
+
+/// `register_provider`.
+pub fn register_provider(
+    owner: &Pubkey,
+    market: &Pubkey,
+    endpoint: &str,
+    capabilities: u64,
+) -> Instruction {
+    build(
+        acc::ProviderRegister {
+            owner: *owner,
+            market: *market,
+            provider: pda::provider(market, owner),
+            system_program: system_program::ID,
+        },
+        data::RegisterProvider {
+            args: compute_market::ProviderRegisterArgs {
+                endpoint: endpoint.to_string(),
+                capabilities,
+            },
+        },
+    )
+}
+
+/// `stake` from `owner_token` (a stake-mint account the owner controls).
+pub fn stake(owner: &Pubkey, market: &MarketRef, owner_token: &Pubkey, amount: u64) -> Instruction {
+    let m = &market.state;
+    build(
+        acc::ProviderStake {
+            owner: *owner,
+            market: market.address,
+            provider: pda::provider(&market.address, owner),
+            owner_token: *owner_token,
+            stake_vault: m.stake_vault,
+            stake_mint: m.stake_mint,
+            token_program: m.stake_token_program,
+        },
+        data::Stake { amount },
+    )
+}
+
+/// `request_unstake`.
+pub fn request_unstake(owner: &Pubkey, market: &Pubkey, amount: u64) -> Instruction {
+    build(
+        acc::ProviderRequestUnstake {
+            owner: *owner,
+            market: *market,
+            provider: pda::provider(market, owner),
+        },
+        data::RequestUnstake { amount },
+    )
+}
+
+/// `withdraw_stake` into `destination` (a stake-mint account).
+pub fn withdraw_stake(owner: &Pubkey, market: &MarketRef, destination: &Pubkey) -> Instruction {
+    let m = &market.state;
+    build(
+        acc::ProviderWithdrawStake {
+            owner: *owner,
+            market: market.address,
+            provider: pda::provider(&market.address, owner),
+            destination: *destination,
+            stake_vault: m.stake_vault,
+            stake_mint: m.stake_mint,
+            token_program: m.stake_token_program,
+        },
+        data::WithdrawStake {},
+    )
+}
+
+/// `update_provider`.
+pub fn update_provider(
+    owner: &Pubkey,
+    market: &Pubkey,
+    args: crate::ProviderUpdateArgs,
+) -> Instruction {
+    build(
+        acc::ProviderUpdate {
+            owner: *owner,
+            provider: pda::provider(market, owner),
+        },
+        data::UpdateProvider { args },
+    )
+}
+
+/// `close_provider`.
+pub fn close_provider(owner: &Pubkey, market: &Pubkey) -> Instruction {
+    build(
+        acc::ProviderClose {
+            owner: *owner,
+            provider: pda::provider(market, owner),
+        },
+        data::CloseProvider {},
+    )
+}
+
+/// `post_job`, paying from `requester_token` (a payment-mint account).
+pub fn post_job(
+    requester: &Pubkey,
+    market: &MarketRef,
+    requester_token: &Pubkey,
+    args: crate::JobPostArgs,
+) -> Instruction {
+    let m = &market.state;
+    let job = pda::job(&market.address, requester, args.nonce);
+    build(
+        acc::JobPost {
+            requester: *requester,
+            market: market.address,
+            job,
+            settlement: pda::settlement(&job),
+            requester_token: *requester_token,
+            escrow_vault: m.escrow_vault,
+            payment_mint: m.payment_mint,
+            token_program: m.payment_token_program,
+            system_program: system_program::ID,
+        },
+        data::PostJob { args },
+    )
+}
+
+/// `cancel_job`, refunding into `refund_to` (a payment-mint account).
+pub fn cancel_job(
+    requester: &Pubkey,
+    market: &MarketRef,
+    job: &Pubkey,
+    refund_to: &Pubkey,
+) -> Instruction {
+    let m = &market.state;
+    build(
+        acc::JobCancel {
+            requester: *requester,
+            market: market.address,
+            job: *job,
+            refund_to: *refund_to,
+            escrow_vault: m.escrow_vault,
+            payment_mint: m.payment_mint,
+            token_program: m.payment_token_program,
+        },
+        data::CancelJob {},
+    )
+}
+
+/// `claim_job`.
+pub fn claim_job(owner: &Pubkey, market: &Pubkey, job: &Pubkey) -> Instruction {
+    build(
+        acc::JobClaim {
+            owner: *owner,
+            market: *market,
+            job: *job,
+            provider: pda::provider(market, owner),
+        },
+        data::ClaimJob {},
+    )
+}
+
+/// `expire_claim` of `slot`, held by `slot_provider` (owner wallet); the bounty goes to
+/// `bounty_to` (a stake-mint account).
+pub fn expire_claim(
+    caller: &Pubkey,
+    market: &MarketRef,
+    job: &Pubkey,
+    slot: u8,
+    slot_provider: &Pubkey,
+    bounty_to: &Pubkey,
+) -> Instruction {
+    let m = &market.state;
+    build(
+        acc::JobExpireClaim {
+            caller: *caller,
+            market: market.address,
+            job: *job,
+            provider: pda::provider(&market.address, slot_provider),
+            stake_vault: m.stake_vault,
+            stake_mint: m.stake_mint,
+            slash_treasury: ata(&m.treasury, &m.stake_mint, &m.stake_token_program),
+            bounty_to: *bounty_to,
+            token_program: m.stake_token_program,
+        },
+        data::ExpireClaim { slot },
+    )
+}
+
+/// `commit_result` of `commitment` (see [`crate::commitment_hash`]).
+pub fn commit_result(owner: &Pubkey, job: &Pubkey, commitment: [u8; 32]) -> Instruction {
+    build(
+        acc::JobCommit {
+            owner: *owner,
+            job: *job,
+        },
+        data::CommitResult { commitment },
+    )
+}
+
+/// `reveal_result`.
+pub fn reveal_result(
+    owner: &Pubkey,
+    job: &Pubkey,
+    result_root: [u8; 32],
+    salt: [u8; 32],
+) -> Instruction {
+    build(
+        acc::JobReveal {
+            owner: *owner,
+            job: *job,
+        },
+        data::RevealResult {
+            args: compute_market::JobRevealArgs { result_root, salt },
+        },
+    )
+}
+
+/// `finalize_job` for `job` in its current state, with the provider accounts and payout
+/// accounts of every held slot. `bounty_to` is a stake-mint account of the caller.
+pub fn finalize_job(
+    caller: &Pubkey,
+    market: &MarketRef,
+    job_address: &Pubkey,
+    job: &Job,
+    bounty_to: &Pubkey,
+) -> Instruction {
+    let m = &market.state;
+    let mut ix = build(
+        acc::JobFinalize {
+            caller: *caller,
+            market: market.address,
+            job: *job_address,
+            settlement: pda::settlement(job_address),
+            requester: job.requester,
+            refund_to: ata(&job.requester, &m.payment_mint, &m.payment_token_program),
+            escrow_vault: m.escrow_vault,
+            stake_vault: m.stake_vault,
+            payment_mint: m.payment_mint,
+            stake_mint: m.stake_mint,
+            fee_treasury: ata(&m.treasury, &m.payment_mint, &m.payment_token_program),
+            slash_treasury: ata(&m.treasury, &m.stake_mint, &m.stake_token_program),
+            bounty_to: *bounty_to,
+            payment_token_program: m.payment_token_program,
+            stake_token_program: m.stake_token_program,
+            system_program: system_program::ID,
+        },
+        data::FinalizeJob {},
+    );
+    for slot in job.slots.iter().filter(|s| s.state != SlotState::Free) {
+        ix.accounts.push(AccountMeta::new(
+            pda::provider(&market.address, &slot.provider),
+            false,
+        ));
+        ix.accounts.push(AccountMeta::new(
+            ata(&slot.provider, &m.payment_mint, &m.payment_token_program),
+            false,
+        ));
+    }
+    ix
+}
+
+/// The ATA creations a `finalize_job` may need: the requester's and the treasury's payment
+/// accounts, the treasury's stake account, and the payment account of every provider that
+/// revealed (any of them may be paid). All are idempotent.
+pub fn finalize_job_prerequisites(
+    payer: &Pubkey,
+    market: &MarketRef,
+    job: &Job,
+) -> Vec<Instruction> {
+    let m = &market.state;
+    let mut out = vec![
+        create_ata(
+            payer,
+            &job.requester,
+            &m.payment_mint,
+            &m.payment_token_program,
+        ),
+        create_ata(
+            payer,
+            &m.treasury,
+            &m.payment_mint,
+            &m.payment_token_program,
+        ),
+        create_ata(payer, &m.treasury, &m.stake_mint, &m.stake_token_program),
+    ];
+    for slot in job.slots.iter().filter(|s| s.state == SlotState::Revealed) {
+        out.push(create_ata(
+            payer,
+            &slot.provider,
+            &m.payment_mint,
+            &m.payment_token_program,
+        ));
+    }
+    out
+}

@@ -1,0 +1,48 @@
+//! Rust SDK of the compute market: the one place that knows PDAs, account layouts and how to
+//! build every instruction. The worker, the CLI, the tests and the benchmarks all use it.
+#![allow(deprecated)]
+
+pub mod ix;
+pub mod pda;
+
+pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};
+pub use compute_market::{
+    self as program, constants,
+    state::{
+        commitment_hash, Job, JobStatus, Market, MarketConfig, Outcome, Provider, Settlement, Slot,
+        SlotState, SlotVerdict, Verdict,
+    },
+    JobPostArgs, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs, ID as PROGRAM_ID,
+};
+
+/// Errors of the SDK.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("account {0} is not a {1} of the compute market: {2}")]
+    Decode(Pubkey, &'static str, String),
+}
+
+/// A market account together with its address: what most instruction builders need.
+#[derive(Clone, Debug)]
+pub struct MarketRef {
+    pub address: Pubkey,
+    pub state: Market,
+}
+
+/// Decodes an account of the program (checks the discriminator).
+pub fn decode<T: anchor_lang::AccountDeserialize>(
+    address: &Pubkey,
+    kind: &'static str,
+    mut data: &[u8],
+) -> Result<T, ClientError> {
+    T::try_deserialize(&mut data).map_err(|e| ClientError::Decode(*address, kind, e.to_string()))
+}
+
+/// Associated token account of `owner` for `mint` under `token_program`.
+pub fn ata(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+    anchor_spl::associated_token::get_associated_token_address_with_program_id(
+        owner,
+        mint,
+        token_program,
+    )
+}

@@ -1,0 +1,51 @@
+//! Seeds, limits and domain separators. Every PDA seed lives here and nowhere else.
+
+use anchor_lang::prelude::*;
+
+/// `Market` PDA: `["market", authority, market_id (u64 LE)]`.
+#[constant]
+pub const SEED_MARKET: &[u8] = b"market";
+/// `Provider` PDA: `["provider", market, owner]`.
+#[constant]
+pub const SEED_PROVIDER: &[u8] = b"provider";
+/// `Job` PDA: `["job", market, requester, nonce (u64 LE)]`.
+#[constant]
+pub const SEED_JOB: &[u8] = b"job";
+/// `Settlement` PDA: `["settlement", job]`.
+#[constant]
+pub const SEED_SETTLEMENT: &[u8] = b"settlement";
+/// Escrow vault token account (payment mint) PDA: `["escrow_vault", market]`.
+#[constant]
+pub const SEED_ESCROW_VAULT: &[u8] = b"escrow_vault";
+/// Stake vault token account (stake mint) PDA: `["stake_vault", market]`.
+#[constant]
+pub const SEED_STAKE_VAULT: &[u8] = b"stake_vault";
+
+/// Domain separator of result commitments:
+/// `sha256(COMMIT_DOMAIN || job || provider owner || result_root || salt)`.
+#[constant]
+pub const COMMIT_DOMAIN: &[u8] = b"compute-market/commit/v1";
+
+/// Layout version written into every account this program creates.
+pub const ACCOUNT_VERSION: u8 = 1;
+
+/// Hard upper bound on replicas per job; a market may choose a lower one.
+#[constant]
+pub const MAX_REPLICAS: u8 = 8;
+/// Longest manifest URI a job may carry, in bytes.
+#[constant]
+pub const MAX_MANIFEST_URI_LEN: usize = 200;
+/// Longest result endpoint URL a provider may register, in bytes.
+#[constant]
+pub const MAX_ENDPOINT_LEN: usize = 128;
+
+/// Basis-point denominator (100% = 10_000).
+pub const BPS_DENOMINATOR: u64 = 10_000;
+/// Highest protocol fee a market may charge: 20%.
+#[constant]
+pub const MAX_FEE_BPS: u16 = 2_000;
+
+/// Shortest timeout or window a market may configure, in seconds.
+pub const MIN_WINDOW_SECS: i64 = 1;
+/// Longest timeout or window a market may configure: 30 days.
+pub const MAX_WINDOW_SECS: i64 = 30 * 24 * 60 * 60;

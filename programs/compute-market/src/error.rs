@@ -1,0 +1,95 @@
+//! Every failure path of the program has a named error here.
+//!
+//! Codes are positional: append new variants at the end, never reorder or remove.
+
+use anchor_lang::prelude::*;
+
+#[error_code]
+pub enum MarketError {
+    #[msg("Arithmetic overflow or underflow")]
+    MathOverflow,
+    #[msg("The market is paused: no new jobs, claims or providers")]
+    MarketPaused,
+    #[msg("Protocol fee is above the maximum of 2000 bps")]
+    FeeTooHigh,
+    #[msg("Slash bounty must be at most 10000 bps")]
+    BountyTooHigh,
+    #[msg("Market max_replicas must be between 1 and MAX_REPLICAS")]
+    InvalidReplicaLimit,
+    #[msg("A timeout or window is outside the allowed range")]
+    InvalidTimeout,
+    #[msg("Collateral per claim must be positive and at most the minimum stake")]
+    InvalidCollateral,
+    #[msg("The mint has a Token-2022 extension that would break escrow accounting")]
+    UnsupportedMintExtension,
+    #[msg("Replicas must be between 1 and the market's max_replicas")]
+    InvalidReplicas,
+    #[msg("Quorum must be between 1 and the number of replicas")]
+    InvalidQuorum,
+    #[msg("Reward per replica must be positive")]
+    ZeroReward,
+    #[msg("The manifest hash must not be all zeroes")]
+    InvalidManifestHash,
+    #[msg("The manifest URI is empty or longer than MAX_MANIFEST_URI_LEN")]
+    InvalidManifestUri,
+    #[msg("A settlement already exists for this job address: use a fresh nonce")]
+    SettlementExists,
+    #[msg("The job has claimed slots and can no longer be cancelled")]
+    JobAlreadyClaimed,
+    #[msg("Every slot of the job is taken")]
+    JobFull,
+    #[msg("This provider already holds a slot of this job")]
+    DuplicateProvider,
+    #[msg("The provider's stake is below the market minimum")]
+    InsufficientStake,
+    #[msg("The provider's free stake cannot cover the collateral")]
+    InsufficientFreeStake,
+    #[msg("The commit phase of this job is over")]
+    CommitPhaseOver,
+    #[msg("Slot index out of range")]
+    InvalidSlot,
+    #[msg("The slot is not in the claimed state")]
+    SlotNotClaimed,
+    #[msg("The claim has not expired yet")]
+    ClaimNotExpired,
+    #[msg("A provider cannot expire its own claim")]
+    SelfExpiry,
+    #[msg("The signer holds no slot of this job")]
+    NotAssigned,
+    #[msg("The claim expired before the commitment arrived")]
+    ClaimExpired,
+    #[msg("The commitment must not be all zeroes")]
+    ZeroCommitment,
+    #[msg("Another slot already holds this commitment")]
+    DuplicateCommitment,
+    #[msg("Reveals open only after every slot committed or the commit deadline passed")]
+    RevealNotOpen,
+    #[msg("The reveal deadline has passed")]
+    RevealDeadlinePassed,
+    #[msg("The slot has no commitment to reveal")]
+    NotCommitted,
+    #[msg("Result root and salt do not match the commitment")]
+    CommitmentMismatch,
+    #[msg("The job cannot be finalized yet")]
+    FinalizeTooEarly,
+    #[msg("Provider accounts passed do not match the job's slots")]
+    ProviderAccountMismatch,
+    #[msg("A payout account is not the owner's associated token account")]
+    PayoutAccountMismatch,
+    #[msg("Amount must be positive")]
+    ZeroAmount,
+    #[msg("Nothing is pending withdrawal")]
+    NothingToWithdraw,
+    #[msg("The unstake cooldown has not elapsed")]
+    CooldownActive,
+    #[msg("Withdrawal would take stake below locked collateral")]
+    StakeLocked,
+    #[msg("The provider still has stake, collateral or claims")]
+    ProviderBusy,
+    #[msg("The endpoint must be an http(s) URL of at most MAX_ENDPOINT_LEN bytes")]
+    InvalidEndpoint,
+    #[msg("An account invariant does not hold")]
+    InvariantViolated,
+    #[msg("The commit window must be between the claim timeout and the market maximum")]
+    InvalidCommitWindow,
+}

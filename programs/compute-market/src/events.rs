@@ -1,0 +1,141 @@
+//! One event per state change, carrying amounts and the balances after the change.
+
+use crate::state::{MarketConfig, Outcome};
+use anchor_lang::prelude::*;
+
+#[event]
+pub struct MarketInitialized {
+    pub market: Pubkey,
+    pub authority: Pubkey,
+    pub payment_mint: Pubkey,
+    pub stake_mint: Pubkey,
+    pub treasury: Pubkey,
+    pub config: MarketConfig,
+}
+
+#[event]
+pub struct MarketUpdated {
+    pub market: Pubkey,
+    pub old_config: MarketConfig,
+    pub new_config: MarketConfig,
+    pub old_paused: bool,
+    pub new_paused: bool,
+    pub old_treasury: Pubkey,
+    pub new_treasury: Pubkey,
+}
+
+#[event]
+pub struct ProviderRegistered {
+    pub market: Pubkey,
+    pub provider: Pubkey,
+    pub owner: Pubkey,
+    pub endpoint: String,
+    pub capabilities: u64,
+}
+
+#[event]
+pub struct ProviderUpdated {
+    pub provider: Pubkey,
+    pub old_endpoint: String,
+    pub new_endpoint: String,
+    pub old_capabilities: u64,
+    pub new_capabilities: u64,
+}
+
+#[event]
+pub struct ProviderStaked {
+    pub provider: Pubkey,
+    pub amount: u64,
+    pub stake_after: u64,
+}
+
+#[event]
+pub struct UnstakeRequested {
+    pub provider: Pubkey,
+    pub amount: u64,
+    pub pending_after: u64,
+    pub available_at: i64,
+}
+
+#[event]
+pub struct StakeWithdrawn {
+    pub provider: Pubkey,
+    pub amount: u64,
+    pub stake_after: u64,
+}
+
+#[event]
+pub struct ProviderClosed {
+    pub provider: Pubkey,
+    pub owner: Pubkey,
+}
+
+#[event]
+pub struct JobPosted {
+    pub market: Pubkey,
+    pub job: Pubkey,
+    pub requester: Pubkey,
+    pub nonce: u64,
+    pub manifest_hash: [u8; 32],
+    pub reward_per_replica: u64,
+    pub replicas: u8,
+    pub quorum: u8,
+    pub escrow: u64,
+    pub commit_deadline: i64,
+    pub reveal_deadline: i64,
+}
+
+#[event]
+pub struct JobCancelled {
+    pub job: Pubkey,
+    pub refund: u64,
+}
+
+#[event]
+pub struct JobClaimed {
+    pub job: Pubkey,
+    pub slot: u8,
+    pub provider: Pubkey,
+    pub collateral: u64,
+    pub provider_locked_after: u64,
+}
+
+#[event]
+pub struct ClaimExpired {
+    pub job: Pubkey,
+    pub slot: u8,
+    pub provider: Pubkey,
+    pub slashed: u64,
+    pub bounty: u64,
+    pub caller: Pubkey,
+    pub provider_stake_after: u64,
+}
+
+#[event]
+pub struct ResultCommitted {
+    pub job: Pubkey,
+    pub slot: u8,
+    pub provider: Pubkey,
+    pub commitment: [u8; 32],
+}
+
+#[event]
+pub struct ResultRevealed {
+    pub job: Pubkey,
+    pub slot: u8,
+    pub provider: Pubkey,
+    pub result_root: [u8; 32],
+}
+
+#[event]
+pub struct JobFinalized {
+    pub job: Pubkey,
+    pub settlement: Pubkey,
+    pub outcome: Outcome,
+    pub result_root: [u8; 32],
+    pub total_paid: u64,
+    pub fee: u64,
+    pub refund: u64,
+    pub total_slashed: u64,
+    pub bounty: u64,
+}

@@ -1,0 +1,303 @@
+use crate::constants::*;
+use crate::error::MarketError;
+use crate::events::JobFinalized;
+use crate::math;
+use crate::state::{Job, Market, Outcome, Provider, Settlement, SlotState, SlotVerdict, Verdict};
+use crate::token::{require_ata, require_not_vault, transfer_out};
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+/// Settles a job: anyone may call once `Job::can_finalize` holds.
+///
+/// Remaining accounts, in slot order, for every slot that is not free: the provider account
+/// (writable) followed by the provider owner's associated payment-mint token account
+/// (writable; it must exist when that provider is paid).
+#[derive(Accounts)]
+pub struct JobFinalize<'info> {
+    /// Pays the settlement's rent up front and is reimbursed from the job's settlement deposit;
+    /// earns the slash bounty except on its own slashes.
+    #[account(mut)]
+    pub caller: Signer<'info>,
+
+    pub market: Account<'info, Market>,
+
+    #[account(
+        mut,
+        close = requester,
+        seeds = [SEED_JOB, market.key().as_ref(), job.requester.as_ref(), &job.nonce.to_le_bytes()],
+        bump = job.bump,
+        has_one = market,
+        has_one = requester,
+    )]
+    pub job: Account<'info, Job>,
+
+    #[account(
+        init,
+        payer = caller,
+        space = Settlement::space(job.replicas),
+        seeds = [SEED_SETTLEMENT, job.key().as_ref()],
+        bump,
+    )]
+    pub settlement: Account<'info, Settlement>,
+
+    /// CHECK: the job's requester (`has_one` on `job`); receives the job account's lamports.
+    #[account(mut)]
+    pub requester: UncheckedAccount<'info>,
+
+    /// CHECK: the requester's associated payment-mint account (checked in `validate`).
+    #[account(mut)]
+    pub refund_to: UncheckedAccount<'info>,
+
+    #[account(mut, address = market.escrow_vault)]
+    pub escrow_vault: InterfaceAccount<'info, TokenAccount>,
+
+    #[account(mut, address = market.stake_vault)]
+    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+
+    #[account(address = market.payment_mint)]
+    pub payment_mint: InterfaceAccount<'info, Mint>,
+
+    #[account(address = market.stake_mint)]
+    pub stake_mint: InterfaceAccount<'info, Mint>,
+
+    /// CHECK: the treasury's associated payment-mint account (checked in `validate`).
+    #[account(mut)]
+    pub fee_treasury: UncheckedAccount<'info>,
+
+    /// CHECK: the treasury's associated stake-mint account (checked in `validate`).
+    #[account(mut)]
+    pub slash_treasury: UncheckedAccount<'info>,
+
+    /// CHECK: any stake-mint token account but a market vault (checked in `validate`); the token
+    /// program checks its mint during the transfer.
+    #[account(mut)]
+    pub bounty_to: UncheckedAccount<'info>,
+
+    #[account(address = market.payment_token_program)]
+    pub payment_token_program: Interface<'info, TokenInterface>,
+
+    #[account(address = market.stake_token_program)]
+    pub stake_token_program: Interface<'info, TokenInterface>,
+
+    pub system_program: Program<'info, System>,
+}
+
+/// Money moved by one settlement, summed over the slots.
+#[derive(Default)]
+struct Totals {
+    paid: u64,
+    fee: u64,
+    slashed: u64,
+    /// Slashes of providers other than the caller: the base of the caller's bounty.
+    bounty_base: u64,
+}
+
+impl JobFinalize<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.job.can_finalize(Clock::get()?.unix_timestamp),
+            MarketError::FinalizeTooEarly
+        );
+        let m = &self.market;
+        require_ata(
+            &self.refund_to,
+            &self.job.requester,
+            &m.payment_mint,
+            &m.payment_token_program,
+        )?;
+        require_ata(
+            &self.fee_treasury,
+            &m.treasury,
+            &m.payment_mint,
+            &m.payment_token_program,
+        )?;
+        require_ata(
+            &self.slash_treasury,
+            &m.treasury,
+            &m.stake_mint,
+            &m.stake_token_program,
+        )?;
+        require_not_vault(&self.bounty_to, m)
+    }
+
+    pub fn handler<'info>(ctx: Context<'info, JobFinalize<'info>>) -> Result<()> {
+        let clock = Clock::get()?;
+        let a = &*ctx.accounts;
+        let job = &a.job;
+        let winner = job.winning_root();
+        let fee_each = math::bps_of(job.reward_per_replica, job.fee_bps)?;
+        let payout = math::sub(job.reward_per_replica, fee_each)?;
+        let payment_program = a.payment_token_program.to_account_info();
+        let escrow_vault = a.escrow_vault.to_account_info();
+
+        let mut totals = Totals::default();
+        let mut verdicts = Vec::with_capacity(job.slots.len());
+        let mut rest = ctx.remaining_accounts.iter();
+        for slot in &job.slots {
+            if slot.state == SlotState::Free {
+                verdicts.push(SlotVerdict {
+                    provider: Pubkey::default(),
+                    verdict: Verdict::Unclaimed,
+                    result_root: [0; 32],
+                    paid: 0,
+                    slashed: 0,
+                });
+                continue;
+            }
+            let (Some(provider_info), Some(payout_to)) = (rest.next(), rest.next()) else {
+                return err!(MarketError::ProviderAccountMismatch);
+            };
+            let mut provider = Account::<Provider>::try_from(provider_info)?;
+            require!(
+                provider_info.is_writable
+                    && provider.owner == slot.provider
+                    && provider.market == a.market.key(),
+                MarketError::ProviderAccountMismatch
+            );
+            require_ata(
+                payout_to,
+                &provider.owner,
+                &a.market.payment_mint,
+                &a.market.payment_token_program,
+            )?;
+            let verdict = match (slot.state, winner) {
+                (SlotState::Revealed, Some(w)) if slot.result_root == w => Verdict::Agreed,
+                (SlotState::Revealed, Some(_)) => Verdict::Dissented,
+                (SlotState::Revealed, None) => Verdict::Unverified,
+                (SlotState::Committed, _) => Verdict::Withheld,
+                _ => Verdict::Absent,
+            };
+            let (mut paid, mut slashed) = (0, 0);
+            match verdict {
+                Verdict::Agreed => {
+                    paid = payout;
+                    provider.unlock(job.collateral)?;
+                    provider.jobs_completed = math::add(provider.jobs_completed, 1)?;
+                    provider.total_earned = math::add(provider.total_earned, paid)?;
+                    totals.paid = math::add(totals.paid, paid)?;
+                    totals.fee = math::add(totals.fee, fee_each)?;
+                    transfer_out(
+                        &a.market,
+                        &payment_program,
+                        &escrow_vault,
+                        payout_to,
+                        &a.payment_mint,
+                        paid,
+                    )?;
+                }
+                Verdict::Unverified => provider.unlock(job.collateral)?,
+                _ => {
+                    slashed = job.collateral;
+                    provider.slash(slashed)?;
+                    totals.slashed = math::add(totals.slashed, slashed)?;
+                    if provider.owner != a.caller.key() {
+                        totals.bounty_base = math::add(totals.bounty_base, slashed)?;
+                    }
+                }
+            }
+            provider.invariant()?;
+            provider.exit(ctx.program_id)?;
+            verdicts.push(SlotVerdict {
+                provider: slot.provider,
+                verdict,
+                result_root: slot.result_root,
+                paid,
+                slashed,
+            });
+        }
+        require!(rest.next().is_none(), MarketError::ProviderAccountMismatch);
+
+        let refund = math::sub(math::sub(job.escrow, totals.paid)?, totals.fee)?;
+        let bounty = math::bps_of(totals.bounty_base, a.market.config.slash_bounty_bps)?;
+        transfer_out(
+            &a.market,
+            &payment_program,
+            &escrow_vault,
+            &a.fee_treasury,
+            &a.payment_mint,
+            totals.fee,
+        )?;
+        transfer_out(
+            &a.market,
+            &payment_program,
+            &escrow_vault,
+            &a.refund_to,
+            &a.payment_mint,
+            refund,
+        )?;
+        let stake_program = a.stake_token_program.to_account_info();
+        let stake_vault = a.stake_vault.to_account_info();
+        transfer_out(
+            &a.market,
+            &stake_program,
+            &stake_vault,
+            &a.bounty_to,
+            &a.stake_mint,
+            bounty,
+        )?;
+        transfer_out(
+            &a.market,
+            &stake_program,
+            &stake_vault,
+            &a.slash_treasury,
+            &a.stake_mint,
+            math::sub(totals.slashed, bounty)?,
+        )?;
+
+        let outcome = if winner.is_some() {
+            Outcome::Verified
+        } else {
+            Outcome::NoQuorum
+        };
+        let record = Settlement {
+            market: a.market.key(),
+            outcome,
+            version: ACCOUNT_VERSION,
+            bump: ctx.bumps.settlement,
+            replicas: job.replicas,
+            quorum: job.quorum,
+            job: job.key(),
+            requester: job.requester,
+            nonce: job.nonce,
+            manifest_hash: job.manifest_hash,
+            result_root: winner.unwrap_or_default(),
+            reward_per_replica: job.reward_per_replica,
+            fee_bps: job.fee_bps,
+            escrow: job.escrow,
+            total_paid: totals.paid,
+            fee: totals.fee,
+            refund,
+            total_slashed: totals.slashed,
+            bounty,
+            expired_slashed: job.expired_slashed,
+            finalizer: a.caller.key(),
+            settled_slot: clock.slot,
+            settled_at: clock.unix_timestamp,
+            reserved: [0; 32],
+            verdicts,
+        };
+        require!(record.balances(), MarketError::InvariantViolated);
+
+        // Reimburse the settlement's rent to the caller out of the requester's deposit; the
+        // rest of the job's lamports go to the requester when `close` runs.
+        let job_info = job.to_account_info();
+        let rent = a.settlement.to_account_info().lamports();
+        let reimburse = rent.min(job.settlement_deposit);
+        job_info.sub_lamports(reimburse)?;
+        a.caller.add_lamports(reimburse)?;
+
+        emit!(JobFinalized {
+            job: job.key(),
+            settlement: a.settlement.key(),
+            outcome,
+            result_root: record.result_root,
+            total_paid: record.total_paid,
+            fee: record.fee,
+            refund,
+            total_slashed: record.total_slashed,
+            bounty,
+        });
+        ctx.accounts.settlement.set_inner(record);
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+use crate::constants::*;
+use crate::error::MarketError;
+use crate::events::JobPosted;
+use crate::math;
+use crate::state::{Job, JobStatus, Market, Settlement, Slot};
+use crate::token::transfer_in;
+use anchor_lang::prelude::*;
+use anchor_lang::system_program::{self, Transfer};
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct JobPostArgs {
+    /// Requester-chosen number that makes the job address unique (PDA seed).
+    pub nonce: u64,
+    /// sha256 of the canonical manifest.
+    pub manifest_hash: [u8; 32],
+    /// Where the manifest can be fetched.
+    pub manifest_uri: String,
+    /// Paid to each agreeing provider, before the fee.
+    pub reward_per_replica: u64,
+    /// Number of providers that run the job, n.
+    pub replicas: u8,
+    /// Agreeing results needed, k (1 ≤ k ≤ n).
+    pub quorum: u8,
+    /// Seconds from now to the commit deadline; 0 uses the market default.
+    pub commit_window: i64,
+}
+
+#[derive(Accounts)]
+#[instruction(args: JobPostArgs)]
+pub struct JobPost<'info> {
+    /// Funds the escrow and the accounts; gets everything back that is not earned.
+    #[account(mut)]
+    pub requester: Signer<'info>,
+
+    #[account(constraint = !market.paused @ MarketError::MarketPaused)]
+    pub market: Account<'info, Market>,
+
+    #[account(
+        init,
+        payer = requester,
+        space = Job::space(
+            args.replicas.min(MAX_REPLICAS),
+            args.manifest_uri.len().min(MAX_MANIFEST_URI_LEN),
+        ),
+        seeds = [
+            SEED_JOB,
+            market.key().as_ref(),
+            requester.key().as_ref(),
+            &args.nonce.to_le_bytes(),
+        ],
+        bump,
+    )]
+    pub job: Account<'info, Job>,
+
+    /// CHECK: the job's settlement address (seeds constraint); `validate` requires it to be
+    /// empty, so a settled job's address cannot be reused and its record never clashes.
+    #[account(seeds = [SEED_SETTLEMENT, job.key().as_ref()], bump)]
+    pub settlement: UncheckedAccount<'info>,
+
+    /// Source of the escrow; the token program checks that the requester may spend it.
+    #[account(mut, token::mint = payment_mint, token::token_program = token_program)]
+    pub requester_token: InterfaceAccount<'info, TokenAccount>,
+
+    #[account(mut, address = market.escrow_vault)]
+    pub escrow_vault: InterfaceAccount<'info, TokenAccount>,
+
+    #[account(address = market.payment_mint)]
+    pub payment_mint: InterfaceAccount<'info, Mint>,
+
+    #[account(address = market.payment_token_program)]
+    pub token_program: Interface<'info, TokenInterface>,
+
+    pub system_program: Program<'info, System>,
+}
+
+impl JobPost<'_> {
+    pub fn validate(&self, args: &JobPostArgs) -> Result<()> {
+        let cfg = &self.market.config;
+        require!(
+            args.replicas >= 1 && args.replicas <= cfg.max_replicas,
+            MarketError::InvalidReplicas
+        );
+        require!(
+            args.quorum >= 1 && args.quorum <= args.replicas,
+            MarketError::InvalidQuorum
+        );
+        require!(args.reward_per_replica > 0, MarketError::ZeroReward);
+        math::mul(args.reward_per_replica, args.replicas as u64)?;
+        require!(
+            args.manifest_hash != [0; 32],
+            MarketError::InvalidManifestHash
+        );
+        require!(
+            !args.manifest_uri.is_empty() && args.manifest_uri.len() <= MAX_MANIFEST_URI_LEN,
+            MarketError::InvalidManifestUri
+        );
+        require!(
+            args.commit_window == 0
+                || (cfg.claim_timeout..=cfg.max_commit_window).contains(&args.commit_window),
+            MarketError::InvalidCommitWindow
+        );
+        require!(
+            self.settlement.lamports() == 0 && self.settlement.data_is_empty(),
+            MarketError::SettlementExists
+        );
+        Ok(())
+    }
+
+    pub fn handler(ctx: Context<Self>, args: JobPostArgs) -> Result<()> {
+        let now = Clock::get()?.unix_timestamp;
+        let a = ctx.accounts;
+        let cfg = a.market.config;
+        let window = if args.commit_window == 0 {
+            cfg.default_commit_window
+        } else {
+            args.commit_window
+        };
+        let commit_deadline = math::add_i64(now, window)?;
+        let escrow = math::mul(args.reward_per_replica, args.replicas as u64)?;
+        // The requester prepays the settlement record's rent; the finalizer who creates the
+        // record is reimbursed from this deposit and any rest returns with the job's rent.
+        let settlement_deposit = Rent::get()?.minimum_balance(Settlement::space(args.replicas));
+
+        a.job.set_inner(Job {
+            market: a.market.key(),
+            status: JobStatus::Open,
+            version: ACCOUNT_VERSION,
+            bump: ctx.bumps.job,
+            replicas: args.replicas,
+            quorum: args.quorum,
+            requester: a.requester.key(),
+            nonce: args.nonce,
+            manifest_hash: args.manifest_hash,
+            reward_per_replica: args.reward_per_replica,
+            escrow,
+            fee_bps: cfg.fee_bps,
+            collateral: cfg.collateral_per_claim,
+            claim_timeout: cfg.claim_timeout,
+            created_at: now,
+            commit_deadline,
+            reveal_deadline: math::add_i64(commit_deadline, cfg.reveal_window)?,
+            expired_slashed: 0,
+            settlement_deposit,
+            reserved: [0; 32],
+            manifest_uri: args.manifest_uri,
+            slots: vec![Slot::FREE; args.replicas as usize],
+        });
+        a.job.invariant()?;
+
+        transfer_in(
+            &a.token_program,
+            &a.requester_token,
+            &a.escrow_vault,
+            &a.payment_mint,
+            &a.requester,
+            escrow,
+        )?;
+        system_program::transfer(
+            CpiContext::new(
+                a.system_program.key(),
+                Transfer {
+                    from: a.requester.to_account_info(),
+                    to: a.job.to_account_info(),
+                },
+            ),
+            settlement_deposit,
+        )?;
+
+        emit!(JobPosted {
+            market: a.market.key(),
+            job: a.job.key(),
+            requester: a.requester.key(),
+            nonce: args.nonce,
+            manifest_hash: args.manifest_hash,
+            reward_per_replica: args.reward_per_replica,
+            replicas: args.replicas,
+            quorum: args.quorum,
+            escrow,
+            commit_deadline,
+            reveal_deadline: a.job.reveal_deadline,
+        });
+        Ok(())
+    }
+}

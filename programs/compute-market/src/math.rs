@@ -1,0 +1,63 @@
+//! Checked arithmetic that fails with a named error instead of panicking or wrapping.
+
+use crate::constants::BPS_DENOMINATOR;
+use crate::error::MarketError;
+use anchor_lang::prelude::*;
+
+/// `a + b`, or `MathOverflow`.
+pub fn add(a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b)
+        .ok_or_else(|| error!(MarketError::MathOverflow))
+}
+
+/// `a - b`, or `MathOverflow` when `b > a`.
+pub fn sub(a: u64, b: u64) -> Result<u64> {
+    a.checked_sub(b)
+        .ok_or_else(|| error!(MarketError::MathOverflow))
+}
+
+/// `a * b`, or `MathOverflow`.
+pub fn mul(a: u64, b: u64) -> Result<u64> {
+    a.checked_mul(b)
+        .ok_or_else(|| error!(MarketError::MathOverflow))
+}
+
+/// `a + b` for signed timestamps, or `MathOverflow`.
+pub fn add_i64(a: i64, b: i64) -> Result<i64> {
+    a.checked_add(b)
+        .ok_or_else(|| error!(MarketError::MathOverflow))
+}
+
+/// `amount × bps / 10_000`, rounded down, computed in u128 so it cannot overflow.
+pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
+    let v = (amount as u128)
+        .checked_mul(bps as u128)
+        .ok_or_else(|| error!(MarketError::MathOverflow))?
+        / BPS_DENOMINATOR as u128;
+    u64::try_from(v).map_err(|_| error!(MarketError::MathOverflow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_sub_mul_report_overflow() {
+        assert_eq!(add(2, 3).unwrap(), 5);
+        assert!(add(u64::MAX, 1).is_err());
+        assert_eq!(sub(5, 3).unwrap(), 2);
+        assert!(sub(3, 5).is_err());
+        assert_eq!(mul(4, 5).unwrap(), 20);
+        assert!(mul(u64::MAX, 2).is_err());
+        assert!(add_i64(i64::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn bps_rounds_down_and_never_overflows() {
+        assert_eq!(bps_of(1_000, 250).unwrap(), 25);
+        assert_eq!(bps_of(999, 1).unwrap(), 0);
+        assert_eq!(bps_of(u64::MAX, 10_000).unwrap(), u64::MAX);
+        assert_eq!(bps_of(u64::MAX, 5_000).unwrap(), u64::MAX / 2);
+        assert_eq!(bps_of(0, 10_000).unwrap(), 0);
+    }
+}

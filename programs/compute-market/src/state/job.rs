@@ -1,0 +1,360 @@
+use crate::constants::*;
+use crate::error::MarketError;
+use crate::math;
+use anchor_lang::prelude::*;
+
+/// Where a job stands. Jobs that are settled or cancelled no longer exist (their account is
+/// closed); a settled job leaves a `Settlement`.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum JobStatus {
+    /// At least one slot is free: providers may claim.
+    Open,
+    /// Every slot is claimed; waiting for commitments.
+    Full,
+    /// Every slot committed: reveals are open.
+    Revealing,
+}
+
+/// Progress of one replica slot.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum SlotState {
+    /// Nobody holds the slot.
+    Free,
+    /// A provider holds the slot and must commit before `claimed_at + claim_timeout`.
+    Claimed,
+    /// The provider committed to a result.
+    Committed,
+    /// The provider revealed its result root.
+    Revealed,
+}
+
+/// One replica of a job.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct Slot {
+    /// Owner wallet of the provider holding the slot (default key when free).
+    pub provider: Pubkey,
+    /// Progress of the slot.
+    pub state: SlotState,
+    /// Unix time of the claim.
+    pub claimed_at: i64,
+    /// `sha256(COMMIT_DOMAIN || job || provider || result_root || salt)`.
+    pub commitment: [u8; 32],
+    /// Revealed result root.
+    pub result_root: [u8; 32],
+}
+
+impl Slot {
+    /// A free slot.
+    pub const FREE: Slot = Slot {
+        provider: Pubkey::new_from_array([0; 32]),
+        state: SlotState::Free,
+        claimed_at: 0,
+        commitment: [0; 32],
+        result_root: [0; 32],
+    };
+}
+
+/// A posted job with its escrow. PDA `["job", market, requester, nonce (u64 LE)]`.
+///
+/// `market` and `status` come first so workers can find open jobs with `memcmp` filters
+/// (offsets `JOB_MARKET_OFFSET`, `JOB_STATUS_OFFSET`).
+#[account]
+#[derive(Debug)]
+pub struct Job {
+    /// Market the job is posted in.
+    pub market: Pubkey,
+    /// Where the job stands.
+    pub status: JobStatus,
+    /// Layout version (`ACCOUNT_VERSION`).
+    pub version: u8,
+    /// Bump of this PDA.
+    pub bump: u8,
+    /// Number of replicas n.
+    pub replicas: u8,
+    /// Agreeing reveals needed to verify a result, k.
+    pub quorum: u8,
+    /// Wallet that posted and funds the job; receives refunds and the account's rent.
+    pub requester: Pubkey,
+    /// Requester-chosen number that makes the address unique.
+    pub nonce: u64,
+    /// sha256 of the canonical manifest.
+    pub manifest_hash: [u8; 32],
+    /// Payment-mint tokens paid per agreeing replica (before the fee).
+    pub reward_per_replica: u64,
+    /// Payment-mint tokens held in the escrow vault for this job (`reward_per_replica × replicas`).
+    pub escrow: u64,
+    /// Protocol fee in bps, fixed when the job was posted.
+    pub fee_bps: u16,
+    /// Collateral per claim, fixed when the job was posted.
+    pub collateral: u64,
+    /// Seconds a claimer has to commit, fixed when the job was posted.
+    pub claim_timeout: i64,
+    /// Unix time of posting.
+    pub created_at: i64,
+    /// After this time no claims or commits are accepted and reveals open.
+    pub commit_deadline: i64,
+    /// After this time no reveals are accepted and anyone may finalize.
+    pub reveal_deadline: i64,
+    /// Collateral slashed from expired claims of this job, carried into the settlement.
+    pub expired_slashed: u64,
+    /// Lamports the requester prepaid for the settlement record's rent, held on this account.
+    pub settlement_deposit: u64,
+    /// Room for future fields.
+    pub reserved: [u8; 32],
+    /// Where the manifest can be fetched (https, http, file or data URI).
+    pub manifest_uri: String,
+    /// One entry per replica.
+    pub slots: Vec<Slot>,
+}
+
+/// Byte offset of `Job::market` (after the discriminator).
+pub const JOB_MARKET_OFFSET: usize = 8;
+/// Byte offset of `Job::status`.
+pub const JOB_STATUS_OFFSET: usize = 8 + 32;
+
+impl Job {
+    /// Bytes of every field before `manifest_uri`, discriminator included.
+    pub const FIXED_SIZE: usize = 8 // discriminator
+        + 32 // market
+        + 1 // status
+        + 1 // version
+        + 1 // bump
+        + 1 // replicas
+        + 1 // quorum
+        + 32 // requester
+        + 8 // nonce
+        + 32 // manifest_hash
+        + 8 // reward_per_replica
+        + 8 // escrow
+        + 2 // fee_bps
+        + 8 // collateral
+        + 8 // claim_timeout
+        + 8 // created_at
+        + 8 // commit_deadline
+        + 8 // reveal_deadline
+        + 8 // expired_slashed
+        + 8 // settlement_deposit
+        + 32; // reserved
+
+    /// Exact account size for `replicas` slots and a manifest URI of `uri_len` bytes.
+    pub fn space(replicas: u8, uri_len: usize) -> usize {
+        Self::FIXED_SIZE + 4 + uri_len + 4 + replicas as usize * Slot::INIT_SPACE
+    }
+
+    /// Index of the slot held by `provider`, if any.
+    pub fn slot_of(&self, provider: &Pubkey) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.state != SlotState::Free && s.provider == *provider)
+    }
+
+    fn count(&self, state: SlotState) -> usize {
+        self.slots.iter().filter(|s| s.state == state).count()
+    }
+
+    /// Claims and commits are accepted only before the commit deadline and before every slot
+    /// has committed.
+    pub fn commit_phase_open(&self, now: i64) -> bool {
+        now < self.commit_deadline && self.status != JobStatus::Revealing
+    }
+
+    /// Reveals open once every slot committed or the commit deadline passed, and close at the
+    /// reveal deadline.
+    pub fn reveal_phase_open(&self, now: i64) -> bool {
+        (self.status == JobStatus::Revealing || now >= self.commit_deadline)
+            && now < self.reveal_deadline
+    }
+
+    /// A job can be finalized after its reveal deadline, or earlier once the reveal phase is
+    /// open and no slot can change any more (nothing committed is left unrevealed).
+    pub fn can_finalize(&self, now: i64) -> bool {
+        now >= self.reveal_deadline
+            || (self.reveal_phase_open(now) && self.count(SlotState::Committed) == 0)
+    }
+
+    /// Recomputes `status` from the slots.
+    pub fn refresh_status(&mut self) {
+        self.status = if self.count(SlotState::Free) > 0 {
+            JobStatus::Open
+        } else if self.count(SlotState::Claimed) > 0 {
+            JobStatus::Full
+        } else {
+            JobStatus::Revealing
+        };
+    }
+
+    /// The result root revealed by at least `quorum` slots and by more slots than any other
+    /// root; `None` when there is no such root.
+    pub fn winning_root(&self) -> Option<[u8; 32]> {
+        let revealed: Vec<[u8; 32]> = self
+            .slots
+            .iter()
+            .filter(|s| s.state == SlotState::Revealed)
+            .map(|s| s.result_root)
+            .collect();
+        let votes = |root: &[u8; 32]| revealed.iter().filter(|r| *r == root).count();
+        let best = revealed.iter().map(votes).max()?;
+        let mut leaders: Vec<&[u8; 32]> = revealed.iter().filter(|r| votes(r) == best).collect();
+        leaders.sort_unstable();
+        leaders.dedup();
+        (best >= self.quorum as usize && leaders.len() == 1).then(|| *leaders[0])
+    }
+
+    /// Structural rules that must hold after every change.
+    pub fn invariant(&self) -> Result<()> {
+        require!(
+            self.slots.len() == self.replicas as usize
+                && self.quorum >= 1
+                && self.quorum <= self.replicas
+                && self.escrow == math::mul(self.reward_per_replica, self.replicas as u64)?,
+            MarketError::InvariantViolated
+        );
+        for (i, s) in self.slots.iter().enumerate() {
+            let free = s.state == SlotState::Free;
+            require!(
+                free == (s.provider == Pubkey::default()),
+                MarketError::InvariantViolated
+            );
+            require!(
+                free || self.slots[i + 1..]
+                    .iter()
+                    .all(|o| o.state == SlotState::Free || o.provider != s.provider),
+                MarketError::InvariantViolated
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `sha256(COMMIT_DOMAIN || job || provider || result_root || salt)`: what a provider commits to.
+/// Binding the job and the provider means a commitment can neither be replayed in another job
+/// nor copied by another provider.
+pub fn commitment_hash(
+    job: &Pubkey,
+    provider: &Pubkey,
+    result_root: &[u8; 32],
+    salt: &[u8; 32],
+) -> [u8; 32] {
+    solana_sha256_hasher::hashv(&[
+        COMMIT_DOMAIN,
+        job.as_ref(),
+        provider.as_ref(),
+        result_root,
+        salt,
+    ])
+    .to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(n: u8, k: u8) -> Job {
+        Job {
+            market: Pubkey::new_unique(),
+            status: JobStatus::Open,
+            version: ACCOUNT_VERSION,
+            bump: 255,
+            replicas: n,
+            quorum: k,
+            requester: Pubkey::new_unique(),
+            nonce: 0,
+            manifest_hash: [1; 32],
+            reward_per_replica: 10,
+            escrow: 10 * n as u64,
+            fee_bps: 0,
+            collateral: 5,
+            claim_timeout: 10,
+            created_at: 0,
+            commit_deadline: 100,
+            reveal_deadline: 200,
+            expired_slashed: 0,
+            settlement_deposit: 0,
+            reserved: [0; 32],
+            manifest_uri: "data:,x".into(),
+            slots: vec![Slot::FREE; n as usize],
+        }
+    }
+
+    fn reveal(j: &mut Job, i: usize, root: u8) {
+        j.slots[i] = Slot {
+            provider: Pubkey::new_unique(),
+            state: SlotState::Revealed,
+            claimed_at: 1,
+            commitment: [9; 32],
+            result_root: [root; 32],
+        };
+    }
+
+    #[test]
+    fn space_matches_serialized_size() {
+        let mut j = job(3, 2);
+        reveal(&mut j, 0, 1);
+        let mut buf = Vec::new();
+        anchor_lang::AccountSerialize::try_serialize(&j, &mut buf).unwrap();
+        assert_eq!(buf.len(), Job::space(3, j.manifest_uri.len()));
+    }
+
+    #[test]
+    fn quorum_needs_k_votes_and_a_unique_leader() {
+        let mut j = job(3, 2);
+        reveal(&mut j, 0, 1);
+        assert_eq!(j.winning_root(), None);
+        reveal(&mut j, 1, 2);
+        assert_eq!(j.winning_root(), None, "1-1 split");
+        reveal(&mut j, 2, 1);
+        assert_eq!(j.winning_root(), Some([1; 32]));
+
+        let mut j = job(4, 1);
+        reveal(&mut j, 0, 1);
+        reveal(&mut j, 1, 2);
+        assert_eq!(j.winning_root(), None, "tie between two roots with k = 1");
+        reveal(&mut j, 2, 2);
+        assert_eq!(j.winning_root(), Some([2; 32]));
+    }
+
+    #[test]
+    fn phases_follow_slots_and_deadlines() {
+        let mut j = job(2, 1);
+        assert!(j.commit_phase_open(0));
+        assert!(!j.reveal_phase_open(0));
+        assert!(!j.can_finalize(0));
+        assert!(j.reveal_phase_open(100));
+        assert!(
+            j.can_finalize(100),
+            "nothing committed: final at the commit deadline"
+        );
+        j.slots[0].state = SlotState::Committed;
+        j.slots[0].provider = Pubkey::new_unique();
+        assert!(!j.can_finalize(150), "a committed slot may still reveal");
+        assert!(j.can_finalize(200));
+        j.slots[1].state = SlotState::Committed;
+        j.slots[1].provider = Pubkey::new_unique();
+        j.refresh_status();
+        assert_eq!(j.status, JobStatus::Revealing);
+        assert!(!j.commit_phase_open(5));
+        assert!(j.reveal_phase_open(5));
+    }
+
+    #[test]
+    fn invariant_rejects_duplicate_providers() {
+        let mut j = job(2, 1);
+        j.invariant().unwrap();
+        let p = Pubkey::new_unique();
+        for s in j.slots.iter_mut() {
+            s.provider = p;
+            s.state = SlotState::Claimed;
+        }
+        assert!(j.invariant().is_err());
+    }
+
+    #[test]
+    fn commitment_binds_every_input() {
+        let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let c = commitment_hash(&a, &b, &[1; 32], &[2; 32]);
+        assert_ne!(c, commitment_hash(&b, &a, &[1; 32], &[2; 32]));
+        assert_ne!(c, commitment_hash(&a, &b, &[3; 32], &[2; 32]));
+        assert_ne!(c, commitment_hash(&a, &b, &[1; 32], &[3; 32]));
+        assert_eq!(c, commitment_hash(&a, &b, &[1; 32], &[2; 32]));
+    }
+}

@@ -1,0 +1,11 @@
+//! Account layouts. One file per account.
+
+pub mod job;
+pub mod market;
+pub mod provider;
+pub mod settlement;
+
+pub use job::*;
+pub use market::*;
+pub use provider::*;
+pub use settlement::*;

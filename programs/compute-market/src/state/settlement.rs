@@ -1,0 +1,159 @@
+use anchor_lang::prelude::*;
+
+/// How a job ended.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum Outcome {
+    /// At least `quorum` reveals agreed on one root; agreeing providers were paid.
+    Verified,
+    /// No root reached the quorum by the deadline (or reveals disagreed): full refund.
+    NoQuorum,
+}
+
+/// What happened to one slot at settlement.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum Verdict {
+    /// Nobody held the slot at the end.
+    Unclaimed,
+    /// Revealed the winning root: paid, collateral returned.
+    Agreed,
+    /// Revealed another root than the winning one: slashed.
+    Dissented,
+    /// Revealed, but no root reached the quorum: collateral returned, not paid.
+    Unverified,
+    /// Committed but never revealed: slashed.
+    Withheld,
+    /// Claimed but never committed: slashed.
+    Absent,
+}
+
+/// The settlement of one slot.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct SlotVerdict {
+    /// Owner wallet of the provider that held the slot (default key if unclaimed).
+    pub provider: Pubkey,
+    /// What happened.
+    pub verdict: Verdict,
+    /// Root the provider revealed (zero if none).
+    pub result_root: [u8; 32],
+    /// Payment-mint tokens paid to the provider (reward minus fee).
+    pub paid: u64,
+    /// Stake-mint tokens slashed from the provider.
+    pub slashed: u64,
+}
+
+/// The durable audit record of a settled job. PDA `["settlement", job]`.
+///
+/// Money is conserved when `escrow == total_paid + fee + refund` and
+/// `total_slashed == sum(verdicts.slashed) == to_treasury + bounty`.
+#[account]
+#[derive(Debug)]
+pub struct Settlement {
+    /// Market of the job (first, for `memcmp` filters).
+    pub market: Pubkey,
+    /// How the job ended.
+    pub outcome: Outcome,
+    /// Layout version (`ACCOUNT_VERSION`).
+    pub version: u8,
+    /// Bump of this PDA.
+    pub bump: u8,
+    /// Replicas n of the job.
+    pub replicas: u8,
+    /// Quorum k of the job.
+    pub quorum: u8,
+    /// Address of the (now closed) job account.
+    pub job: Pubkey,
+    /// Requester of the job.
+    pub requester: Pubkey,
+    /// Nonce of the job.
+    pub nonce: u64,
+    /// sha256 of the job's manifest.
+    pub manifest_hash: [u8; 32],
+    /// The verified result root (zero unless `Verified`).
+    pub result_root: [u8; 32],
+    /// Reward per replica the requester offered.
+    pub reward_per_replica: u64,
+    /// Fee rate applied, in bps.
+    pub fee_bps: u16,
+    /// Payment-mint tokens that were in escrow.
+    pub escrow: u64,
+    /// Paid to agreeing providers.
+    pub total_paid: u64,
+    /// Paid to the treasury as protocol fee.
+    pub fee: u64,
+    /// Returned to the requester.
+    pub refund: u64,
+    /// Stake-mint tokens slashed at settlement.
+    pub total_slashed: u64,
+    /// Part of `total_slashed` paid to the finalizer as bounty (the rest went to the treasury).
+    pub bounty: u64,
+    /// Stake-mint tokens slashed earlier from claims that expired (`expire_claim`).
+    pub expired_slashed: u64,
+    /// Who finalized.
+    pub finalizer: Pubkey,
+    /// Slot at which the job settled.
+    pub settled_slot: u64,
+    /// Unix time at which the job settled.
+    pub settled_at: i64,
+    /// Room for future fields.
+    pub reserved: [u8; 32],
+    /// One verdict per replica slot.
+    pub verdicts: Vec<SlotVerdict>,
+}
+
+/// Byte offset of `Settlement::market`.
+pub const SETTLEMENT_MARKET_OFFSET: usize = 8;
+
+impl Settlement {
+    /// Bytes of every field before `verdicts`, discriminator included.
+    pub const FIXED_SIZE: usize = 8 // discriminator
+        + 32 // market
+        + 1 // outcome
+        + 1 // version
+        + 1 // bump
+        + 1 // replicas
+        + 1 // quorum
+        + 32 // job
+        + 32 // requester
+        + 8 // nonce
+        + 32 // manifest_hash
+        + 32 // result_root
+        + 8 // reward_per_replica
+        + 2 // fee_bps
+        + 8 // escrow
+        + 8 // total_paid
+        + 8 // fee
+        + 8 // refund
+        + 8 // total_slashed
+        + 8 // bounty
+        + 8 // expired_slashed
+        + 32 // finalizer
+        + 8 // settled_slot
+        + 8 // settled_at
+        + 32; // reserved
+
+    /// Exact account size for `replicas` verdicts.
+    pub fn space(replicas: u8) -> usize {
+        Self::FIXED_SIZE + 4 + replicas as usize * SlotVerdict::INIT_SPACE
+    }
+
+    /// The conservation rules an auditor checks; also enforced before the account is written.
+    pub fn balances(&self) -> bool {
+        let paid: Option<u64> = self
+            .verdicts
+            .iter()
+            .try_fold(0u64, |a, v| a.checked_add(v.paid));
+        let slashed: Option<u64> = self
+            .verdicts
+            .iter()
+            .try_fold(0u64, |a, v| a.checked_add(v.slashed));
+        let out = self
+            .total_paid
+            .checked_add(self.fee)
+            .and_then(|x| x.checked_add(self.refund));
+        paid == Some(self.total_paid)
+            && slashed == Some(self.total_slashed)
+            && out == Some(self.escrow)
+            && self.bounty <= self.total_slashed
+            && self.verdicts.len() == self.replicas as usize
+    }
+}
