@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use compute_market::error::MarketError as E;
-use compute_market_client::{ix, pda, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey};
+use compute_market_client::{
+    ix, pda, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey,
+};
 use solana_sdk::signer::Signer;
 
 const REWARD: u64 = 10_000;
@@ -26,19 +28,51 @@ fn second_market(env: &mut Env) -> MarketRef {
     let pm = env.create_mint(&SPL_TOKEN, &[]);
     let sm = env.create_mint(&SPL_TOKEN, &[]);
     let admin = env.admin.insecure_clone();
-    let args = MarketInitArgs { market_id: 8, treasury: admin.pubkey(), config: config() };
-    env.send(&[ix::init_market(&admin.pubkey(), &pm, &SPL_TOKEN, &sm, &SPL_TOKEN, args)], &[&admin])
-        .unwrap();
+    let args = MarketInitArgs {
+        market_id: 8,
+        treasury: admin.pubkey(),
+        config: config(),
+    };
+    env.send(
+        &[ix::init_market(
+            &admin.pubkey(),
+            &pm,
+            &SPL_TOKEN,
+            &sm,
+            &SPL_TOKEN,
+            args,
+        )],
+        &[&admin],
+    )
+    .unwrap();
     let address = pda::market(&admin.pubkey(), 8);
-    MarketRef { address, state: env.market_state(&address) }
+    MarketRef {
+        address,
+        state: env.market_state(&address),
+    }
 }
 
-fn init_with(env: &mut Env, id: u64, config: MarketConfig) -> Result<(), solana_sdk::transaction::TransactionError> {
+fn init_with(
+    env: &mut Env,
+    id: u64,
+    config: MarketConfig,
+) -> Result<(), solana_sdk::transaction::TransactionError> {
     let m = env.market.state.clone();
     let admin = env.admin.insecure_clone();
-    let args = MarketInitArgs { market_id: id, treasury: admin.pubkey(), config };
+    let args = MarketInitArgs {
+        market_id: id,
+        treasury: admin.pubkey(),
+        config,
+    };
     env.send(
-        &[ix::init_market(&admin.pubkey(), &m.payment_mint, &SPL_TOKEN, &m.stake_mint, &SPL_TOKEN, args)],
+        &[ix::init_market(
+            &admin.pubkey(),
+            &m.payment_mint,
+            &SPL_TOKEN,
+            &m.stake_mint,
+            &SPL_TOKEN,
+            args,
+        )],
         &[&admin],
     )
 }
@@ -54,12 +88,21 @@ fn market_rules_are_validated() {
         (|c| c.max_replicas = 0, E::InvalidReplicaLimit),
         (|c| c.max_replicas = 9, E::InvalidReplicaLimit),
         (|c| c.collateral_per_claim = 0, E::InvalidCollateral),
-        (|c| c.collateral_per_claim = c.min_stake + 1, E::InvalidCollateral),
+        (
+            |c| c.collateral_per_claim = c.min_stake + 1,
+            E::InvalidCollateral,
+        ),
         (|c| c.claim_timeout = 0, E::InvalidTimeout),
         (|c| c.reveal_window = -5, E::InvalidTimeout),
         (|c| c.unstake_cooldown = 31 * 24 * 3600, E::InvalidTimeout),
-        (|c| c.default_commit_window = c.claim_timeout - 1, E::InvalidTimeout),
-        (|c| c.max_commit_window = c.default_commit_window - 1, E::InvalidTimeout),
+        (
+            |c| c.default_commit_window = c.claim_timeout - 1,
+            E::InvalidTimeout,
+        ),
+        (
+            |c| c.max_commit_window = c.default_commit_window - 1,
+            E::InvalidTimeout,
+        ),
     ];
     for (i, (mutate, err)) in cases.into_iter().enumerate() {
         let mut cfg = config();
@@ -67,8 +110,17 @@ fn market_rules_are_validated() {
         assert_market_err(init_with(&mut env, 100 + i as u64, cfg), err);
         // update_market applies the same rules
         let (admin, market) = (env.admin.insecure_clone(), env.market.address);
-        let args = compute_market_client::MarketUpdateArgs { config: Some(cfg), ..Default::default() };
-        assert_market_err(env.send(&[ix::update_market(&admin.pubkey(), &market, args)], &[&admin]), err);
+        let args = compute_market_client::MarketUpdateArgs {
+            config: Some(cfg),
+            ..Default::default()
+        };
+        assert_market_err(
+            env.send(
+                &[ix::update_market(&admin.pubkey(), &market, args)],
+                &[&admin],
+            ),
+            err,
+        );
     }
     // the same market id twice: the account exists already
     assert!(init_with(&mut env, 7, config()).is_err());
@@ -79,15 +131,24 @@ fn only_the_authority_updates_the_market() {
     let mut env = Env::new();
     let intruder = env.wallet();
     let market = env.market.address;
-    let args = compute_market_client::MarketUpdateArgs { paused: Some(true), ..Default::default() };
+    let args = compute_market_client::MarketUpdateArgs {
+        paused: Some(true),
+        ..Default::default()
+    };
     assert_anchor_err(
-        env.send(&[ix::update_market(&intruder.pubkey(), &market, args.clone())], &[&intruder]),
+        env.send(
+            &[ix::update_market(&intruder.pubkey(), &market, args.clone())],
+            &[&intruder],
+        ),
         AnchorError::ConstraintHasOne,
     );
     // the authority's key without its signature
     let mut unsigned = ix::update_market(&env.admin.pubkey(), &market, args);
     unsigned.accounts[0].is_signer = false;
-    assert_anchor_err(env.send(&[unsigned], &[&intruder]), AnchorError::AccountNotSigner);
+    assert_anchor_err(
+        env.send(&[unsigned], &[&intruder]),
+        AnchorError::AccountNotSigner,
+    );
     assert!(!env.market_state(&market).paused);
 }
 
@@ -99,24 +160,76 @@ fn mints_with_accounting_breaking_extensions_are_refused() {
     let mut env = Env::new();
     let admin = env.admin.insecure_clone();
     let fee_mint = env.create_mint_with(&TOKEN_2022, &[ExtensionType::TransferFeeConfig], |mint| {
-        vec![initialize_transfer_fee_config(&TOKEN_2022, mint, Some(&admin.pubkey()), None, 100, 1_000).unwrap()]
+        vec![initialize_transfer_fee_config(
+            &TOKEN_2022,
+            mint,
+            Some(&admin.pubkey()),
+            None,
+            100,
+            1_000,
+        )
+        .unwrap()]
     });
     let plain = env.create_mint(&TOKEN_2022, &[]);
-    let args = |id| MarketInitArgs { market_id: id, treasury: admin.pubkey(), config: config() };
+    let args = |id| MarketInitArgs {
+        market_id: id,
+        treasury: admin.pubkey(),
+        config: config(),
+    };
     assert_market_err(
-        env.send(&[ix::init_market(&admin.pubkey(), &fee_mint, &TOKEN_2022, &plain, &TOKEN_2022, args(20))], &[&admin]),
+        env.send(
+            &[ix::init_market(
+                &admin.pubkey(),
+                &fee_mint,
+                &TOKEN_2022,
+                &plain,
+                &TOKEN_2022,
+                args(20),
+            )],
+            &[&admin],
+        ),
         E::UnsupportedMintExtension,
     );
     assert_market_err(
-        env.send(&[ix::init_market(&admin.pubkey(), &plain, &TOKEN_2022, &fee_mint, &TOKEN_2022, args(21))], &[&admin]),
+        env.send(
+            &[ix::init_market(
+                &admin.pubkey(),
+                &plain,
+                &TOKEN_2022,
+                &fee_mint,
+                &TOKEN_2022,
+                args(21),
+            )],
+            &[&admin],
+        ),
         E::UnsupportedMintExtension,
     );
     // a mint under the wrong token program
     assert!(env
-        .send(&[ix::init_market(&admin.pubkey(), &plain, &SPL_TOKEN, &plain, &TOKEN_2022, args(22))], &[&admin])
+        .send(
+            &[ix::init_market(
+                &admin.pubkey(),
+                &plain,
+                &SPL_TOKEN,
+                &plain,
+                &TOKEN_2022,
+                args(22)
+            )],
+            &[&admin]
+        )
         .is_err());
-    env.send(&[ix::init_market(&admin.pubkey(), &plain, &TOKEN_2022, &plain, &TOKEN_2022, args(23))], &[&admin])
-        .unwrap();
+    env.send(
+        &[ix::init_market(
+            &admin.pubkey(),
+            &plain,
+            &TOKEN_2022,
+            &plain,
+            &TOKEN_2022,
+            args(23),
+        )],
+        &[&admin],
+    )
+    .unwrap();
 }
 
 // ---- providers ----------------------------------------------------------------------------
@@ -126,32 +239,79 @@ fn provider_inputs_are_validated() {
     let mut env = Env::new();
     let owner = env.wallet();
     let market = env.market.clone();
-    for bad in ["", "ftp://x", "http://", "http://a b", &format!("https://{}", "h".repeat(130))] {
+    for bad in [
+        "",
+        "ftp://x",
+        "http://",
+        "http://a b",
+        &format!("https://{}", "h".repeat(130)),
+    ] {
         assert_market_err(
-            env.send(&[ix::register_provider(&owner.pubkey(), &market.address, bad, 1)], &[&owner]),
+            env.send(
+                &[ix::register_provider(
+                    &owner.pubkey(),
+                    &market.address,
+                    bad,
+                    1,
+                )],
+                &[&owner],
+            ),
             E::InvalidEndpoint,
         );
     }
     let p = env.provider_with_stake(1_000);
     let to = env.stake_ata(&p.pubkey());
-    assert_market_err(env.send(&[ix::stake(&p.pubkey(), &market, &to, 0)], &[&p]), E::ZeroAmount);
     assert_market_err(
-        env.send(&[ix::request_unstake(&p.pubkey(), &market.address, 0)], &[&p]),
+        env.send(&[ix::stake(&p.pubkey(), &market, &to, 0)], &[&p]),
         E::ZeroAmount,
     );
-    assert_market_err(env.send(&[ix::withdraw_stake(&p.pubkey(), &market, &to)], &[&p]), E::NothingToWithdraw);
-    let args = compute_market_client::ProviderUpdateArgs { endpoint: Some("gopher://x".into()), capabilities: None };
     assert_market_err(
-        env.send(&[ix::update_provider(&p.pubkey(), &market.address, args)], &[&p]),
+        env.send(
+            &[ix::request_unstake(&p.pubkey(), &market.address, 0)],
+            &[&p],
+        ),
+        E::ZeroAmount,
+    );
+    assert_market_err(
+        env.send(&[ix::withdraw_stake(&p.pubkey(), &market, &to)], &[&p]),
+        E::NothingToWithdraw,
+    );
+    let args = compute_market_client::ProviderUpdateArgs {
+        endpoint: Some("gopher://x".into()),
+        capabilities: None,
+    };
+    assert_market_err(
+        env.send(
+            &[ix::update_provider(&p.pubkey(), &market.address, args)],
+            &[&p],
+        ),
         E::InvalidEndpoint,
     );
-    let args = compute_market_client::ProviderUpdateArgs { endpoint: Some("https://w.example".into()), capabilities: Some(3) };
-    env.send(&[ix::update_provider(&p.pubkey(), &market.address, args)], &[&p]).unwrap();
+    let args = compute_market_client::ProviderUpdateArgs {
+        endpoint: Some("https://w.example".into()),
+        capabilities: Some(3),
+    };
+    env.send(
+        &[ix::update_provider(&p.pubkey(), &market.address, args)],
+        &[&p],
+    )
+    .unwrap();
     let st = env.provider(&p.pubkey()).unwrap();
-    assert_eq!((st.endpoint.as_str(), st.capabilities), ("https://w.example", 3));
+    assert_eq!(
+        (st.endpoint.as_str(), st.capabilities),
+        ("https://w.example", 3)
+    );
     // registering twice fails: the account exists
     assert!(env
-        .send(&[ix::register_provider(&p.pubkey(), &market.address, "http://h", 1)], &[&p])
+        .send(
+            &[ix::register_provider(
+                &p.pubkey(),
+                &market.address,
+                "http://h",
+                1
+            )],
+            &[&p]
+        )
         .is_err());
 }
 
@@ -164,10 +324,17 @@ fn locked_stake_cannot_be_withdrawn() {
     let job = env.post(&requester, 1, REWARD, 1, 1);
     env.claim(&p, &job).unwrap(); // locks 500 of 1200
     assert_market_err(
-        env.send(&[ix::request_unstake(&p.pubkey(), &market.address, 701)], &[&p]),
+        env.send(
+            &[ix::request_unstake(&p.pubkey(), &market.address, 701)],
+            &[&p],
+        ),
         E::InsufficientFreeStake,
     );
-    env.send(&[ix::request_unstake(&p.pubkey(), &market.address, 700)], &[&p]).unwrap();
+    env.send(
+        &[ix::request_unstake(&p.pubkey(), &market.address, 700)],
+        &[&p],
+    )
+    .unwrap();
     // pending stake no longer backs claims
     let job2 = env.post(&requester, 2, REWARD, 1, 1);
     assert_market_err(env.claim(&p, &job2), E::InsufficientFreeStake);
@@ -177,7 +344,8 @@ fn locked_stake_cannot_be_withdrawn() {
     );
     env.warp(3_600);
     let to = env.stake_ata(&p.pubkey());
-    env.send(&[ix::withdraw_stake(&p.pubkey(), &market, &to)], &[&p]).unwrap();
+    env.send(&[ix::withdraw_stake(&p.pubkey(), &market, &to)], &[&p])
+        .unwrap();
     let st = env.provider(&p.pubkey()).unwrap();
     assert_eq!((st.stake, st.locked), (500, 500));
     env.assert_vaults_balanced();
@@ -216,9 +384,21 @@ fn job_parameters_are_validated() {
         (|a| a.replicas = 0, E::InvalidReplicas),
         (|a| a.replicas = 6, E::InvalidReplicas), // market max is 5
         (|a| a.quorum = 0, E::InvalidQuorum),
-        (|a| { a.replicas = 2; a.quorum = 3 }, E::InvalidQuorum),
+        (
+            |a| {
+                a.replicas = 2;
+                a.quorum = 3
+            },
+            E::InvalidQuorum,
+        ),
         (|a| a.reward_per_replica = 0, E::ZeroReward),
-        (|a| { a.reward_per_replica = u64::MAX; a.replicas = 2 }, E::MathOverflow),
+        (
+            |a| {
+                a.reward_per_replica = u64::MAX;
+                a.replicas = 2
+            },
+            E::MathOverflow,
+        ),
         (|a| a.manifest_hash = [0; 32], E::InvalidManifestHash),
         (|a| a.manifest_uri = String::new(), E::InvalidManifestUri),
         (|a| a.manifest_uri = "x".repeat(201), E::InvalidManifestUri),
@@ -233,7 +413,9 @@ fn job_parameters_are_validated() {
     }
     // more than the requester holds: the token program refuses, nothing is escrowed
     let poor = env.requester(REWARD - 1);
-    assert!(env.try_post(&poor, Env::post_args(1, REWARD, 1, 1)).is_err());
+    assert!(env
+        .try_post(&poor, Env::post_args(1, REWARD, 1, 1))
+        .is_err());
     assert_eq!(env.escrow_balance(), 0);
     env.assert_vaults_balanced();
 }
@@ -248,14 +430,22 @@ fn forged_vault_mint_and_market_are_refused() {
 
     // escrow into the requester's own account instead of the vault
     let own = env.fund(&r.pubkey(), &market.state.stake_mint, &SPL_TOKEN, 0);
-    let ix = swap(ix::post_job(&r.pubkey(), &market, &from, args()), market.state.escrow_vault, own);
+    let ix = swap(
+        ix::post_job(&r.pubkey(), &market, &from, args()),
+        market.state.escrow_vault,
+        own,
+    );
     assert_anchor_err(env.send(&[ix], &[&r]), AnchorError::ConstraintAddress);
 
     // pay with a worthless mint of the attacker's
     let junk = env.create_mint(&SPL_TOKEN, &[]);
     let junk_from = env.fund(&r.pubkey(), &junk, &SPL_TOKEN, 100_000);
     let ix = swap(
-        swap(ix::post_job(&r.pubkey(), &market, &from, args()), market.state.payment_mint, junk),
+        swap(
+            ix::post_job(&r.pubkey(), &market, &from, args()),
+            market.state.payment_mint,
+            junk,
+        ),
         from,
         junk_from,
     );
@@ -265,13 +455,25 @@ fn forged_vault_mint_and_market_are_refused() {
     let job = env.post(&r, 2, REWARD, 1, 1);
     let other = second_market(&mut env);
     let p = env.provider_with_stake(1_000);
-    let ix = swap(ix::claim_job(&p.pubkey(), &market.address, &job), market.address, other.address);
+    let ix = swap(
+        ix::claim_job(&p.pubkey(), &market.address, &job),
+        market.address,
+        other.address,
+    );
     assert!(env.send(&[ix], &[&p]).is_err());
 
     // a provider of the other market claims here
     let outsider = env.wallet();
-    env.send(&[ix::register_provider(&outsider.pubkey(), &other.address, "http://o", 1)], &[&outsider])
-        .unwrap();
+    env.send(
+        &[ix::register_provider(
+            &outsider.pubkey(),
+            &other.address,
+            "http://o",
+            1,
+        )],
+        &[&outsider],
+    )
+    .unwrap();
     let ix = swap(
         ix::claim_job(&outsider.pubkey(), &market.address, &job),
         pda::provider(&market.address, &outsider.pubkey()),
@@ -284,8 +486,15 @@ fn forged_vault_mint_and_market_are_refused() {
     let mut acc = env.svm.get_account(&market.address).unwrap();
     acc.owner = anchor_lang::system_program::ID;
     env.svm.set_account(fake, acc).unwrap();
-    let ix = swap(ix::claim_job(&p.pubkey(), &market.address, &job), market.address, fake);
-    assert_anchor_err(env.send(&[ix], &[&p]), AnchorError::AccountOwnedByWrongProgram);
+    let ix = swap(
+        ix::claim_job(&p.pubkey(), &market.address, &job),
+        market.address,
+        fake,
+    );
+    assert_anchor_err(
+        env.send(&[ix], &[&p]),
+        AnchorError::AccountOwnedByWrongProgram,
+    );
     env.assert_vaults_balanced();
 }
 
@@ -298,14 +507,36 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
     let open = env.post(&r, 2, REWARD, 1, 1);
     env.claim(&p, &job).unwrap();
     let (admin, market) = (env.admin.insecure_clone(), env.market.clone());
-    let pause = |on| compute_market_client::MarketUpdateArgs { paused: Some(on), ..Default::default() };
-    env.send(&[ix::update_market(&admin.pubkey(), &market.address, pause(true))], &[&admin]).unwrap();
+    let pause = |on| compute_market_client::MarketUpdateArgs {
+        paused: Some(on),
+        ..Default::default()
+    };
+    env.send(
+        &[ix::update_market(
+            &admin.pubkey(),
+            &market.address,
+            pause(true),
+        )],
+        &[&admin],
+    )
+    .unwrap();
 
-    assert_market_err(env.try_post(&r, Env::post_args(3, REWARD, 1, 1)), E::MarketPaused);
+    assert_market_err(
+        env.try_post(&r, Env::post_args(3, REWARD, 1, 1)),
+        E::MarketPaused,
+    );
     assert_market_err(env.claim(&p, &open), E::MarketPaused);
     let newcomer = env.wallet();
     assert_market_err(
-        env.send(&[ix::register_provider(&newcomer.pubkey(), &market.address, "http://n", 1)], &[&newcomer]),
+        env.send(
+            &[ix::register_provider(
+                &newcomer.pubkey(),
+                &market.address,
+                "http://n",
+                1,
+            )],
+            &[&newcomer],
+        ),
         E::MarketPaused,
     );
     // work in flight completes, and the requester can still withdraw an open job
@@ -313,9 +544,21 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
     env.reveal(&p, &job, [1; 32], salt(1)).unwrap();
     env.finalize(&p, &job).unwrap();
     let refund_to = env.payment_ata(&r.pubkey());
-    env.send(&[ix::cancel_job(&r.pubkey(), &market, &open, &refund_to)], &[&r]).unwrap();
+    env.send(
+        &[ix::cancel_job(&r.pubkey(), &market, &open, &refund_to)],
+        &[&r],
+    )
+    .unwrap();
 
-    env.send(&[ix::update_market(&admin.pubkey(), &market.address, pause(false))], &[&admin]).unwrap();
+    env.send(
+        &[ix::update_market(
+            &admin.pubkey(),
+            &market.address,
+            pause(false),
+        )],
+        &[&admin],
+    )
+    .unwrap();
     env.try_post(&r, Env::post_args(3, REWARD, 1, 1)).unwrap();
     env.assert_vaults_balanced();
 }
@@ -337,7 +580,10 @@ fn claims_need_free_stake_and_one_slot_per_provider() {
     let small = env.provider_with_stake(999);
     assert_market_err(env.claim(&small, &j3), E::InsufficientStake);
     let unregistered = env.wallet();
-    assert_anchor_err(env.claim(&unregistered, &j3), AnchorError::AccountNotInitialized);
+    assert_anchor_err(
+        env.claim(&unregistered, &j3),
+        AnchorError::AccountNotInitialized,
+    );
     // the claim window closes at the commit deadline
     let late = env.provider_with_stake(1_000);
     env.warp(600);
@@ -355,7 +601,11 @@ fn cancel_only_by_the_requester_and_only_while_unclaimed() {
     let thief = env.wallet();
     let thief_to = env.fund(&thief.pubkey(), &market.state.payment_mint, &SPL_TOKEN, 0);
     // the thief as "requester"
-    let ix = swap(ix::cancel_job(&r.pubkey(), &market, &job, &thief_to), r.pubkey(), thief.pubkey());
+    let ix = swap(
+        ix::cancel_job(&r.pubkey(), &market, &job, &thief_to),
+        r.pubkey(),
+        thief.pubkey(),
+    );
     assert!(env.send(&[ix], &[&thief]).is_err());
     // the requester's key without its signature
     let mut ix = ix::cancel_job(&r.pubkey(), &market, &job, &thief_to);
@@ -377,7 +627,11 @@ fn cancel_only_by_the_requester_and_only_while_unclaimed() {
 fn expiry_rules() {
     let mut env = Env::new();
     let r = env.requester(100_000);
-    let (p, q, cranker) = (env.provider_with_stake(1_000), env.provider_with_stake(1_000), env.wallet());
+    let (p, q, cranker) = (
+        env.provider_with_stake(1_000),
+        env.provider_with_stake(1_000),
+        env.wallet(),
+    );
     let job = env.post(&r, 1, REWARD, 3, 1);
     env.claim(&p, &job).unwrap();
     env.claim(&q, &job).unwrap();
@@ -388,15 +642,28 @@ fn expiry_rules() {
     let market = env.market.clone();
     let bounty_to = env.stake_ata(&cranker.pubkey());
     let bad_slot = ix::expire_claim(&cranker.pubkey(), &market, &job, 9, &q.pubkey(), &bounty_to);
-    assert_market_err(env.send(&[bad_slot], &[&cranker]), E::ProviderAccountMismatch);
+    assert_market_err(
+        env.send(&[bad_slot], &[&cranker]),
+        E::ProviderAccountMismatch,
+    );
     // slot 1 with p's provider account
     let wrong = ix::expire_claim(&cranker.pubkey(), &market, &job, 1, &p.pubkey(), &bounty_to);
     assert_market_err(env.send(&[wrong], &[&cranker]), E::ProviderAccountMismatch);
     // a provider cannot farm the bounty on its own slash
     assert_market_err(env.expire(&q, &job, 1), E::SelfExpiry);
     // the bounty may not go into a vault, the slash only into the treasury's account
-    let into_vault = ix::expire_claim(&cranker.pubkey(), &market, &job, 1, &q.pubkey(), &market.state.stake_vault);
-    assert_market_err(env.send(&[into_vault], &[&cranker]), E::PayoutAccountMismatch);
+    let into_vault = ix::expire_claim(
+        &cranker.pubkey(),
+        &market,
+        &job,
+        1,
+        &q.pubkey(),
+        &market.state.stake_vault,
+    );
+    assert_market_err(
+        env.send(&[into_vault], &[&cranker]),
+        E::PayoutAccountMismatch,
+    );
     let treasury_ata = env.stake_ata(&env.treasury);
     let elsewhere = swap(
         ix::expire_claim(&cranker.pubkey(), &market, &job, 1, &q.pubkey(), &bounty_to),
@@ -419,7 +686,11 @@ fn expiry_rules() {
 fn commitments_cannot_be_copied_or_opened_early() {
     let mut env = Env::new();
     let r = env.requester(100_000);
-    let (a, b, c) = (env.provider_with_stake(1_000), env.provider_with_stake(1_000), env.provider_with_stake(1_000));
+    let (a, b, c) = (
+        env.provider_with_stake(1_000),
+        env.provider_with_stake(1_000),
+        env.provider_with_stake(1_000),
+    );
     let job = env.post(&r, 1, REWARD, 2, 2);
     let solo = env.post(&r, 2, REWARD, 1, 1);
     env.claim(&a, &job).unwrap();
@@ -442,18 +713,28 @@ fn commitments_cannot_be_copied_or_opened_early() {
     // reveal before every slot committed and before the commit deadline
     assert_market_err(env.reveal(&a, &job, root, salt(1)), E::RevealNotOpen);
     // b reuses a's commitment in another job, hoping to open it with a's reveal later
-    env.send(&[ix::commit_result(&b.pubkey(), &solo, a_commitment)], &[&b]).unwrap();
+    env.send(
+        &[ix::commit_result(&b.pubkey(), &solo, a_commitment)],
+        &[&b],
+    )
+    .unwrap();
     env.commit(&b, &job, [2; 32], salt(2)).unwrap();
     // wrong salt, wrong root, and a reveal without a commitment
     assert_market_err(env.reveal(&a, &job, root, salt(9)), E::CommitmentMismatch);
-    assert_market_err(env.reveal(&a, &job, [9; 32], salt(1)), E::CommitmentMismatch);
+    assert_market_err(
+        env.reveal(&a, &job, [9; 32], salt(1)),
+        E::CommitmentMismatch,
+    );
     env.reveal(&a, &job, root, salt(1)).unwrap();
     assert_market_err(env.reveal(&a, &job, root, salt(1)), E::NotCommitted);
     // a's root and salt are public now, but the commitment binds the provider's key
     assert_market_err(env.reveal(&b, &solo, root, salt(1)), E::CommitmentMismatch);
     // reveals close at the reveal deadline
     env.warp(600 + 300);
-    assert_market_err(env.reveal(&b, &job, [2; 32], salt(2)), E::RevealDeadlinePassed);
+    assert_market_err(
+        env.reveal(&b, &job, [2; 32], salt(2)),
+        E::RevealDeadlinePassed,
+    );
     env.assert_vaults_balanced();
 }
 
@@ -463,7 +744,10 @@ fn commitments_cannot_be_copied_or_opened_early() {
 fn finalize_checks_timing_accounts_and_runs_once() {
     let mut env = Env::new();
     let r = env.requester(100_000);
-    let (a, b) = (env.provider_with_stake(1_000), env.provider_with_stake(1_000));
+    let (a, b) = (
+        env.provider_with_stake(1_000),
+        env.provider_with_stake(1_000),
+    );
     let cranker = env.wallet();
     let job = env.post(&r, 1, REWARD, 2, 1);
     assert_market_err(env.finalize(&cranker, &job), E::FinalizeTooEarly);
@@ -478,7 +762,8 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     let state = env.job(&job).unwrap();
     let market = env.market.clone();
     let bounty_to = env.fund(&cranker.pubkey(), &market.state.stake_mint, &SPL_TOKEN, 0);
-    let mut prereq = compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
+    let mut prereq =
+        compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
     let good = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
     env.send(&prereq, &[&cranker]).unwrap();
     prereq.clear();
@@ -486,39 +771,67 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     // provider accounts missing, swapped, or one too many
     let mut missing = good.clone();
     missing.accounts.truncate(missing.accounts.len() - 2);
-    assert_market_err(env.send(&[missing], &[&cranker]), E::ProviderAccountMismatch);
+    assert_market_err(
+        env.send(&[missing], &[&cranker]),
+        E::ProviderAccountMismatch,
+    );
     let mut swapped = good.clone();
     let n = swapped.accounts.len();
     swapped.accounts.swap(n - 4, n - 2);
     swapped.accounts.swap(n - 3, n - 1);
-    assert_market_err(env.send(&[swapped], &[&cranker]), E::ProviderAccountMismatch);
+    assert_market_err(
+        env.send(&[swapped], &[&cranker]),
+        E::ProviderAccountMismatch,
+    );
     let mut extra = good.clone();
     extra.accounts.push(extra.accounts[n - 2].clone());
     extra.accounts.push(extra.accounts[n - 1].clone());
     assert_market_err(env.send(&[extra], &[&cranker]), E::ProviderAccountMismatch);
     let mut readonly = good.clone();
     readonly.accounts[n - 2].is_writable = false;
-    assert_market_err(env.send(&[readonly], &[&cranker]), E::ProviderAccountMismatch);
+    assert_market_err(
+        env.send(&[readonly], &[&cranker]),
+        E::ProviderAccountMismatch,
+    );
     // a's payout redirected to the cranker
     let cranker_pay = env.fund(&cranker.pubkey(), &market.state.payment_mint, &SPL_TOKEN, 0);
     let mut redirected = good.clone();
     redirected.accounts[n - 3].pubkey = cranker_pay;
-    assert_market_err(env.send(&[redirected], &[&cranker]), E::PayoutAccountMismatch);
+    assert_market_err(
+        env.send(&[redirected], &[&cranker]),
+        E::PayoutAccountMismatch,
+    );
     // refund, fee and bounty destinations
     let refund_ata = env.payment_ata(&r.pubkey());
-    assert_market_err(env.send(&[swap(good.clone(), refund_ata, cranker_pay)], &[&cranker]), E::PayoutAccountMismatch);
-    let fee_ata = env.payment_ata(&env.treasury);
-    assert_market_err(env.send(&[swap(good.clone(), fee_ata, cranker_pay)], &[&cranker]), E::PayoutAccountMismatch);
-    let slash_ata = env.stake_ata(&env.treasury);
-    assert_market_err(env.send(&[swap(good.clone(), slash_ata, bounty_to)], &[&cranker]), E::PayoutAccountMismatch);
     assert_market_err(
-        env.send(&[swap(good.clone(), bounty_to, market.state.escrow_vault)], &[&cranker]),
+        env.send(&[swap(good.clone(), refund_ata, cranker_pay)], &[&cranker]),
+        E::PayoutAccountMismatch,
+    );
+    let fee_ata = env.payment_ata(&env.treasury);
+    assert_market_err(
+        env.send(&[swap(good.clone(), fee_ata, cranker_pay)], &[&cranker]),
+        E::PayoutAccountMismatch,
+    );
+    let slash_ata = env.stake_ata(&env.treasury);
+    assert_market_err(
+        env.send(&[swap(good.clone(), slash_ata, bounty_to)], &[&cranker]),
+        E::PayoutAccountMismatch,
+    );
+    assert_market_err(
+        env.send(
+            &[swap(good.clone(), bounty_to, market.state.escrow_vault)],
+            &[&cranker],
+        ),
         E::PayoutAccountMismatch,
     );
     // a vault swapped for another
     let stake_vault_as_escrow = {
         let mut ix = good.clone();
-        let i = ix.accounts.iter().position(|m| m.pubkey == market.state.escrow_vault).unwrap();
+        let i = ix
+            .accounts
+            .iter()
+            .position(|m| m.pubkey == market.state.escrow_vault)
+            .unwrap();
         ix.accounts[i].pubkey = market.state.stake_vault;
         ix
     };
@@ -526,7 +839,10 @@ fn finalize_checks_timing_accounts_and_runs_once() {
 
     env.send(&[good.clone()], &[&cranker]).unwrap();
     // the second finalize finds no job
-    assert_anchor_err(env.send(&[good], &[&cranker]), AnchorError::AccountNotInitialized);
+    assert_anchor_err(
+        env.send(&[good], &[&cranker]),
+        AnchorError::AccountNotInitialized,
+    );
     let s = env.settlement(&job).unwrap();
     assert_eq!(s.total_paid, 2 * (REWARD - 250));
     env.assert_vaults_balanced();
@@ -544,16 +860,31 @@ fn closed_jobs_stay_closed() {
     // revive the job in the same transaction as its finalize: refund the rent to its address
     // and try to use it again
     let mut ixs = env.finalize_ixs(&p, &job);
-    ixs.push(anchor_lang::solana_program::system_instruction::transfer(&p.pubkey(), &job, 10_000_000));
+    ixs.push(anchor_lang::solana_program::system_instruction::transfer(
+        &p.pubkey(),
+        &job,
+        10_000_000,
+    ));
     let mut revive = ixs.clone();
     revive.push(Env::commit_ix(&p, &job, [2; 32], salt(2)));
-    assert!(env.send(&revive, &[&p]).is_err(), "a revived job must not accept commits");
+    assert!(
+        env.send(&revive, &[&p]).is_err(),
+        "a revived job must not accept commits"
+    );
     env.send(&ixs, &[&p]).unwrap();
-    let acc = env.account(&job).expect("the address holds the lamports sent to it");
+    let acc = env
+        .account(&job)
+        .expect("the address holds the lamports sent to it");
     assert_eq!(acc.owner, anchor_lang::system_program::ID);
     assert!(acc.data.is_empty());
-    assert_anchor_err(env.commit(&p, &job, [2; 32], salt(2)), AnchorError::AccountOwnedByWrongProgram);
+    assert_anchor_err(
+        env.commit(&p, &job, [2; 32], salt(2)),
+        AnchorError::AccountOwnedByWrongProgram,
+    );
     // the address of a settled job cannot be posted again: its settlement must stay unique
-    assert_market_err(env.try_post(&r, Env::post_args(1, REWARD, 1, 1)), E::SettlementExists);
+    assert_market_err(
+        env.try_post(&r, Env::post_args(1, REWARD, 1, 1)),
+        E::SettlementExists,
+    );
     env.assert_vaults_balanced();
 }

@@ -463,7 +463,11 @@ impl Env {
         slot: u8,
     ) -> Result<(), TransactionError> {
         let state = self.job(job).expect("job exists");
-        let holder = state.slots[slot as usize].provider;
+        let holder = state
+            .slots
+            .get(slot as usize)
+            .map(|s| s.provider)
+            .unwrap_or_default();
         let market = self.market.clone();
         let bounty_to = self.stake_ata(&caller.pubkey());
         let ixs = [
