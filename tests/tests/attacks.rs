@@ -82,7 +82,8 @@ fn init_with(
 #[test]
 fn market_rules_are_validated() {
     let mut env = Env::new();
-    let cases: Vec<(fn(&mut MarketConfig), E)> = vec![
+    type Case = (fn(&mut MarketConfig), E);
+    let cases: Vec<Case> = vec![
         (|c| c.fee_bps = 2_001, E::FeeTooHigh),
         (|c| c.slash_bounty_bps = 10_001, E::BountyTooHigh),
         (|c| c.max_replicas = 0, E::InvalidReplicaLimit),
@@ -380,7 +381,8 @@ fn another_owners_provider_cannot_be_used() {
 fn job_parameters_are_validated() {
     let mut env = Env::new();
     let r = env.requester(u64::MAX / 2);
-    let cases: Vec<(fn(&mut compute_market_client::JobPostArgs), E)> = vec![
+    type Case = (fn(&mut compute_market_client::JobPostArgs), E);
+    let cases: Vec<Case> = vec![
         (|a| a.replicas = 0, E::InvalidReplicas),
         (|a| a.replicas = 6, E::InvalidReplicas), // market max is 5
         (|a| a.quorum = 0, E::InvalidQuorum),
@@ -837,7 +839,7 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     };
     assert!(env.send(&[stake_vault_as_escrow], &[&cranker]).is_err());
 
-    env.send(&[good.clone()], &[&cranker]).unwrap();
+    env.send(std::slice::from_ref(&good), &[&cranker]).unwrap();
     // the second finalize finds no job
     assert_anchor_err(
         env.send(&[good], &[&cranker]),

@@ -33,10 +33,8 @@ pub const ACCOUNT_VERSION: u8 = 1;
 #[constant]
 pub const MAX_REPLICAS: u8 = 8;
 /// Longest manifest URI a job may carry, in bytes.
-#[constant]
 pub const MAX_MANIFEST_URI_LEN: usize = 200;
 /// Longest result endpoint URL a provider may register, in bytes.
-#[constant]
 pub const MAX_ENDPOINT_LEN: usize = 128;
 
 /// Basis-point denominator (100% = 10_000).
