@@ -17,12 +17,19 @@ fn accounts_have_their_documented_sizes() {
 
     let size = |env: &Env, a| env.account(&a).unwrap().data.len();
     assert_eq!(size(&env, env.market.address), Market::SIZE);
-    assert_eq!(size(&env, pda::provider(&env.market.address, &p.pubkey())), Provider::SIZE);
+    assert_eq!(
+        size(&env, pda::provider(&env.market.address, &p.pubkey())),
+        Provider::SIZE
+    );
     assert_eq!(size(&env, job), Job::space(1, uri));
     assert_eq!(size(&env, job3), Job::space(3, uri));
     // the job holds its rent plus the settlement deposit
-    let job_rent = env.svm.minimum_balance_for_rent_exemption(Job::space(1, uri));
-    let deposit = env.svm.minimum_balance_for_rent_exemption(Settlement::space(1));
+    let job_rent = env
+        .svm
+        .minimum_balance_for_rent_exemption(Job::space(1, uri));
+    let deposit = env
+        .svm
+        .minimum_balance_for_rent_exemption(Settlement::space(1));
     assert_eq!(env.lamports(&job), job_rent + deposit);
 
     env.claim(&p, &job).unwrap();

@@ -15,7 +15,10 @@ fn main() -> Result<()> {
         let committed = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         if committed != idl {
-            bail!("{} is stale: run `cargo run -p compute-market-idl`", path.display());
+            bail!(
+                "{} is stale: run `cargo run -p compute-market-idl`",
+                path.display()
+            );
         }
         println!("{} is current", path.display());
     } else {
