@@ -2,8 +2,14 @@
 //! build every instruction. The worker, the CLI, the tests and the benchmarks all use it.
 #![allow(deprecated)]
 
+pub mod audit;
 pub mod ix;
+pub mod manifest;
+pub mod merkle;
 pub mod pda;
+pub mod results;
+pub mod rpc;
+pub mod token;
 
 pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};
 pub use compute_market::{

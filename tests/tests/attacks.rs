@@ -85,7 +85,7 @@ fn market_rules_are_validated() {
     type Case = (fn(&mut MarketConfig), E);
     let cases: Vec<Case> = vec![
         (|c| c.fee_bps = 2_001, E::FeeTooHigh),
-        (|c| c.slash_bounty_bps = 10_001, E::BountyTooHigh),
+        (|c| c.slash_bounty_bps = 5_001, E::BountyTooHigh),
         (|c| c.max_replicas = 0, E::InvalidReplicaLimit),
         (|c| c.max_replicas = 9, E::InvalidReplicaLimit),
         (|c| c.collateral_per_claim = 0, E::InvalidCollateral),
@@ -586,9 +586,11 @@ fn claims_need_free_stake_and_one_slot_per_provider() {
         env.claim(&unregistered, &j3),
         AnchorError::AccountNotInitialized,
     );
-    // the claim window closes at the commit deadline
+    // a claim must leave its full timeout before the commit deadline, and none comes after it
     let late = env.provider_with_stake(1_000);
-    env.warp(600);
+    env.warp(600 - 59);
+    assert_market_err(env.claim(&late, &j3), E::ClaimWindowClosed);
+    env.warp(59);
     assert_market_err(env.claim(&late, &j3), E::CommitPhaseOver);
     env.assert_vaults_balanced();
 }
@@ -639,15 +641,14 @@ fn expiry_rules() {
     env.claim(&q, &job).unwrap();
     env.commit(&p, &job, [1; 32], salt(1)).unwrap();
     env.warp(61);
-    // p committed in time: nothing to expire
+    // p committed in time: nothing to expire; slot 2 was never claimed
     assert_market_err(env.expire(&cranker, &job, 0), E::SlotNotClaimed);
     let market = env.market.clone();
     let bounty_to = env.stake_ata(&cranker.pubkey());
+    let free_slot = ix::expire_claim(&cranker.pubkey(), &market, &job, 2, &q.pubkey(), &bounty_to);
+    assert_market_err(env.send(&[free_slot], &[&cranker]), E::SlotNotClaimed);
     let bad_slot = ix::expire_claim(&cranker.pubkey(), &market, &job, 9, &q.pubkey(), &bounty_to);
-    assert_market_err(
-        env.send(&[bad_slot], &[&cranker]),
-        E::ProviderAccountMismatch,
-    );
+    assert_market_err(env.send(&[bad_slot], &[&cranker]), E::InvalidSlot);
     // slot 1 with p's provider account
     let wrong = ix::expire_claim(&cranker.pubkey(), &market, &job, 1, &p.pubkey(), &bounty_to);
     assert_market_err(env.send(&[wrong], &[&cranker]), E::ProviderAccountMismatch);
@@ -746,17 +747,21 @@ fn commitments_cannot_be_copied_or_opened_early() {
 fn finalize_checks_timing_accounts_and_runs_once() {
     let mut env = Env::new();
     let r = env.requester(100_000);
-    let (a, b) = (
+    let (a, b, c) = (
+        env.provider_with_stake(1_000),
         env.provider_with_stake(1_000),
         env.provider_with_stake(1_000),
     );
     let cranker = env.wallet();
-    let job = env.post(&r, 1, REWARD, 2, 1);
+    let job = env.post(&r, 1, REWARD, 4, 2);
     assert_market_err(env.finalize(&cranker, &job), E::FinalizeTooEarly);
-    env.claim(&a, &job).unwrap();
-    env.claim(&b, &job).unwrap();
+    for p in [&a, &b, &c] {
+        env.claim(p, &job).unwrap();
+    }
     env.commit(&a, &job, [1; 32], salt(1)).unwrap();
     env.commit(&b, &job, [1; 32], salt(2)).unwrap();
+    // c never commits: at the deadline a and b reveal, c is absent, one slot never claimed
+    env.warp(600);
     env.reveal(&a, &job, [1; 32], salt(1)).unwrap();
     assert_market_err(env.finalize(&cranker, &job), E::FinalizeTooEarly);
     env.reveal(&b, &job, [1; 32], salt(2)).unwrap();
@@ -764,23 +769,22 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     let state = env.job(&job).unwrap();
     let market = env.market.clone();
     let bounty_to = env.fund(&cranker.pubkey(), &market.state.stake_mint, &SPL_TOKEN, 0);
-    let mut prereq =
+    let prereq =
         compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
-    let good = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
     env.send(&prereq, &[&cranker]).unwrap();
-    prereq.clear();
+    let good = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
+    let n = good.accounts.len(); // the last 6 are (provider, payout) of a, b, c
 
     // provider accounts missing, swapped, or one too many
     let mut missing = good.clone();
-    missing.accounts.truncate(missing.accounts.len() - 2);
+    missing.accounts.truncate(n - 2);
     assert_market_err(
         env.send(&[missing], &[&cranker]),
         E::ProviderAccountMismatch,
     );
     let mut swapped = good.clone();
-    let n = swapped.accounts.len();
-    swapped.accounts.swap(n - 4, n - 2);
-    swapped.accounts.swap(n - 3, n - 1);
+    swapped.accounts.swap(n - 6, n - 4);
+    swapped.accounts.swap(n - 5, n - 3);
     assert_market_err(
         env.send(&[swapped], &[&cranker]),
         E::ProviderAccountMismatch,
@@ -790,7 +794,7 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     extra.accounts.push(extra.accounts[n - 1].clone());
     assert_market_err(env.send(&[extra], &[&cranker]), E::ProviderAccountMismatch);
     let mut readonly = good.clone();
-    readonly.accounts[n - 2].is_writable = false;
+    readonly.accounts[n - 6].is_writable = false;
     assert_market_err(
         env.send(&[readonly], &[&cranker]),
         E::ProviderAccountMismatch,
@@ -798,12 +802,12 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     // a's payout redirected to the cranker
     let cranker_pay = env.fund(&cranker.pubkey(), &market.state.payment_mint, &SPL_TOKEN, 0);
     let mut redirected = good.clone();
-    redirected.accounts[n - 3].pubkey = cranker_pay;
+    redirected.accounts[n - 5].pubkey = cranker_pay;
     assert_market_err(
         env.send(&[redirected], &[&cranker]),
         E::PayoutAccountMismatch,
     );
-    // refund, fee and bounty destinations
+    // refund, fee, slash and bounty destinations
     let refund_ata = env.payment_ata(&r.pubkey());
     assert_market_err(
         env.send(&[swap(good.clone(), refund_ata, cranker_pay)], &[&cranker]),
@@ -817,6 +821,13 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     let slash_ata = env.stake_ata(&env.treasury);
     assert_market_err(
         env.send(&[swap(good.clone(), slash_ata, bounty_to)], &[&cranker]),
+        E::PayoutAccountMismatch,
+    );
+    assert_market_err(
+        env.send(
+            &[swap(good.clone(), refund_ata, market.state.stake_vault)],
+            &[&cranker],
+        ),
         E::PayoutAccountMismatch,
     );
     assert_market_err(
@@ -846,7 +857,81 @@ fn finalize_checks_timing_accounts_and_runs_once() {
         AnchorError::AccountNotInitialized,
     );
     let s = env.settlement(&job).unwrap();
-    assert_eq!(s.total_paid, 2 * (REWARD - 250));
+    assert_eq!(
+        (s.total_paid, s.refund, s.total_slashed),
+        (2 * (REWARD - 250), 2 * REWARD, 500)
+    );
+    env.assert_vaults_balanced();
+}
+
+#[test]
+fn a_recipient_cannot_block_settlement_by_refusing_transfers() {
+    use anchor_spl::token_interface::spl_token_2022::{
+        extension::{memo_transfer::instruction::enable_required_transfer_memos, ExtensionType},
+        instruction::{initialize_account3, reallocate},
+    };
+    let mut env = Env::with(Options {
+        token_program: TOKEN_2022,
+        ..Options::default()
+    });
+    let r = env.requester(100_000);
+    let p = env.provider_with_stake(1_000);
+    let job = env.post(&r, 1, REWARD, 2, 1);
+    env.claim(&p, &job).unwrap();
+    env.commit(&p, &job, [1; 32], salt(1)).unwrap();
+    env.warp(600);
+    env.reveal(&p, &job, [1; 32], salt(1)).unwrap();
+    // the requester makes its associated account refuse transfers that come without a memo
+    let ata = env.payment_ata(&r.pubkey());
+    env.send(
+        &[
+            reallocate(
+                &TOKEN_2022,
+                &ata,
+                &r.pubkey(),
+                &r.pubkey(),
+                &[],
+                &[ExtensionType::MemoTransfer],
+            )
+            .unwrap(),
+            enable_required_transfer_memos(&TOKEN_2022, &ata, &r.pubkey(), &[]).unwrap(),
+        ],
+        &[&r],
+    )
+    .unwrap();
+    let cranker = env.wallet();
+    assert!(
+        env.finalize(&cranker, &job).is_err(),
+        "the refund into the memo-only account fails"
+    );
+    // any crank can open a fresh account for the requester and settle into it
+    let fresh = solana_sdk::signature::Keypair::new();
+    let mint = env.market.state.payment_mint;
+    let space = 165; // a plain token account
+    let rent = env.svm.minimum_balance_for_rent_exemption(space);
+    env.send(
+        &[
+            anchor_lang::solana_program::system_instruction::create_account(
+                &cranker.pubkey(),
+                &fresh.pubkey(),
+                rent,
+                space as u64,
+                &TOKEN_2022,
+            ),
+            initialize_account3(&TOKEN_2022, &fresh.pubkey(), &mint, &r.pubkey()).unwrap(),
+        ],
+        &[&cranker, &fresh],
+    )
+    .unwrap();
+    let mut ixs = env.finalize_ixs(&cranker, &job);
+    let last = ixs.len() - 1;
+    ixs[last] = swap(ixs[last].clone(), ata, fresh.pubkey());
+    env.send(&ixs, &[&cranker]).unwrap();
+    assert_eq!(
+        env.balance(&fresh.pubkey()),
+        REWARD,
+        "the unclaimed slot's reward is refunded"
+    );
     env.assert_vaults_balanced();
 }
 

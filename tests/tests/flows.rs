@@ -483,3 +483,69 @@ fn jobs_keep_the_fee_they_were_posted_with() {
     }
     assert_eq!(env.balance(&env.payment_ata(&env.treasury)), FEE + 1_000);
 }
+
+#[test]
+fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
+    let mut cfg = config();
+    cfg.max_replicas = 8;
+    let mut env = Env::with(Options {
+        config: cfg,
+        ..Options::default()
+    });
+    let requester = env.requester(1_000_000);
+    let providers: Vec<_> = (0..8).map(|_| env.provider_with_stake(1_000)).collect();
+    let job = env.post(&requester, 1, REWARD, 8, 5);
+    let refs: Vec<_> = providers.iter().collect();
+    let roots: Vec<[u8; 32]> = (0..8)
+        .map(|i| if i < 6 { [1; 32] } else { [2; 32] })
+        .collect();
+    run_to_reveals(&mut env, &job, &refs, &roots);
+
+    let cranker = env.wallet();
+    let state = env.job(&job).unwrap();
+    let market = env.market.clone();
+    let bounty_to = env.fund(
+        &cranker.pubkey(),
+        &market.state.stake_mint,
+        &market.state.stake_token_program,
+        0,
+    );
+    let prereq =
+        compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
+    env.send(&prereq, &[&cranker]).unwrap();
+    let finalize = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
+    let tx = solana_sdk::transaction::Transaction::new_with_payer(
+        std::slice::from_ref(&finalize),
+        Some(&cranker.pubkey()),
+    );
+    let size = tx.message.serialize().len() + 1 + 64;
+    println!(
+        "finalize with n = 8: {} accounts, {size} bytes",
+        finalize.accounts.len()
+    );
+    assert!(
+        size <= 1232,
+        "a legacy transaction must fit one packet: {size} bytes"
+    );
+    env.send(&[finalize], &[&cranker]).unwrap();
+    let s = env.settlement(&job).unwrap();
+    assert_eq!(
+        s.verdicts
+            .iter()
+            .filter(|v| v.verdict == Verdict::Agreed)
+            .count(),
+        6
+    );
+    assert_eq!(
+        s.verdicts
+            .iter()
+            .filter(|v| v.verdict == Verdict::Dissented)
+            .count(),
+        2
+    );
+    assert_eq!(
+        (s.total_paid, s.fee, s.refund, s.total_slashed),
+        (6 * (REWARD - FEE), 6 * FEE, 2 * REWARD, 2 * COLLATERAL)
+    );
+    env.assert_vaults_balanced();
+}

@@ -43,6 +43,11 @@ pub const BPS_DENOMINATOR: u64 = 10_000;
 #[constant]
 pub const MAX_FEE_BPS: u16 = 2_000;
 
+/// Highest share of a slash a market may pay as bounty: 50%. Above that, an operator of
+/// several wallets could expire or out-vote its own providers at little cost.
+#[constant]
+pub const MAX_SLASH_BOUNTY_BPS: u16 = 5_000;
+
 /// Shortest timeout or window a market may configure, in seconds.
 pub const MIN_WINDOW_SECS: i64 = 1;
 /// Longest timeout or window a market may configure: 30 days.

@@ -12,7 +12,7 @@ pub enum MarketError {
     MarketPaused,
     #[msg("Protocol fee is above the maximum of 2000 bps")]
     FeeTooHigh,
-    #[msg("Slash bounty must be at most 10000 bps")]
+    #[msg("Slash bounty must be at most MAX_SLASH_BOUNTY_BPS (5000 bps)")]
     BountyTooHigh,
     #[msg("Market max_replicas must be between 1 and MAX_REPLICAS")]
     InvalidReplicaLimit,
@@ -34,7 +34,7 @@ pub enum MarketError {
     InvalidManifestUri,
     #[msg("A settlement already exists for this job address: use a fresh nonce")]
     SettlementExists,
-    #[msg("The job has claimed slots and can no longer be cancelled")]
+    #[msg("A slot of the job is held: it cannot be cancelled while a provider works on it")]
     JobAlreadyClaimed,
     #[msg("Every slot of the job is taken")]
     JobFull,
@@ -82,6 +82,7 @@ pub enum MarketError {
     NothingToWithdraw,
     #[msg("The unstake cooldown has not elapsed")]
     CooldownActive,
+    /// Defensive: `Provider::invariant` already keeps `locked + pending_unstake <= stake`.
     #[msg("Withdrawal would take stake below locked collateral")]
     StakeLocked,
     #[msg("The provider still has stake, collateral or claims")]
@@ -92,4 +93,6 @@ pub enum MarketError {
     InvariantViolated,
     #[msg("The commit window must be between the claim timeout and the market maximum")]
     InvalidCommitWindow,
+    #[msg("Too late to claim: the claim timeout would end after the commit deadline")]
+    ClaimWindowClosed,
 }

@@ -79,7 +79,7 @@ pub mod compute_market {
         JobPost::handler(ctx, args)
     }
 
-    /// Refunds and closes a job nobody has claimed.
+    /// Refunds and closes a job while none of its slots is held.
     #[access_control(ctx.accounts.validate())]
     pub fn cancel_job(ctx: Context<JobCancel>) -> Result<()> {
         JobCancel::handler(ctx)
@@ -91,7 +91,7 @@ pub mod compute_market {
         JobClaim::handler(ctx)
     }
 
-    /// Slashes a claim that missed its commit timeout and reopens the slot (anyone may call).
+    /// Slashes a claim that missed its commit timeout and reopens the slot (anyone but the holder).
     #[access_control(ctx.accounts.validate(slot))]
     pub fn expire_claim(ctx: Context<JobExpireClaim>, slot: u8) -> Result<()> {
         JobExpireClaim::handler(ctx, slot)

@@ -12,12 +12,13 @@ use anchor_spl::token_interface::{
 
 /// Token-2022 mint extensions that leave amounts and custody exactly as with a plain mint.
 /// Anything else (transfer fees, hooks, permanent delegates, confidential transfers,
-/// non-transferable, pausable, default-frozen accounts, ...) could make the vault hold less
-/// than the program's books say, so such mints are refused.
+/// non-transferable, pausable, default-frozen accounts, a mint close authority that could close
+/// the mint and re-create it with other extensions, ...) could make the vault hold less than the
+/// program's books say, so such mints are refused. A freeze authority is accepted (most stable
+/// coins have one); the market's users trust its holder not to freeze their accounts.
 const ALLOWED_MINT_EXTENSIONS: &[ExtensionType] = &[
     ExtensionType::MetadataPointer,
     ExtensionType::TokenMetadata,
-    ExtensionType::MintCloseAuthority,
     ExtensionType::GroupPointer,
     ExtensionType::GroupMemberPointer,
     ExtensionType::TokenGroup,
@@ -97,29 +98,62 @@ pub fn transfer_out<'info>(
     )
 }
 
-/// Requires `account` to be `owner`'s associated token account for `mint`: the one payout
-/// destination that anyone can create for anyone, so a permissionless crank can always pay.
-pub fn require_ata(
+/// Requires `account` to be a token account of `mint`, under `token_program`, owned by `owner`,
+/// and not one of the market's vaults.
+///
+/// Payouts of permissionless instructions accept any such account rather than only the owner's
+/// associated one: an owner can make its own account refuse transfers (Token-2022's
+/// memo-required flag), but anyone can create a fresh account for any owner, so a crank can
+/// always find a destination and nobody can block a settlement.
+pub fn require_token_account_of(
     account: &AccountInfo,
     owner: &Pubkey,
     mint: &Pubkey,
     token_program: &Pubkey,
+    market: &Market,
 ) -> Result<()> {
-    let expected = anchor_spl::associated_token::get_associated_token_address_with_program_id(
-        owner,
-        mint,
-        token_program,
+    require_not_vault(account, market)?;
+    require_keys_eq!(
+        *account.owner,
+        *token_program,
+        MarketError::PayoutAccountMismatch
     );
-    require_keys_eq!(account.key(), expected, MarketError::PayoutAccountMismatch);
+    let data = account.try_borrow_data()?;
+    let state = StateWithExtensions::<spl_token_2022::state::Account>::unpack(&data)
+        .map_err(|_| error!(MarketError::PayoutAccountMismatch))?;
+    require!(
+        state.base.mint == *mint && state.base.owner == *owner,
+        MarketError::PayoutAccountMismatch
+    );
     Ok(())
 }
 
-/// Requires a bounty destination not to be one of the market's vaults, whose balances must
-/// equal the program's books.
+/// Requires an account not to be one of the market's vaults, whose balances must equal the
+/// program's books (with one mint for payment and stake, a transfer could otherwise cross from
+/// one vault into the other).
 pub fn require_not_vault(account: &AccountInfo, market: &Market) -> Result<()> {
     require!(
         account.key() != market.escrow_vault && account.key() != market.stake_vault,
         MarketError::PayoutAccountMismatch
     );
     Ok(())
+}
+
+/// Pays `amount` out of a vault to a token account of `recipient` (checked as in
+/// [`require_token_account_of`]). Nothing is checked or moved for a zero amount, so an unused
+/// destination may be any account.
+pub fn pay<'info>(
+    market: &Account<'info, Market>,
+    token_program: &AccountInfo<'info>,
+    vault: &AccountInfo<'info>,
+    to: &AccountInfo<'info>,
+    mint: &InterfaceAccount<'info, Mint>,
+    recipient: &Pubkey,
+    amount: u64,
+) -> Result<()> {
+    if amount == 0 {
+        return Ok(());
+    }
+    require_token_account_of(to, recipient, &mint.key(), &token_program.key(), market)?;
+    transfer_out(market, token_program, vault, to, mint, amount)
 }

@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobCancelled;
 use crate::state::{Job, Market, SlotState};
-use crate::token::transfer_out;
+use crate::token::{require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
@@ -24,7 +24,7 @@ pub struct JobCancel<'info> {
     )]
     pub job: Account<'info, Job>,
 
-    /// Any payment-mint account the requester chooses (the requester signs).
+    /// Any payment-mint account the requester chooses (the requester signs) but a vault.
     #[account(mut, token::mint = payment_mint, token::token_program = token_program)]
     pub refund_to: InterfaceAccount<'info, TokenAccount>,
 
@@ -40,6 +40,7 @@ pub struct JobCancel<'info> {
 
 impl JobCancel<'_> {
     pub fn validate(&self) -> Result<()> {
+        require_not_vault(&self.refund_to.to_account_info(), &self.market)?;
         require!(
             self.job.slots.iter().all(|s| s.state == SlotState::Free),
             MarketError::JobAlreadyClaimed
@@ -47,7 +48,8 @@ impl JobCancel<'_> {
         Ok(())
     }
 
-    /// Refunds the whole escrow and closes the job. Allowed while no slot is held.
+    /// Refunds the whole escrow and closes the job. Allowed while no slot is held (including after
+    /// every claim expired).
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let a = ctx.accounts;
         let refund = a.job.escrow;

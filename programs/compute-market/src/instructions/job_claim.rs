@@ -33,10 +33,14 @@ pub struct JobClaim<'info> {
 
 impl JobClaim<'_> {
     pub fn validate(&self) -> Result<()> {
+        let now = Clock::get()?.unix_timestamp;
         let (job, provider) = (&self.job, &self.provider);
+        require!(job.commit_phase_open(now), MarketError::CommitPhaseOver);
+        // A claim must be able to commit before the deadline, or the provider would be slashed
+        // for a window it never had.
         require!(
-            job.commit_phase_open(Clock::get()?.unix_timestamp),
-            MarketError::CommitPhaseOver
+            math::add_i64(now, job.claim_timeout)? <= job.commit_deadline,
+            MarketError::ClaimWindowClosed
         );
         require!(
             job.slot_of(&self.owner.key()).is_none(),

@@ -3,14 +3,14 @@ use crate::error::MarketError;
 use crate::events::ClaimExpired;
 use crate::math;
 use crate::state::{Job, Market, Provider, Slot, SlotState};
-use crate::token::{require_ata, require_not_vault, transfer_out};
+use crate::token::{pay, require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 #[derive(Accounts)]
 #[instruction(slot: u8)]
 pub struct JobExpireClaim<'info> {
-    /// Anyone; earns the slash bounty.
+    /// Anyone but the slot's holder; earns the slash bounty.
     pub caller: Signer<'info>,
 
     pub market: Account<'info, Market>,
@@ -23,13 +23,8 @@ pub struct JobExpireClaim<'info> {
     )]
     pub job: Account<'info, Job>,
 
-    /// The provider holding `slot`.
-    #[account(
-        mut,
-        has_one = market,
-        constraint = job.slots.get(slot as usize).is_some_and(|s| s.provider == provider.owner)
-            @ MarketError::ProviderAccountMismatch,
-    )]
+    /// The provider holding `slot` (checked in `validate`).
+    #[account(mut, has_one = market)]
     pub provider: Account<'info, Provider>,
 
     #[account(mut, address = market.stake_vault)]
@@ -38,7 +33,7 @@ pub struct JobExpireClaim<'info> {
     #[account(address = market.stake_mint)]
     pub stake_mint: InterfaceAccount<'info, Mint>,
 
-    /// CHECK: must be the treasury's associated stake-mint account (checked in `validate`).
+    /// CHECK: a stake-mint token account of the treasury (checked by `token::pay`).
     #[account(mut)]
     pub slash_treasury: UncheckedAccount<'info>,
 
@@ -60,18 +55,16 @@ impl JobExpireClaim<'_> {
             .get(slot as usize)
             .ok_or_else(|| error!(MarketError::InvalidSlot))?;
         require!(s.state == SlotState::Claimed, MarketError::SlotNotClaimed);
+        require!(
+            s.provider == self.provider.owner,
+            MarketError::ProviderAccountMismatch
+        );
         require!(job.commit_phase_open(now), MarketError::CommitPhaseOver);
         require!(
             now > math::add_i64(s.claimed_at, job.claim_timeout)?,
             MarketError::ClaimNotExpired
         );
         require!(s.provider != self.caller.key(), MarketError::SelfExpiry);
-        require_ata(
-            &self.slash_treasury,
-            &self.market.treasury,
-            &self.market.stake_mint,
-            &self.market.stake_token_program,
-        )?;
         require_not_vault(&self.bounty_to, &self.market)
     }
 
@@ -88,7 +81,7 @@ impl JobExpireClaim<'_> {
         a.job.refresh_status();
         a.job.invariant()?;
 
-        let bounty = math::bps_of(collateral, a.market.config.slash_bounty_bps)?;
+        let bounty = math::bps_of(collateral, a.job.slash_bounty_bps)?;
         let program = a.token_program.to_account_info();
         let vault = a.stake_vault.to_account_info();
         transfer_out(
@@ -99,12 +92,13 @@ impl JobExpireClaim<'_> {
             &a.stake_mint,
             bounty,
         )?;
-        transfer_out(
+        pay(
             &a.market,
             &program,
             &vault,
             &a.slash_treasury,
             &a.stake_mint,
+            &a.market.treasury,
             math::sub(collateral, bounty)?,
         )?;
 

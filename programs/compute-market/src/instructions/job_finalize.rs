@@ -3,15 +3,15 @@ use crate::error::MarketError;
 use crate::events::JobFinalized;
 use crate::math;
 use crate::state::{Job, Market, Outcome, Provider, Settlement, SlotState, SlotVerdict, Verdict};
-use crate::token::{require_ata, require_not_vault, transfer_out};
+use crate::token::{pay, require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 /// Settles a job: anyone may call once `Job::can_finalize` holds.
 ///
 /// Remaining accounts, in slot order, for every slot that is not free: the provider account
-/// (writable) followed by the provider owner's associated payment-mint token account
-/// (writable; it must exist when that provider is paid).
+/// (writable) followed by a payment-mint token account of the provider's owner (writable; only
+/// checked and used when that provider is paid). Clients pass associated token accounts.
 #[derive(Accounts)]
 pub struct JobFinalize<'info> {
     /// Pays the settlement's rent up front and is reimbursed from the job's settlement deposit;
@@ -44,7 +44,8 @@ pub struct JobFinalize<'info> {
     #[account(mut)]
     pub requester: UncheckedAccount<'info>,
 
-    /// CHECK: the requester's associated payment-mint account (checked in `validate`).
+    /// CHECK: a payment-mint token account of the requester (checked by `token::pay` when a refund
+    /// is due).
     #[account(mut)]
     pub refund_to: UncheckedAccount<'info>,
 
@@ -60,11 +61,13 @@ pub struct JobFinalize<'info> {
     #[account(address = market.stake_mint)]
     pub stake_mint: InterfaceAccount<'info, Mint>,
 
-    /// CHECK: the treasury's associated payment-mint account (checked in `validate`).
+    /// CHECK: a payment-mint token account of the treasury (checked by `token::pay` when a fee is
+    /// due).
     #[account(mut)]
     pub fee_treasury: UncheckedAccount<'info>,
 
-    /// CHECK: the treasury's associated stake-mint account (checked in `validate`).
+    /// CHECK: a stake-mint token account of the treasury (checked by `token::pay` when a slash is
+    /// due).
     #[account(mut)]
     pub slash_treasury: UncheckedAccount<'info>,
 
@@ -98,26 +101,7 @@ impl JobFinalize<'_> {
             self.job.can_finalize(Clock::get()?.unix_timestamp),
             MarketError::FinalizeTooEarly
         );
-        let m = &self.market;
-        require_ata(
-            &self.refund_to,
-            &self.job.requester,
-            &m.payment_mint,
-            &m.payment_token_program,
-        )?;
-        require_ata(
-            &self.fee_treasury,
-            &m.treasury,
-            &m.payment_mint,
-            &m.payment_token_program,
-        )?;
-        require_ata(
-            &self.slash_treasury,
-            &m.treasury,
-            &m.stake_mint,
-            &m.stake_token_program,
-        )?;
-        require_not_vault(&self.bounty_to, m)
+        require_not_vault(&self.bounty_to, &self.market)
     }
 
     pub fn handler<'info>(ctx: Context<'info, JobFinalize<'info>>) -> Result<()> {
@@ -154,12 +138,6 @@ impl JobFinalize<'_> {
                     && provider.market == a.market.key(),
                 MarketError::ProviderAccountMismatch
             );
-            require_ata(
-                payout_to,
-                &provider.owner,
-                &a.market.payment_mint,
-                &a.market.payment_token_program,
-            )?;
             let verdict = match (slot.state, winner) {
                 (SlotState::Revealed, Some(w)) if slot.result_root == w => Verdict::Agreed,
                 (SlotState::Revealed, Some(_)) => Verdict::Dissented,
@@ -172,16 +150,18 @@ impl JobFinalize<'_> {
                 Verdict::Agreed => {
                     paid = payout;
                     provider.unlock(job.collateral)?;
-                    provider.jobs_completed = math::add(provider.jobs_completed, 1)?;
-                    provider.total_earned = math::add(provider.total_earned, paid)?;
+                    // statistics saturate: a lifetime counter must never block a settlement
+                    provider.jobs_completed = provider.jobs_completed.saturating_add(1);
+                    provider.total_earned = provider.total_earned.saturating_add(paid);
                     totals.paid = math::add(totals.paid, paid)?;
                     totals.fee = math::add(totals.fee, fee_each)?;
-                    transfer_out(
+                    pay(
                         &a.market,
                         &payment_program,
                         &escrow_vault,
                         payout_to,
                         &a.payment_mint,
+                        &provider.owner,
                         paid,
                     )?;
                 }
@@ -208,21 +188,23 @@ impl JobFinalize<'_> {
         require!(rest.next().is_none(), MarketError::ProviderAccountMismatch);
 
         let refund = math::sub(math::sub(job.escrow, totals.paid)?, totals.fee)?;
-        let bounty = math::bps_of(totals.bounty_base, a.market.config.slash_bounty_bps)?;
-        transfer_out(
+        let bounty = math::bps_of(totals.bounty_base, job.slash_bounty_bps)?;
+        pay(
             &a.market,
             &payment_program,
             &escrow_vault,
             &a.fee_treasury,
             &a.payment_mint,
+            &a.market.treasury,
             totals.fee,
         )?;
-        transfer_out(
+        pay(
             &a.market,
             &payment_program,
             &escrow_vault,
             &a.refund_to,
             &a.payment_mint,
+            &job.requester,
             refund,
         )?;
         let stake_program = a.stake_token_program.to_account_info();
@@ -235,12 +217,13 @@ impl JobFinalize<'_> {
             &a.stake_mint,
             bounty,
         )?;
-        transfer_out(
+        pay(
             &a.market,
             &stake_program,
             &stake_vault,
             &a.slash_treasury,
             &a.stake_mint,
+            &a.market.treasury,
             math::sub(totals.slashed, bounty)?,
         )?;
 

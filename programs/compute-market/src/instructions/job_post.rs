@@ -100,8 +100,9 @@ impl JobPost<'_> {
                 || (cfg.claim_timeout..=cfg.max_commit_window).contains(&args.commit_window),
             MarketError::InvalidCommitWindow
         );
+        // Only a written record counts: lamports sent to the address must not block the nonce.
         require!(
-            self.settlement.lamports() == 0 && self.settlement.data_is_empty(),
+            self.settlement.data_is_empty(),
             MarketError::SettlementExists
         );
         Ok(())
@@ -141,6 +142,7 @@ impl JobPost<'_> {
             commit_deadline,
             reveal_deadline: math::add_i64(commit_deadline, cfg.reveal_window)?,
             expired_slashed: 0,
+            slash_bounty_bps: cfg.slash_bounty_bps,
             settlement_deposit,
             reserved: [0; 32],
             manifest_uri: args.manifest_uri,

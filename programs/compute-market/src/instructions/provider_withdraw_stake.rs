@@ -3,7 +3,7 @@ use crate::error::MarketError;
 use crate::events::StakeWithdrawn;
 use crate::math;
 use crate::state::{Market, Provider};
-use crate::token::transfer_out;
+use crate::token::{require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
@@ -22,7 +22,7 @@ pub struct ProviderWithdrawStake<'info> {
     )]
     pub provider: Account<'info, Provider>,
 
-    /// Any stake-mint account the owner chooses (the owner signs).
+    /// Any stake-mint account the owner chooses (the owner signs) but a vault.
     #[account(mut, token::mint = stake_mint, token::token_program = token_program)]
     pub destination: InterfaceAccount<'info, TokenAccount>,
 
@@ -38,6 +38,7 @@ pub struct ProviderWithdrawStake<'info> {
 
 impl ProviderWithdrawStake<'_> {
     pub fn validate(&self) -> Result<()> {
+        require_not_vault(&self.destination.to_account_info(), &self.market)?;
         let p = &self.provider;
         require!(p.pending_unstake > 0, MarketError::NothingToWithdraw);
         require!(

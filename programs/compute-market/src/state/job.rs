@@ -20,7 +20,8 @@ pub enum JobStatus {
 pub enum SlotState {
     /// Nobody holds the slot.
     Free,
-    /// A provider holds the slot and must commit before `claimed_at + claim_timeout`.
+    /// A provider holds the slot and must commit by `claimed_at + claim_timeout` (which a claim
+    /// never lets run past the commit deadline).
     Claimed,
     /// The provider committed to a result.
     Committed,
@@ -97,6 +98,8 @@ pub struct Job {
     pub reveal_deadline: i64,
     /// Collateral slashed from expired claims of this job, carried into the settlement.
     pub expired_slashed: u64,
+    /// Share of slashes paid as bounty, fixed when the job was posted.
+    pub slash_bounty_bps: u16,
     /// Lamports the requester prepaid for the settlement record's rent, held on this account.
     pub settlement_deposit: u64,
     /// Room for future fields.
@@ -133,6 +136,7 @@ impl Job {
         + 8 // commit_deadline
         + 8 // reveal_deadline
         + 8 // expired_slashed
+        + 2 // slash_bounty_bps
         + 8 // settlement_deposit
         + 32; // reserved
 
@@ -269,6 +273,7 @@ mod tests {
             commit_deadline: 100,
             reveal_deadline: 200,
             expired_slashed: 0,
+            slash_bounty_bps: 0,
             settlement_deposit: 0,
             reserved: [0; 32],
             manifest_uri: "data:,x".into(),

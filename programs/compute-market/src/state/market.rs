@@ -11,8 +11,8 @@ pub struct MarketConfig {
     pub collateral_per_claim: u64,
     /// Protocol fee taken from each paid reward, in basis points.
     pub fee_bps: u16,
-    /// Share of every slash paid to whoever triggers it (`expire_claim`, `finalize_job`), in bps;
-    /// the rest goes to the treasury.
+    /// Share of every slash paid to whoever triggers it (`expire_claim`, `finalize_job`), in bps
+    /// (at most `MAX_SLASH_BOUNTY_BPS`); the rest goes to the treasury.
     pub slash_bounty_bps: u16,
     /// Most replicas a job may ask for (1..=MAX_REPLICAS).
     pub max_replicas: u8,
@@ -33,7 +33,7 @@ impl MarketConfig {
     pub fn validate(&self) -> Result<()> {
         require!(self.fee_bps <= MAX_FEE_BPS, MarketError::FeeTooHigh);
         require!(
-            self.slash_bounty_bps as u64 <= BPS_DENOMINATOR,
+            self.slash_bounty_bps <= MAX_SLASH_BOUNTY_BPS,
             MarketError::BountyTooHigh
         );
         require!(

@@ -1,0 +1,139 @@
+//! `cmkt audit`: every settlement and the vault invariants of a market.
+
+use super::mint_decimals;
+use crate::{out, settings::format_amount, Ctx};
+use anyhow::{bail, Result};
+use compute_market_client::audit;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Report format (default: table; `--output json` also selects json).
+    #[arg(long, value_enum)]
+    format: Option<AuditFormat>,
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let chain = ctx.chain().await?;
+    let address = ctx.market_address()?;
+    let snap = audit::fetch(&chain, &address).await?;
+    let d = mint_decimals(&chain, &snap.market.state.payment_mint).await?;
+    let r = audit::audit(&snap);
+    let format = args.format.unwrap_or(match ctx.format {
+        out::Format::Json => AuditFormat::Json,
+        out::Format::Table => AuditFormat::Table,
+    });
+    let mut providers = out::Table::new(&[
+        "provider", "stake", "locked", "slots", "agreed", "paid", "slashed",
+    ]);
+    for (owner, t) in &r.providers {
+        providers.row(vec![
+            owner.clone(),
+            format_amount(t.stake, d),
+            format_amount(t.locked, d),
+            t.settled_slots.to_string(),
+            t.agreed.to_string(),
+            format_amount(t.paid, d),
+            format_amount(t.slashed, d),
+        ]);
+    }
+    match format {
+        AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+        AuditFormat::Csv => {
+            let mut t = out::Table::new(&[
+                "settlement",
+                "job",
+                "requester",
+                "outcome",
+                "escrow",
+                "paid",
+                "fee",
+                "refund",
+                "slashed",
+                "bounty",
+                "settled_at",
+            ]);
+            for (a, s) in &snap.settlements {
+                t.row(vec![
+                    a.to_string(),
+                    s.job.to_string(),
+                    s.requester.to_string(),
+                    format!("{:?}", s.outcome),
+                    s.escrow.to_string(),
+                    s.total_paid.to_string(),
+                    s.fee.to_string(),
+                    s.refund.to_string(),
+                    s.total_slashed.to_string(),
+                    s.bounty.to_string(),
+                    s.settled_at.to_string(),
+                ]);
+            }
+            print!("{}", t.csv());
+        }
+        AuditFormat::Table => {
+            let mut t = out::Table::new(&["check", "value"]);
+            for (k, v) in [
+                ("market", r.market.clone()),
+                (
+                    "settlements",
+                    format!(
+                        "{} ({} verified, {} without quorum)",
+                        r.settlements, r.verified, r.no_quorum
+                    ),
+                ),
+                ("open jobs", r.open_jobs.to_string()),
+                (
+                    "escrow vault / open escrows",
+                    format!(
+                        "{} / {}",
+                        format_amount(r.escrow_vault_balance, d),
+                        format_amount(r.open_escrow, d)
+                    ),
+                ),
+                (
+                    "stake vault / stakes",
+                    format!(
+                        "{} / {}",
+                        format_amount(r.stake_vault_balance, d),
+                        format_amount(r.total_stake, d)
+                    ),
+                ),
+                ("paid to providers", format_amount(r.total_paid, d)),
+                ("fees", format_amount(r.total_fees, d)),
+                ("refunded", format_amount(r.total_refunded, d)),
+                (
+                    "slashed (bounties)",
+                    format!(
+                        "{} ({})",
+                        format_amount(r.total_slashed, d),
+                        format_amount(r.total_bounties, d)
+                    ),
+                ),
+            ] {
+                t.row(vec![k.into(), v]);
+            }
+            print!("{}\n{}", t.render(), providers.render());
+            println!(
+                "{}",
+                if r.ok() {
+                    "audit: OK".to_string()
+                } else {
+                    format!("audit: {} violation(s)", r.violations.len())
+                }
+            );
+        }
+    }
+    if !r.ok() {
+        for v in &r.violations {
+            eprintln!("violation: {v}");
+        }
+        bail!("the audit found {} violation(s)", r.violations.len());
+    }
+    Ok(())
+}

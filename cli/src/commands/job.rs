@@ -1,0 +1,461 @@
+//! `cmkt job post|status|list|result|cancel`.
+
+use super::{blob, mint_decimals};
+use crate::{out, settings::*, Ctx};
+use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::{
+    ata, ix,
+    manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1},
+    pda,
+    results::{output_url, summary_url, verify_output, ResultSummaryJson},
+    rpc::Chain,
+    Job, JobPostArgs, Outcome, Pubkey, Settlement, SlotState, Verdict,
+};
+use serde_json::json;
+use solana_sdk::signer::Signer;
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Upload a module and input, write the manifest, post the job and escrow the reward.
+    Post(PostArgs),
+    /// Show a job's slots, or its settlement once settled.
+    Status { job: String },
+    /// List the market's live jobs.
+    List {
+        /// Only jobs with a free slot.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Download the verified output of a settled job from a winning provider.
+    Result {
+        job: String,
+        /// Where to write the output.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Cancel a job nobody holds a slot of; the escrow comes back.
+    Cancel { job: String },
+}
+
+#[derive(clap::Args)]
+pub struct PostArgs {
+    /// The wasm32-wasip1 module.
+    #[arg(long)]
+    module: PathBuf,
+    /// File given to the module on stdin (default: empty).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Argument for the module (repeatable).
+    #[arg(long = "arg")]
+    args: Vec<String>,
+    /// Replicas n.
+    #[arg(long, short = 'n', default_value_t = 1)]
+    replicas: u8,
+    /// Agreeing results needed, k.
+    #[arg(long, short = 'k', default_value_t = 1)]
+    quorum: u8,
+    /// Reward per replica in whole tokens.
+    #[arg(long)]
+    reward: String,
+    #[arg(long, default_value_t = 10_000_000_000)]
+    max_fuel: u64,
+    /// Memory limit in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_memory: u64,
+    /// Output limit in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_output: u64,
+    /// Seconds to the commit deadline (0: the market default).
+    #[arg(long, default_value_t = 0)]
+    commit_window: i64,
+    /// Job nonce (default: random).
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Follow the job until it settles.
+    #[arg(long)]
+    wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+fn parse_job(s: &str) -> Result<Pubkey> {
+    parse_pubkey("job", s)
+}
+
+fn slots_summary(job: &Job) -> String {
+    job.slots
+        .iter()
+        .map(|s| match s.state {
+            SlotState::Free => "free",
+            SlotState::Claimed => "claimed",
+            SlotState::Committed => "committed",
+            SlotState::Revealed => "revealed",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn job_json(address: &Pubkey, j: &Job) -> serde_json::Value {
+    json!({
+        "job": address.to_string(), "state": "live", "status": format!("{:?}", j.status),
+        "requester": j.requester.to_string(), "nonce": j.nonce,
+        "manifest_hash": hex::encode(j.manifest_hash), "manifest_uri": j.manifest_uri,
+        "reward_per_replica": j.reward_per_replica, "replicas": j.replicas, "quorum": j.quorum,
+        "escrow": j.escrow, "commit_deadline": j.commit_deadline, "reveal_deadline": j.reveal_deadline,
+        "slots": j.slots.iter().map(|s| json!({
+            "provider": (s.state != SlotState::Free).then(|| s.provider.to_string()),
+            "state": format!("{:?}", s.state),
+            "result_root": (s.state == SlotState::Revealed).then(|| hex::encode(s.result_root)),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn settlement_json(job: &Pubkey, s: &Settlement) -> serde_json::Value {
+    json!({
+        "job": job.to_string(), "state": "settled", "outcome": format!("{:?}", s.outcome),
+        "result_root": hex::encode(s.result_root), "requester": s.requester.to_string(),
+        "escrow": s.escrow, "total_paid": s.total_paid, "fee": s.fee, "refund": s.refund,
+        "total_slashed": s.total_slashed, "bounty": s.bounty, "expired_slashed": s.expired_slashed,
+        "settled_slot": s.settled_slot, "settled_at": s.settled_at, "finalizer": s.finalizer.to_string(),
+        "verdicts": s.verdicts.iter().map(|v| json!({
+            "provider": (v.verdict != Verdict::Unclaimed).then(|| v.provider.to_string()),
+            "verdict": format!("{:?}", v.verdict), "result_root": hex::encode(v.result_root),
+            "paid": v.paid, "slashed": v.slashed,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn settlement_table(job: &Pubkey, s: &Settlement, d: u8) -> String {
+    let mut out = format!(
+        "job {job}: {:?}{}\n  paid {}  fee {}  refund {}  slashed {} (bounty {})\n",
+        s.outcome,
+        if s.outcome == Outcome::Verified {
+            format!(", root {}", hex::encode(s.result_root))
+        } else {
+            String::new()
+        },
+        format_amount(s.total_paid, d),
+        format_amount(s.fee, d),
+        format_amount(s.refund, d),
+        format_amount(s.total_slashed, d),
+        format_amount(s.bounty, d),
+    );
+    let mut t = out::Table::new(&["slot", "provider", "verdict", "paid", "slashed"]);
+    for (i, v) in s.verdicts.iter().enumerate() {
+        t.row(vec![
+            i.to_string(),
+            if v.verdict == Verdict::Unclaimed {
+                "-".into()
+            } else {
+                v.provider.to_string()
+            },
+            format!("{:?}", v.verdict),
+            format_amount(v.paid, d),
+            format_amount(v.slashed, d),
+        ]);
+    }
+    out += &t.render();
+    out
+}
+
+/// Follows a job until it settles, printing each change on stderr.
+async fn wait(chain: &Chain, job: &Pubkey, timeout: Duration) -> Result<Settlement> {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        if let Some(s) = chain.settlement(job).await? {
+            eprintln!(
+                "[{:>5.1}s] settled: {:?}",
+                start.elapsed().as_secs_f64(),
+                s.outcome
+            );
+            return Ok(s);
+        }
+        match chain.job(job).await? {
+            Some(j) => {
+                let now = slots_summary(&j);
+                if now != last {
+                    eprintln!("[{:>5.1}s] slots: {now}", start.elapsed().as_secs_f64());
+                    last = now;
+                }
+            }
+            None => bail!("job {job} was closed without a settlement (cancelled)"),
+        }
+        if start.elapsed() > timeout {
+            bail!("job {job} did not settle within {} s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
+    let chain = ctx.chain().await?;
+    let market = ctx.market(&chain).await?;
+    let m = market.state.clone();
+    let d = mint_decimals(&chain, &m.payment_mint).await?;
+    match cmd {
+        Cmd::Post(a) => {
+            let requester = ctx.settings.keypair()?;
+            let module = std::fs::read(&a.module)
+                .with_context(|| format!("reading module {}", a.module.display()))?;
+            if !module.starts_with(b"\0asm") {
+                bail!("{} is not a WebAssembly module", a.module.display());
+            }
+            let input = match &a.input {
+                Some(p) => {
+                    std::fs::read(p).with_context(|| format!("reading input {}", p.display()))?
+                }
+                None => Vec::new(),
+            };
+            let reward = parse_amount(&a.reward, d)?;
+            let escrow = reward
+                .checked_mul(a.replicas as u64)
+                .ok_or_else(|| anyhow!("reward × replicas overflows"))?;
+            let from = ata(
+                &requester.pubkey(),
+                &m.payment_mint,
+                &m.payment_token_program,
+            );
+            let have = chain.token_balance(&from).await?;
+            if have < escrow {
+                bail!(
+                    "not enough tokens: {} holds {} of the payment mint, the escrow is {}",
+                    requester.pubkey(),
+                    format_amount(have, d),
+                    format_amount(escrow, d)
+                );
+            }
+            let base = ctx.blob_base()?;
+            let module_uri = blob::put(&base, module.clone()).await?;
+            let input_uri = blob::put(&base, input.clone()).await?;
+            let manifest = Manifest {
+                args: a.args.clone(),
+                input: BlobRef::new(&input, input_uri),
+                max_fuel: a.max_fuel,
+                max_memory: a.max_memory,
+                max_output: a.max_output,
+                module: BlobRef::new(&module, module_uri),
+                runtime: RUNTIME_WASI_P1.into(),
+                version: MANIFEST_VERSION,
+            };
+            manifest.validate().map_err(|e| anyhow!("{e}"))?;
+            let manifest_uri = blob::put(&base, manifest.to_canonical()).await?;
+            let nonce = a.nonce.unwrap_or_else(random_nonce);
+            let args = JobPostArgs {
+                nonce,
+                manifest_hash: manifest.hash(),
+                manifest_uri,
+                reward_per_replica: reward,
+                replicas: a.replicas,
+                quorum: a.quorum,
+                commit_window: a.commit_window,
+            };
+            let job = pda::job(&market.address, &requester.pubkey(), nonce);
+            let sig = chain
+                .send(
+                    &[ix::post_job(&requester.pubkey(), &market, &from, args)],
+                    &requester,
+                    &[],
+                )
+                .await?;
+            eprintln!(
+                "posted job {job}: {} × {} escrowed, n = {}, k = {}, fee {} bps ({sig})",
+                a.replicas,
+                format_amount(reward, d),
+                a.replicas,
+                a.quorum,
+                m.config.fee_bps
+            );
+            if !a.wait {
+                return out::emit(
+                    ctx.format,
+                    &json!({"job": job.to_string(), "signature": sig.to_string()}),
+                    || format!("{job}\n"),
+                );
+            }
+            let s = wait(&chain, &job, Duration::from_secs(a.timeout)).await?;
+            out::emit(ctx.format, &settlement_json(&job, &s), || {
+                settlement_table(&job, &s, d)
+            })
+        }
+        Cmd::Status { job } => {
+            let job = parse_job(&job)?;
+            if let Some(s) = chain.settlement(&job).await? {
+                return out::emit(ctx.format, &settlement_json(&job, &s), || {
+                    settlement_table(&job, &s, d)
+                });
+            }
+            let j = chain
+                .job(&job)
+                .await?
+                .ok_or_else(|| anyhow!("job {job} does not exist (never posted, or cancelled)"))?;
+            out::emit(ctx.format, &job_json(&job, &j), || {
+                let mut t = out::Table::new(&["slot", "provider", "state", "result root"]);
+                for (i, s) in j.slots.iter().enumerate() {
+                    t.row(vec![
+                        i.to_string(),
+                        if s.state == SlotState::Free {
+                            "-".into()
+                        } else {
+                            s.provider.to_string()
+                        },
+                        format!("{:?}", s.state),
+                        if s.state == SlotState::Revealed {
+                            hex::encode(s.result_root)
+                        } else {
+                            "-".into()
+                        },
+                    ]);
+                }
+                format!(
+                    "job {job}: {:?}, n = {}, k = {}, reward {} each, escrow {}\n{}",
+                    j.status,
+                    j.replicas,
+                    j.quorum,
+                    format_amount(j.reward_per_replica, d),
+                    format_amount(j.escrow, d),
+                    t.render()
+                )
+            })
+        }
+        Cmd::List { open } => {
+            let jobs = if open {
+                chain.open_jobs(&market.address).await?
+            } else {
+                chain.jobs(&market.address).await?
+            };
+            let v: Vec<_> = jobs.iter().map(|(a, j)| job_json(a, j)).collect();
+            out::emit(ctx.format, &v, || {
+                let mut t =
+                    out::Table::new(&["job", "status", "n", "k", "reward", "requester", "slots"]);
+                for (a, j) in &jobs {
+                    t.row(vec![
+                        a.to_string(),
+                        format!("{:?}", j.status),
+                        j.replicas.to_string(),
+                        j.quorum.to_string(),
+                        format_amount(j.reward_per_replica, d),
+                        j.requester.to_string(),
+                        slots_summary(j),
+                    ]);
+                }
+                t.render()
+            })
+        }
+        Cmd::Result { job, out: path } => {
+            let job = parse_job(&job)?;
+            let s = chain
+                .settlement(&job)
+                .await?
+                .ok_or_else(|| anyhow!("job {job} has not settled"))?;
+            if s.outcome != Outcome::Verified {
+                bail!(
+                    "job {job} settled without a verified result ({:?})",
+                    s.outcome
+                );
+            }
+            let root = s.result_root;
+            let mut failures = Vec::new();
+            for v in s.verdicts.iter().filter(|v| v.verdict == Verdict::Agreed) {
+                match fetch_verified(&chain, &market.address, &v.provider, &root).await {
+                    Ok((summary, bytes)) => {
+                        for f in &failures {
+                            eprintln!("warning: {f}");
+                        }
+                        std::fs::write(&path, &bytes)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        let value = json!({"job": job.to_string(), "provider": v.provider.to_string(),
+                            "result_root": hex::encode(root), "bytes": bytes.len(), "status": summary.status,
+                            "fuel_used": summary.fuel_used, "file": path});
+                        return out::emit(ctx.format, &value, || {
+                            format!(
+                                "{} bytes from provider {} verified against root {} ({:?}, fuel {}); written to {}\n",
+                                bytes.len(), v.provider, hex::encode(root), summary.status, summary.fuel_used, path.display()
+                            )
+                        });
+                    }
+                    Err(e) => failures.push(format!("provider {}: {e:#}", v.provider)),
+                }
+            }
+            bail!(
+                "no winning provider served a verifiable result: {}",
+                failures.join("; ")
+            )
+        }
+        Cmd::Cancel { job } => {
+            let job = parse_job(&job)?;
+            let requester = ctx.settings.keypair()?;
+            let to = ata(
+                &requester.pubkey(),
+                &m.payment_mint,
+                &m.payment_token_program,
+            );
+            let sig = chain
+                .send(
+                    &[ix::cancel_job(&requester.pubkey(), &market, &job, &to)],
+                    &requester,
+                    &[],
+                )
+                .await?;
+            out::emit(
+                ctx.format,
+                &json!({"job": job.to_string(), "signature": sig.to_string()}),
+                || format!("job {job} cancelled, escrow refunded ({sig})\n"),
+            )
+        }
+    }
+}
+
+/// Downloads a result from `provider`'s endpoint and checks it against `root`.
+async fn fetch_verified(
+    chain: &Chain,
+    market: &Pubkey,
+    provider: &Pubkey,
+    root: &[u8; 32],
+) -> Result<(ResultSummaryJson, Vec<u8>)> {
+    let p = chain
+        .provider(market, provider)
+        .await?
+        .ok_or_else(|| anyhow!("the provider account is gone"))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let summary: ResultSummaryJson = http
+        .get(summary_url(&p.endpoint, root))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .with_context(|| format!("fetching the summary from {}", p.endpoint))?
+        .json()
+        .await
+        .context("the summary is not valid JSON")?;
+    let bytes = http
+        .get(output_url(&p.endpoint, root))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .with_context(|| format!("fetching the output from {}", p.endpoint))?
+        .bytes()
+        .await?
+        .to_vec();
+    verify_output(root, &summary, &bytes)
+        .map_err(|e| anyhow!("served bytes fail verification: {e}"))?;
+    Ok((summary, bytes))
+}
+
+fn random_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

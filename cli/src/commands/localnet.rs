@@ -1,0 +1,116 @@
+//! `cmkt localnet`: the validator, the blob store and an idempotently bootstrapped market.
+
+use crate::Ctx;
+use anyhow::{Context, Result};
+use compute_market_client::rpc::Chain;
+use compute_market_localnet::{
+    bootstrap::{self, LocalnetInfo, DEMO_WALLETS},
+    Localnet, LocalnetConfig, DEFAULT_RPC_PORT,
+};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Default port of the blob store (outside the validator's dynamic port range 8000-10000).
+pub const DEFAULT_BLOB_PORT: u16 = 7878;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep the ledger in DIR across restarts (default: a temporary directory).
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Delete the ledger in --ledger before starting.
+    #[arg(long, requires = "ledger")]
+    reset: bool,
+    /// JSON-RPC port; websockets listen on the next one.
+    #[arg(long, default_value_t = DEFAULT_RPC_PORT)]
+    rpc_port: u16,
+    /// Blob store port.
+    #[arg(long, default_value_t = DEFAULT_BLOB_PORT)]
+    blob_port: u16,
+    /// Exit after start-up instead of running until Ctrl-C (for scripts and tests).
+    #[arg(long, hide = true)]
+    exit_after_start: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let t0 = Instant::now();
+    let net = Localnet::start(&LocalnetConfig {
+        ledger: args.ledger.clone(),
+        reset: args.reset,
+        rpc_port: args.rpc_port,
+        slots_per_epoch: None,
+    })?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let keys = ctx.localnet_dir.clone();
+    let admin = net.mint_keypair.insecure_clone();
+    let info = rt.block_on(async {
+        let blobs = net.ledger.join("blobs");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.blob_port))
+            .await
+            .with_context(|| {
+                format!(
+                    "blob store port {} is taken (pass --blob-port)",
+                    args.blob_port
+                )
+            })?;
+        let blob_url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            if let Err(e) = compute_market_localnet::blobs::serve(listener, blobs).await {
+                eprintln!("blob store stopped: {e}");
+            }
+        });
+        let chain = Chain::new(&net.rpc_url());
+        let (market, mint) = bootstrap::bootstrap(&chain, &admin, &keys).await?;
+        let authority = keys.join("authority.json");
+        if !authority.exists() {
+            solana_sdk::signature::write_keypair_file(&admin, &authority)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", authority.display()))?;
+        }
+        let info = LocalnetInfo {
+            rpc_url: net.rpc_url(),
+            ws_url: net.ws_url(),
+            blob_url: Some(blob_url),
+            program_id: compute_market_localnet::PROGRAM_ID.to_string(),
+            market: market.address.to_string(),
+            mint: mint.to_string(),
+            authority_keypair: authority,
+            wallets: DEMO_WALLETS
+                .iter()
+                .map(|w| (w.to_string(), keys.join(format!("{w}.json"))))
+                .collect(),
+        };
+        std::fs::write(
+            keys.join("localnet.json"),
+            serde_json::to_string_pretty(&info)?,
+        )?;
+        anyhow::Ok(info)
+    })?;
+
+    println!("local chain ready in {:.1} s", t0.elapsed().as_secs_f64());
+    println!("  RPC         {}", info.rpc_url);
+    println!("  websocket   {}", info.ws_url);
+    println!("  blob store  {}", info.blob_url.as_deref().unwrap_or("-"));
+    println!("  program     {}", info.program_id);
+    println!("  market      {}", info.market);
+    println!(
+        "  token mint  {} (6 decimals; payment and stake)",
+        info.mint
+    );
+    println!("  ledger      {}", net.ledger.display());
+    println!(
+        "  keypairs    {} (authority, {})",
+        keys.display(),
+        DEMO_WALLETS.join(", ")
+    );
+    println!("  info        {}", keys.join("localnet.json").display());
+    if args.exit_after_start {
+        return Ok(());
+    }
+    println!("Ctrl-C stops it.");
+    rt.block_on(tokio::signal::ctrl_c())
+        .context("waiting for Ctrl-C")?;
+    println!("stopping");
+    drop(rt);
+    drop(net);
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! One module per command group.
+
+mod audit;
+mod blob;
+mod job;
+mod localnet;
+mod market;
+mod provider;
+
+use crate::{settings, Cli, Ctx};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use compute_market_client::{rpc::Chain, MarketRef, Pubkey};
+use compute_market_localnet::bootstrap::LocalnetInfo;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the embedded local chain (validator + blob store) until Ctrl-C.
+    Localnet(localnet::Args),
+    /// Create, show or change a market.
+    #[command(subcommand)]
+    Market(market::Cmd),
+    /// Register, stake, unstake and inspect providers.
+    #[command(subcommand)]
+    Provider(provider::Cmd),
+    /// Post, follow, fetch and cancel jobs.
+    #[command(subcommand)]
+    Job(job::Cmd),
+    /// Store and fetch content-addressed blobs.
+    #[command(subcommand)]
+    Blob(blob::Cmd),
+    /// Check a market's books: settlements, totals, vault invariants.
+    Audit(audit::Args),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx::new(&cli);
+    if let Command::Localnet(args) = cli.command {
+        // The validator must start outside any tokio runtime.
+        return localnet::run(&ctx, args);
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Localnet(_) => unreachable!("handled above"),
+            Command::Market(c) => market::run(&ctx, c).await,
+            Command::Provider(c) => provider::run(&ctx, c).await,
+            Command::Job(c) => job::run(&ctx, c).await,
+            Command::Blob(c) => blob::run(&ctx, c).await,
+            Command::Audit(a) => audit::run(&ctx, a).await,
+        }
+    })
+}
+
+impl Ctx {
+    /// The chain at the configured URL; fails fast with a clear message when it does not answer.
+    pub async fn chain(&self) -> Result<Chain> {
+        let chain = Chain::new(&self.settings.url);
+        chain
+            .rpc
+            .get_version()
+            .await
+            .map_err(|e| anyhow!("RPC endpoint {} is not reachable: {e}", self.settings.url))?;
+        Ok(chain)
+    }
+
+    /// `localnet.json` of `cmkt localnet`, if it describes the chain we talk to.
+    pub fn localnet_info(&self) -> Option<LocalnetInfo> {
+        let text = std::fs::read_to_string(self.localnet_dir.join("localnet.json")).ok()?;
+        let info: LocalnetInfo = serde_json::from_str(&text).ok()?;
+        (info.rpc_url == self.settings.url).then_some(info)
+    }
+
+    /// The market address: `--market`, else the local chain's.
+    pub fn market_address(&self) -> Result<Pubkey> {
+        if let Some(m) = &self.market {
+            return settings::parse_pubkey("market", m);
+        }
+        match self.localnet_info() {
+            Some(info) => settings::parse_pubkey("market", &info.market),
+            None => bail!(
+                "no market given: pass --market ADDRESS (or run `cmkt localnet` for a local one)"
+            ),
+        }
+    }
+
+    /// The market account.
+    pub async fn market(&self, chain: &Chain) -> Result<MarketRef> {
+        let address = self.market_address()?;
+        chain
+            .market(&address)
+            .await
+            .with_context(|| format!("reading market {address}"))
+    }
+
+    /// The blob store base URL.
+    pub fn blob_base(&self) -> Result<String> {
+        if let Some(u) = &self.blob_url {
+            return Ok(u.trim_end_matches('/').to_string());
+        }
+        self.localnet_info()
+            .and_then(|i| i.blob_url)
+            .ok_or_else(|| anyhow!("no blob store: pass --blob-url URL (or run `cmkt localnet`)"))
+    }
+}
+
+/// Decimals of a mint (byte 44 of the mint account, for Token and Token-2022).
+pub async fn mint_decimals(chain: &Chain, mint: &Pubkey) -> Result<u8> {
+    let acc = chain
+        .account(mint)
+        .await?
+        .ok_or_else(|| anyhow!("mint {mint} does not exist"))?;
+    acc.data
+        .get(44)
+        .copied()
+        .ok_or_else(|| anyhow!("{mint} is not a token mint"))
+}

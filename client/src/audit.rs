@@ -1,0 +1,220 @@
+//! The auditor's view of a market: every settlement and live account checked against the money
+//! rules, with totals per provider and per requester. Pure over the fetched accounts, so the
+//! CLI, the tests and the benchmarks run the same checks.
+
+use crate::{
+    rpc::{Chain, ChainError},
+    Job, MarketRef, Outcome, Provider, Pubkey, Settlement, Verdict,
+};
+use compute_market::constants::BPS_DENOMINATOR;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Everything an audit reads.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub market: MarketRef,
+    pub escrow_vault_balance: u64,
+    pub stake_vault_balance: u64,
+    pub jobs: Vec<(Pubkey, Job)>,
+    pub providers: Vec<(Pubkey, Provider)>,
+    pub settlements: Vec<(Pubkey, Settlement)>,
+}
+
+/// Totals of one provider (by owner wallet).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ProviderTotals {
+    pub stake: u64,
+    pub locked: u64,
+    pub settled_slots: u64,
+    pub agreed: u64,
+    pub paid: u64,
+    pub slashed: u64,
+}
+
+/// Totals of one requester.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RequesterTotals {
+    pub jobs: u64,
+    pub escrowed: u64,
+    pub paid_to_providers: u64,
+    pub fees: u64,
+    pub refunded: u64,
+}
+
+/// The audit result.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub market: String,
+    pub settlements: u64,
+    pub verified: u64,
+    pub no_quorum: u64,
+    pub open_jobs: u64,
+    pub open_escrow: u64,
+    pub escrow_vault_balance: u64,
+    pub total_stake: u64,
+    pub stake_vault_balance: u64,
+    pub total_paid: u64,
+    pub total_fees: u64,
+    pub total_refunded: u64,
+    pub total_slashed: u64,
+    pub total_bounties: u64,
+    pub providers: BTreeMap<String, ProviderTotals>,
+    pub requesters: BTreeMap<String, RequesterTotals>,
+    /// Every rule that does not hold, one line each. Empty when the market is sound.
+    pub violations: Vec<String>,
+}
+
+impl Report {
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Reads everything the audit needs.
+pub async fn fetch(chain: &Chain, market: &Pubkey) -> Result<Snapshot, ChainError> {
+    let market = chain.market(market).await?;
+    Ok(Snapshot {
+        escrow_vault_balance: chain.token_balance(&market.state.escrow_vault).await?,
+        stake_vault_balance: chain.token_balance(&market.state.stake_vault).await?,
+        jobs: chain.jobs(&market.address).await?,
+        providers: chain.providers(&market.address).await?,
+        settlements: chain.settlements(&market.address).await?,
+        market,
+    })
+}
+
+/// Checks one settlement's arithmetic and verdicts; returns the broken rules.
+pub fn check_settlement(address: &Pubkey, s: &Settlement, market: &Pubkey) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut fail = |msg: String| v.push(format!("settlement {address}: {msg}"));
+    if s.market != *market {
+        fail(format!("belongs to market {}", s.market));
+    }
+    if !s.balances() {
+        fail(format!(
+            "amounts do not add up: escrow {} != paid {} + fee {} + refund {} (or slashes/verdicts disagree)",
+            s.escrow, s.total_paid, s.fee, s.refund
+        ));
+    }
+    let fee_each =
+        (s.reward_per_replica as u128 * s.fee_bps as u128 / BPS_DENOMINATOR as u128) as u64;
+    let agreed = s
+        .verdicts
+        .iter()
+        .filter(|x| x.verdict == Verdict::Agreed)
+        .count() as u64;
+    if s.escrow != s.reward_per_replica.saturating_mul(s.replicas as u64) {
+        fail(format!("escrow {} is not reward × replicas", s.escrow));
+    }
+    for (i, x) in s.verdicts.iter().enumerate() {
+        let expect_paid = if x.verdict == Verdict::Agreed {
+            s.reward_per_replica - fee_each
+        } else {
+            0
+        };
+        if x.paid != expect_paid {
+            fail(format!(
+                "slot {i} ({:?}) paid {} instead of {expect_paid}",
+                x.verdict, x.paid
+            ));
+        }
+        let slashable = matches!(
+            x.verdict,
+            Verdict::Dissented | Verdict::Withheld | Verdict::Absent
+        );
+        if slashable != (x.slashed > 0) {
+            fail(format!("slot {i} ({:?}) slashed {}", x.verdict, x.slashed));
+        }
+        if x.verdict == Verdict::Agreed && x.result_root != s.result_root {
+            fail(format!("slot {i} agreed on a different root"));
+        }
+    }
+    if s.fee != agreed * fee_each {
+        fail(format!("fee {} instead of {} × {fee_each}", s.fee, agreed));
+    }
+    match s.outcome {
+        Outcome::Verified if agreed < s.quorum as u64 => {
+            fail(format!("verified with {agreed} < quorum {}", s.quorum))
+        }
+        Outcome::NoQuorum if s.total_paid != 0 || s.refund != s.escrow => {
+            fail("no quorum but not a full refund".into())
+        }
+        _ => {}
+    }
+    v
+}
+
+/// Runs every check and sums up.
+pub fn audit(snap: &Snapshot) -> Report {
+    let market = snap.market.address;
+    let mut r = Report {
+        market: market.to_string(),
+        escrow_vault_balance: snap.escrow_vault_balance,
+        stake_vault_balance: snap.stake_vault_balance,
+        ..Report::default()
+    };
+    for (_, j) in &snap.jobs {
+        r.open_jobs += 1;
+        r.open_escrow += j.escrow;
+        let req = r.requesters.entry(j.requester.to_string()).or_default();
+        req.jobs += 1;
+        req.escrowed += j.escrow;
+    }
+    for (address, p) in &snap.providers {
+        r.total_stake += p.stake;
+        if p.locked.saturating_add(p.pending_unstake) > p.stake {
+            r.violations.push(format!(
+                "provider {address}: locked {} + pending {} > stake {}",
+                p.locked, p.pending_unstake, p.stake
+            ));
+        }
+        let t = r.providers.entry(p.owner.to_string()).or_default();
+        t.stake = p.stake;
+        t.locked = p.locked;
+    }
+    for (address, s) in &snap.settlements {
+        r.settlements += 1;
+        match s.outcome {
+            Outcome::Verified => r.verified += 1,
+            Outcome::NoQuorum => r.no_quorum += 1,
+        }
+        r.total_paid += s.total_paid;
+        r.total_fees += s.fee;
+        r.total_refunded += s.refund;
+        r.total_slashed += s.total_slashed + s.expired_slashed;
+        r.total_bounties += s.bounty;
+        r.violations.extend(check_settlement(address, s, &market));
+        let req = r.requesters.entry(s.requester.to_string()).or_default();
+        req.jobs += 1;
+        req.escrowed += s.escrow;
+        req.paid_to_providers += s.total_paid;
+        req.fees += s.fee;
+        req.refunded += s.refund;
+        for x in s
+            .verdicts
+            .iter()
+            .filter(|x| x.verdict != Verdict::Unclaimed)
+        {
+            let t = r.providers.entry(x.provider.to_string()).or_default();
+            t.settled_slots += 1;
+            t.agreed += (x.verdict == Verdict::Agreed) as u64;
+            t.paid += x.paid;
+            t.slashed += x.slashed;
+        }
+    }
+    if r.escrow_vault_balance != r.open_escrow {
+        r.violations.push(format!(
+            "escrow vault holds {} but open jobs escrow {}",
+            r.escrow_vault_balance, r.open_escrow
+        ));
+    }
+    if r.stake_vault_balance != r.total_stake {
+        r.violations.push(format!(
+            "stake vault holds {} but providers' stakes sum to {}",
+            r.stake_vault_balance, r.total_stake
+        ));
+    }
+    r
+}

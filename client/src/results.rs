@@ -1,0 +1,185 @@
+//! How requesters get result bytes: a provider serves every output it computed at its
+//! registered endpoint, and the client checks the bytes against the root settled on-chain.
+//!
+//! - `GET {endpoint}/results/{root_hex}/summary` → JSON [`ResultSummaryJson`];
+//! - `GET {endpoint}/results/{root_hex}` → the output bytes (range requests allowed);
+//! - `GET {endpoint}/results/{root_hex}/chunks/{i}` → JSON [`ChunkResponse`] with a Merkle proof.
+
+use crate::merkle::{data_root, verify_chunk, ChunkProof, ExitStatus, ResultSummary};
+use serde::{Deserialize, Serialize};
+
+/// The wire form of a [`ResultSummary`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultSummaryJson {
+    pub runtime: String,
+    pub status: ExitStatus,
+    pub fuel_used: u64,
+    pub output_len: u64,
+    /// Hex.
+    pub data_root: String,
+}
+
+/// One chunk with its proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChunkResponse {
+    /// Hex of the chunk bytes.
+    pub data: String,
+    pub proof: ChunkProof,
+}
+
+impl From<&ResultSummary> for ResultSummaryJson {
+    fn from(s: &ResultSummary) -> Self {
+        ResultSummaryJson {
+            runtime: s.runtime.clone(),
+            status: s.status,
+            fuel_used: s.fuel_used,
+            output_len: s.output_len,
+            data_root: hex::encode(s.data_root),
+        }
+    }
+}
+
+impl TryFrom<&ResultSummaryJson> for ResultSummary {
+    type Error = VerifyError;
+    fn try_from(j: &ResultSummaryJson) -> Result<Self, VerifyError> {
+        let mut data_root = [0u8; 32];
+        hex::decode_to_slice(&j.data_root, &mut data_root).map_err(|_| VerifyError::BadSummary)?;
+        Ok(ResultSummary {
+            runtime: j.runtime.clone(),
+            status: j.status,
+            fuel_used: j.fuel_used,
+            output_len: j.output_len,
+            data_root,
+        })
+    }
+}
+
+/// Why downloaded result bytes were refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("the summary is malformed")]
+    BadSummary,
+    #[error("the summary does not hash to the settled root")]
+    SummaryMismatch,
+    #[error("the output is {actual} bytes, the summary says {expected}")]
+    LengthMismatch { expected: u64, actual: u64 },
+    #[error("the output bytes do not match the settled root")]
+    DataMismatch,
+    #[error("the chunk does not prove against the settled root")]
+    ChunkMismatch,
+}
+
+/// URL of a result's summary at a provider endpoint.
+pub fn summary_url(endpoint: &str, root: &[u8; 32]) -> String {
+    format!(
+        "{}/results/{}/summary",
+        endpoint.trim_end_matches('/'),
+        hex::encode(root)
+    )
+}
+
+/// URL of a result's bytes at a provider endpoint.
+pub fn output_url(endpoint: &str, root: &[u8; 32]) -> String {
+    format!(
+        "{}/results/{}",
+        endpoint.trim_end_matches('/'),
+        hex::encode(root)
+    )
+}
+
+/// URL of one chunk with its proof.
+pub fn chunk_url(endpoint: &str, root: &[u8; 32], index: u64) -> String {
+    format!(
+        "{}/results/{}/chunks/{index}",
+        endpoint.trim_end_matches('/'),
+        hex::encode(root)
+    )
+}
+
+/// Checks a summary and the full output against the root settled on-chain.
+pub fn verify_output(
+    root: &[u8; 32],
+    summary: &ResultSummaryJson,
+    output: &[u8],
+) -> Result<ResultSummary, VerifyError> {
+    let s = ResultSummary::try_from(summary)?;
+    if &s.root() != root {
+        return Err(VerifyError::SummaryMismatch);
+    }
+    if s.output_len != output.len() as u64 {
+        return Err(VerifyError::LengthMismatch {
+            expected: s.output_len,
+            actual: output.len() as u64,
+        });
+    }
+    if data_root(output) != s.data_root {
+        return Err(VerifyError::DataMismatch);
+    }
+    Ok(s)
+}
+
+/// Checks one chunk against the settled root, given the (root-checked) summary.
+pub fn verify_chunk_response(
+    root: &[u8; 32],
+    summary: &ResultSummaryJson,
+    chunk: &ChunkResponse,
+) -> Result<Vec<u8>, VerifyError> {
+    let s = ResultSummary::try_from(summary)?;
+    if &s.root() != root {
+        return Err(VerifyError::SummaryMismatch);
+    }
+    let bytes = hex::decode(&chunk.data).map_err(|_| VerifyError::ChunkMismatch)?;
+    if !verify_chunk(&s.data_root, &bytes, &chunk.proof) {
+        return Err(VerifyError::ChunkMismatch);
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::prove_chunk;
+
+    #[test]
+    fn outputs_and_chunks_verify_and_tampering_is_caught() {
+        let out: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 77, &out);
+        let root = s.root();
+        let j = ResultSummaryJson::from(&s);
+        assert_eq!(verify_output(&root, &j, &out).unwrap(), s);
+        let mut bad = out.clone();
+        bad[5000] ^= 1;
+        assert_eq!(
+            verify_output(&root, &j, &bad),
+            Err(VerifyError::DataMismatch)
+        );
+        assert!(matches!(
+            verify_output(&root, &j, &out[1..]),
+            Err(VerifyError::LengthMismatch { .. })
+        ));
+        let lie = ResultSummaryJson {
+            fuel_used: 78,
+            ..j.clone()
+        };
+        assert_eq!(
+            verify_output(&root, &lie, &out),
+            Err(VerifyError::SummaryMismatch)
+        );
+        let c = ChunkResponse {
+            data: hex::encode(&out[4096..8192]),
+            proof: prove_chunk(&out, 1).unwrap(),
+        };
+        assert_eq!(
+            verify_chunk_response(&root, &j, &c).unwrap(),
+            out[4096..8192].to_vec()
+        );
+        let forged = ChunkResponse {
+            data: hex::encode(&bad[4096..8192]),
+            ..c
+        };
+        assert_eq!(
+            verify_chunk_response(&root, &j, &forged),
+            Err(VerifyError::ChunkMismatch)
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! Chain access over JSON-RPC: transaction sending with a priority fee, blockhash-expiry retry
+//! and confirmation; account fetching and decoding, including the `getProgramAccounts` filters
+//! the worker, the CLI and the auditor need.
+
+use crate::{
+    decode, pda, ClientError, Job, Market, MarketRef, Provider, Pubkey, Settlement, PROGRAM_ID,
+};
+use anchor_lang::Discriminator;
+use compute_market::state::{JOB_MARKET_OFFSET, JOB_STATUS_OFFSET, SETTLEMENT_MARKET_OFFSET};
+use solana_commitment_config::CommitmentConfig;
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::{
+    client_error::Error as RpcError,
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig},
+    filter::{Memcmp, RpcFilterType},
+};
+use solana_sdk::{
+    account::Account,
+    instruction::{Instruction, InstructionError},
+    signature::{Keypair, Signature},
+    signer::Signer,
+    transaction::{Transaction, TransactionError},
+};
+use std::{sync::Arc, time::Duration};
+
+/// Why a chain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The RPC endpoint could not be reached or answered with an error.
+    #[error("RPC {url}: {message}")]
+    Rpc { url: String, message: String },
+    /// The program refused the transaction with one of its named errors.
+    #[error("{name} ({code}): {message}")]
+    Program {
+        code: u32,
+        name: String,
+        message: String,
+    },
+    /// The transaction failed for another reason.
+    #[error("transaction failed: {0:?}")]
+    Transaction(TransactionError),
+    /// Every attempt's blockhash expired before confirmation.
+    #[error("transaction not confirmed after {0} attempts")]
+    NotConfirmed(u32),
+    /// An account did not decode.
+    #[error(transparent)]
+    Decode(#[from] ClientError),
+    /// An account that must exist does not.
+    #[error("account {0} does not exist")]
+    Missing(Pubkey),
+}
+
+impl ChainError {
+    /// The program error's name, if this is one.
+    pub fn program_error(&self) -> Option<&str> {
+        match self {
+            ChainError::Program { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Name and message of a custom program error code, from the committed IDL (program errors) or
+/// Anchor's framework errors.
+pub fn describe_error(code: u32) -> (String, String) {
+    static IDL: &str = include_str!("../../idl/compute_market.json");
+    let idl: serde_json::Value = serde_json::from_str(IDL).expect("the committed IDL parses");
+    if let Some(e) = idl["errors"]
+        .as_array()
+        .and_then(|errs| errs.iter().find(|e| e["code"] == code))
+    {
+        return (
+            e["name"].as_str().unwrap_or_default().to_string(),
+            e["msg"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    let anchor = match code {
+        2000..=2999 => "an account constraint was violated",
+        3000..=3999 => "an account is missing, of the wrong owner or type, or not a signer",
+        100..=199 => "the instruction is unknown or malformed",
+        _ => "unknown error",
+    };
+    (format!("AnchorError{code}"), anchor.to_string())
+}
+
+fn transaction_error(e: TransactionError) -> ChainError {
+    match e {
+        TransactionError::InstructionError(_, InstructionError::Custom(code)) => {
+            let (name, message) = describe_error(code);
+            ChainError::Program {
+                code,
+                name,
+                message,
+            }
+        }
+        other => ChainError::Transaction(other),
+    }
+}
+
+/// A JSON-RPC connection with sending policy.
+#[derive(Clone)]
+pub struct Chain {
+    pub rpc: Arc<RpcClient>,
+    /// Priority fee in micro-lamports per compute unit (0: none).
+    pub priority_fee: u64,
+    /// Compute-unit limit requested per transaction (`None`: the runtime default).
+    pub compute_limit: Option<u32>,
+    /// Blockhashes to try before giving up.
+    pub max_attempts: u32,
+    /// Pause between signature status polls.
+    pub poll_interval: Duration,
+}
+
+impl Chain {
+    /// A client with `confirmed` commitment.
+    pub fn new(url: &str) -> Self {
+        Chain {
+            rpc: Arc::new(RpcClient::new_with_commitment(
+                url.to_string(),
+                CommitmentConfig::confirmed(),
+            )),
+            priority_fee: 0,
+            compute_limit: None,
+            max_attempts: 4,
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// The endpoint URL.
+    pub fn url(&self) -> String {
+        self.rpc.url()
+    }
+
+    fn rpc_error(&self, e: RpcError) -> ChainError {
+        if let Some(tx) = e.get_transaction_error() {
+            return transaction_error(tx);
+        }
+        ChainError::Rpc {
+            url: self.url(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Signs and sends `ixs` (payer signs first), waits for `confirmed`, and retries with a fresh
+    /// blockhash when one expires. A program error ends the attempt at once: it will not change.
+    pub async fn send(
+        &self,
+        ixs: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Signature, ChainError> {
+        let mut all = Vec::with_capacity(ixs.len() + 2);
+        if let Some(limit) = self.compute_limit {
+            all.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
+        }
+        if self.priority_fee > 0 {
+            all.push(ComputeBudgetInstruction::set_compute_unit_price(
+                self.priority_fee,
+            ));
+        }
+        all.extend_from_slice(ixs);
+        let mut keys: Vec<&Keypair> = vec![payer];
+        keys.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
+
+        for _ in 0..self.max_attempts {
+            let (blockhash, last_valid) = self
+                .rpc
+                .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+                .await
+                .map_err(|e| self.rpc_error(e))?;
+            let tx =
+                Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
+            let sig = tx.signatures[0];
+            let config = RpcSendTransactionConfig {
+                preflight_commitment: Some(CommitmentConfig::confirmed().commitment),
+                ..RpcSendTransactionConfig::default()
+            };
+            if let Err(e) = self.rpc.send_transaction_with_config(&tx, config).await {
+                match self.rpc_error(e) {
+                    ChainError::Transaction(TransactionError::BlockhashNotFound) => continue,
+                    other => return Err(other),
+                }
+            }
+            loop {
+                let status = self
+                    .rpc
+                    .get_signature_statuses(&[sig])
+                    .await
+                    .map_err(|e| self.rpc_error(e))?
+                    .value
+                    .remove(0);
+                if let Some(status) = status {
+                    if let Some(err) = status.err {
+                        return Err(transaction_error(err));
+                    }
+                    if status.satisfies_commitment(CommitmentConfig::confirmed()) {
+                        return Ok(sig);
+                    }
+                }
+                let height = self
+                    .rpc
+                    .get_block_height()
+                    .await
+                    .map_err(|e| self.rpc_error(e))?;
+                if height > last_valid {
+                    break; // expired unprocessed: safe to sign again with a new blockhash
+                }
+                tokio::time::sleep(self.poll_interval).await;
+            }
+        }
+        Err(ChainError::NotConfirmed(self.max_attempts))
+    }
+
+    /// An account, or `None` when it does not exist.
+    pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+        Ok(self
+            .rpc
+            .get_account_with_commitment(address, self.rpc.commitment())
+            .await
+            .map_err(|e| self.rpc_error(e))?
+            .value)
+    }
+
+    async fn decoded<T: anchor_lang::AccountDeserialize>(
+        &self,
+        address: &Pubkey,
+        kind: &'static str,
+    ) -> Result<Option<T>, ChainError> {
+        match self.account(address).await? {
+            Some(acc) if acc.owner == PROGRAM_ID => Ok(Some(decode(address, kind, &acc.data)?)),
+            Some(_) => {
+                Err(ClientError::Decode(*address, kind, "not owned by the program".into()).into())
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The market at `address`.
+    pub async fn market(&self, address: &Pubkey) -> Result<MarketRef, ChainError> {
+        let state: Market = self
+            .decoded(address, "Market")
+            .await?
+            .ok_or(ChainError::Missing(*address))?;
+        Ok(MarketRef {
+            address: *address,
+            state,
+        })
+    }
+
+    /// A job, or `None` once it is settled or cancelled.
+    pub async fn job(&self, address: &Pubkey) -> Result<Option<Job>, ChainError> {
+        self.decoded(address, "Job").await
+    }
+
+    /// A provider of `market`, by owner wallet.
+    pub async fn provider(
+        &self,
+        market: &Pubkey,
+        owner: &Pubkey,
+    ) -> Result<Option<Provider>, ChainError> {
+        self.decoded(&pda::provider(market, owner), "Provider")
+            .await
+    }
+
+    /// The settlement of a job, if it settled.
+    pub async fn settlement(&self, job: &Pubkey) -> Result<Option<Settlement>, ChainError> {
+        self.decoded(&pda::settlement(job), "Settlement").await
+    }
+
+    async fn program_accounts<T: anchor_lang::AccountDeserialize + Discriminator>(
+        &self,
+        kind: &'static str,
+        mut filters: Vec<RpcFilterType>,
+    ) -> Result<Vec<(Pubkey, T)>, ChainError> {
+        filters.insert(
+            0,
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, T::DISCRIMINATOR.to_vec())),
+        );
+        let config = RpcProgramAccountsConfig {
+            filters: Some(filters),
+            account_config: RpcAccountInfoConfig {
+                encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+                commitment: Some(self.rpc.commitment()),
+                ..RpcAccountInfoConfig::default()
+            },
+            ..RpcProgramAccountsConfig::default()
+        };
+        let raw = self
+            .rpc
+            .get_program_ui_accounts_with_config(&PROGRAM_ID, config)
+            .await
+            .map_err(|e| self.rpc_error(e))?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (address, ui) in raw {
+            let acc = ui.to_account().ok_or_else(|| {
+                ClientError::Decode(address, kind, "undecodable account data".into())
+            })?;
+            out.push((address, decode(&address, kind, &acc.data)?));
+        }
+        out.sort_by_key(|(a, _)| *a);
+        Ok(out)
+    }
+
+    /// Every open job of `market` (status `Open`: at least one free slot).
+    pub async fn open_jobs(&self, market: &Pubkey) -> Result<Vec<(Pubkey, Job)>, ChainError> {
+        self.program_accounts(
+            "Job",
+            vec![
+                RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                    JOB_MARKET_OFFSET,
+                    market.to_bytes().to_vec(),
+                )),
+                RpcFilterType::Memcmp(Memcmp::new_raw_bytes(JOB_STATUS_OFFSET, vec![0])),
+            ],
+        )
+        .await
+    }
+
+    /// Every live job of `market`.
+    pub async fn jobs(&self, market: &Pubkey) -> Result<Vec<(Pubkey, Job)>, ChainError> {
+        self.program_accounts(
+            "Job",
+            vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                JOB_MARKET_OFFSET,
+                market.to_bytes().to_vec(),
+            ))],
+        )
+        .await
+    }
+
+    /// Jobs of `market` in which `owner` holds a slot.
+    pub async fn claims_of(
+        &self,
+        market: &Pubkey,
+        owner: &Pubkey,
+    ) -> Result<Vec<(Pubkey, Job)>, ChainError> {
+        Ok(self
+            .jobs(market)
+            .await?
+            .into_iter()
+            .filter(|(_, j)| j.slot_of(owner).is_some())
+            .collect())
+    }
+
+    /// Every provider of `market`.
+    pub async fn providers(&self, market: &Pubkey) -> Result<Vec<(Pubkey, Provider)>, ChainError> {
+        self.program_accounts(
+            "Provider",
+            vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                8,
+                market.to_bytes().to_vec(),
+            ))],
+        )
+        .await
+    }
+
+    /// Every settlement of `market`.
+    pub async fn settlements(
+        &self,
+        market: &Pubkey,
+    ) -> Result<Vec<(Pubkey, Settlement)>, ChainError> {
+        self.program_accounts(
+            "Settlement",
+            vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                SETTLEMENT_MARKET_OFFSET,
+                market.to_bytes().to_vec(),
+            ))],
+        )
+        .await
+    }
+
+    /// Balance of an SPL token account (Token or Token-2022); 0 when it does not exist.
+    pub async fn token_balance(&self, account: &Pubkey) -> Result<u64, ChainError> {
+        Ok(match self.account(account).await? {
+            Some(acc) if acc.data.len() >= 72 => {
+                u64::from_le_bytes(acc.data[64..72].try_into().unwrap())
+            }
+            _ => 0,
+        })
+    }
+}

@@ -1,0 +1,389 @@
+//! The embedded local chain: `solana-test-validator` running in this process, serving real
+//! JSON-RPC and websockets on 127.0.0.1, with the compute-market program registered as a native
+//! builtin in every bank (see `compute-market-harness` for why it runs natively).
+//!
+//! The validator has no hook for extra builtins, so registration works in two parts:
+//! - the program account (owned by the native loader, executable) is placed in genesis, so
+//!   registering never writes to a bank;
+//! - a registrar thread registers the builtin in every bank of `BankForks` as soon as it appears,
+//!   for as long as the validator runs. A bank copies its parent's builtins when it is created,
+//!   so once a bank has it every descendant does; the scan closes the start-up window (banks
+//!   created from a parent before that parent was registered) and keeps covering any bank that
+//!   could ever miss it. [`Localnet::start`] returns only after three slots were created past the
+//!   first pass and a real transaction simulation has reached the program.
+#![allow(deprecated)]
+
+use anyhow::{anyhow, bail, Context, Result};
+use solana_commitment_config::CommitmentConfig;
+use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
+use solana_rpc_client::rpc_client::RpcClient;
+use solana_runtime::bank_forks::BankForks;
+use solana_sdk::{
+    account::{Account, AccountSharedData},
+    instruction::{Instruction, InstructionError},
+    native_loader,
+    signature::{read_keypair_file, write_keypair_file, Keypair},
+    signer::Signer,
+    transaction::{Transaction, TransactionError},
+};
+use solana_test_validator::{TestValidator, TestValidatorGenesis};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, RwLock,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+pub mod blobs;
+pub mod bootstrap;
+pub mod state;
+
+pub use compute_market_harness::PROGRAM_ID;
+
+/// Default JSON-RPC port, as with `solana-test-validator`; websockets listen on the next port.
+pub const DEFAULT_RPC_PORT: u16 = 8899;
+
+/// How to start the chain.
+#[derive(Clone, Debug)]
+pub struct LocalnetConfig {
+    /// Keep the chain's accounts here across restarts (see [`state`]); `None` uses a fresh
+    /// temporary directory.
+    pub ledger: Option<PathBuf>,
+    /// Delete an existing `ledger` directory before starting.
+    pub reset: bool,
+    /// JSON-RPC port (websockets on `rpc_port + 1`); 0 picks free ports.
+    pub rpc_port: u16,
+    /// Slots per epoch (small values exercise epoch boundaries in tests).
+    pub slots_per_epoch: Option<u64>,
+}
+
+impl Default for LocalnetConfig {
+    fn default() -> Self {
+        LocalnetConfig {
+            ledger: None,
+            reset: false,
+            rpc_port: DEFAULT_RPC_PORT,
+            slots_per_epoch: None,
+        }
+    }
+}
+
+/// A running local chain. Dropping it stops the validator.
+pub struct Localnet {
+    validator: Option<TestValidator>,
+    registrar: Option<JoinHandle<()>>,
+    saver: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    registered: Arc<AtomicU64>,
+    /// Holds 500 000 000 SOL from genesis; funds everything the tools create.
+    pub mint_keypair: Keypair,
+    /// The ledger directory (temporary unless configured).
+    pub ledger: PathBuf,
+    _tmp: Option<TempLedger>,
+}
+
+/// A temporary ledger directory removed on drop.
+struct TempLedger(PathBuf);
+
+impl Drop for TempLedger {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// File in the ledger that keeps the genesis mint keypair across restarts.
+const MINT_KEYPAIR_FILE: &str = "cmkt-mint-keypair.json";
+/// File in the ledger that keeps the accounts across restarts.
+pub const STATE_FILE: &str = "state.json";
+/// How often the state is saved while the chain runs.
+const SAVE_INTERVAL: Duration = Duration::from_secs(2);
+
+impl Localnet {
+    /// Starts the validator and waits until the program is callable over JSON-RPC.
+    ///
+    /// Must not be called from inside a tokio runtime (the validator starts its own).
+    pub fn start(config: &LocalnetConfig) -> Result<Localnet> {
+        compute_market_harness::install_syscall_stubs();
+
+        let (ledger, tmp) = match &config.ledger {
+            Some(dir) => {
+                if config.reset && dir.exists() {
+                    std::fs::remove_dir_all(dir)
+                        .with_context(|| format!("resetting ledger {}", dir.display()))?;
+                }
+                (dir.clone(), None)
+            }
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "cmkt-ledger-{}-{:x}",
+                    std::process::id(),
+                    rand_u64()
+                ));
+                (dir.clone(), Some(TempLedger(dir)))
+            }
+        };
+        std::fs::create_dir_all(&ledger)
+            .with_context(|| format!("creating ledger directory {}", ledger.display()))?;
+        let mint_keypair = load_or_create_keypair(&ledger.join(MINT_KEYPAIR_FILE))?;
+        let state_file = ledger.join(STATE_FILE);
+        let saved = state::State::load(&state_file)?;
+        // The blockstore is rebuilt at every start; the saved state carries the accounts over.
+        let blockstore = ledger.join("validator");
+        if blockstore.exists() {
+            std::fs::remove_dir_all(&blockstore)
+                .with_context(|| format!("clearing {}", blockstore.display()))?;
+        }
+
+        let mut genesis = TestValidatorGenesis::default();
+        genesis.ledger_path(&blockstore);
+        if let Some(saved) = &saved {
+            for (address, account) in saved.accounts()? {
+                if address != mint_keypair.pubkey() {
+                    genesis.add_account(address, account);
+                }
+            }
+        }
+        if config.rpc_port != 0 {
+            genesis.rpc_port(config.rpc_port);
+        }
+        if let Some(slots) = config.slots_per_epoch {
+            genesis.epoch_schedule(solana_sdk::epoch_schedule::EpochSchedule::custom(
+                slots, slots, false,
+            ));
+        }
+        genesis.add_account(
+            PROGRAM_ID,
+            AccountSharedData::from(Account {
+                lamports: 1,
+                data: compute_market_harness::PROGRAM_NAME.as_bytes().to_vec(),
+                owner: native_loader::ID,
+                executable: true,
+                rent_epoch: 0,
+            }),
+        );
+        let validator = genesis
+            .start_with_mint_address(
+                mint_keypair.pubkey(),
+                solana_net_utils::SocketAddrSpace::new(true),
+            )
+            .map_err(|e| anyhow!("starting the validator: {e}"))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let registered = Arc::new(AtomicU64::new(0));
+        let registrar = spawn_registrar(validator.bank_forks(), stop.clone(), registered.clone());
+        let saver = spawn_saver(
+            validator.bank_forks(),
+            stop.clone(),
+            state_file,
+            mint_keypair.pubkey(),
+        );
+        let mut net = Localnet {
+            validator: Some(validator),
+            registrar: Some(registrar),
+            saver: Some(saver),
+            stop,
+            registered,
+            mint_keypair,
+            ledger,
+            _tmp: tmp,
+        };
+        net.wait_until_settled(Duration::from_secs(30))?;
+        net.probe_program()?;
+        Ok(net)
+    }
+
+    fn validator(&self) -> &TestValidator {
+        self.validator.as_ref().expect("validator runs until drop")
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn rpc_url(&self) -> String {
+        self.validator().rpc_url()
+    }
+
+    /// `ws://127.0.0.1:PORT+1`.
+    pub fn ws_url(&self) -> String {
+        self.validator().rpc_pubsub_url()
+    }
+
+    /// An RPC client with `confirmed` commitment.
+    pub fn rpc_client(&self) -> RpcClient {
+        RpcClient::new_with_commitment(self.rpc_url(), CommitmentConfig::confirmed())
+    }
+
+    /// How many banks the registrar has registered the builtin in.
+    pub fn registered_banks(&self) -> u64 {
+        self.registered.load(Ordering::Relaxed)
+    }
+
+    /// Address the RPC server listens on.
+    pub fn rpc_addr(&self) -> Result<SocketAddr> {
+        let url = self.rpc_url();
+        url.trim_start_matches("http://")
+            .parse()
+            .with_context(|| format!("parsing {url}"))
+    }
+
+    /// Waits until three slots have been created after the registrar's first pass: from then on
+    /// every new bank descends from a registered one.
+    fn wait_until_settled(&mut self, timeout: Duration) -> Result<()> {
+        let forks = self.validator().bank_forks();
+        let deadline = Instant::now() + timeout;
+        while self.registered_banks() == 0 {
+            if Instant::now() > deadline {
+                bail!("the builtin registrar did not start within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let first = forks.read().unwrap().highest_slot();
+        while forks.read().unwrap().highest_slot() < first + 3 {
+            if Instant::now() > deadline {
+                bail!("the validator produced no new slots within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Simulates an instruction the program must reject with Anchor's
+    /// `InstructionFallbackNotFound` (101): proof that transactions reach the builtin.
+    fn probe_program(&self) -> Result<()> {
+        let rpc = self.rpc_client();
+        let ix = Instruction {
+            program_id: PROGRAM_ID,
+            accounts: vec![],
+            data: vec![0xff; 8],
+        };
+        let payer = &self.mint_keypair;
+        let blockhash = rpc
+            .get_latest_blockhash()
+            .context("RPC getLatestBlockhash")?;
+        let tx =
+            Transaction::new_signed_with_payer(&[ix], Some(&payer.pubkey()), &[payer], blockhash);
+        let sim = rpc
+            .simulate_transaction(&tx)
+            .context("RPC simulateTransaction")?;
+        match sim.value.err.map(TransactionError::from) {
+            Some(TransactionError::InstructionError(0, InstructionError::Custom(101))) => Ok(()),
+            other => bail!("the program is not callable on the local chain: {other:?}"),
+        }
+    }
+}
+
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.registrar.take() {
+            let _ = r.join();
+        }
+        // the saver writes a last state before it returns
+        if let Some(s) = self.saver.take() {
+            let _ = s.join();
+        }
+        // Dropping the validator shuts it down (and joins its threads).
+        self.validator.take();
+    }
+}
+
+/// Registers the builtin in every bank of `forks`, once per bank as soon as it appears, until
+/// `stop` is set. `registered` counts the banks handled.
+///
+/// Registering is idempotent (the account is in genesis; a builtin replacing the same builtin in
+/// the program cache is a plain reload), and a bank created from a registered parent already
+/// carries the builtin, so after the first pass the scan only closes the start-up window: banks
+/// created from parents that were not registered yet.
+fn spawn_registrar(
+    forks: Arc<RwLock<BankForks>>,
+    stop: Arc<AtomicBool>,
+    registered: Arc<AtomicU64>,
+) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("cmkt-builtin".into())
+        .spawn(move || {
+            let mut seen = std::collections::HashSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                let banks: Vec<_> = forks
+                    .read()
+                    .unwrap()
+                    .banks()
+                    .values()
+                    .map(|b| b.clone_without_scheduler())
+                    .collect();
+                let live: std::collections::HashSet<_> = banks.iter().map(|b| b.slot()).collect();
+                for bank in banks {
+                    if seen.insert(bank.slot()) {
+                        bank.add_builtin(
+                            PROGRAM_ID,
+                            compute_market_harness::PROGRAM_NAME,
+                            ProgramCacheEntry::new_builtin(
+                                0,
+                                compute_market_harness::PROGRAM_NAME.len(),
+                                compute_market_harness::builtin(),
+                            ),
+                        );
+                        registered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // forget pruned banks so the set stays small
+                seen.retain(|slot| live.contains(slot));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+        .expect("spawning the builtin registrar")
+}
+
+/// Saves the accounts of the highest frozen bank every `SAVE_INTERVAL` and once more at `stop`.
+fn spawn_saver(
+    forks: Arc<RwLock<BankForks>>,
+    stop: Arc<AtomicBool>,
+    path: PathBuf,
+    mint: solana_sdk::pubkey::Pubkey,
+) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("cmkt-state".into())
+        .spawn(move || {
+            let save = || {
+                let bank = forks.read().unwrap().highest_frozen_bank();
+                if let Some(bank) = bank {
+                    // the validator's own identity, vote and stake accounts are made by genesis
+                    let skip = [mint];
+                    match state::State::capture(&bank, &skip).and_then(|s| s.save(&path)) {
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!("saving the local chain state failed: {e:#}"),
+                    }
+                }
+            };
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if last.elapsed() >= SAVE_INTERVAL {
+                    save();
+                    last = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            save();
+        })
+        .expect("spawning the state saver")
+}
+
+/// Reads a keypair file, or creates it (mode 0600) when it does not exist.
+pub fn load_or_create_keypair(path: &Path) -> Result<Keypair> {
+    if path.exists() {
+        return read_keypair_file(path)
+            .map_err(|e| anyhow!("reading keypair {}: {e}", path.display()));
+    }
+    let k = Keypair::new();
+    write_keypair_file(&k, path).map_err(|e| anyhow!("writing keypair {}: {e}", path.display()))?;
+    Ok(k)
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
+}

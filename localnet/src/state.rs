@@ -1,0 +1,132 @@
+//! Keeping the local chain's accounts across restarts.
+//!
+//! A validator that restarts on an old ledger replays the blocks after its last snapshot, and
+//! during that replay our native builtin is not registered yet (the validator offers no hook for
+//! extra builtins), so every transaction of the program would fail and its state would be lost.
+//! Instead of replaying history, the local chain therefore keeps *state*: it saves the accounts
+//! people use (wallets, token mints and accounts, every compute-market account) from the highest
+//! frozen bank, every few seconds and on shutdown, and a restart builds a fresh genesis that
+//! contains them. Balances, markets, providers, jobs and settlements survive; transaction history
+//! does not.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use solana_runtime::bank::Bank;
+use solana_sdk::{
+    account::{Account, AccountSharedData, ReadableAccount},
+    pubkey::Pubkey,
+};
+use std::{collections::BTreeMap, path::Path};
+
+/// Owners whose accounts are saved: wallets (system program), SPL Token and Token-2022 accounts,
+/// and the compute-market program.
+fn saved_owners() -> [Pubkey; 4] {
+    [
+        anchor_lang::system_program::ID,
+        compute_market_client::token::TOKEN_PROGRAM,
+        compute_market_client::token::TOKEN_2022_PROGRAM,
+        crate::PROGRAM_ID,
+    ]
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedAccount {
+    lamports: u64,
+    owner: String,
+    /// base64
+    data: String,
+}
+
+/// The saved state: address → account.
+#[derive(Serialize, Deserialize, Default)]
+pub struct State {
+    /// Slot of the bank the state was read from.
+    pub slot: u64,
+    accounts: BTreeMap<String, SavedAccount>,
+}
+
+impl State {
+    /// Reads the accounts to keep from `bank`, leaving out `skip` (the validator's own accounts).
+    pub fn capture(bank: &Bank, skip: &[Pubkey]) -> Result<State> {
+        use base64::Engine;
+        let mut accounts = BTreeMap::new();
+        for owner in saved_owners() {
+            let list = bank
+                .get_program_accounts(&owner)
+                .map_err(|e| anyhow::anyhow!("scanning accounts of {owner}: {e:?}"))?;
+            for (address, acc) in list {
+                if acc.lamports() == 0 || skip.contains(&address) {
+                    continue;
+                }
+                // system-owned accounts with data are sysvar-like or nonce accounts: skip them
+                if owner == anchor_lang::system_program::ID && !acc.data().is_empty() {
+                    continue;
+                }
+                accounts.insert(
+                    address.to_string(),
+                    SavedAccount {
+                        lamports: acc.lamports(),
+                        owner: owner.to_string(),
+                        data: base64::engine::general_purpose::STANDARD.encode(acc.data()),
+                    },
+                );
+            }
+        }
+        Ok(State {
+            slot: bank.slot(),
+            accounts,
+        })
+    }
+
+    /// Number of saved accounts.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether nothing is saved.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// The saved accounts, ready for genesis.
+    pub fn accounts(&self) -> Result<Vec<(Pubkey, AccountSharedData)>> {
+        use base64::Engine;
+        self.accounts
+            .iter()
+            .map(|(a, s)| {
+                Ok((
+                    a.parse()
+                        .with_context(|| format!("bad address {a} in the state file"))?,
+                    AccountSharedData::from(Account {
+                        lamports: s.lamports,
+                        data: base64::engine::general_purpose::STANDARD
+                            .decode(&s.data)
+                            .context("bad account data in the state file")?,
+                        owner: s.owner.parse().context("bad owner in the state file")?,
+                        executable: false,
+                        rent_epoch: u64::MAX,
+                    }),
+                ))
+            })
+            .collect()
+    }
+
+    /// Writes atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    }
+
+    /// Reads a state file; `None` when there is none.
+    pub fn load(path: &Path) -> Result<Option<State>> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is not a local-chain state file", path.display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
