@@ -13,7 +13,7 @@ pub enum Cmd {
     /// Download a blob by sha256 and check it.
     Get {
         hash: String,
-        #[arg(long, short)]
+        #[arg(long)]
         out: PathBuf,
     },
 }

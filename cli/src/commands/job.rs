@@ -34,11 +34,13 @@ pub enum Cmd {
     Result {
         job: String,
         /// Where to write the output.
-        #[arg(long, short)]
+        #[arg(long)]
         out: PathBuf,
     },
     /// Cancel a job nobody holds a slot of; the escrow comes back.
     Cancel { job: String },
+    /// Settle a job that can be settled (anyone may; earns the bounty on others' slashes).
+    Finalize { job: String },
 }
 
 #[derive(clap::Args)]
@@ -56,7 +58,7 @@ pub struct PostArgs {
     #[arg(long, short = 'n', default_value_t = 1)]
     replicas: u8,
     /// Agreeing results needed, k.
-    #[arg(long, short = 'k', default_value_t = 1)]
+    #[arg(long, short = 'q', default_value_t = 1)]
     quorum: u8,
     /// Reward per replica in whole tokens.
     #[arg(long)]
@@ -386,6 +388,25 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 "no winning provider served a verifiable result: {}",
                 failures.join("; ")
             )
+        }
+        Cmd::Finalize { job } => {
+            let job = parse_job(&job)?;
+            let caller = ctx.settings.keypair()?;
+            let state = chain
+                .job(&job)
+                .await?
+                .ok_or_else(|| anyhow!("job {job} does not exist (settled, cancelled or never posted)"))?;
+            let bounty_to = ata(&caller.pubkey(), &m.stake_mint, &m.stake_token_program);
+            let mut ixs = ix::finalize_job_prerequisites(&caller.pubkey(), &market, &state);
+            ixs.push(ix::create_ata(&caller.pubkey(), &caller.pubkey(), &m.stake_mint, &m.stake_token_program));
+            ixs.push(ix::finalize_job(&caller.pubkey(), &market, &job, &state, &bounty_to));
+            let sig = chain.send(&ixs, &caller, &[]).await?;
+            let s = chain
+                .settlement(&job)
+                .await?
+                .ok_or_else(|| anyhow!("job {job} finalized but no settlement is visible yet"))?;
+            eprintln!("finalized ({sig})");
+            out::emit(ctx.format, &settlement_json(&job, &s), || settlement_table(&job, &s, d))
         }
         Cmd::Cancel { job } => {
             let job = parse_job(&job)?;

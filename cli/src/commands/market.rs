@@ -103,6 +103,19 @@ impl Rules {
     }
 }
 
+/// The token program owning `mint`, or a clear error when it is not a mint.
+async fn token_program_of(chain: &compute_market_client::rpc::Chain, mint: &solana_sdk::pubkey::Pubkey) -> Result<solana_sdk::pubkey::Pubkey> {
+    use compute_market_client::token::{MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
+    let acc = chain
+        .account(mint)
+        .await?
+        .with_context(|| format!("mint {mint} does not exist"))?;
+    if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM) || acc.data.len() < MINT_LEN {
+        anyhow::bail!("{mint} is not a token mint (owned by {})", acc.owner);
+    }
+    Ok(acc.owner)
+}
+
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     let chain = ctx.chain().await?;
     match cmd {
@@ -119,16 +132,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 Some(s) => parse_pubkey("stake mint", &s)?,
                 None => payment_mint,
             };
-            let pay_prog = chain
-                .account(&payment_mint)
-                .await?
-                .with_context(|| format!("payment mint {payment_mint} does not exist"))?
-                .owner;
-            let stake_prog = chain
-                .account(&stake_mint)
-                .await?
-                .with_context(|| format!("stake mint {stake_mint} does not exist"))?
-                .owner;
+            let pay_prog = token_program_of(&chain, &payment_mint).await?;
+            let stake_prog = token_program_of(&chain, &stake_mint).await?;
             let treasury = match treasury {
                 Some(t) => parse_pubkey("treasury", &t)?,
                 None => authority.pubkey(),
