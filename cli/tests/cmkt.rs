@@ -57,16 +57,29 @@ fn start_localnet() -> Net {
     let t = Instant::now();
     let child = Command::cargo_bin("cmkt")
         .unwrap()
-        .args(["localnet", "--rpc-port", &rpc_port.to_string(), "--blob-port", &blob_port.to_string()])
+        .args([
+            "localnet",
+            "--rpc-port",
+            &rpc_port.to_string(),
+            "--blob-port",
+            &blob_port.to_string(),
+        ])
         .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let info_path = dir.join("keys/localnet.json");
-    let mut net = Net { child, dir: dir.clone(), info: placeholder() };
+    let mut net = Net {
+        child,
+        dir: dir.clone(),
+        info: placeholder(),
+    };
     while !info_path.exists() {
-        assert!(t.elapsed() < Duration::from_secs(120), "cmkt localnet did not come up");
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "cmkt localnet did not come up"
+        );
         if let Some(status) = net.child.try_wait().unwrap() {
             panic!("cmkt localnet exited early: {status}");
         }
@@ -135,7 +148,10 @@ impl Net {
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert!(!o.status.success(), "cmkt {args:?} should fail");
         assert!(err.starts_with("Error: "), "{err}");
-        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
         err
     }
 }
@@ -149,17 +165,23 @@ async fn result_server(output: Arc<Vec<u8>>, summary: ResultSummaryJson) -> Stri
     use axum::{extract::Path as P, routing::get, Json, Router};
     let (o1, s1) = (output.clone(), summary.clone());
     let app = Router::new()
-        .route("/{who}/results/{root}/summary", get(move |_: P<(String, String)>| {
-            let s = s1.clone();
-            async move { Json(s) }
-        }))
-        .route("/{who}/results/{root}", get(move |P((who, _root)): P<(String, String)>| {
-            let mut bytes = o1.to_vec();
-            if who == "liar" {
-                bytes[0] ^= 1;
-            }
-            async move { bytes }
-        }));
+        .route(
+            "/{who}/results/{root}/summary",
+            get(move |_: P<(String, String)>| {
+                let s = s1.clone();
+                async move { Json(s) }
+            }),
+        )
+        .route(
+            "/{who}/results/{root}",
+            get(move |P((who, _root)): P<(String, String)>| {
+                let mut bytes = o1.to_vec();
+                if who == "liar" {
+                    bytes[0] ^= 1;
+                }
+                async move { bytes }
+            }),
+        );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
@@ -182,10 +204,17 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let output: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     let summary = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 12_345, &output);
     let root = summary.root();
-    let server = rt.block_on(result_server(Arc::new(output.clone()), ResultSummaryJson::from(&summary)));
+    let server = rt.block_on(result_server(
+        Arc::new(output.clone()),
+        ResultSummaryJson::from(&summary),
+    ));
 
     // providers register and stake through cmkt; provider-1 serves corrupted bytes
-    for (p, path) in [("provider-1", "liar"), ("provider-2", "good"), ("provider-3", "good")] {
+    for (p, path) in [
+        ("provider-1", "liar"),
+        ("provider-2", "good"),
+        ("provider-3", "good"),
+    ] {
         net.ok(p, &["provider", "register", &format!("{server}/{path}")]);
         net.ok(p, &["provider", "stake", "2000"]);
     }
@@ -200,23 +229,54 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let post = |n: &str, k: &str, nonce: &str| -> Pubkey {
         let v = net.json(
             "requester",
-            &["job", "post", "--module", module.to_str().unwrap(), "--input", input.to_str().unwrap(),
-              "--arg", "x", "--replicas", n, "--quorum", k, "--reward", "5", "--nonce", nonce],
+            &[
+                "job",
+                "post",
+                "--module",
+                module.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--arg",
+                "x",
+                "--replicas",
+                n,
+                "--quorum",
+                k,
+                "--reward",
+                "5",
+                "--nonce",
+                nonce,
+            ],
         );
         v["job"].as_str().unwrap().parse().unwrap()
     };
-    let p: Vec<Keypair> = (1..=3).map(|i| key(&net.wallet(&format!("provider-{i}")))).collect();
+    let p: Vec<Keypair> = (1..=3)
+        .map(|i| key(&net.wallet(&format!("provider-{i}"))))
+        .collect();
     let act = |job: &Pubkey, who: &[(usize, [u8; 32])]| {
         rt.block_on(async {
             for (i, _) in who {
-                chain.send(&[ix::claim_job(&p[*i].pubkey(), &market, job)], &p[*i], &[]).await.unwrap();
+                chain
+                    .send(&[ix::claim_job(&p[*i].pubkey(), &market, job)], &p[*i], &[])
+                    .await
+                    .unwrap();
             }
             for (i, r) in who {
                 let c = commitment_hash(job, &p[*i].pubkey(), r, &[*i as u8; 32]);
-                chain.send(&[ix::commit_result(&p[*i].pubkey(), job, c)], &p[*i], &[]).await.unwrap();
+                chain
+                    .send(&[ix::commit_result(&p[*i].pubkey(), job, c)], &p[*i], &[])
+                    .await
+                    .unwrap();
             }
             for (i, r) in who {
-                chain.send(&[ix::reveal_result(&p[*i].pubkey(), job, *r, [*i as u8; 32])], &p[*i], &[]).await.unwrap();
+                chain
+                    .send(
+                        &[ix::reveal_result(&p[*i].pubkey(), job, *r, [*i as u8; 32])],
+                        &p[*i],
+                        &[],
+                    )
+                    .await
+                    .unwrap();
             }
         })
     };
@@ -237,17 +297,38 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
 
     // the result: provider-1's bytes fail verification, provider-2's pass
     let out_file = net.dir.join("out.bin");
-    let o = net.cmkt("requester", &["job", "result", &a.to_string(), "--out", out_file.to_str().unwrap()]);
+    let o = net.cmkt(
+        "requester",
+        &[
+            "job",
+            "result",
+            &a.to_string(),
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(&out_file).unwrap(), output);
     let warn = String::from_utf8_lossy(&o.stderr);
-    assert!(warn.contains(&format!("provider {}", p[0].pubkey())) && warn.contains("verification"), "{warn}");
+    assert!(
+        warn.contains(&format!("provider {}", p[0].pubkey())) && warn.contains("verification"),
+        "{warn}"
+    );
 
     // job B: only provider-1 (the liar) won: the result is refused, naming it
     let b = post("1", "1", "2");
     act(&b, &[(0, root)]);
     net.ok("requester", &["job", "finalize", &b.to_string()]);
-    let err = net.fails("requester", &["job", "result", &b.to_string(), "--out", out_file.to_str().unwrap()]);
+    let err = net.fails(
+        "requester",
+        &[
+            "job",
+            "result",
+            &b.to_string(),
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
     assert!(err.contains(&p[0].pubkey().to_string()), "{err}");
 
     // job C: 2 of 2 disagree: no quorum, full refund
@@ -256,17 +337,31 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let s = net.json("requester", &["job", "finalize", &c.to_string()]);
     assert_eq!(s["outcome"], "NoQuorum");
     assert_eq!(s["refund"], 10_000_000);
-    assert!(net.fails("requester", &["job", "result", &c.to_string(), "--out", "/tmp/x"]).contains("without a verified result"));
+    assert!(net
+        .fails(
+            "requester",
+            &["job", "result", &c.to_string(), "--out", "/tmp/x"]
+        )
+        .contains("without a verified result"));
 
     // job D: cancelled
     let d = post("1", "1", "4");
     net.ok("requester", &["job", "cancel", &d.to_string()]);
-    assert!(net.fails("requester", &["job", "status", &d.to_string()]).contains("does not exist"));
+    assert!(net
+        .fails("requester", &["job", "status", &d.to_string()])
+        .contains("does not exist"));
 
     // the audit holds and sums up
     let r = net.json("requester", &["audit"]);
     assert_eq!(r["violations"].as_array().unwrap().len(), 0, "{r}");
-    assert_eq!((r["settlements"].as_u64(), r["verified"].as_u64(), r["no_quorum"].as_u64()), (Some(3), Some(2), Some(1)));
+    assert_eq!(
+        (
+            r["settlements"].as_u64(),
+            r["verified"].as_u64(),
+            r["no_quorum"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
     assert_eq!(r["total_fees"], 3 * 125_000); // 2.5% of 5 tokens, three agreeing slots
     assert_eq!(r["total_slashed"], 100_000_000); // provider-3's collateral in job A
     let csv = net.ok("requester", &["audit", "--format", "csv"]);
@@ -279,8 +374,18 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let requester = key(&net.wallet("requester"));
     rt.block_on(async {
         let m = chain.market(&market).await.unwrap();
-        let from = compute_market_client::ata(&requester.pubkey(), &m.state.payment_mint, &m.state.payment_token_program);
-        let t = anchor_spl_transfer(&m.state.payment_token_program, &from, &m.state.escrow_vault, &requester.pubkey(), 1);
+        let from = compute_market_client::ata(
+            &requester.pubkey(),
+            &m.state.payment_mint,
+            &m.state.payment_token_program,
+        );
+        let t = anchor_spl_transfer(
+            &m.state.payment_token_program,
+            &from,
+            &m.state.escrow_vault,
+            &requester.pubkey(),
+            1,
+        );
         chain.send(&[t], &requester, &[]).await.unwrap();
     });
     let o = net.cmkt("requester", &["audit"]);
@@ -289,30 +394,155 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     assert!(err.contains("violation: escrow vault holds"), "{err}");
 
     // bad input: one clear line each
-    assert!(net.fails("requester", &["job", "status", "not-an-address"]).contains("not a valid base58 address"));
-    assert!(net.fails("requester", &["job", "post", "--module", "/nonexistent.wasm", "--reward", "1"]).contains("reading module /nonexistent.wasm"));
-    assert!(net.fails("requester", &["job", "post", "--module", input.to_str().unwrap(), "--reward", "1"]).contains("is not a WebAssembly module"));
-    assert!(net.fails("requester", &["job", "post", "--module", module.to_str().unwrap(), "--reward", "1.0000001"]).contains("at most 6 decimals"));
-    assert!(net.fails("requester", &["job", "post", "--module", module.to_str().unwrap(), "--reward", "99999999"]).contains("not enough tokens"));
-    let err = net.fails("requester", &["job", "post", "--module", module.to_str().unwrap(), "--reward", "1", "--replicas", "3", "--quorum", "4"]);
+    assert!(net
+        .fails("requester", &["job", "status", "not-an-address"])
+        .contains("not a valid base58 address"));
+    assert!(net
+        .fails(
+            "requester",
+            &[
+                "job",
+                "post",
+                "--module",
+                "/nonexistent.wasm",
+                "--reward",
+                "1"
+            ]
+        )
+        .contains("reading module /nonexistent.wasm"));
+    assert!(net
+        .fails(
+            "requester",
+            &[
+                "job",
+                "post",
+                "--module",
+                input.to_str().unwrap(),
+                "--reward",
+                "1"
+            ]
+        )
+        .contains("is not a WebAssembly module"));
+    assert!(net
+        .fails(
+            "requester",
+            &[
+                "job",
+                "post",
+                "--module",
+                module.to_str().unwrap(),
+                "--reward",
+                "1.0000001"
+            ]
+        )
+        .contains("at most 6 decimals"));
+    assert!(net
+        .fails(
+            "requester",
+            &[
+                "job",
+                "post",
+                "--module",
+                module.to_str().unwrap(),
+                "--reward",
+                "99999999"
+            ]
+        )
+        .contains("not enough tokens"));
+    let err = net.fails(
+        "requester",
+        &[
+            "job",
+            "post",
+            "--module",
+            module.to_str().unwrap(),
+            "--reward",
+            "1",
+            "--replicas",
+            "3",
+            "--quorum",
+            "4",
+        ],
+    );
     assert!(err.contains("InvalidQuorum"), "{err}");
-    assert!(net.fails("requester", &["market", "init", "--payment-mint", &requester.pubkey().to_string()]).contains("is not a token mint"), "a wallet is not a mint");
-    assert!(net.fails("nobody", &["job", "cancel", &a.to_string()]).contains("keypair file"));
-    let o = Command::cargo_bin("cmkt").unwrap().args(["--url", "http://127.0.0.1:9", "--config", "/nonexistent", "market", "show", "--market", &market.to_string()]).output().unwrap();
+    assert!(
+        net.fails(
+            "requester",
+            &[
+                "market",
+                "init",
+                "--payment-mint",
+                &requester.pubkey().to_string()
+            ]
+        )
+        .contains("is not a token mint"),
+        "a wallet is not a mint"
+    );
+    assert!(net
+        .fails("nobody", &["job", "cancel", &a.to_string()])
+        .contains("keypair file"));
+    let o = Command::cargo_bin("cmkt")
+        .unwrap()
+        .args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--config",
+            "/nonexistent",
+            "market",
+            "show",
+            "--market",
+            &market.to_string(),
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("is not reachable"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("is not reachable"),
+        "{err}"
+    );
 }
 
-fn anchor_spl_transfer(program: &Pubkey, from: &Pubkey, to: &Pubkey, owner: &Pubkey, amount: u64) -> solana_sdk::instruction::Instruction {
+fn anchor_spl_transfer(
+    program: &Pubkey,
+    from: &Pubkey,
+    to: &Pubkey,
+    owner: &Pubkey,
+    amount: u64,
+) -> solana_sdk::instruction::Instruction {
     #[allow(deprecated)]
-    anchor_spl::token_interface::spl_token_2022::instruction::transfer(program, from, to, owner, &[], amount).unwrap()
+    anchor_spl::token_interface::spl_token_2022::instruction::transfer(
+        program,
+        from,
+        to,
+        owner,
+        &[],
+        amount,
+    )
+    .unwrap()
 }
 
 #[test]
 fn the_command_line_definition_is_consistent() {
     // clap's debug assertions catch clashing flags (a global -k against a subcommand's -k, ...)
-    for args in [vec!["--help"], vec!["job", "post", "--help"], vec!["job", "result", "--help"], vec!["blob", "get", "--help"], vec!["audit", "--help"], vec!["localnet", "--help"], vec!["market", "update", "--help"], vec!["provider", "stake", "--help"]] {
-        let o = Command::cargo_bin("cmkt").unwrap().args(&args).output().unwrap();
-        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        vec!["--help"],
+        vec!["job", "post", "--help"],
+        vec!["job", "result", "--help"],
+        vec!["blob", "get", "--help"],
+        vec!["audit", "--help"],
+        vec!["localnet", "--help"],
+        vec!["market", "update", "--help"],
+        vec!["provider", "stake", "--help"],
+    ] {
+        let o = Command::cargo_bin("cmkt")
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }

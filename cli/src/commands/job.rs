@@ -392,21 +392,33 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
         Cmd::Finalize { job } => {
             let job = parse_job(&job)?;
             let caller = ctx.settings.keypair()?;
-            let state = chain
-                .job(&job)
-                .await?
-                .ok_or_else(|| anyhow!("job {job} does not exist (settled, cancelled or never posted)"))?;
+            let state = chain.job(&job).await?.ok_or_else(|| {
+                anyhow!("job {job} does not exist (settled, cancelled or never posted)")
+            })?;
             let bounty_to = ata(&caller.pubkey(), &m.stake_mint, &m.stake_token_program);
             let mut ixs = ix::finalize_job_prerequisites(&caller.pubkey(), &market, &state);
-            ixs.push(ix::create_ata(&caller.pubkey(), &caller.pubkey(), &m.stake_mint, &m.stake_token_program));
-            ixs.push(ix::finalize_job(&caller.pubkey(), &market, &job, &state, &bounty_to));
+            ixs.push(ix::create_ata(
+                &caller.pubkey(),
+                &caller.pubkey(),
+                &m.stake_mint,
+                &m.stake_token_program,
+            ));
+            ixs.push(ix::finalize_job(
+                &caller.pubkey(),
+                &market,
+                &job,
+                &state,
+                &bounty_to,
+            ));
             let sig = chain.send(&ixs, &caller, &[]).await?;
             let s = chain
                 .settlement(&job)
                 .await?
                 .ok_or_else(|| anyhow!("job {job} finalized but no settlement is visible yet"))?;
             eprintln!("finalized ({sig})");
-            out::emit(ctx.format, &settlement_json(&job, &s), || settlement_table(&job, &s, d))
+            out::emit(ctx.format, &settlement_json(&job, &s), || {
+                settlement_table(&job, &s, d)
+            })
         }
         Cmd::Cancel { job } => {
             let job = parse_job(&job)?;

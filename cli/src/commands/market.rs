@@ -104,13 +104,17 @@ impl Rules {
 }
 
 /// The token program owning `mint`, or a clear error when it is not a mint.
-async fn token_program_of(chain: &compute_market_client::rpc::Chain, mint: &solana_sdk::pubkey::Pubkey) -> Result<solana_sdk::pubkey::Pubkey> {
+async fn token_program_of(
+    chain: &compute_market_client::rpc::Chain,
+    mint: &solana_sdk::pubkey::Pubkey,
+) -> Result<solana_sdk::pubkey::Pubkey> {
     use compute_market_client::token::{MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
     let acc = chain
         .account(mint)
         .await?
         .with_context(|| format!("mint {mint} does not exist"))?;
-    if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM) || acc.data.len() < MINT_LEN {
+    if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM) || acc.data.len() < MINT_LEN
+    {
         anyhow::bail!("{mint} is not a token mint (owned by {})", acc.owner);
     }
     Ok(acc.owner)
