@@ -41,6 +41,12 @@ pub struct Cli {
 }
 
 fn main() {
+    // The embedded validator and runtime log at length (every transaction at debug level);
+    // keep the terminal for the command's own output unless RUST_LOG asks for more.
+    if std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY of set_var: nothing else runs yet in this process.
+        std::env::set_var("RUST_LOG", "off");
+    }
     let cli = Cli::parse();
     if let Err(e) = commands::run(cli) {
         eprintln!("Error: {e:#}");
