@@ -34,7 +34,10 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let admin = net.mint_keypair.insecure_clone();
-    let chain = Chain::new(&net.rpc_url());
+    // every transaction of this test carries a compute-unit limit and a priority fee
+    let mut chain = Chain::new(&net.rpc_url());
+    chain.priority_fee = 5_000;
+    chain.compute_limit = Some(1_000_000);
 
     let (market, mint) = rt
         .block_on(bootstrap::bootstrap(&chain, &admin, &keys))
