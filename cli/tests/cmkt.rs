@@ -344,6 +344,57 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         )
         .contains("without a verified result"));
 
+    // job E: posted with --wait, which follows the job until the providers settle it
+    let mut waiting = Command::cargo_bin("cmkt")
+        .unwrap()
+        .args([
+            "--url",
+            &net.info.rpc_url,
+            "--config",
+            "/nonexistent",
+            "-o",
+            "json",
+        ])
+        .args(["--keypair", net.wallet("requester").to_str().unwrap()])
+        .args(["--localnet-dir", net.keys().to_str().unwrap()])
+        .args([
+            "job",
+            "post",
+            "--module",
+            module.to_str().unwrap(),
+            "--reward",
+            "1",
+            "--nonce",
+            "5",
+            "--wait",
+            "--timeout",
+            "120",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let e = compute_market_client::pda::job(&market, &key(&net.wallet("requester")).pubkey(), 5);
+    let t = Instant::now();
+    while rt.block_on(chain.job(&e)).unwrap().is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "job E was not posted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    act(&e, &[(1, root)]);
+    net.ok("provider-2", &["job", "finalize", &e.to_string()]);
+    let o = waiting.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let progress = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        progress.contains("slots: free") && progress.contains("settled: Verified"),
+        "{progress}"
+    );
+    let settled: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(settled["outcome"], "Verified");
+
     // job D: cancelled
     let d = post("1", "1", "4");
     net.ok("requester", &["job", "cancel", &d.to_string()]);
@@ -360,12 +411,13 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
             r["verified"].as_u64(),
             r["no_quorum"].as_u64()
         ),
-        (Some(3), Some(2), Some(1))
+        (Some(4), Some(3), Some(1))
     );
-    assert_eq!(r["total_fees"], 3 * 125_000); // 2.5% of 5 tokens, three agreeing slots
+    // 2.5% of 5 tokens for three agreeing slots, and of 1 token once
+    assert_eq!(r["total_fees"], 3 * 125_000 + 25_000);
     assert_eq!(r["total_slashed"], 100_000_000); // provider-3's collateral in job A
     let csv = net.ok("requester", &["audit", "--format", "csv"]);
-    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(csv.starts_with("settlement,job,requester,outcome"));
     let table = net.ok("requester", &["audit"]);
     assert!(table.contains("audit: OK"), "{table}");
