@@ -345,7 +345,7 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         .contains("without a verified result"));
 
     // job E: posted with --wait, which follows the job until the providers settle it
-    let mut waiting = Command::cargo_bin("cmkt")
+    let waiting = Command::cargo_bin("cmkt")
         .unwrap()
         .args([
             "--url",
