@@ -72,7 +72,8 @@ impl Report {
     }
 }
 
-/// Reads everything the audit needs.
+/// Reads everything the audit needs. The reads happen one after another, so a job posted or
+/// settled in between can make the vault checks disagree for a moment: [`audit_chain`] retries.
 pub async fn fetch(chain: &Chain, market: &Pubkey) -> Result<Snapshot, ChainError> {
     let market = chain.market(market).await?;
     Ok(Snapshot {
@@ -131,7 +132,7 @@ pub fn check_settlement(address: &Pubkey, s: &Settlement, market: &Pubkey) -> Ve
             fail(format!("slot {i} agreed on a different root"));
         }
     }
-    if s.fee != agreed * fee_each {
+    if s.fee != agreed.saturating_mul(fee_each) {
         fail(format!("fee {} instead of {} × {fee_each}", s.fee, agreed));
     }
     match s.outcome {
@@ -157,13 +158,13 @@ pub fn audit(snap: &Snapshot) -> Report {
     };
     for (_, j) in &snap.jobs {
         r.open_jobs += 1;
-        r.open_escrow += j.escrow;
+        r.open_escrow = r.open_escrow.saturating_add(j.escrow);
         let req = r.requesters.entry(j.requester.to_string()).or_default();
         req.jobs += 1;
-        req.escrowed += j.escrow;
+        req.escrowed = req.escrowed.saturating_add(j.escrow);
     }
     for (address, p) in &snap.providers {
-        r.total_stake += p.stake;
+        r.total_stake = r.total_stake.saturating_add(p.stake);
         if p.locked.saturating_add(p.pending_unstake) > p.stake {
             r.violations.push(format!(
                 "provider {address}: locked {} + pending {} > stake {}",
@@ -180,18 +181,21 @@ pub fn audit(snap: &Snapshot) -> Report {
             Outcome::Verified => r.verified += 1,
             Outcome::NoQuorum => r.no_quorum += 1,
         }
-        r.total_paid += s.total_paid;
-        r.total_fees += s.fee;
-        r.total_refunded += s.refund;
-        r.total_slashed += s.total_slashed + s.expired_slashed;
-        r.total_bounties += s.bounty;
+        // sums saturate: corrupted records must be reported, not crash the auditor
+        r.total_paid = r.total_paid.saturating_add(s.total_paid);
+        r.total_fees = r.total_fees.saturating_add(s.fee);
+        r.total_refunded = r.total_refunded.saturating_add(s.refund);
+        r.total_slashed = r
+            .total_slashed
+            .saturating_add(s.total_slashed.saturating_add(s.expired_slashed));
+        r.total_bounties = r.total_bounties.saturating_add(s.bounty);
         r.violations.extend(check_settlement(address, s, &market));
         let req = r.requesters.entry(s.requester.to_string()).or_default();
         req.jobs += 1;
-        req.escrowed += s.escrow;
-        req.paid_to_providers += s.total_paid;
-        req.fees += s.fee;
-        req.refunded += s.refund;
+        req.escrowed = req.escrowed.saturating_add(s.escrow);
+        req.paid_to_providers = req.paid_to_providers.saturating_add(s.total_paid);
+        req.fees = req.fees.saturating_add(s.fee);
+        req.refunded = req.refunded.saturating_add(s.refund);
         for x in s
             .verdicts
             .iter()
@@ -200,8 +204,8 @@ pub fn audit(snap: &Snapshot) -> Report {
             let t = r.providers.entry(x.provider.to_string()).or_default();
             t.settled_slots += 1;
             t.agreed += (x.verdict == Verdict::Agreed) as u64;
-            t.paid += x.paid;
-            t.slashed += x.slashed;
+            t.paid = t.paid.saturating_add(x.paid);
+            t.slashed = t.slashed.saturating_add(x.slashed);
         }
     }
     if r.escrow_vault_balance != r.open_escrow {
@@ -217,4 +221,19 @@ pub fn audit(snap: &Snapshot) -> Report {
         ));
     }
     r
+}
+
+/// Fetches and audits, reading again (up to three times, a second apart) while the vault checks
+/// fail, so that activity between the reads is not reported as a violation.
+pub async fn audit_chain(chain: &Chain, market: &Pubkey) -> Result<(Snapshot, Report), ChainError> {
+    let mut attempt = 0;
+    loop {
+        let snap = fetch(chain, market).await?;
+        let report = audit(&snap);
+        attempt += 1;
+        if report.ok() || attempt >= 3 {
+            return Ok((snap, report));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -8,7 +8,6 @@
 //! result_root     = sha256("cmkt/result/v1" || runtime || 0x00 || status || i64le(code)
 //!                          || u64le(fuel_used) || u64le(output_len) || data_root)
 //! ```
-//! The same definition is implemented in the web app; `tests/merkle_vectors.json` pins both.
 
 use sha2::{Digest, Sha256};
 

@@ -96,16 +96,25 @@ pub fn chunk_url(endpoint: &str, root: &[u8; 32], index: u64) -> String {
     )
 }
 
+/// Checks a summary against the root settled on-chain.
+pub fn verify_summary(
+    root: &[u8; 32],
+    summary: &ResultSummaryJson,
+) -> Result<ResultSummary, VerifyError> {
+    let s = ResultSummary::try_from(summary)?;
+    if &s.root() != root {
+        return Err(VerifyError::SummaryMismatch);
+    }
+    Ok(s)
+}
+
 /// Checks a summary and the full output against the root settled on-chain.
 pub fn verify_output(
     root: &[u8; 32],
     summary: &ResultSummaryJson,
     output: &[u8],
 ) -> Result<ResultSummary, VerifyError> {
-    let s = ResultSummary::try_from(summary)?;
-    if &s.root() != root {
-        return Err(VerifyError::SummaryMismatch);
-    }
+    let s = verify_summary(root, summary)?;
     if s.output_len != output.len() as u64 {
         return Err(VerifyError::LengthMismatch {
             expected: s.output_len,
@@ -118,15 +127,16 @@ pub fn verify_output(
     Ok(s)
 }
 
-/// Checks one chunk against the settled root, given the (root-checked) summary.
+/// Checks chunk `index` against the settled root, given the summary.
 pub fn verify_chunk_response(
     root: &[u8; 32],
     summary: &ResultSummaryJson,
+    index: u64,
     chunk: &ChunkResponse,
 ) -> Result<Vec<u8>, VerifyError> {
-    let s = ResultSummary::try_from(summary)?;
-    if &s.root() != root {
-        return Err(VerifyError::SummaryMismatch);
+    let s = verify_summary(root, summary)?;
+    if chunk.proof.index != index {
+        return Err(VerifyError::ChunkMismatch);
     }
     let bytes = hex::decode(&chunk.data).map_err(|_| VerifyError::ChunkMismatch)?;
     if !verify_chunk(&s.data_root, &bytes, &chunk.proof) {
@@ -170,15 +180,20 @@ mod tests {
             proof: prove_chunk(&out, 1).unwrap(),
         };
         assert_eq!(
-            verify_chunk_response(&root, &j, &c).unwrap(),
+            verify_chunk_response(&root, &j, 1, &c).unwrap(),
             out[4096..8192].to_vec()
+        );
+        assert_eq!(
+            verify_chunk_response(&root, &j, 0, &c),
+            Err(VerifyError::ChunkMismatch),
+            "asked for chunk 0, served chunk 1"
         );
         let forged = ChunkResponse {
             data: hex::encode(&bad[4096..8192]),
             ..c
         };
         assert_eq!(
-            verify_chunk_response(&root, &j, &forged),
+            verify_chunk_response(&root, &j, 1, &forged),
             Err(VerifyError::ChunkMismatch)
         );
     }

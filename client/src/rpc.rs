@@ -40,9 +40,16 @@ pub enum ChainError {
     /// The transaction failed for another reason.
     #[error("transaction failed: {0:?}")]
     Transaction(TransactionError),
-    /// Every attempt's blockhash expired before confirmation.
+    /// Every attempt's blockhash expired before confirmation, or the deadline passed.
     #[error("transaction not confirmed after {0} attempts")]
     NotConfirmed(u32),
+    /// Another program (token, system, ...) refused an instruction.
+    #[error("instruction {index} failed in program {program}: {error:?}")]
+    OtherProgram {
+        index: u8,
+        program: Pubkey,
+        error: InstructionError,
+    },
     /// An account did not decode.
     #[error(transparent)]
     Decode(#[from] ClientError),
@@ -84,14 +91,29 @@ pub fn describe_error(code: u32) -> (String, String) {
     (format!("AnchorError{code}"), anchor.to_string())
 }
 
-fn transaction_error(e: TransactionError) -> ChainError {
+/// Names the error after the program that raised it: only the market program's codes are
+/// looked up in its IDL.
+fn transaction_error(e: TransactionError, ixs: &[Instruction]) -> ChainError {
     match e {
-        TransactionError::InstructionError(_, InstructionError::Custom(code)) => {
-            let (name, message) = describe_error(code);
-            ChainError::Program {
-                code,
-                name,
-                message,
+        TransactionError::InstructionError(index, error) => {
+            let program = ixs.get(index as usize).map(|ix| ix.program_id);
+            match (program, error) {
+                (Some(p), InstructionError::Custom(code)) if p == PROGRAM_ID => {
+                    let (name, message) = describe_error(code);
+                    ChainError::Program {
+                        code,
+                        name,
+                        message,
+                    }
+                }
+                (Some(program), error) if program != PROGRAM_ID => ChainError::OtherProgram {
+                    index,
+                    program,
+                    error,
+                },
+                (_, error) => {
+                    ChainError::Transaction(TransactionError::InstructionError(index, error))
+                }
             }
         }
         other => ChainError::Transaction(other),
@@ -110,6 +132,8 @@ pub struct Chain {
     pub max_attempts: u32,
     /// Pause between signature status polls.
     pub poll_interval: Duration,
+    /// Longest time one `send` may take in all.
+    pub send_timeout: Duration,
 }
 
 impl Chain {
@@ -124,6 +148,7 @@ impl Chain {
             compute_limit: None,
             max_attempts: 4,
             poll_interval: Duration::from_millis(200),
+            send_timeout: Duration::from_secs(120),
         }
     }
 
@@ -132,9 +157,9 @@ impl Chain {
         self.rpc.url()
     }
 
-    fn rpc_error(&self, e: RpcError) -> ChainError {
+    fn rpc_error(&self, e: RpcError, ixs: &[Instruction]) -> ChainError {
         if let Some(tx) = e.get_transaction_error() {
-            return transaction_error(tx);
+            return transaction_error(tx, ixs);
         }
         ChainError::Rpc {
             url: self.url(),
@@ -163,12 +188,14 @@ impl Chain {
         let mut keys: Vec<&Keypair> = vec![payer];
         keys.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
 
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        let e = |err| self.rpc_error(err, &all);
         for _ in 0..self.max_attempts {
             let (blockhash, last_valid) = self
                 .rpc
                 .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
                 .await
-                .map_err(|e| self.rpc_error(e))?;
+                .map_err(e)?;
             let tx =
                 Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
             let sig = tx.signatures[0];
@@ -176,35 +203,42 @@ impl Chain {
                 preflight_commitment: Some(CommitmentConfig::confirmed().commitment),
                 ..RpcSendTransactionConfig::default()
             };
-            if let Err(e) = self.rpc.send_transaction_with_config(&tx, config).await {
-                match self.rpc_error(e) {
+            if let Err(err) = self.rpc.send_transaction_with_config(&tx, config).await {
+                match e(err) {
                     ChainError::Transaction(TransactionError::BlockhashNotFound) => continue,
                     other => return Err(other),
                 }
             }
             loop {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(ChainError::NotConfirmed(self.max_attempts));
+                }
                 let status = self
                     .rpc
                     .get_signature_statuses(&[sig])
                     .await
-                    .map_err(|e| self.rpc_error(e))?
+                    .map_err(e)?
                     .value
-                    .remove(0);
-                if let Some(status) = status {
-                    if let Some(err) = status.err {
-                        return Err(transaction_error(err));
+                    .into_iter()
+                    .next()
+                    .flatten();
+                match status {
+                    Some(status) => {
+                        if let Some(err) = status.err {
+                            return Err(transaction_error(err, &all));
+                        }
+                        if status.satisfies_commitment(CommitmentConfig::confirmed()) {
+                            return Ok(sig);
+                        }
+                        // processed but not yet confirmed: never sign again, just wait
                     }
-                    if status.satisfies_commitment(CommitmentConfig::confirmed()) {
-                        return Ok(sig);
+                    None => {
+                        let height = self.rpc.get_block_height().await.map_err(e)?;
+                        if height > last_valid {
+                            // expired without ever being processed: safe to sign anew
+                            break;
+                        }
                     }
-                }
-                let height = self
-                    .rpc
-                    .get_block_height()
-                    .await
-                    .map_err(|e| self.rpc_error(e))?;
-                if height > last_valid {
-                    break; // expired unprocessed: safe to sign again with a new blockhash
                 }
                 tokio::time::sleep(self.poll_interval).await;
             }
@@ -218,7 +252,7 @@ impl Chain {
             .rpc
             .get_account_with_commitment(address, self.rpc.commitment())
             .await
-            .map_err(|e| self.rpc_error(e))?
+            .map_err(|e| self.rpc_error(e, &[]))?
             .value)
     }
 
@@ -290,7 +324,7 @@ impl Chain {
             .rpc
             .get_program_ui_accounts_with_config(&PROGRAM_ID, config)
             .await
-            .map_err(|e| self.rpc_error(e))?;
+            .map_err(|e| self.rpc_error(e, &[]))?;
         let mut out = Vec::with_capacity(raw.len());
         for (address, ui) in raw {
             let acc = ui.to_account().ok_or_else(|| {

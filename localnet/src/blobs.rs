@@ -55,7 +55,10 @@ async fn put_blob(State(s): State<Store>, Path(hash): Path<String>, body: Bytes)
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return text(StatusCode::OK, "exists\n");
     }
-    let tmp = s.dir.join(format!(".{hash}.{}", std::process::id()));
+    // a name of its own per upload: concurrent uploads of one blob must not share a file
+    static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = s.dir.join(format!(".{hash}.{}.{n}", std::process::id()));
     let written = async {
         tokio::fs::write(&tmp, &body).await?;
         tokio::fs::rename(&tmp, &path).await

@@ -112,6 +112,18 @@ impl Localnet {
         let (ledger, tmp) = match &config.ledger {
             Some(dir) => {
                 if config.reset && dir.exists() {
+                    // only a directory this crate made, or an empty one, may be wiped
+                    let ours =
+                        dir.join(MINT_KEYPAIR_FILE).exists() || dir.join(STATE_FILE).exists();
+                    let empty = std::fs::read_dir(dir)
+                        .map(|mut d| d.next().is_none())
+                        .unwrap_or(false);
+                    if !ours && !empty {
+                        bail!(
+                            "refusing to reset {}: it is not a local-chain ledger (no {MINT_KEYPAIR_FILE} or {STATE_FILE})",
+                            dir.display()
+                        );
+                    }
                     std::fs::remove_dir_all(dir)
                         .with_context(|| format!("resetting ledger {}", dir.display()))?;
                 }

@@ -18,6 +18,14 @@ use solana_sdk::{
 };
 use std::{collections::BTreeMap, path::Path};
 
+/// Identifies the program's account layout: the sha256 of the committed IDL.
+fn layout_id() -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(include_bytes!(
+        "../../idl/compute_market.json"
+    )))
+}
+
 /// Owners whose accounts are saved: wallets (system program), SPL Token and Token-2022 accounts,
 /// and the compute-market program.
 fn saved_owners() -> [Pubkey; 4] {
@@ -37,9 +45,17 @@ struct SavedAccount {
     data: String,
 }
 
+/// Format version of the state file.
+pub const STATE_VERSION: u32 = 1;
+
 /// The saved state: address → account.
 #[derive(Serialize, Deserialize, Default)]
 pub struct State {
+    /// `STATE_VERSION` when written.
+    pub version: u32,
+    /// sha256 of the committed IDL when written: program accounts of another layout are not
+    /// carried over.
+    pub layout: String,
     /// Slot of the bank the state was read from.
     pub slot: u64,
     accounts: BTreeMap<String, SavedAccount>,
@@ -73,6 +89,8 @@ impl State {
             }
         }
         Ok(State {
+            version: STATE_VERSION,
+            layout: layout_id(),
             slot: bank.slot(),
             accounts,
         })
@@ -88,11 +106,18 @@ impl State {
         self.accounts.is_empty()
     }
 
-    /// The saved accounts, ready for genesis.
+    /// The saved accounts, ready for genesis. Accounts of the compute-market program are left
+    /// out when the state was written by a build with another account layout.
     pub fn accounts(&self) -> Result<Vec<(Pubkey, AccountSharedData)>> {
         use base64::Engine;
+        let program = crate::PROGRAM_ID.to_string();
+        let same_layout = self.layout == layout_id();
+        if !same_layout {
+            tracing::warn!("the saved state comes from another program layout: its market accounts are dropped");
+        }
         self.accounts
             .iter()
+            .filter(|(_, s)| same_layout || s.owner != program)
             .map(|(a, s)| {
                 Ok((
                     a.parse()
@@ -122,9 +147,18 @@ impl State {
     /// Reads a state file; `None` when there is none.
     pub fn load(path: &Path) -> Result<Option<State>> {
         match std::fs::read(path) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                format!("{} is not a local-chain state file", path.display())
-            })?)),
+            Ok(bytes) => {
+                let state: State = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{} is not a local-chain state file", path.display())
+                })?;
+                anyhow::ensure!(
+                    state.version == STATE_VERSION,
+                    "{} has state format {}, this build reads {STATE_VERSION}: pass --reset",
+                    path.display(),
+                    state.version
+                );
+                Ok(Some(state))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }

@@ -22,9 +22,9 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let chain = ctx.chain().await?;
     let address = ctx.market_address()?;
-    let snap = audit::fetch(&chain, &address).await?;
+    let (snap, r) = audit::audit_chain(&chain, &address).await?;
     let d = mint_decimals(&chain, &snap.market.state.payment_mint).await?;
-    let r = audit::audit(&snap);
+    let sd = mint_decimals(&chain, &snap.market.state.stake_mint).await?;
     let format = args.format.unwrap_or(match ctx.format {
         out::Format::Json => AuditFormat::Json,
         out::Format::Table => AuditFormat::Table,
@@ -35,12 +35,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for (owner, t) in &r.providers {
         providers.row(vec![
             owner.clone(),
-            format_amount(t.stake, d),
-            format_amount(t.locked, d),
+            format_amount(t.stake, sd),
+            format_amount(t.locked, sd),
             t.settled_slots.to_string(),
             t.agreed.to_string(),
             format_amount(t.paid, d),
-            format_amount(t.slashed, d),
+            format_amount(t.slashed, sd),
         ]);
     }
     match format {
@@ -100,8 +100,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     "stake vault / stakes",
                     format!(
                         "{} / {}",
-                        format_amount(r.stake_vault_balance, d),
-                        format_amount(r.total_stake, d)
+                        format_amount(r.stake_vault_balance, sd),
+                        format_amount(r.total_stake, sd)
                     ),
                 ),
                 ("paid to providers", format_amount(r.total_paid, d)),
@@ -111,8 +111,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     "slashed (bounties)",
                     format!(
                         "{} ({})",
-                        format_amount(r.total_slashed, d),
-                        format_amount(r.total_bounties, d)
+                        format_amount(r.total_slashed, sd),
+                        format_amount(r.total_bounties, sd)
                     ),
                 ),
             ] {

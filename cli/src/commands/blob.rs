@@ -18,10 +18,16 @@ pub enum Cmd {
     },
 }
 
+fn http() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()?)
+}
+
 /// Uploads `bytes` to the blob store; returns its URL.
 pub async fn put(base: &str, bytes: Vec<u8>) -> Result<String> {
     let url = format!("{base}/blobs/{}", hex::encode(sha256(&bytes)));
-    let r = reqwest::Client::new()
+    let r = http()?
         .put(&url)
         .body(bytes)
         .send()
@@ -58,7 +64,9 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             }
             let hash = hash.to_lowercase();
             let url = format!("{base}/blobs/{hash}");
-            let r = reqwest::get(&url)
+            let r = http()?
+                .get(&url)
+                .send()
                 .await
                 .map_err(|e| anyhow!("blob store {base} is not reachable: {e}"))?;
             if !r.status().is_success() {

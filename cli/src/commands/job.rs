@@ -7,7 +7,7 @@ use compute_market_client::{
     ata, ix,
     manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1},
     pda,
-    results::{output_url, summary_url, verify_output, ResultSummaryJson},
+    results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     rpc::Chain,
     Job, JobPostArgs, Outcome, Pubkey, Settlement, SlotState, Verdict,
 };
@@ -132,7 +132,8 @@ fn settlement_json(job: &Pubkey, s: &Settlement) -> serde_json::Value {
     })
 }
 
-fn settlement_table(job: &Pubkey, s: &Settlement, d: u8) -> String {
+/// `d`: payment-mint decimals, `sd`: stake-mint decimals.
+fn settlement_table(job: &Pubkey, s: &Settlement, d: u8, sd: u8) -> String {
     let mut out = format!(
         "job {job}: {:?}{}\n  paid {}  fee {}  refund {}  slashed {} (bounty {})\n",
         s.outcome,
@@ -144,8 +145,8 @@ fn settlement_table(job: &Pubkey, s: &Settlement, d: u8) -> String {
         format_amount(s.total_paid, d),
         format_amount(s.fee, d),
         format_amount(s.refund, d),
-        format_amount(s.total_slashed, d),
-        format_amount(s.bounty, d),
+        format_amount(s.total_slashed, sd),
+        format_amount(s.bounty, sd),
     );
     let mut t = out::Table::new(&["slot", "provider", "verdict", "paid", "slashed"]);
     for (i, v) in s.verdicts.iter().enumerate() {
@@ -158,7 +159,7 @@ fn settlement_table(job: &Pubkey, s: &Settlement, d: u8) -> String {
             },
             format!("{:?}", v.verdict),
             format_amount(v.paid, d),
-            format_amount(v.slashed, d),
+            format_amount(v.slashed, sd),
         ]);
     }
     out += &t.render();
@@ -200,6 +201,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     let market = ctx.market(&chain).await?;
     let m = market.state.clone();
     let d = mint_decimals(&chain, &m.payment_mint).await?;
+    let sd = mint_decimals(&chain, &m.stake_mint).await?;
     match cmd {
         Cmd::Post(a) => {
             let requester = ctx.settings.keypair()?;
@@ -282,14 +284,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             }
             let s = wait(&chain, &job, Duration::from_secs(a.timeout)).await?;
             out::emit(ctx.format, &settlement_json(&job, &s), || {
-                settlement_table(&job, &s, d)
+                settlement_table(&job, &s, d, sd)
             })
         }
         Cmd::Status { job } => {
             let job = parse_job(&job)?;
             if let Some(s) = chain.settlement(&job).await? {
                 return out::emit(ctx.format, &settlement_json(&job, &s), || {
-                    settlement_table(&job, &s, d)
+                    settlement_table(&job, &s, d, sd)
                 });
             }
             let j = chain
@@ -396,28 +398,28 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 anyhow!("job {job} does not exist (settled, cancelled or never posted)")
             })?;
             let bounty_to = ata(&caller.pubkey(), &m.stake_mint, &m.stake_token_program);
-            let mut ixs = ix::finalize_job_prerequisites(&caller.pubkey(), &market, &state);
-            ixs.push(ix::create_ata(
+            // the payout accounts first, in their own transaction: with n = 8 the finalize alone
+            // is close to the packet size
+            let mut prereq = ix::finalize_job_prerequisites(&caller.pubkey(), &market, &state);
+            prereq.push(ix::create_ata(
                 &caller.pubkey(),
                 &caller.pubkey(),
                 &m.stake_mint,
                 &m.stake_token_program,
             ));
-            ixs.push(ix::finalize_job(
-                &caller.pubkey(),
-                &market,
-                &job,
-                &state,
-                &bounty_to,
-            ));
-            let sig = chain.send(&ixs, &caller, &[]).await?;
+            chain
+                .send(&prereq, &caller, &[])
+                .await
+                .context("creating the payout accounts")?;
+            let finalize = ix::finalize_job(&caller.pubkey(), &market, &job, &state, &bounty_to);
+            let sig = chain.send(&[finalize], &caller, &[]).await?;
             let s = chain
                 .settlement(&job)
                 .await?
                 .ok_or_else(|| anyhow!("job {job} finalized but no settlement is visible yet"))?;
             eprintln!("finalized ({sig})");
             out::emit(ctx.format, &settlement_json(&job, &s), || {
-                settlement_table(&job, &s, d)
+                settlement_table(&job, &s, d, sd)
             })
         }
         Cmd::Cancel { job } => {
@@ -444,7 +446,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     }
 }
 
-/// Downloads a result from `provider`'s endpoint and checks it against `root`.
+/// Downloads a result from `provider`'s endpoint and checks it against `root`: the summary first
+/// (small, checked against the root), which then bounds the size of the output download.
 async fn fetch_verified(
     chain: &Chain,
     market: &Pubkey,
@@ -456,29 +459,38 @@ async fn fetch_verified(
         .await?
         .ok_or_else(|| anyhow!("the provider account is gone"))?;
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let summary: ResultSummaryJson = http
-        .get(summary_url(&p.endpoint, root))
-        .send()
+    let summary_bytes = read_capped(&http, &summary_url(&p.endpoint, root), 64 * 1024)
         .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("fetching the summary from {}", p.endpoint))?
-        .json()
+        .with_context(|| format!("fetching the summary from {}", p.endpoint))?;
+    let summary: ResultSummaryJson =
+        serde_json::from_slice(&summary_bytes).context("the summary is not valid JSON")?;
+    let checked = verify_summary(root, &summary)
+        .map_err(|e| anyhow!("the summary fails verification: {e}"))?;
+    let bytes = read_capped(&http, &output_url(&p.endpoint, root), checked.output_len)
         .await
-        .context("the summary is not valid JSON")?;
-    let bytes = http
-        .get(output_url(&p.endpoint, root))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("fetching the output from {}", p.endpoint))?
-        .bytes()
-        .await?
-        .to_vec();
+        .with_context(|| format!("fetching the output from {}", p.endpoint))?;
     verify_output(root, &summary, &bytes)
         .map_err(|e| anyhow!("served bytes fail verification: {e}"))?;
     Ok((summary, bytes))
+}
+
+/// GETs `url`, refusing a body longer than `max` bytes without reading past it.
+async fn read_capped(http: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>> {
+    let mut resp = http.get(url).send().await?.error_for_status()?;
+    if resp.content_length().is_some_and(|n| n > max) {
+        bail!("the response is larger than the {max} bytes expected");
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() as u64 + chunk.len() as u64 > max {
+            bail!("the response is larger than the {max} bytes expected");
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 fn random_nonce() -> u64 {

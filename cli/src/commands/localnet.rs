@@ -61,11 +61,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         });
         let chain = Chain::new(&net.rpc_url());
         let (market, mint) = bootstrap::bootstrap(&chain, &admin, &keys).await?;
+        // the authority is the ledger's genesis key: rewrite it, a fresh ledger has a new one
         let authority = keys.join("authority.json");
-        if !authority.exists() {
-            solana_sdk::signature::write_keypair_file(&admin, &authority)
-                .map_err(|e| anyhow::anyhow!("writing {}: {e}", authority.display()))?;
-        }
+        solana_sdk::signature::write_keypair_file(&admin, &authority)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", authority.display()))?;
         let info = LocalnetInfo {
             rpc_url: net.rpc_url(),
             ws_url: net.ws_url(),
@@ -107,8 +106,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         return Ok(());
     }
     println!("Ctrl-C stops it.");
-    rt.block_on(tokio::signal::ctrl_c())
-        .context("waiting for Ctrl-C")?;
+    // Ctrl-C or SIGTERM: both stop the chain cleanly (and save its state)
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    })
+    .context("waiting for Ctrl-C")?;
     println!("stopping");
     drop(rt);
     drop(net);

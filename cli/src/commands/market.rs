@@ -1,8 +1,8 @@
 //! `cmkt market init|show|update`.
 
-use super::mint_decimals;
+use super::{mint_decimals, mint_info};
 use crate::{out, settings::*, Ctx};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use compute_market_client::{ix, pda, MarketConfig, MarketInitArgs, MarketUpdateArgs};
 use compute_market_localnet::bootstrap::default_config;
 use serde_json::json;
@@ -103,23 +103,6 @@ impl Rules {
     }
 }
 
-/// The token program owning `mint`, or a clear error when it is not a mint.
-async fn token_program_of(
-    chain: &compute_market_client::rpc::Chain,
-    mint: &solana_sdk::pubkey::Pubkey,
-) -> Result<solana_sdk::pubkey::Pubkey> {
-    use compute_market_client::token::{MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
-    let acc = chain
-        .account(mint)
-        .await?
-        .with_context(|| format!("mint {mint} does not exist"))?;
-    if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM) || acc.data.len() < MINT_LEN
-    {
-        anyhow::bail!("{mint} is not a token mint (owned by {})", acc.owner);
-    }
-    Ok(acc.owner)
-}
-
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     let chain = ctx.chain().await?;
     match cmd {
@@ -136,8 +119,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 Some(s) => parse_pubkey("stake mint", &s)?,
                 None => payment_mint,
             };
-            let pay_prog = token_program_of(&chain, &payment_mint).await?;
-            let stake_prog = token_program_of(&chain, &stake_mint).await?;
+            let pay_prog = mint_info(&chain, &payment_mint).await?.0;
+            let stake_prog = mint_info(&chain, &stake_mint).await?.0;
             let treasury = match treasury {
                 Some(t) => parse_pubkey("treasury", &t)?,
                 None => authority.pubkey(),
@@ -174,6 +157,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             };
             let m = chain.market(&address).await?;
             let d = mint_decimals(&chain, &m.state.payment_mint).await?;
+            let sd = mint_decimals(&chain, &m.state.stake_mint).await?;
             let s = &m.state;
             let escrow = chain.token_balance(&s.escrow_vault).await?;
             let staked = chain.token_balance(&s.stake_vault).await?;
@@ -203,11 +187,11 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                     ("treasury", s.treasury.to_string()),
                     ("paused", s.paused.to_string()),
                     ("escrowed", format_amount(escrow, d)),
-                    ("staked", format_amount(staked, d)),
-                    ("min stake", format_amount(c.min_stake, d)),
+                    ("staked", format_amount(staked, sd)),
+                    ("min stake", format_amount(c.min_stake, sd)),
                     (
                         "collateral per claim",
-                        format_amount(c.collateral_per_claim, d),
+                        format_amount(c.collateral_per_claim, sd),
                     ),
                     ("fee", format!("{} bps", c.fee_bps)),
                     ("slash bounty", format!("{} bps", c.slash_bounty_bps)),

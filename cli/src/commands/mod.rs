@@ -104,14 +104,26 @@ impl Ctx {
     }
 }
 
-/// Decimals of a mint (byte 44 of the mint account, for Token and Token-2022).
-pub async fn mint_decimals(chain: &Chain, mint: &Pubkey) -> Result<u8> {
+/// The token program owning `mint` and its decimals, or a clear error when it is not a mint.
+pub async fn mint_info(chain: &Chain, mint: &Pubkey) -> Result<(Pubkey, u8)> {
+    use compute_market_client::token::{MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
     let acc = chain
         .account(mint)
         .await?
         .ok_or_else(|| anyhow!("mint {mint} does not exist"))?;
-    acc.data
-        .get(44)
-        .copied()
-        .ok_or_else(|| anyhow!("{mint} is not a token mint"))
+    if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM) || acc.data.len() < MINT_LEN
+    {
+        bail!("{mint} is not a token mint (owned by {})", acc.owner);
+    }
+    // decimals sit at byte 44 of a mint, for Token and Token-2022 alike
+    let decimals = acc.data[44];
+    if decimals > 18 {
+        bail!("mint {mint} has {decimals} decimals; at most 18 are supported");
+    }
+    Ok((acc.owner, decimals))
+}
+
+/// Decimals of a mint.
+pub async fn mint_decimals(chain: &Chain, mint: &Pubkey) -> Result<u8> {
+    Ok(mint_info(chain, mint).await?.1)
 }

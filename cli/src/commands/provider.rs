@@ -37,7 +37,8 @@ pub enum Cmd {
     List,
 }
 
-fn row(p: &Provider, d: u8) -> Vec<String> {
+/// `d`: stake-mint decimals, `pd`: payment-mint decimals.
+fn row(p: &Provider, d: u8, pd: u8) -> Vec<String> {
     vec![
         p.owner.to_string(),
         format_amount(p.stake, d),
@@ -46,7 +47,7 @@ fn row(p: &Provider, d: u8) -> Vec<String> {
         p.active_claims.to_string(),
         p.jobs_completed.to_string(),
         p.jobs_failed.to_string(),
-        format_amount(p.total_earned, d),
+        format_amount(p.total_earned, pd),
         format_amount(p.total_slashed, d),
         p.endpoint.clone(),
     ]
@@ -89,6 +90,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     let market = ctx.market(&chain).await?;
     let m = &market.state;
     let d = mint_decimals(&chain, &m.stake_mint).await?;
+    let pd = mint_decimals(&chain, &m.payment_mint).await?;
     let me = || ctx.settings.keypair().map(|k| k.pubkey());
     match cmd {
         Cmd::Register {
@@ -192,7 +194,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 .ok_or_else(|| anyhow!("{owner} is not a provider of market {}", market.address))?;
             out::emit(ctx.format, &to_json(&p), || {
                 let mut t = out::Table::new(HEADER);
-                t.row(row(&p, d));
+                t.row(row(&p, d, pd));
                 t.render()
             })
         }
@@ -202,7 +204,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             out::emit(ctx.format, &v, || {
                 let mut t = out::Table::new(HEADER);
                 for (_, p) in &all {
-                    t.row(row(p, d));
+                    t.row(row(p, d, pd));
                 }
                 t.render()
             })
