@@ -446,77 +446,55 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     assert!(err.contains("violation: escrow vault holds"), "{err}");
 
     // bad input: one clear line each
-    assert!(net
-        .fails("requester", &["job", "status", "not-an-address"])
-        .contains("not a valid base58 address"));
-    assert!(net
-        .fails(
-            "requester",
+    let (m, inp) = (module.to_str().unwrap(), input.to_str().unwrap());
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["job", "status", "not-an-address"],
+            "not a valid base58 address",
+        ),
+        (
             &[
                 "job",
                 "post",
                 "--module",
                 "/nonexistent.wasm",
                 "--reward",
-                "1"
-            ]
-        )
-        .contains("reading module /nonexistent.wasm"));
-    assert!(net
-        .fails(
-            "requester",
+                "1",
+            ],
+            "reading module /nonexistent.wasm",
+        ),
+        (
+            &["job", "post", "--module", inp, "--reward", "1"],
+            "is not a WebAssembly module",
+        ),
+        (
+            &["job", "post", "--module", m, "--reward", "1.0000001"],
+            "at most 6 decimals",
+        ),
+        (
+            &["job", "post", "--module", m, "--reward", "99999999"],
+            "not enough tokens",
+        ),
+        (
             &[
                 "job",
                 "post",
                 "--module",
-                input.to_str().unwrap(),
+                m,
                 "--reward",
-                "1"
-            ]
-        )
-        .contains("is not a WebAssembly module"));
-    assert!(net
-        .fails(
-            "requester",
-            &[
-                "job",
-                "post",
-                "--module",
-                module.to_str().unwrap(),
-                "--reward",
-                "1.0000001"
-            ]
-        )
-        .contains("at most 6 decimals"));
-    assert!(net
-        .fails(
-            "requester",
-            &[
-                "job",
-                "post",
-                "--module",
-                module.to_str().unwrap(),
-                "--reward",
-                "99999999"
-            ]
-        )
-        .contains("not enough tokens"));
-    let err = net.fails(
-        "requester",
-        &[
-            "job",
-            "post",
-            "--module",
-            module.to_str().unwrap(),
-            "--reward",
-            "1",
-            "--replicas",
-            "3",
-            "--quorum",
-            "4",
-        ],
-    );
-    assert!(err.contains("InvalidQuorum"), "{err}");
+                "1",
+                "--replicas",
+                "3",
+                "--quorum",
+                "4",
+            ],
+            "InvalidQuorum",
+        ),
+    ];
+    for (args, expected) in cases {
+        let err = net.fails("requester", args);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
     assert!(
         net.fails(
             "requester",
