@@ -1,2 +1,3 @@
 pub mod executor;
 pub mod fetch;
+pub mod journal;
