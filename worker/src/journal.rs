@@ -104,6 +104,36 @@ impl Journal {
         write_durably(&self.entry_path(&entry.job), &bytes)
     }
 
+    /// Stores a result (summary and output) by its root, durably; what the result server serves.
+    pub fn put_result(
+        &self,
+        summary: &ResultSummaryJson,
+        root_hex: &str,
+        output: &[u8],
+    ) -> std::io::Result<()> {
+        self.put_output(root_hex, output)?;
+        let json = serde_json::to_vec(summary).map_err(std::io::Error::other)?;
+        write_durably(
+            &self
+                .dir
+                .join("outputs")
+                .join(format!("{root_hex}.summary.json")),
+            &json,
+        )
+    }
+
+    /// A stored result: its summary and output bytes.
+    pub fn result(&self, root_hex: &str) -> Option<(ResultSummaryJson, Vec<u8>)> {
+        let output = self.output(root_hex)?;
+        let json = fs::read(
+            self.dir
+                .join("outputs")
+                .join(format!("{root_hex}.summary.json")),
+        )
+        .ok()?;
+        Some((serde_json::from_slice(&json).ok()?, output))
+    }
+
     /// The entry of a job, if any.
     pub fn get(&self, job: &str) -> Option<Entry> {
         let bytes = fs::read(self.entry_path(job)).ok()?;

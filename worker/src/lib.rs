@@ -1,3 +1,4 @@
 pub mod executor;
 pub mod fetch;
 pub mod journal;
+pub mod server;
