@@ -23,25 +23,26 @@ fn valid_root(r: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+type Failure = (StatusCode, &'static str);
+
 fn lookup(
     j: &Journal,
     root: &str,
-) -> Result<(compute_market_client::results::ResultSummaryJson, Vec<u8>), Response> {
+) -> Result<(compute_market_client::results::ResultSummaryJson, Vec<u8>), Failure> {
     if !valid_root(root) {
         return Err((
             StatusCode::BAD_REQUEST,
             "the root must be 64 lower-case hex digits\n",
-        )
-            .into_response());
+        ));
     }
     j.result(root)
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "no such result\n").into_response())
+        .ok_or((StatusCode::NOT_FOUND, "no such result\n"))
 }
 
 async fn summary(State(j): State<Arc<Journal>>, Path(root): Path<String>) -> Response {
     match lookup(&j, &root) {
         Ok((s, _)) => Json(s).into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
@@ -73,7 +74,7 @@ async fn output(
 ) -> Response {
     let (_, bytes) = match lookup(&j, &root) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let octet = (
         header::CONTENT_TYPE,
@@ -118,7 +119,7 @@ async fn chunk(
 ) -> Response {
     let (_, bytes) = match lookup(&j, &root) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     match prove_chunk(&bytes, index) {
         Some(proof) => {
