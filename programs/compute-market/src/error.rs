@@ -74,7 +74,7 @@ pub enum MarketError {
     FinalizeTooEarly,
     #[msg("Provider accounts passed do not match the job's slots")]
     ProviderAccountMismatch,
-    #[msg("A payout account is not the owner's associated token account")]
+    #[msg("A payout account is a vault, or not a token account of the recipient")]
     PayoutAccountMismatch,
     #[msg("Amount must be positive")]
     ZeroAmount,

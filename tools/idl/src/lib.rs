@@ -6,8 +6,15 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Workspace root (two levels above this crate).
+///
+/// Read at run time (`cargo run` and `cargo test` set `CARGO_MANIFEST_DIR` for the process), not
+/// baked in at compile time: clones of the workspace that share a build cache also share this
+/// crate's compiled artifact, and a baked-in path would point into whichever clone built it.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    here.join("../..")
 }
 
 /// Where the committed IDL lives.
