@@ -66,6 +66,14 @@ pub enum ManifestError {
     Invalid(String),
 }
 
+/// Whether `s` is a sha256 as the protocol writes it: 64 lower-case hex digits. Blob stores,
+/// result servers and journals use it before a hash reaches a URL or a file name.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// sha256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()

@@ -15,6 +15,7 @@ use axum::{
     routing::get,
     Router,
 };
+use compute_market_client::manifest::is_sha256_hex;
 use sha2::{Digest, Sha256};
 use std::{path::PathBuf, sync::Arc};
 use tower_http::cors::{Any, CorsLayer};
@@ -27,18 +28,12 @@ struct Store {
     dir: Arc<PathBuf>,
 }
 
-fn valid_hash(h: &str) -> bool {
-    h.len() == 64
-        && h.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 fn text(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, msg.into()).into_response()
 }
 
 async fn put_blob(State(s): State<Store>, Path(hash): Path<String>, body: Bytes) -> Response {
-    if !valid_hash(&hash) {
+    if !is_sha256_hex(&hash) {
         return text(
             StatusCode::BAD_REQUEST,
             "the path must be /blobs/<64 lower-case hex sha256>\n",
@@ -77,7 +72,7 @@ async fn put_blob(State(s): State<Store>, Path(hash): Path<String>, body: Bytes)
 }
 
 async fn get_blob(State(s): State<Store>, Path(hash): Path<String>) -> Response {
-    if !valid_hash(&hash) {
+    if !is_sha256_hex(&hash) {
         return text(
             StatusCode::BAD_REQUEST,
             "the path must be /blobs/<64 lower-case hex sha256>\n",

@@ -92,7 +92,7 @@ impl Journal {
     /// The stored output of `root` (hex), if any.
     pub fn output(&self, root_hex: &str) -> Option<Vec<u8>> {
         // only hex names reach the file system
-        if root_hex.len() != 64 || !root_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !compute_market_client::manifest::is_sha256_hex(root_hex) {
             return None;
         }
         fs::read(self.output_path(root_hex)).ok()

@@ -11,17 +11,12 @@ use axum::{
     Json, Router,
 };
 use compute_market_client::{
+    manifest::is_sha256_hex,
     merkle::{prove_chunk, CHUNK_SIZE},
     results::ChunkResponse,
 };
 use std::sync::Arc;
 use tower_http::cors::{Any, CorsLayer};
-
-fn valid_root(r: &str) -> bool {
-    r.len() == 64
-        && r.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
 
 type Failure = (StatusCode, &'static str);
 
@@ -29,7 +24,7 @@ fn lookup(
     j: &Journal,
     root: &str,
 ) -> Result<(compute_market_client::results::ResultSummaryJson, Vec<u8>), Failure> {
-    if !valid_root(root) {
+    if !is_sha256_hex(root) {
         return Err((
             StatusCode::BAD_REQUEST,
             "the root must be 64 lower-case hex digits\n",

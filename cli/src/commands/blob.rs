@@ -59,10 +59,10 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             )
         }
         Cmd::Get { hash, out: path } => {
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hash = hash.to_lowercase();
+            if !compute_market_client::manifest::is_sha256_hex(&hash) {
                 bail!("{hash:?} is not a sha256 in hex");
             }
-            let hash = hash.to_lowercase();
             let url = format!("{base}/blobs/{hash}");
             let r = http()?
                 .get(&url)

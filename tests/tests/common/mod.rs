@@ -429,18 +429,19 @@ impl Env {
         )
     }
 
+    /// Creates `who`'s stake-mint account (paid by `who`), where a crank's bounty goes.
+    fn own_stake_ata_ix(&self, who: &Pubkey) -> Instruction {
+        let m = &self.market.state;
+        ix::create_ata(who, who, &m.stake_mint, &m.stake_token_program)
+    }
+
     /// The finalize instruction for the job's current state, with its ATA prerequisites.
     pub fn finalize_ixs(&mut self, caller: &Keypair, job: &Pubkey) -> Vec<Instruction> {
         let state = self.job(job).expect("job exists");
         let market = self.market.clone();
         let bounty_to = self.stake_ata(&caller.pubkey());
         let mut ixs = client::ix::finalize_job_prerequisites(&caller.pubkey(), &market, &state);
-        ixs.push(ix::create_ata(
-            &caller.pubkey(),
-            &caller.pubkey(),
-            &market.state.stake_mint,
-            &market.state.stake_token_program,
-        ));
+        ixs.push(self.own_stake_ata_ix(&caller.pubkey()));
         ixs.push(ix::finalize_job(
             &caller.pubkey(),
             &market,
@@ -471,12 +472,7 @@ impl Env {
         let market = self.market.clone();
         let bounty_to = self.stake_ata(&caller.pubkey());
         let ixs = [
-            ix::create_ata(
-                &caller.pubkey(),
-                &caller.pubkey(),
-                &market.state.stake_mint,
-                &market.state.stake_token_program,
-            ),
+            self.own_stake_ata_ix(&caller.pubkey()),
             ix::expire_claim(&caller.pubkey(), &market, job, slot, &holder, &bounty_to),
         ];
         self.send(&ixs, &[caller])
