@@ -3,6 +3,7 @@
 #![allow(deprecated)]
 
 pub mod audit;
+pub mod config;
 pub mod ix;
 pub mod manifest;
 pub mod merkle;

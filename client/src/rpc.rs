@@ -24,6 +24,9 @@ use solana_sdk::{
 };
 use std::{sync::Arc, time::Duration};
 
+/// Largest serialized transaction a packet carries.
+pub const PACKET_DATA_SIZE: usize = 1232;
+
 /// Why a chain operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -167,14 +170,8 @@ impl Chain {
         }
     }
 
-    /// Signs and sends `ixs` (payer signs first), waits for `confirmed`, and retries with a fresh
-    /// blockhash when one expires. A program error ends the attempt at once: it will not change.
-    pub async fn send(
-        &self,
-        ixs: &[Instruction],
-        payer: &Keypair,
-        signers: &[&Keypair],
-    ) -> Result<Signature, ChainError> {
+    /// `ixs` behind the compute-budget instructions this chain adds.
+    fn with_budget(&self, ixs: &[Instruction]) -> Vec<Instruction> {
         let mut all = Vec::with_capacity(ixs.len() + 2);
         if let Some(limit) = self.compute_limit {
             all.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
@@ -185,6 +182,44 @@ impl Chain {
             ));
         }
         all.extend_from_slice(ixs);
+        all
+    }
+
+    /// Size in bytes of the signed legacy transaction `send` would build for `ixs`.
+    pub fn transaction_size(&self, ixs: &[Instruction], payer: &Pubkey) -> usize {
+        let message = solana_sdk::message::Message::new(&self.with_budget(ixs), Some(payer));
+        let mut tx = Transaction::new_unsigned(message);
+        tx.signatures =
+            vec![Signature::default(); tx.message.header.num_required_signatures as usize];
+        bincode::serialized_size(&tx).map_or(usize::MAX, |n| n as usize)
+    }
+
+    /// Whether `ixs` fit in one transaction packet (1232 bytes).
+    pub fn fits(&self, ixs: &[Instruction], payer: &Pubkey) -> bool {
+        self.transaction_size(ixs, payer) <= PACKET_DATA_SIZE
+    }
+
+    /// The cluster's Unix time as the program sees it: the Clock sysvar's `unix_timestamp`.
+    pub async fn unix_time(&self) -> Result<i64, ChainError> {
+        let id: Pubkey =
+            anchor_lang::prelude::pubkey!("SysvarC1ock11111111111111111111111111111111");
+        let acc = self.account(&id).await?.ok_or(ChainError::Missing(id))?;
+        // Clock: slot, epoch_start_timestamp, epoch, leader_schedule_epoch, unix_timestamp
+        acc.data
+            .get(32..40)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .ok_or_else(|| ClientError::Decode(id, "Clock", "short sysvar".into()).into())
+    }
+
+    /// Signs and sends `ixs` (payer signs first), waits for `confirmed`, and retries with a fresh
+    /// blockhash when one expires. A program error ends the attempt at once: it will not change.
+    pub async fn send(
+        &self,
+        ixs: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Signature, ChainError> {
+        let all = self.with_budget(ixs);
         let mut keys: Vec<&Keypair> = vec![payer];
         keys.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
 
@@ -402,6 +437,30 @@ impl Chain {
             ))],
         )
         .await
+    }
+
+    /// The token program owning `mint` and its decimals; an error when it is not a mint of
+    /// Token or Token-2022, or has more than 18 decimals.
+    pub async fn mint_info(&self, mint: &Pubkey) -> Result<(Pubkey, u8), ChainError> {
+        use crate::token::{MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
+        let acc = self
+            .account(mint)
+            .await?
+            .ok_or(ChainError::Missing(*mint))?;
+        let bad = |why: String| ChainError::Decode(ClientError::Decode(*mint, "Mint", why));
+        if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM)
+            || acc.data.len() < MINT_LEN
+        {
+            return Err(bad(format!("not a token mint (owned by {})", acc.owner)));
+        }
+        // decimals sit at byte 44 of a mint, for Token and Token-2022 alike
+        let decimals = acc.data[44];
+        if decimals > 18 {
+            return Err(bad(format!(
+                "{decimals} decimals; at most 18 are supported"
+            )));
+        }
+        Ok((acc.owner, decimals))
     }
 
     /// Balance of an SPL token account (Token or Token-2022); 0 when it does not exist.

@@ -310,9 +310,26 @@ impl Executor {
         })
     }
 
-    /// Compiles a module; an invalid one is refused before anything runs.
+    /// Compiles a module and checks that it can run here: every import is a WASI preview 1
+    /// function of the right type and `_start` is a function of no arguments and no results.
+    /// An invalid module is refused before a worker claims its job.
     pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
-        Module::new(&self.engine, module).map_err(|e| Refusal::InvalidModule(format!("{e:#}")))
+        let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
+        let module = Module::new(&self.engine, module).map_err(invalid)?;
+        let mut linker: Linker<RunState> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
+            .map_err(|e| Refusal::Internal(format!("{e:#}")))?;
+        linker.instantiate_pre(&module).map_err(invalid)?;
+        match module.get_export("_start") {
+            Some(wasmtime::ExternType::Func(f))
+                if f.params().len() == 0 && f.results().len() == 0 =>
+            {
+                Ok(module)
+            }
+            _ => Err(Refusal::InvalidModule(
+                "no `_start` function of type () -> () exported".into(),
+            )),
+        }
     }
 
     /// Runs `module` on `input` with `args`, random bytes seeded by `seed` (the job address).

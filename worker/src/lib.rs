@@ -1,4 +1,13 @@
+//! `compute-worker`: the provider daemon of the compute market (DESIGN §5).
+
+pub mod config;
+pub mod daemon;
 pub mod executor;
 pub mod fetch;
 pub mod journal;
+pub mod metrics;
+pub mod policy;
 pub mod server;
+
+/// Capability bits this worker registers: bit 0 is runtime `wasi-p1`.
+pub const CAPABILITIES: u64 = 1;

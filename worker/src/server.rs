@@ -130,14 +130,13 @@ async fn chunk(
     }
 }
 
-/// The result server's routes over a journal.
+/// The result server's routes over a journal (the daemon adds `/healthz` and `/metrics`).
 pub fn router(journal: Arc<Journal>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any);
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/results/{root}", get(output))
         .route("/results/{root}/summary", get(summary))
         .route("/results/{root}/chunks/{index}", get(chunk))

@@ -209,4 +209,17 @@ fn traps_and_invalid_modules() {
         run(&ex, &foreign, b"", limits()),
         Err(Refusal::InvalidModule(_))
     ));
+    // all of these are refused at compile time, before a worker would claim the job
+    let wrong_type = wat::parse_str(
+        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32))) (func (export "_start")))"#,
+    )
+    .unwrap();
+    let start_with_args = module(r#"(func (export "_start") (param i32))"#);
+    for bad in [&foreign, &no_start, &wrong_type, &start_with_args] {
+        assert!(
+            matches!(ex.compile(bad), Err(Refusal::InvalidModule(_))),
+            "{:?}",
+            ex.compile(bad).err()
+        );
+    }
 }

@@ -100,12 +100,12 @@ async fn served_results_verify_against_their_root() {
         .unwrap();
     assert_eq!(bad.status(), 416);
     assert_eq!(
-        http.get(format!("{endpoint}/healthz"))
+        http.get(format!("{endpoint}/results/not-a-root"))
             .send()
             .await
             .unwrap()
             .status(),
-        200
+        400
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,7 +10,10 @@ mod provider;
 use crate::{settings, Cli, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
-use compute_market_client::{rpc::Chain, MarketRef, Pubkey};
+use compute_market_client::{
+    rpc::{Chain, ChainError},
+    ClientError, MarketRef, Pubkey,
+};
 use compute_market_localnet::bootstrap::LocalnetInfo;
 
 #[derive(Subcommand)]
@@ -106,21 +109,13 @@ impl Ctx {
 
 /// The token program owning `mint` and its decimals, or a clear error when it is not a mint.
 pub async fn mint_info(chain: &Chain, mint: &Pubkey) -> Result<(Pubkey, u8)> {
-    use compute_market_client::token::{MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
-    let acc = chain
-        .account(mint)
-        .await?
-        .ok_or_else(|| anyhow!("mint {mint} does not exist"))?;
-    if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM) || acc.data.len() < MINT_LEN
-    {
-        bail!("{mint} is not a token mint (owned by {})", acc.owner);
-    }
-    // decimals sit at byte 44 of a mint, for Token and Token-2022 alike
-    let decimals = acc.data[44];
-    if decimals > 18 {
-        bail!("mint {mint} has {decimals} decimals; at most 18 are supported");
-    }
-    Ok((acc.owner, decimals))
+    chain.mint_info(mint).await.map_err(|e| match e {
+        ChainError::Missing(m) => anyhow!("mint {m} does not exist"),
+        ChainError::Decode(ClientError::Decode(m, _, why)) => {
+            anyhow!("{m} is not a usable mint: {why}")
+        }
+        other => other.into(),
+    })
 }
 
 /// Decimals of a mint.

@@ -1,0 +1,1142 @@
+//! The provider daemon: discovery → policy → fetch → claim → execute → journal → commit, then
+//! reveal, finalize and crank, with a result server, metrics and graceful shutdown.
+//!
+//! Tasks share one shutdown signal:
+//! - discovery: a websocket program subscription to the market's open jobs, with
+//!   `getProgramAccounts` polling while the socket is down and a slow safety rescan while it is up;
+//! - scheduler: takes candidates, at most `max_concurrent` at a time (one task per job);
+//! - tracker: every `tick_ms`, moves the journal's unfinished jobs on (commit, reveal, finalize,
+//!   record the verdict), and every `rescan_secs` reconciles the journal with the chain;
+//! - crank: expires stale claims and finalizes other providers' jobs when the bounty pays;
+//! - HTTP: results by root, `/metrics`, `/healthz`.
+//!
+//! Crash safety rests on the journal: a job is recorded before its claim is sent, its salt and
+//! result before its commitment is sent, and every later step re-reads the chain first, so a
+//! restart resumes any job at any point without claiming twice or committing to something the
+//! worker cannot reveal.
+
+use crate::{
+    config::Resolved,
+    executor::{Executor, Limits, Refusal},
+    fetch::{FetchPolicy, Fetcher},
+    journal::{Entry, Journal, Stage},
+    metrics::Metrics,
+    policy::{self, Skip},
+};
+use anyhow::{anyhow, Context, Result};
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
+use compute_market_client::{
+    ata, commitment_hash, ix,
+    manifest::Manifest,
+    merkle::ResultSummary,
+    results::ResultSummaryJson,
+    rpc::{Chain, ChainError},
+    Job, JobStatus, MarketRef, Pubkey, SlotState, Verdict,
+};
+use futures_util::StreamExt;
+use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+use solana_rpc_client_api::{
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    filter::{Memcmp, RpcFilterType},
+};
+use solana_sdk::{signature::Keypair, signer::Signer};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+
+/// Test-only misbehaviour, to prove the protocol catches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Commit to, reveal and serve a wrong output.
+    Lie,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "lie" => Ok(Fault::Lie),
+            other => Err(anyhow!("unknown fault {other:?} (known: lie)")),
+        }
+    }
+}
+
+/// How long a job that failed a check which cannot change is ignored, and one whose blobs or
+/// stake may change.
+const SKIP_FOREVER: Duration = Duration::from_secs(3_600);
+const SKIP_RETRY: Duration = Duration::from_secs(30);
+
+/// Shared state of the daemon.
+pub struct Worker {
+    pub settings: Resolved,
+    chain: Chain,
+    me: Keypair,
+    market: MarketRef,
+    journal: Arc<Journal>,
+    fetcher: Fetcher,
+    executor: Arc<Executor>,
+    pub metrics: Arc<Metrics>,
+    /// Jobs a task is working on (claim to commit); the tracker leaves them alone.
+    active: Mutex<HashSet<Pubkey>>,
+    /// Jobs not to look at again before the given time.
+    skipped: Mutex<HashMap<Pubkey, Instant>>,
+    /// Problems already reported once (commitments without a journal entry).
+    reported: Mutex<HashSet<Pubkey>>,
+    permits: Arc<Semaphore>,
+    fault: Option<Fault>,
+    shutdown: watch::Receiver<bool>,
+    /// Unix seconds of the last successful RPC call.
+    rpc_ok_at: Mutex<Option<Instant>>,
+}
+
+/// A job ready to claim: its manifest and blobs passed every check.
+struct Prepared {
+    manifest: Manifest,
+    module: wasmtime::Module,
+    input: Vec<u8>,
+}
+
+fn short(p: &Pubkey) -> String {
+    p.to_string()[..8].to_string()
+}
+
+impl Worker {
+    /// Connects, loads the market and the journal. `shutdown` turning `true` stops the daemon.
+    pub async fn new(
+        settings: Resolved,
+        me: Keypair,
+        fault: Option<Fault>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Worker>> {
+        let c = &settings.config;
+        let mut chain = Chain::new(&settings.rpc_url);
+        chain.priority_fee = c.chain.priority_fee;
+        chain.compute_limit = (c.chain.compute_limit > 0).then_some(c.chain.compute_limit);
+        chain.send_timeout = Duration::from_secs(60);
+        let market = chain
+            .market(&settings.market)
+            .await
+            .with_context(|| format!("loading market {}", settings.market))?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        let journal = Arc::new(
+            Journal::open(&settings.data_dir.join("journal")).with_context(|| {
+                format!("opening the journal in {}", settings.data_dir.display())
+            })?,
+        );
+        let fetcher = Fetcher::new(
+            &settings.data_dir.join("cache"),
+            FetchPolicy {
+                max_blob_bytes: c.fetch.max_blob_bytes,
+                timeout: Duration::from_secs(c.fetch.timeout_secs),
+                file_roots: c.fetch.file_roots.iter().map(Into::into).collect(),
+            },
+        )?;
+        let executor = Arc::new(Executor::new().map_err(|e| anyhow!("{e}"))?);
+        Ok(Arc::new(Worker {
+            permits: Arc::new(Semaphore::new(settings.max_concurrent)),
+            settings,
+            chain,
+            me,
+            market,
+            journal,
+            fetcher,
+            executor,
+            metrics: Arc::default(),
+            active: Mutex::default(),
+            skipped: Mutex::default(),
+            reported: Mutex::default(),
+            fault,
+            shutdown,
+            rpc_ok_at: Mutex::default(),
+        }))
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    fn me(&self) -> Pubkey {
+        self.me.pubkey()
+    }
+
+    /// Notes the outcome of an RPC call for `/healthz` and the error counter.
+    fn rpc<T>(&self, r: Result<T, ChainError>) -> Result<T, ChainError> {
+        match &r {
+            Ok(_) => *self.rpc_ok_at.lock().unwrap() = Some(Instant::now()),
+            Err(ChainError::Rpc { .. }) => self.metrics.inc("cmkt_worker_rpc_errors_total", &[]),
+            Err(_) => *self.rpc_ok_at.lock().unwrap() = Some(Instant::now()),
+        }
+        r
+    }
+
+    async fn job(&self, address: &Pubkey) -> Result<Option<Job>, ChainError> {
+        self.rpc(self.chain.job(address).await)
+    }
+
+    async fn now(&self) -> Result<i64, ChainError> {
+        self.rpc(self.chain.unix_time().await)
+    }
+
+    /// Sends `ixs`, counting the transaction under `what`.
+    async fn send(
+        &self,
+        what: &str,
+        ixs: &[solana_sdk::instruction::Instruction],
+    ) -> Result<(), ChainError> {
+        let t = Instant::now();
+        let r = self.rpc(self.chain.send(ixs, &self.me, &[]).await);
+        let result = if r.is_ok() { "ok" } else { "error" };
+        self.metrics.inc(
+            "cmkt_worker_transactions_total",
+            &[("instruction", what), ("result", result)],
+        );
+        if r.is_ok() {
+            self.metrics.observe(what, t.elapsed());
+        }
+        r.map(|_| ())
+    }
+
+    fn record(&self, entry: &Entry) {
+        if let Err(e) = self.journal.record(entry) {
+            // without a journal the worker must not go on committing
+            tracing::error!(job = %entry.job, error = %e, "journal write failed");
+            panic!("journal write failed: {e}");
+        }
+    }
+
+    fn finish(&self, mut entry: Entry, note: impl Into<String>) {
+        entry.stage = Stage::Done;
+        entry.note = Some(note.into());
+        self.record(&entry);
+    }
+
+    fn skip(&self, job: &Pubkey, why: &Skip) {
+        self.metrics
+            .inc("cmkt_worker_skipped_total", &[("reason", why.reason())]);
+        let wait = if why.may_change() {
+            SKIP_RETRY
+        } else {
+            SKIP_FOREVER
+        };
+        self.skipped
+            .lock()
+            .unwrap()
+            .insert(*job, Instant::now() + wait);
+        tracing::info!(job = %job, reason = why.reason(), detail = %why, "job skipped, not claimed");
+    }
+
+    // ---------------------------------------------------------------- discovery
+
+    /// Filters of the market's open jobs: the Job discriminator, the market, status `Open`.
+    fn open_job_filters(&self) -> Vec<RpcFilterType> {
+        use anchor_lang::Discriminator;
+        vec![
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, Job::DISCRIMINATOR.to_vec())),
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                compute_market_client::program::state::JOB_MARKET_OFFSET,
+                self.market.address.to_bytes().to_vec(),
+            )),
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                compute_market_client::program::state::JOB_STATUS_OFFSET,
+                vec![0],
+            )),
+        ]
+    }
+
+    async fn scan(&self, tx: &mpsc::UnboundedSender<(Pubkey, Option<Job>)>) {
+        match self.rpc(self.chain.open_jobs(&self.market.address).await) {
+            Ok(jobs) => {
+                for (address, job) in jobs {
+                    let _ = tx.send((address, Some(job)));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "getProgramAccounts scan failed"),
+        }
+    }
+
+    /// Websocket subscription with polling fallback; never returns before shutdown.
+    async fn discover(self: Arc<Self>, tx: mpsc::UnboundedSender<(Pubkey, Option<Job>)>) {
+        let c = &self.settings.config.chain;
+        let mut shutdown = self.shutdown.clone();
+        let mut backoff = Duration::from_secs(1);
+        while !self.stopping() {
+            let connected = async {
+                let client = PubsubClient::new(self.settings.ws_url.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let config = RpcProgramAccountsConfig {
+                    filters: Some(self.open_job_filters()),
+                    account_config: RpcAccountInfoConfig {
+                        encoding: Some(UiAccountEncoding::Base64),
+                        commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
+                        ..RpcAccountInfoConfig::default()
+                    },
+                    ..RpcProgramAccountsConfig::default()
+                };
+                let (mut stream, _unsubscribe) = client
+                    .program_subscribe(&compute_market_client::PROGRAM_ID, Some(config))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(url = %self.settings.ws_url, "subscribed to the market's open jobs");
+                self.metrics.set("cmkt_worker_websocket_connected", 1.0);
+                // catch up on what was posted while not subscribed
+                self.scan(&tx).await;
+                let mut rescan = tokio::time::interval(Duration::from_secs(c.rescan_secs.max(1)));
+                rescan.tick().await;
+                loop {
+                    tokio::select! {
+                        msg = stream.next() => match msg {
+                            Some(update) => {
+                                let Ok(address) = update.value.pubkey.parse::<Pubkey>() else { continue };
+                                let job = update.value.account.to_account().and_then(|acc| {
+                                    compute_market_client::decode::<Job>(&address, "Job", &acc.data).ok()
+                                });
+                                let _ = tx.send((address, job));
+                            }
+                            None => break,
+                        },
+                        _ = rescan.tick() => self.scan(&tx).await,
+                        _ = shutdown.changed() => break,
+                    }
+                }
+                drop(stream);
+                Ok::<_, String>(())
+            }
+            .await;
+            self.metrics.set("cmkt_worker_websocket_connected", 0.0);
+            if self.stopping() {
+                break;
+            }
+            match connected {
+                Ok(()) => {
+                    tracing::warn!("websocket closed; polling until it is back");
+                    backoff = Duration::from_secs(1);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "websocket unavailable; polling")
+                }
+            }
+            // fall back to polling until the next reconnection attempt
+            let until = Instant::now() + backoff;
+            while Instant::now() < until && !self.stopping() {
+                self.scan(&tx).await;
+                let pause = Duration::from_secs(c.fallback_poll_secs.max(1))
+                    .min(until.saturating_duration_since(Instant::now()))
+                    .max(Duration::from_millis(100));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    // ---------------------------------------------------------------- scheduling
+
+    async fn schedule(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<(Pubkey, Option<Job>)>) {
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let (address, job) = tokio::select! {
+                m = rx.recv() => match m { Some(m) => m, None => break },
+                _ = shutdown.changed() => break,
+            };
+            if self.stopping() {
+                break;
+            }
+            if self.journal.get(&address.to_string()).is_some() {
+                continue;
+            }
+            {
+                let mut skipped = self.skipped.lock().unwrap();
+                match skipped.get(&address) {
+                    Some(until) if *until > Instant::now() => continue,
+                    Some(_) => {
+                        skipped.remove(&address);
+                    }
+                    None => {}
+                }
+            }
+            if !self.active.lock().unwrap().insert(address) {
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                let (permit, job) = match this.permits.clone().try_acquire_owned() {
+                    Ok(p) => (p, job),
+                    // waited: the notification may be stale
+                    Err(_) => (
+                        this.permits.clone().acquire_owned().await.expect("open"),
+                        None,
+                    ),
+                };
+                this.take(address, job, permit).await;
+                this.active.lock().unwrap().remove(&address);
+            });
+        }
+    }
+
+    /// Fetches and checks what a job needs; `Err` means skip it.
+    async fn prepare(&self, address: &Pubkey, job: &Job) -> Result<Prepared, Skip> {
+        let t = Instant::now();
+        let manifest = self
+            .fetcher
+            .manifest(&job.manifest_uri, &job.manifest_hash)
+            .await
+            .map_err(|e| Skip::Blobs(e.to_string()))?;
+        policy::check_manifest(&self.settings, &manifest)?;
+        let module = self
+            .fetcher
+            .blob(&manifest.module)
+            .await
+            .map_err(|e| Skip::Blobs(e.to_string()))?;
+        let input = self
+            .fetcher
+            .blob(&manifest.input)
+            .await
+            .map_err(|e| Skip::Blobs(e.to_string()))?;
+        self.metrics.observe("fetch", t.elapsed());
+        let executor = self.executor.clone();
+        let module = tokio::task::spawn_blocking(move || executor.compile(&module))
+            .await
+            .map_err(|e| Skip::InvalidModule(e.to_string()))?
+            .map_err(|e| match e {
+                Refusal::InvalidModule(m) => Skip::InvalidModule(m),
+                other => Skip::InvalidModule(other.to_string()),
+            })?;
+        tracing::debug!(job = %address, "prepared");
+        Ok(Prepared {
+            manifest,
+            module,
+            input,
+        })
+    }
+
+    /// Evaluates, claims, runs and commits one open job.
+    async fn take(&self, address: Pubkey, job: Option<Job>, _permit: OwnedSemaphorePermit) {
+        if self.stopping() {
+            return;
+        }
+        let job = match job {
+            Some(j) => j,
+            None => match self.job(&address).await {
+                Ok(Some(j)) => j,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(job = %address, error = %e, "reading job failed");
+                    return;
+                }
+            },
+        };
+        let provider = match self.rpc(self.chain.provider(&self.market.address, &self.me()).await) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                tracing::error!("this wallet is not a registered provider of the market: run `compute-worker register` and `stake`");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the provider account failed");
+                return;
+            }
+        };
+        let now = match self.now().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the clock failed");
+                return;
+            }
+        };
+        if let Err(why) = policy::check_job(&self.settings, &self.me(), &job, &provider, now) {
+            if why != Skip::NotOpen {
+                self.skip(&address, &why);
+            }
+            return;
+        }
+        let prepared = match self.prepare(&address, &job).await {
+            Ok(p) => p,
+            Err(why) => return self.skip(&address, &why),
+        };
+        if self.stopping() {
+            return;
+        }
+
+        // recorded before the claim is sent: after a crash, the tracker checks the chain
+        let entry = Entry {
+            job: address.to_string(),
+            market: self.market.address.to_string(),
+            stage: Stage::Claimed,
+            salt: None,
+            result_root: None,
+            summary: None,
+            note: None,
+        };
+        self.record(&entry);
+        tracing::info!(job = %address, "claiming");
+        let claim = ix::claim_job(&self.me(), &self.market.address, &address);
+        if let Err(e) = self.send("claim", &[claim]).await {
+            // the claim may have landed even though the confirmation failed
+            let held =
+                matches!(self.job(&address).await, Ok(Some(j)) if j.slot_of(&self.me()).is_some());
+            if !held {
+                tracing::info!(job = %address, error = %e, "claim failed");
+                self.metrics
+                    .inc("cmkt_worker_jobs_total", &[("outcome", "claim_failed")]);
+                return self.finish(entry, format!("claim failed: {e}"));
+            }
+        }
+        self.metrics
+            .inc("cmkt_worker_jobs_total", &[("outcome", "claimed")]);
+        if let Ok(now) = self.now().await {
+            self.metrics.observe(
+                "pickup",
+                Duration::from_secs(now.saturating_sub(job.created_at).max(0) as u64),
+            );
+        }
+        tracing::info!(job = %address, reward = job.reward_per_replica, "claimed");
+        self.compute_and_commit(&address, entry, prepared).await;
+    }
+
+    /// Runs a claimed job, journals the result and salt, then commits.
+    async fn compute_and_commit(&self, address: &Pubkey, entry: Entry, p: Prepared) {
+        let m = &p.manifest;
+        let limits = Limits {
+            max_fuel: m.max_fuel,
+            max_memory: m.max_memory,
+            max_output: m.max_output,
+            timeout: Duration::from_secs(self.settings.config.run.timeout_secs),
+        };
+        let (executor, seed, args) = (self.executor.clone(), address.to_bytes(), m.args.clone());
+        let t = Instant::now();
+        let run = tokio::task::spawn_blocking(move || {
+            executor.run(&p.module, &p.input, &args, &seed, limits)
+        })
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Internal(e.to_string())));
+        let mut execution = match run {
+            Ok(x) => x,
+            Err(refusal) => {
+                // no result to commit to: the claim will expire and its collateral is lost
+                tracing::warn!(job = %address, error = %refusal, "run refused; the claim will expire");
+                self.metrics
+                    .inc("cmkt_worker_jobs_total", &[("outcome", "refused")]);
+                return self.finish(entry, format!("refused: {refusal}"));
+            }
+        };
+        self.metrics.observe("execute", t.elapsed());
+        self.metrics.add(
+            "cmkt_worker_fuel_used_total",
+            &[],
+            execution.fuel_used as f64,
+        );
+        if self.fault == Some(Fault::Lie) {
+            execution
+                .output
+                .extend_from_slice(b"\n(this provider lies)\n");
+        }
+        let summary: ResultSummary = execution.summary();
+        let root = summary.root();
+        let root_hex = hex::encode(root);
+        let summary_json = ResultSummaryJson::from(&summary);
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).expect("the OS has a random source");
+        if let Err(e) = self
+            .journal
+            .put_result(&summary_json, &root_hex, &execution.output)
+        {
+            tracing::error!(job = %address, error = %e, "storing the result failed");
+            return self.finish(entry, format!("storing the result failed: {e}"));
+        }
+        let entry = Entry {
+            stage: Stage::Computed,
+            salt: Some(hex::encode(salt)),
+            result_root: Some(root_hex.clone()),
+            summary: Some(summary_json),
+            ..entry
+        };
+        // durable before the commitment exists anywhere
+        self.record(&entry);
+        tracing::info!(job = %address, root = %root_hex, fuel = execution.fuel_used,
+            status = ?execution.status, bytes = execution.output.len(), "computed");
+        if let Err(e) = self.commit(address, entry).await {
+            tracing::warn!(job = %address, error = %e, "commit failed; retrying from the journal");
+        }
+    }
+
+    /// Sends the commitment of a `Computed` entry (idempotent: reads the slot first).
+    async fn commit(&self, address: &Pubkey, entry: Entry) -> Result<(), ChainError> {
+        let (root, salt) = entry_secret(&entry);
+        let commitment = commitment_hash(address, &self.me(), &root, &salt);
+        for attempt in 0..2 {
+            let Some(job) = self.job(address).await? else {
+                return self.settled(entry).await;
+            };
+            let Some(i) = job.slot_of(&self.me()) else {
+                self.metrics
+                    .inc("cmkt_worker_jobs_total", &[("outcome", "claim_lost")]);
+                self.finish(entry, "the claim expired before the commit");
+                return Ok(());
+            };
+            let slot = job.slots[i];
+            if slot.state != SlotState::Claimed {
+                if slot.commitment == commitment {
+                    self.metrics
+                        .inc("cmkt_worker_jobs_total", &[("outcome", "committed")]);
+                    self.record(&Entry {
+                        stage: Stage::Committed,
+                        ..entry
+                    });
+                    tracing::info!(job = %address, "committed");
+                } else {
+                    tracing::error!(job = %address, "the slot holds a commitment this journal did not make");
+                    self.finish(entry, "foreign commitment on our slot");
+                }
+                return Ok(());
+            }
+            if attempt == 1 {
+                break;
+            }
+            let now = self.now().await?;
+            if !job.commit_phase_open(now) {
+                self.finish(entry, "the commit phase closed before the commit");
+                return Ok(());
+            }
+            if let Err(e) = self
+                .send(
+                    "commit",
+                    &[ix::commit_result(&self.me(), address, commitment)],
+                )
+                .await
+            {
+                tracing::debug!(job = %address, error = %e, "commit not confirmed; re-reading");
+            }
+        }
+        Err(ChainError::NotConfirmed(1))
+    }
+
+    // ---------------------------------------------------------------- tracking
+
+    /// Moves every unfinished journal entry on; skips jobs a task is working on.
+    async fn track(self: &Arc<Self>) {
+        let pending = self.journal.pending();
+        self.metrics
+            .set("cmkt_worker_pending", pending.len() as f64);
+        self.metrics.set(
+            "cmkt_worker_in_flight",
+            self.active.lock().unwrap().len() as f64,
+        );
+        for entry in pending {
+            let Ok(address) = entry.job.parse::<Pubkey>() else {
+                continue;
+            };
+            if self.active.lock().unwrap().contains(&address) {
+                continue;
+            }
+            let r = match entry.stage {
+                Stage::Claimed => {
+                    self.resume(address, entry);
+                    Ok(())
+                }
+                Stage::Computed => self.commit(&address, entry).await,
+                Stage::Committed => self.reveal(&address, entry).await,
+                Stage::Revealed => self.finalize_own(&address, entry).await,
+                Stage::Done => Ok(()),
+            };
+            if let Err(e) = r {
+                tracing::warn!(job = %address, error = %e, "will retry");
+            }
+        }
+    }
+
+    /// Re-runs a job claimed before a restart (the run is deterministic) and commits.
+    fn resume(self: &Arc<Self>, address: Pubkey, entry: Entry) {
+        if self.stopping() || !self.active.lock().unwrap().insert(address) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _permit = this.permits.clone().acquire_owned().await.expect("open");
+            let r = async {
+                let Some(job) = this.job(&address).await? else {
+                    return this.settled(entry).await;
+                };
+                match job.slot_of(&this.me()).map(|i| job.slots[i].state) {
+                    None => {
+                        // a claim lost in flight may still land; reconciliation adopts it then
+                        this.finish(entry, "the claim did not land");
+                        Ok(())
+                    }
+                    Some(SlotState::Claimed) => {
+                        tracing::info!(job = %address, "resuming a claimed job after a restart");
+                        match this.prepare(&address, &job).await {
+                            Ok(p) => this.compute_and_commit(&address, entry, p).await,
+                            Err(why) => {
+                                tracing::warn!(job = %address, error = %why, "cannot resume; the claim will expire");
+                                this.finish(entry, format!("cannot resume: {why}"));
+                            }
+                        }
+                        Ok(())
+                    }
+                    Some(_) => {
+                        tracing::error!(job = %address, "committed on-chain but the journal has no salt");
+                        this.finish(entry, "committed without a journaled salt");
+                        Ok(())
+                    }
+                }
+            }
+            .await;
+            if let Err(e) = r {
+                tracing::warn!(job = %address, error = %e, "resume failed; will retry");
+            }
+            this.active.lock().unwrap().remove(&address);
+        });
+    }
+
+    async fn reveal(&self, address: &Pubkey, entry: Entry) -> Result<(), ChainError> {
+        let Some(job) = self.job(address).await? else {
+            return self.settled(entry).await;
+        };
+        let Some(i) = job.slot_of(&self.me()) else {
+            return self.settled(entry).await;
+        };
+        if job.slots[i].state == SlotState::Revealed {
+            self.record(&Entry {
+                stage: Stage::Revealed,
+                ..entry
+            });
+            return Ok(());
+        }
+        let now = self.now().await?;
+        if !job.reveal_phase_open(now) {
+            return Ok(()); // not yet (or too late: finalize will record the verdict)
+        }
+        let (root, salt) = entry_secret(&entry);
+        let reveal = ix::reveal_result(&self.me(), address, root, salt);
+        // when this reveal is the last one outstanding, finalize in the same transaction
+        let mut after = job.clone();
+        after.slots[i].state = SlotState::Revealed;
+        after.slots[i].result_root = root;
+        if after.can_finalize(now) {
+            let finalize = ix::finalize_job(
+                &self.me(),
+                &self.market,
+                address,
+                &after,
+                &self.bounty_account(),
+            );
+            let both = [reveal.clone(), finalize];
+            if self.chain.fits(&both, &self.me()) && self.prerequisites(&after).await? {
+                if self.send("reveal_finalize", &both).await.is_ok() {
+                    self.metrics
+                        .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
+                    tracing::info!(job = %address, "revealed and finalized");
+                    return self.settled(entry).await;
+                }
+                return Ok(()); // re-read next tick
+            }
+        }
+        if self.send("reveal", &[reveal]).await.is_ok() {
+            self.metrics
+                .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
+            tracing::info!(job = %address, "revealed");
+            self.record(&Entry {
+                stage: Stage::Revealed,
+                ..entry
+            });
+        }
+        Ok(())
+    }
+
+    /// The worker's stake-mint account, where slash bounties go.
+    fn bounty_account(&self) -> Pubkey {
+        let m = &self.market.state;
+        ata(&self.me(), &m.stake_mint, &m.stake_token_program)
+    }
+
+    /// Creates the token accounts a finalize of `job` pays into, when any is missing. `Ok(true)`
+    /// when they all exist afterwards.
+    async fn prerequisites(&self, job: &Job) -> Result<bool, ChainError> {
+        let m = &self.market.state;
+        let mut ixs = ix::finalize_job_prerequisites(&self.me(), &self.market, job);
+        ixs.push(ix::create_ata(
+            &self.me(),
+            &self.me(),
+            &m.stake_mint,
+            &m.stake_token_program,
+        ));
+        let mut missing = Vec::new();
+        for ix in ixs {
+            // account 1 of an ATA creation is the ATA itself
+            if self
+                .rpc(self.chain.account(&ix.accounts[1].pubkey).await)?
+                .is_none()
+            {
+                missing.push(ix);
+            }
+        }
+        for chunk in missing.chunks(4) {
+            self.send("create_accounts", chunk).await?;
+        }
+        Ok(true)
+    }
+
+    async fn finalize_own(&self, address: &Pubkey, entry: Entry) -> Result<(), ChainError> {
+        let Some(job) = self.job(address).await? else {
+            return self.settled(entry).await;
+        };
+        let now = self.now().await?;
+        if !job.can_finalize(now) {
+            return Ok(());
+        }
+        self.prerequisites(&job).await?;
+        let finalize = ix::finalize_job(
+            &self.me(),
+            &self.market,
+            address,
+            &job,
+            &self.bounty_account(),
+        );
+        if let Err(e) = self.send("finalize", &[finalize]).await {
+            tracing::debug!(job = %address, error = %e, "finalize failed; re-reading");
+        }
+        match self.job(address).await? {
+            None => self.settled(entry).await,
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Records the verdict of a job whose account is gone.
+    async fn settled(&self, entry: Entry) -> Result<(), ChainError> {
+        let address: Pubkey = entry.job.parse().expect("journal keys are addresses");
+        let Some(s) = self.rpc(self.chain.settlement(&address).await)? else {
+            self.finish(entry, "the job closed without a settlement");
+            return Ok(());
+        };
+        let mine = s.verdicts.iter().find(|v| v.provider == self.me());
+        let (verdict, paid, slashed) = match mine {
+            Some(v) => (v.verdict, v.paid, v.slashed),
+            None => (Verdict::Absent, 0, 0),
+        };
+        let label = format!("{verdict:?}").to_lowercase();
+        self.metrics
+            .inc("cmkt_worker_jobs_total", &[("outcome", &label)]);
+        self.metrics
+            .add("cmkt_worker_earned_total", &[], paid as f64);
+        self.metrics
+            .add("cmkt_worker_slashed_total", &[], slashed as f64);
+        if s.finalizer == self.me() {
+            self.metrics
+                .add("cmkt_worker_bounty_total", &[], s.bounty as f64);
+        }
+        tracing::info!(job = %address, verdict = %label, paid, slashed, outcome = ?s.outcome, "settled");
+        self.finish(
+            entry,
+            format!("settled: {label}, paid {paid}, slashed {slashed}"),
+        );
+        Ok(())
+    }
+
+    /// Adopts jobs where this wallet holds a claim the journal does not know (a claim that
+    /// landed after its task gave up, or after a crash), and reports commitments without salt.
+    async fn reconcile(self: &Arc<Self>) {
+        let claims = match self.rpc(self.chain.claims_of(&self.market.address, &self.me()).await) {
+            Ok(c) => c,
+            Err(e) => return tracing::warn!(error = %e, "reconciliation scan failed"),
+        };
+        for (address, job) in claims {
+            if self.active.lock().unwrap().contains(&address) {
+                continue;
+            }
+            let known = self.journal.get(&address.to_string());
+            if known.as_ref().is_some_and(|e| e.stage != Stage::Done) {
+                continue;
+            }
+            let state = job.slot_of(&self.me()).map(|i| job.slots[i].state);
+            match (state, known) {
+                (Some(SlotState::Claimed), known) => {
+                    if known.is_some_and(|e| {
+                        e.note.as_deref().is_some_and(|n| n.starts_with("refused"))
+                    }) {
+                        continue; // the run was refused; nothing to commit to
+                    }
+                    tracing::info!(job = %address, "adopting a claim the journal did not know");
+                    self.record(&Entry {
+                        job: address.to_string(),
+                        market: self.market.address.to_string(),
+                        stage: Stage::Claimed,
+                        salt: None,
+                        result_root: None,
+                        summary: None,
+                        note: None,
+                    });
+                }
+                (Some(_), _) => {
+                    if self.reported.lock().unwrap().insert(address) {
+                        tracing::error!(job = %address, "a commitment of this wallet has no journal entry; it cannot be revealed");
+                    }
+                }
+                (None, _) => {}
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- crank
+
+    /// Expires stale claims and finalizes finished jobs of other providers when the bounty pays.
+    async fn crank(&self) {
+        let c = &self.settings.config.crank;
+        let jobs = match self.rpc(self.chain.jobs(&self.market.address).await) {
+            Ok(j) => j,
+            Err(e) => return tracing::warn!(error = %e, "crank scan failed"),
+        };
+        let Ok(now) = self.now().await else { return };
+        let me = self.me();
+        for (address, job) in jobs {
+            if job.slot_of(&me).is_some() || self.active.lock().unwrap().contains(&address) {
+                continue; // our own jobs are the tracker's
+            }
+            let bounty = |collateral: u64| {
+                (collateral as u128 * job.slash_bounty_bps as u128 / 10_000) as u64
+            };
+            if job.can_finalize(now) {
+                let winner = job.winning_root();
+                let slashed = job
+                    .slots
+                    .iter()
+                    .filter(|s| match s.state {
+                        SlotState::Claimed | SlotState::Committed => true,
+                        SlotState::Revealed => winner.is_some_and(|w| w != s.result_root),
+                        SlotState::Free => false,
+                    })
+                    .count() as u64;
+                let expected = bounty(job.collateral.saturating_mul(slashed));
+                if expected >= c.min_bounty && expected > 0 {
+                    let ok = async {
+                        self.prerequisites(&job).await?;
+                        let fin = ix::finalize_job(
+                            &me,
+                            &self.market,
+                            &address,
+                            &job,
+                            &self.bounty_account(),
+                        );
+                        self.send("crank_finalize", &[fin]).await
+                    }
+                    .await;
+                    if ok.is_ok() {
+                        self.metrics
+                            .inc("cmkt_worker_crank_total", &[("action", "finalize")]);
+                        self.metrics
+                            .add("cmkt_worker_bounty_total", &[], expected as f64);
+                        tracing::info!(job = %address, bounty = expected, "cranked: finalized");
+                    }
+                }
+                continue;
+            }
+            if !job.commit_phase_open(now) || job.status == JobStatus::Revealing {
+                continue;
+            }
+            for (i, s) in job.slots.iter().enumerate() {
+                let stale = s.state == SlotState::Claimed
+                    && now > s.claimed_at.saturating_add(job.claim_timeout);
+                let expected = bounty(job.collateral);
+                if !stale || expected < c.min_bounty || expected == 0 {
+                    continue;
+                }
+                let m = &self.market.state;
+                let ixs = [
+                    ix::create_ata(&me, &me, &m.stake_mint, &m.stake_token_program),
+                    ix::expire_claim(
+                        &me,
+                        &self.market,
+                        &address,
+                        i as u8,
+                        &s.provider,
+                        &self.bounty_account(),
+                    ),
+                ];
+                if self.send("crank_expire", &ixs).await.is_ok() {
+                    self.metrics
+                        .inc("cmkt_worker_crank_total", &[("action", "expire")]);
+                    self.metrics
+                        .add("cmkt_worker_bounty_total", &[], expected as f64);
+                    tracing::info!(job = %address, slot = i, provider = %short(&s.provider), bounty = expected, "cranked: expired a stale claim");
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- HTTP
+
+    fn health(&self) -> (StatusCode, String) {
+        let rpc_age = self
+            .rpc_ok_at
+            .lock()
+            .unwrap()
+            .map(|t| t.elapsed().as_secs());
+        let body = serde_json::json!({
+            "status": if self.stopping() { "stopping" } else { "ok" },
+            "provider": self.me().to_string(),
+            "market": self.market.address.to_string(),
+            "websocket_connected": self.metrics.value("cmkt_worker_websocket_connected", &[]) == 1.0,
+            "seconds_since_rpc_ok": rpc_age,
+            "in_flight": self.active.lock().unwrap().len(),
+            "pending": self.journal.pending().len(),
+        });
+        let healthy = !self.stopping() && rpc_age.is_some_and(|a| a < 120);
+        let code = if healthy {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (code, format!("{body}\n"))
+    }
+
+    /// Result routes plus `/metrics` and `/healthz`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let extra = Router::new()
+            .route(
+                "/metrics",
+                get(|State(w): State<Arc<Worker>>| async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        w.metrics.render(),
+                    )
+                }),
+            )
+            .route(
+                "/healthz",
+                get(|State(w): State<Arc<Worker>>| async move { w.health().into_response() }),
+            )
+            .with_state(self.clone());
+        crate::server::router(self.journal.clone()).merge(extra)
+    }
+}
+
+/// Root and salt of an entry from `Computed` on.
+fn entry_secret(entry: &Entry) -> ([u8; 32], [u8; 32]) {
+    let decode = |h: &Option<String>| -> [u8; 32] {
+        h.as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| b.try_into().ok())
+            .expect("entries from Computed on hold a root and a salt")
+    };
+    (decode(&entry.result_root), decode(&entry.salt))
+}
+
+/// Runs the daemon until `shutdown` turns true, then stops claiming, gives in-flight jobs
+/// `shutdown_grace_secs` to commit, and returns.
+pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    let s = &worker.settings;
+    let listener = tokio::net::TcpListener::bind(&s.config.server.listen)
+        .await
+        .with_context(|| format!("binding the result server to {}", s.config.server.listen))?;
+    let local = listener.local_addr()?;
+    match worker.rpc(
+        worker
+            .chain
+            .provider(&worker.market.address, &worker.me())
+            .await,
+    ) {
+        Ok(Some(p)) if p.endpoint != s.endpoint => tracing::warn!(
+            registered = %p.endpoint, configured = %s.endpoint,
+            "the registered endpoint differs from the configured one: run `compute-worker register` to update it"
+        ),
+        Ok(Some(_)) => {}
+        Ok(None) => tracing::warn!(
+            "not registered yet: run `compute-worker register` and `stake`; watching meanwhile"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not read the provider account"),
+    }
+    tracing::info!(
+        provider = %worker.me(), market = %worker.market.address, rpc = %s.rpc_url,
+        listen = %local, endpoint = %s.endpoint, max_concurrent = s.max_concurrent,
+        pending = worker.journal.pending().len(), fault = ?worker.fault,
+        "compute-worker running"
+    );
+    worker.metrics.set("cmkt_worker_up", 1.0);
+
+    let server = {
+        let app = worker.router();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // serve results until the very end
+                    while stop.changed().await.is_ok() {}
+                })
+                .await;
+        })
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let discovery = tokio::spawn(worker.clone().discover(tx));
+    let scheduler = tokio::spawn(worker.clone().schedule(rx));
+
+    // tracker, reconciliation and crank share one loop: none of them runs twice at once
+    let (tracker_stop_tx, mut tracker_stop) = watch::channel(false);
+    let tracker = {
+        let w = worker.clone();
+        tokio::spawn(async move {
+            let c = w.settings.config.clone();
+            let mut tick = tokio::time::interval(Duration::from_millis(c.chain.tick_ms.max(50)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_reconcile: Option<Instant> = None;
+            let mut last_crank = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = tracker_stop.changed() => break,
+                }
+                if last_reconcile
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(c.chain.rescan_secs))
+                {
+                    w.reconcile().await;
+                    last_reconcile = Some(Instant::now());
+                }
+                w.track().await;
+                if c.crank.enabled
+                    && !w.stopping()
+                    && last_crank.elapsed() >= Duration::from_secs(c.crank.interval_secs)
+                {
+                    w.crank().await;
+                    last_crank = Instant::now();
+                }
+            }
+        })
+    };
+
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    worker.metrics.set("cmkt_worker_up", 0.0);
+    let grace = Duration::from_secs(s.config.run.shutdown_grace_secs);
+    tracing::info!(in_flight = worker.active.lock().unwrap().len(), grace = ?grace, "stopping: no new claims");
+    let _ = discovery.await;
+    let _ = scheduler.await;
+    let deadline = Instant::now() + grace;
+    while !worker.active.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = tracker_stop_tx.send(true);
+    let _ = tracker.await;
+    let left = worker.active.lock().unwrap().len();
+    let pending = worker.journal.pending();
+    if left > 0 {
+        tracing::warn!(
+            jobs = left,
+            "grace period over with jobs still running; they resume at the next start"
+        );
+    }
+    for e in &pending {
+        tracing::info!(job = %e.job, stage = ?e.stage, "unfinished; resumes at the next start");
+    }
+    server.abort();
+    tracing::info!(pending = pending.len(), "stopped");
+    Ok(())
+}

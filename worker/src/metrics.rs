@@ -1,0 +1,184 @@
+//! Prometheus metrics in the text exposition format: counters and gauges with labels, and
+//! stage latencies as summaries (`_sum` and `_count`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Summary,
+}
+
+struct Family {
+    kind: Kind,
+    help: &'static str,
+    /// Label string (`a="x",b="y"`) → value; summaries keep `(sum, count)`.
+    series: BTreeMap<String, (f64, u64)>,
+}
+
+/// The worker's metrics.
+pub struct Metrics {
+    families: Mutex<BTreeMap<&'static str, Family>>,
+}
+
+/// Every metric, its kind and help, declared in one place.
+const DECLARED: &[(&str, Kind, &str)] = &[
+    ("cmkt_worker_jobs_total", Kind::Counter, "Jobs by outcome (claimed, committed, revealed, settled verdicts, refused, failed)."),
+    ("cmkt_worker_skipped_total", Kind::Counter, "Open jobs not claimed, by reason."),
+    ("cmkt_worker_earned_total", Kind::Counter, "Rewards received, payment-mint base units."),
+    ("cmkt_worker_slashed_total", Kind::Counter, "Collateral lost, stake-mint base units."),
+    ("cmkt_worker_bounty_total", Kind::Counter, "Slash bounties earned by cranking, stake-mint base units."),
+    ("cmkt_worker_fuel_used_total", Kind::Counter, "Fuel used by executed jobs."),
+    ("cmkt_worker_transactions_total", Kind::Counter, "Transactions sent, by instruction and result."),
+    ("cmkt_worker_crank_total", Kind::Counter, "Crank actions on other providers' jobs."),
+    ("cmkt_worker_rpc_errors_total", Kind::Counter, "Failed RPC calls (endpoint unreachable or erroring)."),
+    ("cmkt_worker_stage_seconds", Kind::Summary, "Latency of each stage: pickup (post to claim), fetch, execute, claim, commit, reveal, finalize."),
+    ("cmkt_worker_in_flight", Kind::Gauge, "Jobs claimed and not yet committed."),
+    ("cmkt_worker_pending", Kind::Gauge, "Journal entries not finished (committed, awaiting reveal or settlement)."),
+    ("cmkt_worker_websocket_connected", Kind::Gauge, "1 while the program subscription is live, 0 while polling."),
+    ("cmkt_worker_up", Kind::Gauge, "1 while the worker accepts jobs, 0 once shutting down."),
+];
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', " ");
+            format!("{k}=\"{v}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let families = DECLARED
+            .iter()
+            .map(|&(name, kind, help)| {
+                (
+                    name,
+                    Family {
+                        kind,
+                        help,
+                        series: BTreeMap::new(),
+                    },
+                )
+            })
+            .collect();
+        Metrics {
+            families: Mutex::new(families),
+        }
+    }
+}
+
+impl Metrics {
+    fn update(&self, name: &'static str, pairs: &[(&str, &str)], f: impl FnOnce(&mut (f64, u64))) {
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        let family = families
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("metric {name} is not declared"));
+        f(family.series.entry(labels(pairs)).or_insert((0.0, 0)));
+    }
+
+    /// Adds `by` to a counter.
+    pub fn add(&self, name: &'static str, pairs: &[(&str, &str)], by: f64) {
+        self.update(name, pairs, |v| v.0 += by);
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(&self, name: &'static str, pairs: &[(&str, &str)]) {
+        self.add(name, pairs, 1.0);
+    }
+
+    /// Sets a gauge.
+    pub fn set(&self, name: &'static str, value: f64) {
+        self.update(name, &[], |v| v.0 = value);
+    }
+
+    /// Records one observation of a stage's latency.
+    pub fn observe(&self, stage: &str, d: Duration) {
+        self.update("cmkt_worker_stage_seconds", &[("stage", stage)], |v| {
+            v.0 += d.as_secs_f64();
+            v.1 += 1;
+        });
+    }
+
+    /// A counter's or gauge's current value (0 when never set).
+    pub fn value(&self, name: &'static str, pairs: &[(&str, &str)]) -> f64 {
+        let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        families
+            .get(name)
+            .and_then(|f| f.series.get(&labels(pairs)))
+            .map_or(0.0, |v| v.0)
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for (name, f) in families.iter() {
+            let kind = match f.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Summary => "summary",
+            };
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {kind}", f.help);
+            if f.series.is_empty() && f.kind != Kind::Summary {
+                let _ = writeln!(out, "{name} 0");
+            }
+            for (l, (v, count)) in &f.series {
+                let braces = |l: &str| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{{{l}}}")
+                    }
+                };
+                if f.kind == Kind::Summary {
+                    let _ = writeln!(out, "{name}_sum{} {v}", braces(l));
+                    let _ = writeln!(out, "{name}_count{} {count}", braces(l));
+                } else {
+                    let _ = writeln!(out, "{name}{} {v}", braces(l));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_exposition_format() {
+        let m = Metrics::default();
+        m.inc("cmkt_worker_jobs_total", &[("outcome", "agreed")]);
+        m.inc("cmkt_worker_jobs_total", &[("outcome", "agreed")]);
+        m.add("cmkt_worker_earned_total", &[], 975.0);
+        m.set("cmkt_worker_websocket_connected", 1.0);
+        m.observe("execute", Duration::from_millis(250));
+        m.observe("execute", Duration::from_millis(750));
+        m.inc("cmkt_worker_skipped_total", &[("reason", "say \"no\"")]);
+        let text = m.render();
+        assert!(text.contains("# TYPE cmkt_worker_jobs_total counter\n"));
+        assert!(text.contains("cmkt_worker_jobs_total{outcome=\"agreed\"} 2\n"));
+        assert!(text.contains("cmkt_worker_earned_total 975\n"));
+        assert!(text.contains("cmkt_worker_websocket_connected 1\n"));
+        assert!(text.contains("cmkt_worker_stage_seconds_sum{stage=\"execute\"} 1\n"));
+        assert!(text.contains("cmkt_worker_stage_seconds_count{stage=\"execute\"} 2\n"));
+        assert!(text.contains("reason=\"say \\\"no\\\"\""));
+        assert!(text.contains("cmkt_worker_slashed_total 0\n"));
+        assert_eq!(
+            m.value("cmkt_worker_jobs_total", &[("outcome", "agreed")]),
+            2.0
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! Which open jobs this worker takes: checked on the job account before anything is downloaded,
+//! then on the manifest before anything is claimed.
+
+use crate::config::Resolved;
+use compute_market_client::{manifest::Manifest, Job, JobStatus, Provider, Pubkey};
+
+/// Why a job is not taken. `reason()` is a stable label for metrics.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Skip {
+    #[error("no free slot")]
+    NotOpen,
+    #[error("already holds a slot")]
+    AlreadyClaimed,
+    #[error("reward {0} is below the minimum {1}")]
+    RewardTooLow(u64, u64),
+    #[error("requester {0} is not allowed")]
+    RequesterDenied(Pubkey),
+    #[error("{0}s left before the commit deadline, less than {1}s")]
+    TooLate(i64, i64),
+    #[error("collateral {0} is more than the free stake {1}")]
+    NotEnoughStake(u64, u64),
+    #[error("runtime {0:?} is not supported")]
+    Runtime(String),
+    #[error("manifest asks for {what} {asked}, more than the {max} allowed")]
+    Limit {
+        what: &'static str,
+        asked: u64,
+        max: u64,
+    },
+    #[error("blobs unavailable: {0}")]
+    Blobs(String),
+    #[error("invalid module: {0}")]
+    InvalidModule(String),
+}
+
+impl Skip {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Skip::NotOpen => "not_open",
+            Skip::AlreadyClaimed => "already_claimed",
+            Skip::RewardTooLow(..) => "reward",
+            Skip::RequesterDenied(_) => "requester",
+            Skip::TooLate(..) => "too_late",
+            Skip::NotEnoughStake(..) => "stake",
+            Skip::Runtime(_) => "runtime",
+            Skip::Limit { .. } => "limits",
+            Skip::Blobs(_) => "blobs",
+            Skip::InvalidModule(_) => "invalid_module",
+        }
+    }
+
+    /// Whether the same job may pass later (a deadline or a download can change; a manifest
+    /// cannot).
+    pub fn may_change(&self) -> bool {
+        matches!(self, Skip::Blobs(_) | Skip::NotEnoughStake(..))
+    }
+}
+
+/// Checks the job account: price, requester lists, time left, free stake.
+pub fn check_job(
+    s: &Resolved,
+    me: &Pubkey,
+    job: &Job,
+    provider: &Provider,
+    now: i64,
+) -> Result<(), Skip> {
+    let p = &s.config.policy;
+    if job.status != JobStatus::Open {
+        return Err(Skip::NotOpen);
+    }
+    if job.slot_of(me).is_some() {
+        return Err(Skip::AlreadyClaimed);
+    }
+    if job.reward_per_replica < p.min_reward {
+        return Err(Skip::RewardTooLow(job.reward_per_replica, p.min_reward));
+    }
+    if s.deny.contains(&job.requester) || !(s.allow.is_empty() || s.allow.contains(&job.requester))
+    {
+        return Err(Skip::RequesterDenied(job.requester));
+    }
+    let left = job.commit_deadline.saturating_sub(now);
+    if left < p.min_time_left {
+        return Err(Skip::TooLate(left, p.min_time_left));
+    }
+    let free = provider.stake.saturating_sub(provider.locked);
+    if job.collateral > free {
+        return Err(Skip::NotEnoughStake(job.collateral, free));
+    }
+    Ok(())
+}
+
+/// Checks the manifest against the runtimes and limits this worker accepts.
+pub fn check_manifest(s: &Resolved, m: &Manifest) -> Result<(), Skip> {
+    let p = &s.config.policy;
+    if !p.runtimes.contains(&m.runtime) {
+        return Err(Skip::Runtime(m.runtime.clone()));
+    }
+    for (what, asked, max) in [
+        ("fuel", m.max_fuel, p.max_fuel),
+        ("memory", m.max_memory, p.max_memory),
+        ("output", m.max_output, p.max_output),
+    ] {
+        if asked > max {
+            return Err(Skip::Limit { what, asked, max });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Resolved};
+    use compute_market_client::{manifest::BlobRef, Slot, SlotState};
+
+    fn settings(edit: impl FnOnce(&mut Config)) -> Resolved {
+        let mut c = Config {
+            market: Pubkey::new_unique().to_string(),
+            ..Config::default()
+        };
+        edit(&mut c);
+        Resolved::new(
+            c,
+            std::path::Path::new("/nonexistent"),
+            std::path::Path::new("/nonexistent"),
+        )
+        .unwrap()
+    }
+
+    fn job(requester: Pubkey) -> Job {
+        Job {
+            market: Pubkey::new_unique(),
+            status: JobStatus::Open,
+            version: 1,
+            bump: 255,
+            replicas: 2,
+            quorum: 2,
+            requester,
+            nonce: 0,
+            manifest_hash: [0; 32],
+            reward_per_replica: 100,
+            escrow: 200,
+            fee_bps: 0,
+            collateral: 50,
+            claim_timeout: 60,
+            created_at: 0,
+            commit_deadline: 1_000,
+            reveal_deadline: 2_000,
+            expired_slashed: 0,
+            slash_bounty_bps: 0,
+            settlement_deposit: 0,
+            reserved: [0; 32],
+            manifest_uri: String::new(),
+            slots: vec![Slot::FREE; 2],
+        }
+    }
+
+    fn provider(stake: u64, locked: u64) -> Provider {
+        Provider {
+            market: Pubkey::new_unique(),
+            owner: Pubkey::new_unique(),
+            version: 1,
+            bump: 255,
+            stake,
+            locked,
+            pending_unstake: 0,
+            unstake_available_at: 0,
+            active_claims: 0,
+            capabilities: 1,
+            jobs_completed: 0,
+            jobs_failed: 0,
+            total_slashed: 0,
+            total_earned: 0,
+            registered_at: 0,
+            reserved: [0; 64],
+            endpoint: String::new(),
+        }
+    }
+
+    #[test]
+    fn job_rules() {
+        let me = Pubkey::new_unique();
+        let r = Pubkey::new_unique();
+        let s = settings(|_| {});
+        let p = provider(100, 0);
+        assert_eq!(check_job(&s, &me, &job(r), &p, 0), Ok(()));
+
+        let s2 = settings(|c| c.policy.min_reward = 101);
+        assert_eq!(
+            check_job(&s2, &me, &job(r), &p, 0),
+            Err(Skip::RewardTooLow(100, 101))
+        );
+        let s3 = settings(|c| c.policy.deny_requesters = vec![r.to_string()]);
+        assert_eq!(
+            check_job(&s3, &me, &job(r), &p, 0),
+            Err(Skip::RequesterDenied(r))
+        );
+        let s4 = settings(|c| c.policy.allow_requesters = vec![Pubkey::new_unique().to_string()]);
+        assert_eq!(
+            check_job(&s4, &me, &job(r), &p, 0),
+            Err(Skip::RequesterDenied(r))
+        );
+        let s5 = settings(|c| c.policy.allow_requesters = vec![r.to_string()]);
+        assert_eq!(check_job(&s5, &me, &job(r), &p, 0), Ok(()));
+
+        assert_eq!(
+            check_job(&s, &me, &job(r), &p, 990),
+            Err(Skip::TooLate(10, 15))
+        );
+        assert_eq!(
+            check_job(&s, &me, &job(r), &provider(100, 60), 0),
+            Err(Skip::NotEnoughStake(50, 40))
+        );
+        let mut mine = job(r);
+        mine.slots[0] = Slot {
+            provider: me,
+            state: SlotState::Claimed,
+            ..Slot::FREE
+        };
+        assert_eq!(check_job(&s, &me, &mine, &p, 0), Err(Skip::AlreadyClaimed));
+        let mut full = job(r);
+        full.status = JobStatus::Full;
+        assert_eq!(check_job(&s, &me, &full, &p, 0), Err(Skip::NotOpen));
+    }
+
+    #[test]
+    fn manifest_rules() {
+        let s = settings(|c| c.policy.max_fuel = 1_000);
+        let blob = BlobRef::new(b"x", "data:,x");
+        let mut m = Manifest {
+            args: vec![],
+            input: blob.clone(),
+            max_fuel: 1_000,
+            max_memory: 1 << 20,
+            max_output: 1 << 10,
+            module: blob,
+            runtime: "wasi-p1".into(),
+            version: 1,
+        };
+        assert_eq!(check_manifest(&s, &m), Ok(()));
+        m.max_fuel = 1_001;
+        assert_eq!(
+            check_manifest(&s, &m),
+            Err(Skip::Limit {
+                what: "fuel",
+                asked: 1_001,
+                max: 1_000
+            })
+        );
+        m.max_fuel = 1;
+        m.runtime = "wasi-p2".into();
+        assert_eq!(check_manifest(&s, &m), Err(Skip::Runtime("wasi-p2".into())));
+    }
+}

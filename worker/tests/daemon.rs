@@ -1,0 +1,1140 @@
+//! `compute-worker` processes against the in-process local validator, over real JSON-RPC and
+//! websockets, with manifests and modules served over HTTP by the local blob store.
+//!
+//! The tests share one validator; each works in its own market with its own wallets, and they
+//! run one at a time (the machine has two cores and the workers are separate processes).
+
+use compute_market_client::{
+    ata, commitment_hash,
+    config::format_amount,
+    ix,
+    manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1},
+    merkle::ExitStatus,
+    pda,
+    results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
+    rpc::Chain,
+    JobPostArgs, MarketConfig, MarketInitArgs, MarketRef, Outcome, Pubkey, SlotState, Verdict,
+};
+use compute_market_localnet::{blobs, bootstrap, Localnet, LocalnetConfig};
+use compute_worker::executor::{Executor, Limits};
+use solana_sdk::{
+    signature::{write_keypair_file, Keypair},
+    signer::Signer,
+};
+use std::{
+    io::{BufRead, Write},
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+    },
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_compute-worker");
+const TOKEN: u64 = 1_000_000;
+
+// ------------------------------------------------------------------------------------ fixture
+
+struct Net {
+    rpc: String,
+    ws: String,
+    blob: String,
+    admin: Keypair,
+    mint: Pubkey,
+    dir: PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+static NET: OnceLock<Net> = OnceLock::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+static MARKET_ID: AtomicU64 = AtomicU64::new(100);
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn net() -> &'static Net {
+    NET.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("cw-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // the embedded validator logs every transaction at debug level otherwise
+        if std::env::var_os("RUST_LOG").is_none() {
+            std::env::set_var("RUST_LOG", "error");
+        }
+        let localnet = Localnet::start(&LocalnetConfig {
+            ledger: Some(dir.join("ledger")),
+            reset: false,
+            rpc_port: 0,
+            slots_per_epoch: None,
+        })
+        .expect("validator starts");
+        let (rpc, ws) = (localnet.rpc_url(), localnet.ws_url());
+        let admin = localnet.mint_keypair.insecure_clone();
+        // the validator lives as long as the test process
+        std::mem::forget(localnet);
+
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let blob = format!("http://{}", listener.local_addr().unwrap());
+        let blob_dir = dir.join("blobs");
+        rt.spawn(async move { blobs::serve(listener, blob_dir).await });
+
+        let chain = Chain::new(&rpc);
+        let (_, mint) = rt
+            .block_on(bootstrap::bootstrap(&chain, &admin, &dir.join("keys")))
+            .expect("bootstrap");
+        Net {
+            rpc,
+            ws,
+            blob,
+            admin,
+            mint,
+            dir,
+            rt,
+        }
+    })
+}
+
+impl Net {
+    fn chain(&self) -> Chain {
+        Chain::new(&self.rpc)
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// A market of its own for one test.
+    fn market(&self, claim_timeout: i64, commit_window: i64) -> MarketRef {
+        let id = MARKET_ID.fetch_add(1, Ordering::Relaxed);
+        let program = compute_market_client::token::TOKEN_PROGRAM;
+        let config = MarketConfig {
+            claim_timeout,
+            default_commit_window: commit_window,
+            reveal_window: 60,
+            ..bootstrap::default_config()
+        };
+        let args = MarketInitArgs {
+            market_id: id,
+            treasury: self.admin.pubkey(),
+            config,
+        };
+        let chain = self.chain();
+        self.block_on(async {
+            chain
+                .send(
+                    &[ix::init_market(
+                        &self.admin.pubkey(),
+                        &self.mint,
+                        &program,
+                        &self.mint,
+                        &program,
+                        args,
+                    )],
+                    &self.admin,
+                    &[],
+                )
+                .await
+                .unwrap();
+            chain
+                .market(&pda::market(&self.admin.pubkey(), id))
+                .await
+                .unwrap()
+        })
+    }
+
+    /// A funded wallet (SOL and tokens), written to `dir/<name>.json`.
+    fn wallet(&self, dir: &Path, name: &str) -> (Keypair, PathBuf) {
+        let kp = Keypair::new();
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(format!("{name}.json"));
+        write_keypair_file(&kp, &path).unwrap();
+        let program = compute_market_client::token::TOKEN_PROGRAM;
+        self.block_on(bootstrap::fund(
+            &self.chain(),
+            &self.admin,
+            &kp.pubkey(),
+            &self.mint,
+            &program,
+        ))
+        .unwrap();
+        (kp, path)
+    }
+
+    /// Stores `bytes` in the blob store; returns its reference.
+    fn put(&self, bytes: &[u8]) -> BlobRef {
+        let r = BlobRef::new(bytes, "");
+        let uri = format!("{}/blobs/{}", self.blob, r.sha256);
+        let resp = self
+            .block_on(reqwest::Client::new().put(&uri).body(bytes.to_vec()).send())
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        BlobRef { uri, ..r }
+    }
+
+    /// A manifest for `module` on `input`, stored; returns (uri, hash).
+    fn manifest(&self, module: &BlobRef, input: &BlobRef, max_fuel: u64) -> (String, [u8; 32]) {
+        let m = Manifest {
+            args: vec![],
+            input: input.clone(),
+            max_fuel,
+            max_memory: 4 << 20,
+            max_output: 1 << 16,
+            module: module.clone(),
+            runtime: RUNTIME_WASI_P1.into(),
+            version: MANIFEST_VERSION,
+        };
+        let stored = self.put(&m.to_canonical());
+        (stored.uri, m.hash())
+    }
+
+    fn post(
+        &self,
+        market: &MarketRef,
+        requester: &Keypair,
+        nonce: u64,
+        (uri, hash): &(String, [u8; 32]),
+        replicas: u8,
+        quorum: u8,
+    ) -> Pubkey {
+        let args = JobPostArgs {
+            nonce,
+            manifest_hash: *hash,
+            manifest_uri: uri.clone(),
+            reward_per_replica: 5 * TOKEN,
+            replicas,
+            quorum,
+            commit_window: 0,
+        };
+        let from = ata(
+            &requester.pubkey(),
+            &market.state.payment_mint,
+            &market.state.payment_token_program,
+        );
+        self.block_on(self.chain().send(
+            &[ix::post_job(&requester.pubkey(), market, &from, args)],
+            requester,
+            &[],
+        ))
+        .unwrap();
+        pda::job(&market.address, &requester.pubkey(), nonce)
+    }
+
+    fn settlement(&self, job: &Pubkey) -> Option<compute_market_client::Settlement> {
+        self.block_on(self.chain().settlement(job)).unwrap()
+    }
+
+    fn job(&self, job: &Pubkey) -> Option<compute_market_client::Job> {
+        self.block_on(self.chain().job(job)).unwrap()
+    }
+
+    /// Waits for the settlement of `job`.
+    fn settled(
+        &self,
+        job: &Pubkey,
+        within: Duration,
+        workers: &[&WorkerProc],
+    ) -> compute_market_client::Settlement {
+        wait(within, &format!("settlement of {job}"), workers, || {
+            self.settlement(job)
+        })
+    }
+}
+
+/// Polls `f` every 100 ms until it gives a value; on timeout prints the workers' logs and fails.
+fn wait<T>(
+    within: Duration,
+    what: &str,
+    workers: &[&WorkerProc],
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if t.elapsed() > within {
+            for w in workers {
+                w.dump();
+            }
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ------------------------------------------------------------------------------------ workers
+
+/// One `compute-worker` installation: a keypair, a config written by `init`, a data directory.
+struct WorkerProc {
+    name: String,
+    dir: PathBuf,
+    config: PathBuf,
+    listen: String,
+    owner: Pubkey,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl WorkerProc {
+    /// Creates the wallet, writes the config with `compute-worker init`, registers and stakes
+    /// with `compute-worker register` and `stake`.
+    fn install(
+        net: &Net,
+        market: &MarketRef,
+        root: &Path,
+        name: &str,
+        rpc: &str,
+        ws: &str,
+        extra: &str,
+    ) -> WorkerProc {
+        let dir = root.join(name);
+        let (kp, keypair) = net.wallet(&dir, "id");
+        let config = dir.join("worker.toml");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let w = WorkerProc {
+            name: name.into(),
+            dir: dir.clone(),
+            config: config.clone(),
+            listen: listen.clone(),
+            owner: kp.pubkey(),
+            child: None,
+            runs: 0,
+        };
+        let out = w.cli(&[
+            "init",
+            "--url",
+            rpc,
+            "--keypair",
+            keypair.to_str().unwrap(),
+            "--market",
+            &market.address.to_string(),
+            "--data-dir",
+            dir.join("data").to_str().unwrap(),
+        ]);
+        assert!(out.contains("wrote"), "{out}");
+        // the template's defaults, adjusted for a quick test
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text
+            .replace("ws_url = \"\"", &format!("ws_url = \"{ws}\""))
+            .replace(
+                "listen = \"127.0.0.1:8780\"",
+                &format!("listen = \"{listen}\""),
+            )
+            .replace("tick_ms = 1000", "tick_ms = 200")
+            .replace("interval_secs = 15", "interval_secs = 1")
+            .replace("min_time_left = 15", "min_time_left = 2")
+            .replace("max_concurrent = 0", "max_concurrent = 2")
+            .replace("rescan_secs = 60", "rescan_secs = 3600")
+            .replace("fallback_poll_secs = 5", "fallback_poll_secs = 1")
+            + extra;
+        std::fs::write(&config, text).unwrap();
+        let out = w.cli(&["register"]);
+        assert!(out.contains("registered"), "{out}");
+        let out = w.cli(&["stake", "2000"]);
+        assert!(out.contains("stake 2000"), "{out}");
+        w
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(&self.config);
+        c.env_remove("COMPUTE_WORKER_FAULT");
+        c.env("COMPUTE_WORKER_SOLANA_CONFIG", "/nonexistent");
+        c
+    }
+
+    /// Runs a one-shot subcommand; returns stdout, fails on a non-zero exit.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "compute-worker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join(format!("run-{}.log", self.runs))
+    }
+
+    fn start(&mut self, fault: Option<&str>) {
+        assert!(self.child.is_none());
+        self.runs += 1;
+        let log = std::fs::File::create(self.log()).unwrap();
+        let mut c = self.command();
+        c.args(["--log-format", "json", "run"]);
+        if let Some(f) = fault {
+            c.args(["--fault", f]);
+        }
+        c.env("RUST_LOG", "warn,compute_worker=debug");
+        self.child = Some(c.stdout(Stdio::null()).stderr(log).spawn().unwrap());
+        // ready once /healthz answers with the subscription up
+        let url = format!("http://{}/healthz", self.listen);
+        wait(
+            Duration::from_secs(60),
+            &format!("{} to start", self.name),
+            &[self],
+            || {
+                let body = reqwest::blocking_get(&url)?;
+                body.contains("\"websocket_connected\":true").then_some(())
+            },
+        );
+    }
+
+    fn kill9(&mut self) {
+        let mut c = self.child.take().expect("running");
+        c.kill().unwrap(); // SIGKILL
+        c.wait().unwrap();
+    }
+
+    /// SIGTERM; returns the exit status and how long the worker took to exit.
+    fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut c = self.child.take().expect("running");
+        let t = Instant::now();
+        let pid = c.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = c.wait().unwrap();
+        (status, t.elapsed())
+    }
+
+    fn metrics(&self) -> String {
+        reqwest::blocking_get(&format!("http://{}/metrics", self.listen)).unwrap_or_default()
+    }
+
+    /// Log lines (JSON objects) of every run so far.
+    fn logs(&self) -> Vec<serde_json::Value> {
+        (1..=self.runs)
+            .flat_map(|i| {
+                let f = std::fs::File::open(self.dir.join(format!("run-{i}.log"))).unwrap();
+                std::io::BufReader::new(f)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|l| serde_json::from_str(&l).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn dump(&self) {
+        for i in 1..=self.runs {
+            let text =
+                std::fs::read_to_string(self.dir.join(format!("run-{i}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("==== {} run {i} (last lines) ====", self.name);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A blocking GET for the test thread (the runtime belongs to the fixture).
+mod reqwest {
+    pub use ::reqwest::*;
+    pub fn blocking_get(url: &str) -> Option<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let r = ::reqwest::Client::new()
+                .get(url)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+                .ok()?;
+            r.text().await.ok()
+        })
+    }
+}
+
+/// Value of a metric line (`name{labels} value`), 0 when absent.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+// ------------------------------------------------------------------------------------ modules
+
+const WASI: &str = r#"
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+"#;
+
+const WRITE: &str = r#"
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+"#;
+
+fn module(body: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        "(module {WASI} (memory (export \"memory\") 1) {WRITE} {body})"
+    ))
+    .unwrap()
+}
+
+/// Reads stdin and writes it back with every byte incremented: deterministic, input-dependent.
+fn shift_module() -> Vec<u8> {
+    module(
+        r#"(func (export "_start") (local $n i32) (local $i i32)
+        (i32.store (i32.const 16) (i32.const 1024))
+        (i32.store (i32.const 20) (i32.const 4096))
+        (drop (call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 24)))
+        (local.set $n (i32.load (i32.const 24)))
+        (block $done (loop $next
+          (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+          (i32.store8 (i32.add (i32.const 1024) (local.get $i))
+            (i32.add (i32.load8_u (i32.add (i32.const 1024) (local.get $i))) (i32.const 1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next)))
+        (call $write (i32.const 1024) (local.get $n)))"#,
+    )
+}
+
+/// Counts to `n` before writing "done": a module that takes a while.
+fn slow_module(n: u32) -> Vec<u8> {
+    module(&format!(
+        r#"(data (i32.const 64) "done")
+        (func (export "_start") (local $i i32)
+        (loop $l (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const {n}))))
+        (call $write (i32.const 64) (i32.const 4)))"#
+    ))
+}
+
+/// What an honest provider computes for `module` on `input` in job `job` (the test's own run
+/// of the same executor, used by the test's hand-driven provider).
+fn honest_root(module: &[u8], input: &[u8], job: &Pubkey, max_fuel: u64) -> [u8; 32] {
+    let ex = Executor::new().unwrap();
+    let m = ex.compile(module).unwrap();
+    let x = ex
+        .run(
+            &m,
+            input,
+            &[],
+            &job.to_bytes(),
+            Limits {
+                max_fuel,
+                max_memory: 4 << 20,
+                max_output: 1 << 16,
+                timeout: Duration::from_secs(120),
+            },
+        )
+        .unwrap();
+    x.summary().root()
+}
+
+fn test_dir(name: &str) -> PathBuf {
+    let d = net().dir.join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+// ------------------------------------------------------------------------------------ tests
+
+#[test]
+fn two_honest_workers_outvote_a_liar_who_is_slashed() {
+    let _g = serial();
+    let net = net();
+    let root = test_dir("liar");
+    let market = net.market(60, 120);
+    let mut workers: Vec<WorkerProc> = ["honest-1", "honest-2", "liar"]
+        .iter()
+        .map(|n| WorkerProc::install(net, &market, &root, n, &net.rpc, &net.ws, ""))
+        .collect();
+    for w in workers.iter_mut() {
+        let fault = (w.name == "liar").then_some("lie");
+        w.start(fault);
+    }
+    let status = workers[0].cli(&["status"]);
+    assert!(status.contains("stake      2000 (locked 0"), "{status}");
+    assert!(status.contains("daemon     200 OK"), "{status}");
+
+    let (requester, _) = net.wallet(&root, "requester");
+    let module = net.put(&shift_module());
+    let input = net.put(b"HAL 9000 says hello");
+    let manifest = net.manifest(&module, &input, 10_000_000);
+    // posted after the workers subscribed: only the websocket push can bring it to them
+    // (their safety rescan is an hour away)
+    let posted = Instant::now();
+    let job = net.post(&market, &requester, 1, &manifest, 3, 2);
+    let refs: Vec<&WorkerProc> = workers.iter().collect();
+    let s = net.settled(&job, Duration::from_secs(90), &refs);
+    println!("n=3 k=2 job settled {:?} after posting", posted.elapsed());
+
+    assert_eq!(s.outcome, Outcome::Verified);
+    let verdict = |w: &WorkerProc| {
+        s.verdicts
+            .iter()
+            .find(|v| v.provider == w.owner)
+            .unwrap_or_else(|| panic!("{} held a slot", w.name))
+    };
+    let (h1, h2, liar) = (
+        verdict(&workers[0]),
+        verdict(&workers[1]),
+        verdict(&workers[2]),
+    );
+    assert_eq!(h1.verdict, Verdict::Agreed);
+    assert_eq!(h2.verdict, Verdict::Agreed);
+    assert_eq!(h1.result_root, h2.result_root, "two workers, same root");
+    assert_eq!(liar.verdict, Verdict::Dissented);
+    assert_ne!(liar.result_root, s.result_root);
+    assert_eq!(liar.slashed, market.state.config.collateral_per_claim);
+    assert!(h1.paid > 0 && liar.paid == 0);
+    // the winning root is what the test computes independently
+    assert_eq!(
+        s.result_root,
+        honest_root(&shift_module(), b"HAL 9000 says hello", &job, 10_000_000)
+    );
+
+    // the result downloads from a winner and verifies against the on-chain root
+    let endpoint = format!("http://{}", workers[0].listen);
+    let summary: ResultSummaryJson = serde_json::from_str(
+        &reqwest::blocking_get(&summary_url(&endpoint, &s.result_root)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        verify_summary(&s.result_root, &summary).unwrap().status,
+        ExitStatus::Exited(0)
+    );
+    let bytes = net
+        .block_on(async {
+            ::reqwest::get(output_url(&endpoint, &s.result_root))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+        })
+        .unwrap();
+    verify_output(&s.result_root, &summary, &bytes).unwrap();
+    assert_eq!(&bytes[..], b"IBM!:111!tbzt!ifmmp");
+
+    // metrics tell the same story
+    let m0 = wait(Duration::from_secs(10), "honest metrics", &refs, || {
+        let m = workers[0].metrics();
+        (metric(&m, "cmkt_worker_jobs_total{outcome=\"agreed\"}") == 1.0).then_some(m)
+    });
+    assert_eq!(metric(&m0, "cmkt_worker_earned_total"), h1.paid as f64);
+    assert_eq!(metric(&m0, "cmkt_worker_websocket_connected"), 1.0);
+    assert!(metric(&m0, "cmkt_worker_stage_seconds_count{stage=\"execute\"}") >= 1.0);
+    let ml = wait(Duration::from_secs(10), "liar metrics", &refs, || {
+        let m = workers[2].metrics();
+        (metric(&m, "cmkt_worker_jobs_total{outcome=\"dissented\"}") == 1.0).then_some(m)
+    });
+    assert_eq!(
+        metric(&ml, "cmkt_worker_slashed_total"),
+        liar.slashed as f64
+    );
+    let p = net
+        .block_on(net.chain().provider(&market.address, &workers[2].owner))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stake, 2_000 * TOKEN - liar.slashed);
+
+    // a graceful stop: exit 0, nothing left unfinished
+    for w in workers.iter_mut() {
+        let (status, took) = w.terminate();
+        assert!(status.success(), "{} exited {status}", w.name);
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+    let logs = workers[0].logs();
+    assert!(logs
+        .iter()
+        .any(|l| l["message"] == "stopped" && l["pending"] == 0));
+    println!(
+        "honest payout {} tokens, liar slashed {} tokens",
+        format_amount(h1.paid, 6),
+        format_amount(liar.slashed, 6)
+    );
+}
+
+#[test]
+fn hostile_modules_end_as_outcomes_and_bad_blobs_are_never_claimed() {
+    let _g = serial();
+    let net = net();
+    let root = test_dir("hostile");
+    let market = net.market(60, 120);
+    let mut w = WorkerProc::install(net, &market, &root, "worker", &net.rpc, &net.ws, "");
+    w.start(None);
+    let (requester, _) = net.wallet(&root, "requester");
+    let empty = net.put(b"");
+    let fuel = 20_000_000;
+    let cases: Vec<(&str, Vec<u8>, ExitStatus)> = vec![
+        (
+            "infinite loop",
+            module(r#"(func (export "_start") (loop (br 0)))"#),
+            ExitStatus::OutOfFuel,
+        ),
+        (
+            "memory bomb",
+            module(
+                r#"(func (export "_start") (loop (br_if 0 (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) unreachable)"#,
+            ),
+            ExitStatus::OutOfMemory,
+        ),
+        (
+            "output bomb",
+            module(
+                r#"(func (export "_start") (loop (call $write (i32.const 1024) (i32.const 1000)) (br 0)))"#,
+            ),
+            ExitStatus::OutputLimit,
+        ),
+        (
+            "trap",
+            module(r#"(func (export "_start") unreachable)"#),
+            ExitStatus::Trapped,
+        ),
+    ];
+    let mut jobs = vec![];
+    for (i, (name, wasm, status)) in cases.iter().enumerate() {
+        let m = net.manifest(&net.put(wasm), &empty, fuel);
+        jobs.push((
+            *name,
+            net.post(&market, &requester, i as u64, &m, 1, 1),
+            *status,
+        ));
+    }
+    // jobs that must be skipped: an invalid module, a module importing a host function,
+    // a module that is not where the manifest says, and one whose bytes do not match its hash
+    let invalid = net.manifest(&net.put(b"\0asm\x01\0\0\0 not really"), &empty, fuel);
+    let foreign =
+        wat::parse_str(r#"(module (import "env" "socket" (func)) (func (export "_start")))"#)
+            .unwrap();
+    let foreign = net.manifest(&net.put(&foreign), &empty, fuel);
+    let absent = BlobRef {
+        uri: format!("{}/blobs/{}", net.blob, "ab".repeat(32)),
+        ..BlobRef::new(b"never uploaded", "")
+    };
+    let missing = net.manifest(&absent, &empty, fuel);
+    let real = net.put(&shift_module());
+    let wrong = BlobRef {
+        sha256: BlobRef::new(b"other bytes", "").sha256,
+        ..real.clone()
+    };
+    let wrong = net.manifest(&wrong, &empty, fuel);
+    let too_big = net.manifest(&real, &empty, 60_000_000_000);
+    let skipped: Vec<Pubkey> = [invalid, foreign, missing, wrong, too_big]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| net.post(&market, &requester, 10 + i as u64, m, 1, 1))
+        .collect();
+
+    for (name, job, status) in &jobs {
+        let s = net.settled(job, Duration::from_secs(90), &[&w]);
+        assert_eq!(s.outcome, Outcome::Verified, "{name}");
+        assert_eq!(s.verdicts[0].verdict, Verdict::Agreed, "{name}");
+        let summary: ResultSummaryJson = serde_json::from_str(
+            &reqwest::blocking_get(&summary_url(
+                &format!("http://{}", w.listen),
+                &s.result_root,
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let summary = verify_summary(&s.result_root, &summary).unwrap();
+        assert_eq!(summary.status, *status, "{name}");
+    }
+    // the worker survived all of them, and never claimed the bad ones
+    let m = wait(
+        Duration::from_secs(20),
+        "skips to be counted",
+        &[&w],
+        || {
+            let m = w.metrics();
+            (metric(&m, "cmkt_worker_skipped_total{reason=\"invalid_module\"}") >= 2.0
+                && metric(&m, "cmkt_worker_skipped_total{reason=\"blobs\"}") >= 2.0
+                && metric(&m, "cmkt_worker_skipped_total{reason=\"limits\"}") >= 1.0)
+                .then_some(m)
+        },
+    );
+    assert_eq!(metric(&m, "cmkt_worker_up"), 1.0);
+    for job in &skipped {
+        let j = net.job(job).expect("still open");
+        assert!(j.slots.iter().all(|s| s.state == SlotState::Free));
+    }
+    // the requester takes the money back
+    let from = ata(
+        &requester.pubkey(),
+        &market.state.payment_mint,
+        &market.state.payment_token_program,
+    );
+    for job in &skipped {
+        net.block_on(net.chain().send(
+            &[ix::cancel_job(&requester.pubkey(), &market, job, &from)],
+            &requester,
+            &[],
+        ))
+        .unwrap();
+    }
+    let reasons: Vec<String> = w
+        .logs()
+        .iter()
+        .filter(|l| l["message"] == "job skipped, not claimed")
+        .map(|l| l["detail"].as_str().unwrap_or_default().to_string())
+        .collect();
+    println!("skip reasons: {reasons:#?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("unknown import")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("404")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("hash")), "{reasons:?}");
+    let (status, _) = w.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
+    let _g = serial();
+    let net = net();
+    let root = test_dir("crash");
+    let market = net.market(20, 30);
+    let mut w = WorkerProc::install(net, &market, &root, "worker", &net.rpc, &net.ws, "");
+    let (requester, _) = net.wallet(&root, "requester");
+    w.start(None);
+
+    // 1. killed while running the job (claimed, nothing computed yet)
+    let slow = slow_module(1_000_000_000);
+    let m = net.manifest(&net.put(&slow), &net.put(b""), 20_000_000_000);
+    let job = net.post(&market, &requester, 1, &m, 1, 1);
+    wait(Duration::from_secs(30), "the claim", &[&w], || {
+        net.job(&job)
+            .filter(|j| j.slots[0].provider == w.owner && j.slots[0].state == SlotState::Claimed)
+    });
+    w.kill9();
+    assert_eq!(net.job(&job).unwrap().slots[0].state, SlotState::Claimed);
+    w.start(None);
+    let s = net.settled(&job, Duration::from_secs(120), &[&w]);
+    assert_eq!(s.outcome, Outcome::Verified);
+    assert_eq!(s.verdicts[0].verdict, Verdict::Agreed);
+    assert_eq!(s.verdicts[0].slashed, 0);
+
+    // 2. killed between commit and reveal: a 2-of-2 job whose other slot the test drives by
+    //    hand, so the reveal phase opens only after the kill
+    let (other, _) = net.wallet(&root, "other");
+    net.block_on(async {
+        let chain = net.chain();
+        let from = ata(
+            &other.pubkey(),
+            &net.mint,
+            &market.state.stake_token_program,
+        );
+        chain
+            .send(
+                &[
+                    ix::register_provider(
+                        &other.pubkey(),
+                        &market.address,
+                        "http://127.0.0.1:1",
+                        1,
+                    ),
+                    ix::stake(&other.pubkey(), &market, &from, 2_000 * TOKEN),
+                ],
+                &other,
+                &[],
+            )
+            .await
+            .unwrap();
+    });
+    let shift = shift_module();
+    let m = net.manifest(&net.put(&shift), &net.put(b"crash me"), 10_000_000);
+    let job = net.post(&market, &requester, 2, &m, 2, 2);
+    wait(
+        Duration::from_secs(30),
+        "the worker's commitment",
+        &[&w],
+        || {
+            net.job(&job).filter(|j| {
+                j.slots
+                    .iter()
+                    .any(|s| s.provider == w.owner && s.state == SlotState::Committed)
+            })
+        },
+    );
+    w.kill9();
+    let entries = std::fs::read_dir(w.dir.join("data/journal/jobs"))
+        .unwrap()
+        .count();
+    assert!(entries >= 2, "the journal holds the jobs");
+    let root_hash = honest_root(&shift, b"crash me", &job, 10_000_000);
+    let salt = [42u8; 32];
+    net.block_on(async {
+        let chain = net.chain();
+        let me = other.pubkey();
+        chain
+            .send(&[ix::claim_job(&me, &market.address, &job)], &other, &[])
+            .await
+            .unwrap();
+        chain
+            .send(
+                &[ix::commit_result(
+                    &me,
+                    &job,
+                    commitment_hash(&job, &me, &root_hash, &salt),
+                )],
+                &other,
+                &[],
+            )
+            .await
+            .unwrap();
+        chain
+            .send(
+                &[ix::reveal_result(&me, &job, root_hash, salt)],
+                &other,
+                &[],
+            )
+            .await
+            .unwrap();
+    });
+    assert!(
+        net.job(&job).is_some(),
+        "waits for the killed worker's reveal"
+    );
+    w.start(None);
+    let s = net.settled(&job, Duration::from_secs(60), &[&w]);
+    assert_eq!(s.outcome, Outcome::Verified);
+    assert!(s
+        .verdicts
+        .iter()
+        .all(|v| v.verdict == Verdict::Agreed && v.slashed == 0));
+    assert_eq!(
+        s.finalizer, w.owner,
+        "the restarted worker revealed last and finalized"
+    );
+    // no double claims: one claim attempt per job in the worker's logs across all three runs
+    // (the line is written before the claim is sent)
+    let claims = w
+        .logs()
+        .iter()
+        .filter(|l| l["message"] == "claiming")
+        .count();
+    assert_eq!(claims, 2, "each job claimed once");
+
+    // 3. SIGTERM while a job runs: the run finishes and commits within the grace period, the
+    //    worker exits 0, and the next start reveals
+    let m = net.manifest(&net.put(&slow), &net.put(b"x"), 20_000_000_000);
+    let job = net.post(&market, &requester, 3, &m, 2, 1);
+    wait(Duration::from_secs(30), "the claim", &[&w], || {
+        net.job(&job).filter(|j| j.slot_of(&w.owner).is_some())
+    });
+    let (status, took) = w.terminate();
+    assert!(status.success(), "exit {status}");
+    let j = net.job(&job).unwrap();
+    let mine = &j.slots[j.slot_of(&w.owner).unwrap()];
+    assert_eq!(
+        mine.state,
+        SlotState::Committed,
+        "committed before exiting ({took:?})"
+    );
+    println!("SIGTERM with a job running: exited after {took:?}, its commitment landed");
+    w.start(None);
+    // the commit deadline passes with one slot free; then the worker reveals and finalizes
+    let s = net.settled(&job, Duration::from_secs(120), &[&w]);
+    assert_eq!(s.outcome, Outcome::Verified);
+    let v = s.verdicts.iter().find(|v| v.provider == w.owner).unwrap();
+    assert_eq!(v.verdict, Verdict::Agreed);
+    let (status, _) = w.terminate();
+    assert!(status.success());
+}
+
+/// A TCP relay that can be cut (every connection dropped, nothing accepted) and restored.
+struct Relay {
+    up: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl Relay {
+    fn start(net: &Net, target: SocketAddr) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        listener.set_nonblocking(true).unwrap();
+        let flag = up.clone();
+        net.rt.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !flag.load(Ordering::SeqCst) {
+                    continue; // dropped at once
+                }
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, _ = cut => {} }
+                });
+            }
+        });
+        Relay { up, addr }
+    }
+}
+
+#[test]
+fn the_rpc_endpoint_going_away_and_coming_back() {
+    let _g = serial();
+    let net = net();
+    let root = test_dir("outage");
+    let market = net.market(60, 120);
+    let addr = |url: &str| -> SocketAddr {
+        use std::net::ToSocketAddrs;
+        let hostport = url.split_once("://").unwrap().1.trim_end_matches('/');
+        hostport.to_socket_addrs().unwrap().next().unwrap()
+    };
+    let (rpc, ws) = (addr(&net.rpc), addr(&net.ws));
+    let (rpc_relay, ws_relay) = (Relay::start(net, rpc), Relay::start(net, ws));
+    let mut w = WorkerProc::install(
+        net,
+        &market,
+        &root,
+        "worker",
+        &format!("http://{}", rpc_relay.addr),
+        &format!("ws://{}", ws_relay.addr),
+        "",
+    );
+    w.start(None);
+    let (requester, _) = net.wallet(&root, "requester");
+    let m = net.manifest(&net.put(&shift_module()), &net.put(b"before"), 10_000_000);
+    let job = net.post(&market, &requester, 1, &m, 1, 1);
+    net.settled(&job, Duration::from_secs(60), &[&w]);
+
+    // the endpoint goes away: websocket and JSON-RPC connections drop, new ones are refused
+    rpc_relay.up.store(false, Ordering::SeqCst);
+    ws_relay.up.store(false, Ordering::SeqCst);
+    let m = net.manifest(&net.put(&shift_module()), &net.put(b"during"), 10_000_000);
+    let job = net.post(&market, &requester, 2, &m, 1, 1);
+    wait(
+        Duration::from_secs(30),
+        "the worker to notice",
+        &[&w],
+        || {
+            let h = reqwest::blocking_get(&format!("http://{}/healthz", w.listen))?;
+            let m = w.metrics();
+            (h.contains("\"websocket_connected\":false")
+                && metric(&m, "cmkt_worker_rpc_errors_total") > 0.0)
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let j = net.job(&job).unwrap();
+    assert!(
+        j.slots.iter().all(|s| s.state == SlotState::Free),
+        "nothing claimed while cut off"
+    );
+
+    // it comes back: the worker finds the job (by polling or the new subscription) and settles it
+    rpc_relay.up.store(true, Ordering::SeqCst);
+    ws_relay.up.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    let s = net.settled(&job, Duration::from_secs(90), &[&w]);
+    println!("settled {:?} after the endpoint came back", t.elapsed());
+    assert_eq!(s.outcome, Outcome::Verified);
+    wait(
+        Duration::from_secs(60),
+        "the subscription to come back",
+        &[&w],
+        || {
+            let h = reqwest::blocking_get(&format!("http://{}/healthz", w.listen))?;
+            h.contains("\"websocket_connected\":true").then_some(())
+        },
+    );
+    let (status, _) = w.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn the_crank_expires_a_vanished_claim_and_the_job_is_rescued() {
+    let _g = serial();
+    let net = net();
+    let root = test_dir("crank");
+    // claims must commit within 2 s in this market
+    let market = net.market(2, 120);
+    let (requester, _) = net.wallet(&root, "requester");
+    let (ghost, _) = net.wallet(&root, "ghost");
+    let m = net.manifest(&net.put(&shift_module()), &net.put(b"rescue"), 10_000_000);
+    let job = net.post(&market, &requester, 1, &m, 1, 1);
+    net.block_on(async {
+        let chain = net.chain();
+        let me = ghost.pubkey();
+        let from = ata(&me, &net.mint, &market.state.stake_token_program);
+        chain
+            .send(
+                &[
+                    ix::register_provider(&me, &market.address, "http://127.0.0.1:1", 1),
+                    ix::stake(&me, &market, &from, 2_000 * TOKEN),
+                    ix::claim_job(&me, &market.address, &job),
+                ],
+                &ghost,
+                &[],
+            )
+            .await
+            .unwrap();
+    });
+    // the ghost holds the only slot and never commits
+    let mut w = WorkerProc::install(net, &market, &root, "worker", &net.rpc, &net.ws, "");
+    w.start(None);
+    let s = net.settled(&job, Duration::from_secs(60), &[&w]);
+    assert_eq!(s.outcome, Outcome::Verified);
+    assert_eq!(s.verdicts[0].provider, w.owner);
+    let collateral = market.state.config.collateral_per_claim;
+    assert_eq!(
+        s.expired_slashed, collateral,
+        "the ghost's claim was expired and slashed"
+    );
+    let ghost_p = net
+        .block_on(net.chain().provider(&market.address, &ghost.pubkey()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ghost_p.stake, 2_000 * TOKEN - collateral);
+    let bounty = collateral * market.state.config.slash_bounty_bps as u64 / 10_000;
+    let m = w.metrics();
+    assert_eq!(
+        metric(&m, "cmkt_worker_crank_total{action=\"expire\"}"),
+        1.0
+    );
+    assert!(metric(&m, "cmkt_worker_bounty_total") >= bounty as f64);
+    let (status, _) = w.terminate();
+    assert!(status.success());
+    let _ = std::io::stderr().flush();
+}
