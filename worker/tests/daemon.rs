@@ -417,6 +417,17 @@ impl WorkerProc {
         (status, t.elapsed())
     }
 
+    /// Resident memory of the running worker, KiB (from /proc).
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     fn metrics(&self) -> String {
         reqwest::blocking_get(&format!("http://{}/metrics", self.listen)).unwrap_or_default()
     }
@@ -579,6 +590,9 @@ fn two_honest_workers_outvote_a_liar_who_is_slashed() {
         let fault = (w.name == "liar").then_some("lie");
         w.start(fault);
     }
+    std::thread::sleep(Duration::from_secs(2));
+    let idle: Vec<u64> = workers.iter().map(WorkerProc::rss_kib).collect();
+    println!("idle worker RSS (debug build): {idle:?} KiB");
     let status = workers[0].cli(&["status"]);
     assert!(status.contains("stake      2000 (locked 0"), "{status}");
     assert!(status.contains("daemon     200 OK"), "{status}");
@@ -664,6 +678,8 @@ fn two_honest_workers_outvote_a_liar_who_is_slashed() {
         .unwrap();
     assert_eq!(p.stake, 2_000 * TOKEN - liar.slashed);
 
+    let busy: Vec<u64> = workers.iter().map(WorkerProc::rss_kib).collect();
+    println!("worker RSS after the job (debug build): {busy:?} KiB");
     // a graceful stop: exit 0, nothing left unfinished
     for w in workers.iter_mut() {
         let (status, took) = w.terminate();
