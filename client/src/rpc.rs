@@ -451,13 +451,13 @@ impl Chain {
         if (acc.owner != TOKEN_PROGRAM && acc.owner != TOKEN_2022_PROGRAM)
             || acc.data.len() < MINT_LEN
         {
-            return Err(bad(format!("not a token mint (owned by {})", acc.owner)));
+            return Err(bad(format!("is not a token mint (owned by {})", acc.owner)));
         }
         // decimals sit at byte 44 of a mint, for Token and Token-2022 alike
         let decimals = acc.data[44];
         if decimals > 18 {
             return Err(bad(format!(
-                "{decimals} decimals; at most 18 are supported"
+                "has {decimals} decimals; at most 18 are supported"
             )));
         }
         Ok((acc.owner, decimals))

@@ -402,6 +402,21 @@ impl Resolved {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             bail!("server.endpoint {endpoint:?} must be an http(s) URL");
         }
+        for (key, value) in [
+            ("run.timeout_secs", config.run.timeout_secs),
+            ("chain.fallback_poll_secs", config.chain.fallback_poll_secs),
+            ("chain.rescan_secs", config.chain.rescan_secs),
+            ("chain.tick_ms", config.chain.tick_ms),
+            ("crank.interval_secs", config.crank.interval_secs),
+            ("fetch.timeout_secs", config.fetch.timeout_secs),
+        ] {
+            if value == 0 {
+                bail!("{key} must be greater than 0");
+            }
+        }
+        if config.chain.tick_ms < 50 {
+            bail!("chain.tick_ms must be at least 50");
+        }
         let max_concurrent = match config.policy.max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -501,6 +516,15 @@ mod tests {
         assert_eq!(r.market, market);
         assert_eq!(r.endpoint, "http://127.0.0.1:8780");
         assert!(r.max_concurrent >= 1);
+        let zero = Config {
+            run: RunConfig {
+                timeout_secs: 0,
+                ..RunConfig::default()
+            },
+            ..Config::default()
+        };
+        let e = Resolved::new(zero, &solana, &dir).unwrap_err();
+        assert!(e.to_string().contains("run.timeout_secs"), "{e}");
         // another chain: the local market is not assumed
         let other = Config {
             rpc_url: "devnet".into(),

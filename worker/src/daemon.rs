@@ -69,6 +69,10 @@ impl std::str::FromStr for Fault {
 /// stake may change.
 const SKIP_FOREVER: Duration = Duration::from_secs(3_600);
 const SKIP_RETRY: Duration = Duration::from_secs(30);
+/// After this long a sent claim that is not on-chain never will be (its blockhash expired).
+const CLAIM_LANDING: Duration = Duration::from_secs(90);
+/// Seconds kept between the end of a run and the end of its claim window, for the commit.
+const COMMIT_MARGIN_SECS: i64 = 3;
 
 /// Shared state of the daemon.
 pub struct Worker {
@@ -86,11 +90,28 @@ pub struct Worker {
     skipped: Mutex<HashMap<Pubkey, Instant>>,
     /// Problems already reported once (commitments without a journal entry).
     reported: Mutex<HashSet<Pubkey>>,
+    /// When a claim whose outcome is unknown was sent (or first seen unlanded after a restart).
+    claim_sent: Mutex<HashMap<Pubkey, Instant>>,
+    /// Holds the exclusive lock on the data directory while the worker runs.
+    _lock: std::fs::File,
     permits: Arc<Semaphore>,
     fault: Option<Fault>,
     shutdown: watch::Receiver<bool>,
     /// Unix seconds of the last successful RPC call.
     rpc_ok_at: Mutex<Option<Instant>>,
+}
+
+/// Removes a job from the active set when the task working on it ends, however it ends.
+struct ActiveGuard<'a>(&'a Worker, Pubkey);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 /// A job ready to claim: its manifest and blobs passed every check.
@@ -123,6 +144,16 @@ impl Worker {
             .with_context(|| format!("loading market {}", settings.market))?;
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        // two daemons on one journal could commit with a salt the journal does not hold
+        let lock_path = settings.data_dir.join("worker.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .with_context(|| format!("creating {}", lock_path.display()))?;
+        lock.try_lock().map_err(|_| {
+            anyhow!(
+                "another compute-worker is using {}; one data directory per worker",
+                settings.data_dir.display()
+            )
+        })?;
         let journal = Arc::new(
             Journal::open(&settings.data_dir.join("journal")).with_context(|| {
                 format!("opening the journal in {}", settings.data_dir.display())
@@ -150,6 +181,8 @@ impl Worker {
             active: Mutex::default(),
             skipped: Mutex::default(),
             reported: Mutex::default(),
+            claim_sent: Mutex::default(),
+            _lock: lock,
             fault,
             shutdown,
             rpc_ok_at: Mutex::default(),
@@ -203,9 +236,10 @@ impl Worker {
 
     fn record(&self, entry: &Entry) {
         if let Err(e) = self.journal.record(entry) {
-            // without a journal the worker must not go on committing
-            tracing::error!(job = %entry.job, error = %e, "journal write failed");
-            panic!("journal write failed: {e}");
+            // Without a journal the worker must not go on: stop the whole process (a panic would
+            // only end one task). A restart resumes from what is on disk and on-chain.
+            tracing::error!(job = %entry.job, error = %e, "journal write failed; stopping");
+            std::process::abort();
         }
     }
 
@@ -223,10 +257,10 @@ impl Worker {
         } else {
             SKIP_FOREVER
         };
-        self.skipped
-            .lock()
-            .unwrap()
-            .insert(*job, Instant::now() + wait);
+        let now = Instant::now();
+        let mut skipped = self.skipped.lock().unwrap();
+        skipped.retain(|_, until| *until > now);
+        skipped.insert(*job, now + wait);
         tracing::info!(job = %job, reason = why.reason(), detail = %why, "job skipped, not claimed");
     }
 
@@ -367,6 +401,7 @@ impl Worker {
             }
             let this = self.clone();
             tokio::spawn(async move {
+                let _active = ActiveGuard(&this, address);
                 let (permit, job) = match this.permits.clone().try_acquire_owned() {
                     Ok(p) => (p, job),
                     // waited: the notification may be stale
@@ -376,7 +411,6 @@ impl Worker {
                     ),
                 };
                 this.take(address, job, permit).await;
-                this.active.lock().unwrap().remove(&address);
             });
         }
     }
@@ -451,7 +485,10 @@ impl Worker {
                 return;
             }
         };
-        if let Err(why) = policy::check_job(&self.settings, &self.me(), &job, &provider, now) {
+        let min_stake = self.market.state.config.min_stake;
+        if let Err(why) =
+            policy::check_job(&self.settings, &self.me(), &job, &provider, min_stake, now)
+        {
             if why != Skip::NotOpen {
                 self.skip(&address, &why);
             }
@@ -480,13 +517,25 @@ impl Worker {
         let claim = ix::claim_job(&self.me(), &self.market.address, &address);
         if let Err(e) = self.send("claim", &[claim]).await {
             // the claim may have landed even though the confirmation failed
-            let held =
-                matches!(self.job(&address).await, Ok(Some(j)) if j.slot_of(&self.me()).is_some());
-            if !held {
-                tracing::info!(job = %address, error = %e, "claim failed");
-                self.metrics
-                    .inc("cmkt_worker_jobs_total", &[("outcome", "claim_failed")]);
-                return self.finish(entry, format!("claim failed: {e}"));
+            match self.job(&address).await {
+                Ok(Some(j)) if j.slot_of(&self.me()).is_some() => {}
+                Ok(_) if matches!(e, ChainError::Program { .. }) => {
+                    // refused by the program (another provider took the last slot, ...): final
+                    tracing::info!(job = %address, error = %e, "claim refused");
+                    self.metrics
+                        .inc("cmkt_worker_jobs_total", &[("outcome", "claim_failed")]);
+                    return self.finish(entry, format!("claim failed: {e}"));
+                }
+                _ => {
+                    // unknown: the entry stays `Claimed` and the tracker resumes or drops it
+                    // once the claim's blockhash has surely expired
+                    tracing::warn!(job = %address, error = %e, "claim outcome unknown; tracking it");
+                    self.claim_sent
+                        .lock()
+                        .unwrap()
+                        .insert(address, Instant::now());
+                    return;
+                }
             }
         }
         self.metrics
@@ -498,17 +547,27 @@ impl Worker {
             );
         }
         tracing::info!(job = %address, reward = job.reward_per_replica, "claimed");
-        self.compute_and_commit(&address, entry, prepared).await;
+        self.compute_and_commit(&address, entry, prepared, job.claim_timeout)
+            .await;
     }
 
     /// Runs a claimed job, journals the result and salt, then commits.
-    async fn compute_and_commit(&self, address: &Pubkey, entry: Entry, p: Prepared) {
+    /// `claim_window_left`: seconds until the claim may be expired by others; the run's
+    /// wall-clock limit keeps room for the commit within it.
+    async fn compute_and_commit(
+        &self,
+        address: &Pubkey,
+        entry: Entry,
+        p: Prepared,
+        claim_window_left: i64,
+    ) {
         let m = &p.manifest;
+        let window = claim_window_left.saturating_sub(COMMIT_MARGIN_SECS).max(1) as u64;
         let limits = Limits {
             max_fuel: m.max_fuel,
             max_memory: m.max_memory,
             max_output: m.max_output,
-            timeout: Duration::from_secs(self.settings.config.run.timeout_secs),
+            timeout: Duration::from_secs(self.settings.config.run.timeout_secs.min(window)),
         };
         let (executor, seed, args) = (self.executor.clone(), address.to_bytes(), m.args.clone());
         let t = Instant::now();
@@ -659,21 +718,37 @@ impl Worker {
         }
         let this = self.clone();
         tokio::spawn(async move {
+            let _active = ActiveGuard(&this, address);
             let _permit = this.permits.clone().acquire_owned().await.expect("open");
             let r = async {
                 let Some(job) = this.job(&address).await? else {
                     return this.settled(entry).await;
                 };
-                match job.slot_of(&this.me()).map(|i| job.slots[i].state) {
+                                match job.slot_of(&this.me()).map(|i| job.slots[i].state) {
                     None => {
-                        // a claim lost in flight may still land; reconciliation adopts it then
-                        this.finish(entry, "the claim did not land");
+                        // a claim in flight may still land until its blockhash expires
+                        let first = *this
+                            .claim_sent
+                            .lock()
+                            .unwrap()
+                            .entry(address)
+                            .or_insert_with(Instant::now);
+                        if first.elapsed() > CLAIM_LANDING {
+                            this.claim_sent.lock().unwrap().remove(&address);
+                            this.finish(entry, "the claim did not land");
+                        }
                         Ok(())
                     }
                     Some(SlotState::Claimed) => {
-                        tracing::info!(job = %address, "resuming a claimed job after a restart");
+                                                tracing::info!(job = %address, "resuming a claimed job after a restart");
+                        let i = job.slot_of(&this.me()).expect("held");
+                        let left = job.slots[i].claimed_at + job.claim_timeout - this.now().await?;
                         match this.prepare(&address, &job).await {
-                            Ok(p) => this.compute_and_commit(&address, entry, p).await,
+                            // past the window the claim may still commit until someone expires it
+                            Ok(p) => {
+                                let left = left.max(job.claim_timeout / 2);
+                                this.compute_and_commit(&address, entry, p, left).await
+                            }
                             Err(why) => {
                                 tracing::warn!(job = %address, error = %why, "cannot resume; the claim will expire");
                                 this.finish(entry, format!("cannot resume: {why}"));
@@ -692,7 +767,6 @@ impl Worker {
             if let Err(e) = r {
                 tracing::warn!(job = %address, error = %e, "resume failed; will retry");
             }
-            this.active.lock().unwrap().remove(&address);
         });
     }
 
@@ -712,7 +786,11 @@ impl Worker {
         }
         let now = self.now().await?;
         if !job.reveal_phase_open(now) {
-            return Ok(()); // not yet (or too late: finalize will record the verdict)
+            if job.can_finalize(now) {
+                // the reveal window closed: settle (as withheld) rather than poll forever
+                return self.finalize_own(address, entry).await;
+            }
+            return Ok(()); // not yet
         }
         let (root, salt) = entry_secret(&entry);
         let reveal = ix::reveal_result(&self.me(), address, root, salt);
@@ -729,14 +807,36 @@ impl Worker {
                 &self.bounty_account(),
             );
             let both = [reveal.clone(), finalize];
-            if self.chain.fits(&both, &self.me()) && self.prerequisites(&after).await? {
-                if self.send("reveal_finalize", &both).await.is_ok() {
-                    self.metrics
-                        .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
-                    tracing::info!(job = %address, "revealed and finalized");
-                    return self.settled(entry).await;
+            // Finalizing is optional, revealing is not: any failure of the combined transaction
+            // (accounts, rent, limits) falls back to the plain reveal at once.
+            if self.chain.fits(&both, &self.me())
+                && matches!(self.prerequisites(&after).await, Ok(true))
+            {
+                match self.send("reveal_finalize", &both).await {
+                    Ok(()) => {
+                        self.metrics
+                            .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
+                        tracing::info!(job = %address, "revealed and finalized");
+                        return self.settled(entry).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %address, error = %e, "reveal with finalize failed; revealing alone")
+                    }
                 }
-                return Ok(()); // re-read next tick
+                match self.job(address).await? {
+                    None => return self.settled(entry).await,
+                    Some(j)
+                        if j.slot_of(&self.me())
+                            .is_some_and(|i| j.slots[i].state == SlotState::Revealed) =>
+                    {
+                        self.record(&Entry {
+                            stage: Stage::Revealed,
+                            ..entry
+                        });
+                        return Ok(());
+                    }
+                    Some(_) => {}
+                }
             }
         }
         if self.send("reveal", &[reveal]).await.is_ok() {
@@ -858,10 +958,15 @@ impl Worker {
             let state = job.slot_of(&self.me()).map(|i| job.slots[i].state);
             match (state, known) {
                 (Some(SlotState::Claimed), known) => {
-                    if known.is_some_and(|e| {
-                        e.note.as_deref().is_some_and(|n| n.starts_with("refused"))
-                    }) {
-                        continue; // the run was refused; nothing to commit to
+                    // only claims the journal never saw land; a job it gave up on stays given up
+                    let dropped = known.as_ref().is_none_or(|e| {
+                        e.note.as_deref().is_some_and(|n| {
+                            n.starts_with("claim failed") || n == "the claim did not land"
+                        })
+                    });
+                    let open = self.now().await.is_ok_and(|now| job.commit_phase_open(now));
+                    if !dropped || !open {
+                        continue;
                     }
                     tracing::info!(job = %address, "adopting a claim the journal did not know");
                     self.record(&Entry {
@@ -896,13 +1001,14 @@ impl Worker {
         let Ok(now) = self.now().await else { return };
         let me = self.me();
         for (address, job) in jobs {
-            if job.slot_of(&me).is_some() || self.active.lock().unwrap().contains(&address) {
-                continue; // our own jobs are the tracker's
-            }
+            let ours = job.slot_of(&me).is_some();
             let bounty = |collateral: u64| {
                 (collateral as u128 * job.slash_bounty_bps as u128 / 10_000) as u64
             };
             if job.can_finalize(now) {
+                if ours || self.active.lock().unwrap().contains(&address) {
+                    continue; // finalizing our own jobs is the tracker's
+                }
                 let winner = job.winning_root();
                 let slashed = job
                     .slots
@@ -942,6 +1048,7 @@ impl Worker {
             }
             for (i, s) in job.slots.iter().enumerate() {
                 let stale = s.state == SlotState::Claimed
+                    && s.provider != me
                     && now > s.claimed_at.saturating_add(job.claim_timeout);
                 let expected = bounty(job.collateral);
                 if !stale || expected < c.min_bounty || expected == 0 {
@@ -1076,16 +1183,17 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Re
     let discovery = tokio::spawn(worker.clone().discover(tx));
     let scheduler = tokio::spawn(worker.clone().schedule(rx));
 
-    // tracker, reconciliation and crank share one loop: none of them runs twice at once
+    // The tracker (own jobs: commit, reveal, finalize) and reconciliation share one loop, so
+    // they never act on a job twice at once; the crank runs in its own loop, so its
+    // transactions for other providers' jobs never delay a reveal.
     let (tracker_stop_tx, mut tracker_stop) = watch::channel(false);
     let tracker = {
         let w = worker.clone();
         tokio::spawn(async move {
             let c = w.settings.config.clone();
-            let mut tick = tokio::time::interval(Duration::from_millis(c.chain.tick_ms.max(50)));
+            let mut tick = tokio::time::interval(Duration::from_millis(c.chain.tick_ms));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_reconcile: Option<Instant> = None;
-            let mut last_crank = Instant::now();
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
@@ -1098,12 +1206,24 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Re
                     last_reconcile = Some(Instant::now());
                 }
                 w.track().await;
-                if c.crank.enabled
-                    && !w.stopping()
-                    && last_crank.elapsed() >= Duration::from_secs(c.crank.interval_secs)
-                {
-                    w.crank().await;
-                    last_crank = Instant::now();
+            }
+        })
+    };
+    let crank = {
+        let w = worker.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let c = w.settings.config.crank.clone();
+            if !c.enabled {
+                return;
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs(c.interval_secs));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => w.crank().await,
+                    _ = stop.changed() => break,
                 }
             }
         })
@@ -1114,12 +1234,14 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Re
             break;
         }
     }
-    worker.metrics.set("cmkt_worker_up", 0.0);
+    // the grace period starts now; discovery and scheduling stop at once
     let grace = Duration::from_secs(s.config.run.shutdown_grace_secs);
-    tracing::info!(in_flight = worker.active.lock().unwrap().len(), grace = ?grace, "stopping: no new claims");
-    let _ = discovery.await;
-    let _ = scheduler.await;
     let deadline = Instant::now() + grace;
+    worker.metrics.set("cmkt_worker_up", 0.0);
+    tracing::info!(in_flight = worker.active.lock().unwrap().len(), grace = ?grace, "stopping: no new claims");
+    discovery.abort();
+    scheduler.abort();
+    crank.abort();
     while !worker.active.lock().unwrap().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

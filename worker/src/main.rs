@@ -147,7 +147,10 @@ fn main() {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    if let Err(e) = rt.block_on(dispatch(cli)) {
+    let result = rt.block_on(dispatch(cli));
+    // a sandbox run still going after the grace period must not hold the exit
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Err(e) = result {
         eprintln!("Error: {e:#}");
         std::process::exit(1);
     }

@@ -19,6 +19,8 @@ pub enum Skip {
     TooLate(i64, i64),
     #[error("collateral {0} is more than the free stake {1}")]
     NotEnoughStake(u64, u64),
+    #[error("stake {0} is below the market's minimum {1}")]
+    BelowMinStake(u64, u64),
     #[error("runtime {0:?} is not supported")]
     Runtime(String),
     #[error("manifest asks for {what} {asked}, more than the {max} allowed")]
@@ -41,7 +43,7 @@ impl Skip {
             Skip::RewardTooLow(..) => "reward",
             Skip::RequesterDenied(_) => "requester",
             Skip::TooLate(..) => "too_late",
-            Skip::NotEnoughStake(..) => "stake",
+            Skip::NotEnoughStake(..) | Skip::BelowMinStake(..) => "stake",
             Skip::Runtime(_) => "runtime",
             Skip::Limit { .. } => "limits",
             Skip::Blobs(_) => "blobs",
@@ -52,16 +54,21 @@ impl Skip {
     /// Whether the same job may pass later (a deadline or a download can change; a manifest
     /// cannot).
     pub fn may_change(&self) -> bool {
-        matches!(self, Skip::Blobs(_) | Skip::NotEnoughStake(..))
+        matches!(
+            self,
+            Skip::Blobs(_) | Skip::NotEnoughStake(..) | Skip::BelowMinStake(..)
+        )
     }
 }
 
-/// Checks the job account: price, requester lists, time left, free stake.
+/// Checks the job account: price, requester lists, time left, and the stake rules the program
+/// applies to a claim (minimum stake, free stake net of locks and pending unstakes).
 pub fn check_job(
     s: &Resolved,
     me: &Pubkey,
     job: &Job,
     provider: &Provider,
+    min_stake: u64,
     now: i64,
 ) -> Result<(), Skip> {
     let p = &s.config.policy;
@@ -82,7 +89,13 @@ pub fn check_job(
     if left < p.min_time_left {
         return Err(Skip::TooLate(left, p.min_time_left));
     }
-    let free = provider.stake.saturating_sub(provider.locked);
+    if provider.stake < min_stake {
+        return Err(Skip::BelowMinStake(provider.stake, min_stake));
+    }
+    let free = provider
+        .stake
+        .saturating_sub(provider.locked)
+        .saturating_sub(provider.pending_unstake);
     if job.collateral > free {
         return Err(Skip::NotEnoughStake(job.collateral, free));
     }
@@ -183,32 +196,32 @@ mod tests {
         let r = Pubkey::new_unique();
         let s = settings(|_| {});
         let p = provider(100, 0);
-        assert_eq!(check_job(&s, &me, &job(r), &p, 0), Ok(()));
+        assert_eq!(check_job(&s, &me, &job(r), &p, 0, 0), Ok(()));
 
         let s2 = settings(|c| c.policy.min_reward = 101);
         assert_eq!(
-            check_job(&s2, &me, &job(r), &p, 0),
+            check_job(&s2, &me, &job(r), &p, 0, 0),
             Err(Skip::RewardTooLow(100, 101))
         );
         let s3 = settings(|c| c.policy.deny_requesters = vec![r.to_string()]);
         assert_eq!(
-            check_job(&s3, &me, &job(r), &p, 0),
+            check_job(&s3, &me, &job(r), &p, 0, 0),
             Err(Skip::RequesterDenied(r))
         );
         let s4 = settings(|c| c.policy.allow_requesters = vec![Pubkey::new_unique().to_string()]);
         assert_eq!(
-            check_job(&s4, &me, &job(r), &p, 0),
+            check_job(&s4, &me, &job(r), &p, 0, 0),
             Err(Skip::RequesterDenied(r))
         );
         let s5 = settings(|c| c.policy.allow_requesters = vec![r.to_string()]);
-        assert_eq!(check_job(&s5, &me, &job(r), &p, 0), Ok(()));
+        assert_eq!(check_job(&s5, &me, &job(r), &p, 0, 0), Ok(()));
 
         assert_eq!(
-            check_job(&s, &me, &job(r), &p, 990),
+            check_job(&s, &me, &job(r), &p, 0, 990),
             Err(Skip::TooLate(10, 15))
         );
         assert_eq!(
-            check_job(&s, &me, &job(r), &provider(100, 60), 0),
+            check_job(&s, &me, &job(r), &provider(100, 60), 0, 0),
             Err(Skip::NotEnoughStake(50, 40))
         );
         let mut mine = job(r);
@@ -217,10 +230,23 @@ mod tests {
             state: SlotState::Claimed,
             ..Slot::FREE
         };
-        assert_eq!(check_job(&s, &me, &mine, &p, 0), Err(Skip::AlreadyClaimed));
+        assert_eq!(
+            check_job(&s, &me, &mine, &p, 0, 0),
+            Err(Skip::AlreadyClaimed)
+        );
+        let mut unstaking = provider(100, 0);
+        unstaking.pending_unstake = 60;
+        assert_eq!(
+            check_job(&s, &me, &job(r), &unstaking, 0, 0),
+            Err(Skip::NotEnoughStake(50, 40))
+        );
+        assert_eq!(
+            check_job(&s, &me, &job(r), &p, 101, 0),
+            Err(Skip::BelowMinStake(100, 101))
+        );
         let mut full = job(r);
         full.status = JobStatus::Full;
-        assert_eq!(check_job(&s, &me, &full, &p, 0), Err(Skip::NotOpen));
+        assert_eq!(check_job(&s, &me, &full, &p, 0, 0), Err(Skip::NotOpen));
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub async fn mint_info(chain: &Chain, mint: &Pubkey) -> Result<(Pubkey, u8)> {
     chain.mint_info(mint).await.map_err(|e| match e {
         ChainError::Missing(m) => anyhow!("mint {m} does not exist"),
         ChainError::Decode(ClientError::Decode(m, _, why)) => {
-            anyhow!("{m} is not a usable mint: {why}")
+            anyhow!("mint {m} {why}")
         }
         other => other.into(),
     })
