@@ -69,6 +69,8 @@ impl std::str::FromStr for Fault {
 /// stake may change.
 const SKIP_FOREVER: Duration = Duration::from_secs(3_600);
 const SKIP_RETRY: Duration = Duration::from_secs(30);
+/// Compiled modules kept in memory.
+const MODULE_CACHE: usize = 16;
 /// After this long a sent claim that is not on-chain never will be (its blockhash expired).
 const CLAIM_LANDING: Duration = Duration::from_secs(90);
 /// Seconds kept between the end of a run and the end of its claim window, for the commit.
@@ -92,6 +94,8 @@ pub struct Worker {
     reported: Mutex<HashSet<Pubkey>>,
     /// When a claim whose outcome is unknown was sent (or first seen unlanded after a restart).
     claim_sent: Mutex<HashMap<Pubkey, Instant>>,
+    /// Compiled modules by sha256, oldest first: a module posted again starts without compiling.
+    modules: Mutex<Vec<(String, wasmtime::Module)>>,
     /// Holds the exclusive lock on the data directory while the worker runs.
     _lock: std::fs::File,
     permits: Arc<Semaphore>,
@@ -182,6 +186,7 @@ impl Worker {
             skipped: Mutex::default(),
             reported: Mutex::default(),
             claim_sent: Mutex::default(),
+            modules: Mutex::default(),
             _lock: lock,
             fault,
             shutdown,
@@ -435,14 +440,34 @@ impl Worker {
             .await
             .map_err(|e| Skip::Blobs(e.to_string()))?;
         self.metrics.observe("fetch", t.elapsed());
-        let executor = self.executor.clone();
-        let module = tokio::task::spawn_blocking(move || executor.compile(&module))
-            .await
-            .map_err(|e| Skip::InvalidModule(e.to_string()))?
-            .map_err(|e| match e {
-                Refusal::InvalidModule(m) => Skip::InvalidModule(m),
-                other => Skip::InvalidModule(other.to_string()),
-            })?;
+        let cached = self
+            .modules
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(h, _)| *h == manifest.module.sha256)
+            .map(|(_, m)| m.clone());
+        let module = match cached {
+            Some(m) => m,
+            None => {
+                let t = Instant::now();
+                let executor = self.executor.clone();
+                let module = tokio::task::spawn_blocking(move || executor.compile(&module))
+                    .await
+                    .map_err(|e| Skip::InvalidModule(e.to_string()))?
+                    .map_err(|e| match e {
+                        Refusal::InvalidModule(m) => Skip::InvalidModule(m),
+                        other => Skip::InvalidModule(other.to_string()),
+                    })?;
+                self.metrics.observe("compile", t.elapsed());
+                let mut cache = self.modules.lock().unwrap();
+                if cache.len() >= MODULE_CACHE {
+                    cache.remove(0);
+                }
+                cache.push((manifest.module.sha256.clone(), module.clone()));
+                module
+            }
+        };
         tracing::debug!(job = %address, "prepared");
         Ok(Prepared {
             manifest,

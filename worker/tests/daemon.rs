@@ -407,7 +407,7 @@ impl WorkerProc {
     fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
         let mut c = self.child.take().expect("running");
         let t = Instant::now();
-                let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let status = c.wait().unwrap();
         (status, t.elapsed())
