@@ -1,5 +1,6 @@
 //! `compute-worker`: the provider daemon of the compute market (DESIGN §5).
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod executor;
