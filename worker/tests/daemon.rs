@@ -902,7 +902,12 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         &std::fs::read(w.dir.join(format!("data/journal/jobs/{job}.json"))).unwrap(),
     )
     .unwrap();
-    assert_eq!(entry["stage"], "committed");
+    // `computed` when the kill came between the commitment landing and its journal update:
+    // the salt is on disk either way, and the restart reconciles the stage with the chain
+    assert!(
+        entry["stage"] == "committed" || entry["stage"] == "computed",
+        "{entry}"
+    );
     let hex32 = |v: &serde_json::Value| -> [u8; 32] {
         hex::decode(v.as_str().unwrap())
             .unwrap()

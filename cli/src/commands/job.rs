@@ -448,7 +448,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
 
 /// Downloads a result from `provider`'s endpoint and checks it against `root`: the summary first
 /// (small, checked against the root), which then bounds the size of the output download.
-async fn fetch_verified(
+pub(crate) async fn fetch_verified(
     chain: &Chain,
     market: &Pubkey,
     provider: &Pubkey,

@@ -2,6 +2,7 @@
 
 mod audit;
 mod blob;
+mod demo;
 mod job;
 mod localnet;
 mod market;
@@ -34,18 +35,35 @@ pub enum Command {
     Blob(blob::Cmd),
     /// Check a market's books: settlements, totals, vault invariants.
     Audit(audit::Args),
+    /// The whole market on this machine: local chain, three workers (one cheats), the sample
+    /// jobs, live progress, settlements, audit and verified outputs.
+    Demo(demo::Args),
+    /// Run the provider worker (`compute-worker`'s command line); `cmkt demo` uses it.
+    #[command(hide = true, disable_help_flag = true)]
+    Worker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx::new(&cli);
-    if let Command::Localnet(args) = cli.command {
+    match cli.command {
         // The validator must start outside any tokio runtime.
-        return localnet::run(&ctx, args);
+        Command::Localnet(args) => return localnet::run(&ctx, args),
+        Command::Demo(args) => return demo::run(args),
+        Command::Worker { args } => {
+            let argv = std::iter::once("compute-worker".to_string()).chain(args);
+            std::process::exit(compute_worker::cli::main_with_args(argv));
+        }
+        _ => {}
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         match cli.command {
-            Command::Localnet(_) => unreachable!("handled above"),
+            Command::Localnet(_) | Command::Demo(_) | Command::Worker { .. } => {
+                unreachable!("handled above")
+            }
             Command::Market(c) => market::run(&ctx, c).await,
             Command::Provider(c) => provider::run(&ctx, c).await,
             Command::Job(c) => job::run(&ctx, c).await,
