@@ -1,0 +1,569 @@
+//! `cmkt demo`: the whole market on one machine. A local chain and blob store, three worker
+//! processes (the third one cheats), the sample jobs, live progress, the settlements, the audit
+//! and the verified outputs.
+
+use crate::settings::format_amount;
+use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::{
+    ata, audit, ix,
+    manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1},
+    rpc::Chain,
+    JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState, Verdict,
+};
+use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
+use compute_worker::executor::{Executor, Limits};
+use solana_sdk::{signature::Keypair, signer::Signer};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory for the demo's chain, workers and outputs (emptied first if it holds an
+    /// earlier demo).
+    #[arg(long, default_value = "cmkt-demo")]
+    dir: PathBuf,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+const TOKEN: u64 = 1_000_000;
+const MARKER: &str = ".cmkt-demo";
+const PROVIDERS: usize = 3;
+/// The cheating provider (index into the providers).
+const CHEATER: usize = 2;
+
+struct Sample {
+    name: &'static str,
+    wasm: &'static [u8],
+    input: Vec<u8>,
+    args: Vec<String>,
+    replicas: u8,
+    quorum: u8,
+    reward: u64,
+    ext: &'static str,
+}
+
+fn samples() -> Vec<Sample> {
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    vec![
+        Sample {
+            name: "hash-chain",
+            wasm: include_bytes!("../../../examples/jobs/wasm/hash-chain.wasm"),
+            input: b"compute market demo".to_vec(),
+            args: s(&["200000"]),
+            replicas: 1,
+            quorum: 1,
+            reward: 2 * TOKEN,
+            ext: "txt",
+        },
+        Sample {
+            name: "monte-carlo",
+            wasm: include_bytes!("../../../examples/jobs/wasm/monte-carlo.wasm"),
+            input: b"demo seed".to_vec(),
+            args: s(&["2000000"]),
+            replicas: 3,
+            quorum: 2,
+            reward: 5 * TOKEN,
+            ext: "txt",
+        },
+        Sample {
+            name: "word-freq",
+            wasm: include_bytes!("../../../examples/jobs/wasm/word-freq.wasm"),
+            input: include_bytes!("../../../README.md").to_vec(),
+            args: s(&["15"]),
+            replicas: 3,
+            quorum: 2,
+            reward: 5 * TOKEN,
+            ext: "txt",
+        },
+        Sample {
+            name: "mandelbrot",
+            wasm: include_bytes!("../../../examples/jobs/wasm/mandelbrot.wasm"),
+            input: vec![],
+            args: s(&["480", "360", "300"]),
+            replicas: 3,
+            quorum: 2,
+            reward: 5 * TOKEN,
+            ext: "png",
+        },
+    ]
+}
+
+/// Module, input, arguments and job address of one local re-run.
+type Run = (Vec<u8>, Vec<u8>, Vec<String>, Pubkey);
+
+const MAX_FUEL: u64 = 20_000_000_000;
+const MAX_MEMORY: u64 = 256 << 20;
+const MAX_OUTPUT: u64 = 16 << 20;
+
+/// Worker processes, stopped (SIGTERM, then SIGKILL) when dropped, also on errors and Ctrl-C.
+struct Workers(Vec<(String, Child)>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (_, c) in &mut self.0 {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn prepare_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            bail!(
+                "{} exists and is not a cmkt demo directory; pass --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("workers"))?;
+    std::fs::create_dir_all(dir.join("outputs"))?;
+    std::fs::write(dir.join(MARKER), "a cmkt demo; safe to delete\n")?;
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn elapsed(t0: Instant) -> String {
+    format!("[{:>6.1}s]", t0.elapsed().as_secs_f64())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let t0 = Instant::now();
+    let dir = std::path::absolute(&args.dir)?;
+    prepare_dir(&dir)?;
+    println!(
+        "{} starting the local chain in {}",
+        elapsed(t0),
+        dir.display()
+    );
+    let net = Localnet::start(&LocalnetConfig {
+        ledger: Some(dir.join("ledger")),
+        reset: false,
+        rpc_port: 0,
+        slots_per_epoch: None,
+    })?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let result = rt.block_on(demo(&net, &dir, t0, Duration::from_secs(args.timeout)));
+    drop(rt);
+    drop(net);
+    match result {
+        Ok(()) => {
+            println!("{} demo passed", elapsed(t0));
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!("demo failed (logs in {})", dir.display()))),
+    }
+}
+
+async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Result<()> {
+    let admin = net.mint_keypair.insecure_clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let blob_url = format!("http://{}", listener.local_addr()?);
+    let blob_dir = dir.join("blobs");
+    tokio::spawn(async move { compute_market_localnet::blobs::serve(listener, blob_dir).await });
+    let chain = Chain::new(&net.rpc_url());
+    let keys = dir.join("keys");
+    let (market, mint) = bootstrap::bootstrap(&chain, &admin, &keys).await?;
+    println!(
+        "{} chain ready: market {}, mint {mint}",
+        elapsed(t0),
+        market.address
+    );
+
+    // three providers register, stake and start their workers; the last one cheats
+    let exe = std::env::current_exe().context("locating the cmkt executable")?;
+    let mut workers = Workers(vec![]);
+    let mut providers = vec![];
+    let mut endpoints = vec![];
+    for i in 0..PROVIDERS {
+        let name = format!("provider-{}", i + 1);
+        let keypair = keys.join(format!("{name}.json"));
+        let wallet = load_or_create_keypair(&keypair)?;
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let endpoint = format!("http://{listen}");
+        let stake_from = ata(
+            &wallet.pubkey(),
+            &market.state.stake_mint,
+            &market.state.stake_token_program,
+        );
+        chain
+            .send(
+                &[
+                    ix::register_provider(&wallet.pubkey(), &market.address, &endpoint, 1),
+                    ix::stake(&wallet.pubkey(), &market, &stake_from, 2_000 * TOKEN),
+                ],
+                &wallet,
+                &[],
+            )
+            .await
+            .with_context(|| format!("registering {name}"))?;
+        let cheater = i == CHEATER;
+        // the cheater only goes after the well-paid replicated jobs, so the demo's outcome
+        // does not depend on who is fastest to the single-replica one
+        let min_reward = if cheater { 3 * TOKEN } else { 0 };
+        let config = dir.join("workers").join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "rpc_url = {rpc:?}\nws_url = {ws:?}\nkeypair = {kp:?}\nmarket = \"{m}\"\ndata_dir = {data:?}\n\
+                 [server]\nlisten = {listen:?}\n\
+                 [policy]\nmin_reward = {min_reward}\nmax_concurrent = 2\nmin_time_left = 5\n\
+                 [chain]\ntick_ms = 300\nfallback_poll_secs = 2\n\
+                 [crank]\ninterval_secs = 2\n",
+                rpc = net.rpc_url(),
+                ws = net.ws_url(),
+                kp = keypair.display().to_string(),
+                m = market.address,
+                data = dir.join("workers").join(&name).display().to_string(),
+            ),
+        )?;
+        let log = std::fs::File::create(dir.join("workers").join(format!("{name}.log")))?;
+        let mut cmd = Command::new(&exe);
+        // by environment: cmkt's own global flags would take `--config`
+        cmd.args(["worker", "run"])
+            .env("COMPUTE_WORKER_CONFIG", &config)
+            .env("COMPUTE_WORKER_SOLANA_CONFIG", "/nonexistent");
+        if cheater {
+            cmd.args(["--fault", "lie"]);
+        }
+        let child = cmd
+            .env("RUST_LOG", "warn,compute_worker=info")
+            .env_remove("COMPUTE_WORKER_FAULT")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting a worker")?;
+        workers.0.push((name.clone(), child));
+        println!(
+            "{} {name} {} staked 2000, worker at {endpoint}{}",
+            elapsed(t0),
+            wallet.pubkey(),
+            if cheater {
+                "  (configured to cheat)"
+            } else {
+                ""
+            }
+        );
+        providers.push(wallet.pubkey());
+        endpoints.push(listen);
+    }
+    let http = reqwest::Client::new();
+    for (i, listen) in endpoints.iter().enumerate() {
+        let url = format!("http://{listen}/healthz");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some((name, c)) = workers.0.get_mut(i) {
+                if let Ok(Some(status)) = c.try_wait() {
+                    bail!("worker {name} exited ({status})");
+                }
+            }
+            let up = match http.get(&url).send().await {
+                Ok(r) => r
+                    .text()
+                    .await
+                    .is_ok_and(|b| b.contains("\"websocket_connected\":true")),
+                Err(_) => false,
+            };
+            if up {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("worker {} did not come up", i + 1);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    println!("{} workers subscribed to the market", elapsed(t0));
+
+    // the requester posts the sample jobs
+    let requester = load_or_create_keypair(&keys.join("requester.json"))?;
+    let samples = samples();
+    let mut jobs = vec![];
+    for (nonce, s) in samples.iter().enumerate() {
+        let job = post(&chain, &market, &requester, &blob_url, nonce as u64, s).await?;
+        println!(
+            "{} posted {:<12} n={} k={} reward {} per replica  {job}",
+            elapsed(t0),
+            s.name,
+            s.replicas,
+            s.quorum,
+            format_amount(s.reward, 6)
+        );
+        jobs.push(job);
+    }
+
+    // what an honest provider computes, for the final check (the requester's own re-run)
+    let expected = tokio::task::spawn_blocking({
+        let runs: Vec<Run> = samples
+            .iter()
+            .zip(&jobs)
+            .map(|(s, j)| (s.wasm.to_vec(), s.input.clone(), s.args.clone(), *j))
+            .collect();
+        move || -> Result<Vec<[u8; 32]>> {
+            let ex = Executor::new().map_err(|e| anyhow!("{e}"))?;
+            runs.iter()
+                .map(|(wasm, input, args, job)| {
+                    let m = ex.compile(wasm).map_err(|e| anyhow!("{e}"))?;
+                    let limits = Limits {
+                        max_fuel: MAX_FUEL,
+                        max_memory: MAX_MEMORY,
+                        max_output: MAX_OUTPUT,
+                        timeout: Duration::from_secs(300),
+                    };
+                    let x = ex
+                        .run(&m, input, args, &job.to_bytes(), limits)
+                        .map_err(|e| anyhow!("{e}"))?;
+                    Ok(x.summary().root())
+                })
+                .collect()
+        }
+    });
+
+    // live progress until every job settled
+    let deadline = Instant::now() + timeout;
+    let mut last: Vec<String> = vec![String::new(); jobs.len()];
+    let mut settled: Vec<Option<Settlement>> = vec![None; jobs.len()];
+    while settled.iter().any(Option::is_none) {
+        if Instant::now() > deadline {
+            bail!("not every job settled within {timeout:?}");
+        }
+        for (name, c) in &mut workers.0 {
+            if let Ok(Some(status)) = c.try_wait() {
+                bail!("worker {name} exited ({status})");
+            }
+        }
+        for (i, job) in jobs.iter().enumerate() {
+            if settled[i].is_some() {
+                continue;
+            }
+            let state = match chain.job(job).await? {
+                Some(j) => {
+                    let count = |f: &dyn Fn(SlotState) -> bool| {
+                        j.slots.iter().filter(|s| f(s.state)).count()
+                    };
+                    format!(
+                        "claimed {}/{n} · committed {}/{n} · revealed {}/{n}",
+                        count(&|s| s != SlotState::Free),
+                        count(&|s| matches!(s, SlotState::Committed | SlotState::Revealed)),
+                        count(&|s| s == SlotState::Revealed),
+                        n = j.slots.len()
+                    )
+                }
+                None => match chain.settlement(job).await? {
+                    Some(s) => {
+                        let line = format!("settled: {:?}", s.outcome);
+                        settled[i] = Some(s);
+                        line
+                    }
+                    None => continue,
+                },
+            };
+            if state != last[i] {
+                println!("{} {:<12} {state}", elapsed(t0), samples[i].name);
+                last[i] = state;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let settled: Vec<Settlement> = settled.into_iter().map(Option::unwrap).collect();
+    let expected = expected.await??;
+
+    // the books
+    println!();
+    println!(
+        "{:<12} {:>5} {:<9} {:>8} {:>8} {:>8} {:>8}  verdicts",
+        "job", "n/k", "outcome", "paid", "fee", "refund", "slashed"
+    );
+    let name_of = |p: &Pubkey| {
+        providers
+            .iter()
+            .position(|q| q == p)
+            .map_or_else(|| p.to_string(), |i| format!("provider-{}", i + 1))
+    };
+    for (s, sample) in settled.iter().zip(&samples) {
+        let verdicts: Vec<String> = s
+            .verdicts
+            .iter()
+            .map(|v| format!("{}:{:?}", name_of(&v.provider), v.verdict))
+            .collect();
+        println!(
+            "{:<12} {:>5} {:<9} {:>8} {:>8} {:>8} {:>8}  {}",
+            sample.name,
+            format!("{}/{}", s.replicas, s.quorum),
+            format!("{:?}", s.outcome),
+            format_amount(s.total_paid, 6),
+            format_amount(s.fee, 6),
+            format_amount(s.refund, 6),
+            format_amount(s.total_slashed, 6),
+            verdicts.join(" ")
+        );
+    }
+
+    let mut failures = vec![];
+    for ((s, sample), root) in settled.iter().zip(&samples).zip(&expected) {
+        if s.outcome != Outcome::Verified {
+            failures.push(format!(
+                "{} settled {:?}, not Verified",
+                sample.name, s.outcome
+            ));
+        } else if s.result_root != *root {
+            failures.push(format!(
+                "{}: the settled root differs from the requester's own run",
+                sample.name
+            ));
+        }
+        if sample.replicas > 1 {
+            let cheat = s.verdicts.iter().find(|v| v.provider == providers[CHEATER]);
+            match cheat {
+                Some(v) if v.verdict == Verdict::Dissented && v.slashed > 0 => {}
+                Some(v) => failures.push(format!(
+                    "{}: the cheater got {:?} and lost {}",
+                    sample.name, v.verdict, v.slashed
+                )),
+                None => failures.push(format!("{}: the cheater held no slot", sample.name)),
+            }
+        }
+    }
+    let cheater = chain
+        .provider(&market.address, &providers[CHEATER])
+        .await?
+        .ok_or_else(|| anyhow!("the cheater's account is gone"))?;
+    println!(
+        "\nprovider-{} (the cheater) lost {} tokens of stake; the honest providers earned {} and {}",
+        CHEATER + 1,
+        format_amount(cheater.total_slashed, 6),
+        format_amount(earned(&chain, &market, &providers[0]).await?, 6),
+        format_amount(earned(&chain, &market, &providers[1]).await?, 6),
+    );
+
+    // the audit
+    let (snap, report) = audit::audit_chain(&chain, &market.address).await?;
+    println!(
+        "audit: {} settlements, {} live jobs, {} providers: {}",
+        snap.settlements.len(),
+        snap.jobs.len(),
+        snap.providers.len(),
+        if report.ok() {
+            "every check holds".to_string()
+        } else {
+            format!("{} violations", report.violations.len())
+        }
+    );
+    for v in &report.violations {
+        failures.push(format!("audit: {v}"));
+    }
+
+    // the outputs, downloaded from a winner and verified against the settled roots
+    for (s, sample) in settled.iter().zip(&samples) {
+        if s.outcome != Outcome::Verified {
+            continue;
+        }
+        let Some(winner) = s.verdicts.iter().find(|v| v.verdict == Verdict::Agreed) else {
+            continue;
+        };
+        let (_, bytes) =
+            super::job::fetch_verified(&chain, &market.address, &winner.provider, &s.result_root)
+                .await
+                .with_context(|| format!("downloading the {} result", sample.name))?;
+        let path = dir
+            .join("outputs")
+            .join(format!("{}.{}", sample.name, sample.ext));
+        std::fs::write(&path, &bytes)?;
+        println!(
+            "{:<12} {} bytes verified against the root, written to {}",
+            sample.name,
+            bytes.len(),
+            path.display()
+        );
+    }
+    drop(workers);
+
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        for f in &failures {
+            eprintln!("FAILED: {f}");
+        }
+        bail!("{} expectation(s) failed", failures.len())
+    }
+}
+
+async fn earned(chain: &Chain, market: &MarketRef, owner: &Pubkey) -> Result<u64> {
+    Ok(chain
+        .provider(&market.address, owner)
+        .await?
+        .map_or(0, |p| p.total_earned))
+}
+
+async fn post(
+    chain: &Chain,
+    market: &MarketRef,
+    requester: &Keypair,
+    blob_url: &str,
+    nonce: u64,
+    s: &Sample,
+) -> Result<Pubkey> {
+    let module = super::blob::put(blob_url, s.wasm.to_vec()).await?;
+    let input = super::blob::put(blob_url, s.input.clone()).await?;
+    let manifest = Manifest {
+        args: s.args.clone(),
+        input: BlobRef::new(&s.input, input),
+        max_fuel: MAX_FUEL,
+        max_memory: MAX_MEMORY,
+        max_output: MAX_OUTPUT,
+        module: BlobRef::new(s.wasm, module),
+        runtime: RUNTIME_WASI_P1.into(),
+        version: MANIFEST_VERSION,
+    };
+    let uri = super::blob::put(blob_url, manifest.to_canonical()).await?;
+    let args = JobPostArgs {
+        nonce,
+        manifest_hash: manifest.hash(),
+        manifest_uri: uri,
+        reward_per_replica: s.reward,
+        replicas: s.replicas,
+        quorum: s.quorum,
+        commit_window: 0,
+    };
+    let from = ata(
+        &requester.pubkey(),
+        &market.state.payment_mint,
+        &market.state.payment_token_program,
+    );
+    chain
+        .send(
+            &[ix::post_job(&requester.pubkey(), market, &from, args)],
+            requester,
+            &[],
+        )
+        .await
+        .with_context(|| format!("posting {}", s.name))?;
+    Ok(compute_market_client::pda::job(
+        &market.address,
+        &requester.pubkey(),
+        nonce,
+    ))
+}

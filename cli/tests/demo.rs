@@ -1,0 +1,42 @@
+//! `cmkt demo` end to end: local chain, three worker processes (one cheating), the sample jobs,
+//! settlements, audit and verified outputs. It exits 0 only when every expectation holds.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
+    let dir = std::env::temp_dir().join(format!("cmkt-demo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_cmkt"))
+        .args(["demo", "--timeout", "400", "--dir"])
+        .arg(&dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("audit: 4 settlements"), "{stdout}");
+    assert!(stdout.contains("every check holds"), "{stdout}");
+    assert_eq!(
+        stdout.matches("provider-3:Dissented").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("(the cheater) lost 300 tokens"), "{stdout}");
+    let png = std::fs::read(dir.join("outputs/mandelbrot.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let pi = std::fs::read_to_string(dir.join("outputs/monte-carlo.txt")).unwrap();
+    assert!(pi.starts_with("pi ~ 3.14"), "{pi}");
+    // a second demo in the same directory starts over; a foreign directory is refused
+    let foreign = dir.join("outputs");
+    let refused = Command::new(env!("CARGO_BIN_EXE_cmkt"))
+        .args(["demo", "--dir"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a cmkt demo directory"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
