@@ -717,14 +717,22 @@ impl Worker {
             let Ok(address) = entry.job.parse::<Pubkey>() else {
                 continue;
             };
-            if self.active.lock().unwrap().contains(&address) {
+            // Own the job while acting on it, and act on its entry as it is now: the list was
+            // read before a task may have moved the job on (a stale entry written back would
+            // lose the salt).
+            if entry.stage == Stage::Claimed {
+                self.resume(address);
                 continue;
             }
+            if !self.active.lock().unwrap().insert(address) {
+                continue;
+            }
+            let _active = ActiveGuard(self, address);
+            let Some(entry) = self.journal.get(&entry.job) else {
+                continue;
+            };
             let r = match entry.stage {
-                Stage::Claimed => {
-                    self.resume(address, entry);
-                    Ok(())
-                }
+                Stage::Claimed => Ok(()), // resumed at the next tick
                 Stage::Computed => self.commit(&address, entry).await,
                 Stage::Committed => self.reveal(&address, entry).await,
                 Stage::Revealed => self.finalize_own(&address, entry).await,
@@ -737,13 +745,18 @@ impl Worker {
     }
 
     /// Re-runs a job claimed before a restart (the run is deterministic) and commits.
-    fn resume(self: &Arc<Self>, address: Pubkey, entry: Entry) {
+    fn resume(self: &Arc<Self>, address: Pubkey) {
         if self.stopping() || !self.active.lock().unwrap().insert(address) {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
             let _active = ActiveGuard(&this, address);
+            // read after owning the job: only an entry still at `Claimed` is resumed here
+            let entry = match this.journal.get(&address.to_string()) {
+                Some(e) if e.stage == Stage::Claimed => e,
+                _ => return,
+            };
             let _permit = this.permits.clone().acquire_owned().await.expect("open");
             let r = async {
                 let Some(job) = this.job(&address).await? else {
