@@ -510,6 +510,7 @@ impl Worker {
                 return;
             }
         };
+        let clock_read = Instant::now();
         let min_stake = self.market.state.config.min_stake;
         if let Err(why) =
             policy::check_job(&self.settings, &self.me(), &job, &provider, min_stake, now)
@@ -528,15 +529,7 @@ impl Worker {
         }
 
         // recorded before the claim is sent: after a crash, the tracker checks the chain
-        let entry = Entry {
-            job: address.to_string(),
-            market: self.market.address.to_string(),
-            stage: Stage::Claimed,
-            salt: None,
-            result_root: None,
-            summary: None,
-            note: None,
-        };
+        let entry = Entry::claimed(&address.to_string(), &self.market.address.to_string());
         self.record(&entry);
         tracing::info!(job = %address, "claiming");
         let claim = ix::claim_job(&self.me(), &self.market.address, &address);
@@ -565,12 +558,13 @@ impl Worker {
         }
         self.metrics
             .inc("cmkt_worker_jobs_total", &[("outcome", "claimed")]);
-        if let Ok(now) = self.now().await {
-            self.metrics.observe(
-                "pickup",
-                Duration::from_secs(now.saturating_sub(job.created_at).max(0) as u64),
-            );
-        }
+        // post to claim: the chain's age of the job when it was read, plus the time since
+        // (no second clock read between the claim and the run)
+        self.metrics.observe(
+            "pickup",
+            Duration::from_secs(now.saturating_sub(job.created_at).max(0) as u64)
+                + clock_read.elapsed(),
+        );
         tracing::info!(job = %address, reward = job.reward_per_replica, "claimed");
         self.compute_and_commit(&address, entry, prepared, job.claim_timeout)
             .await;
@@ -985,6 +979,7 @@ impl Worker {
             Ok(c) => c,
             Err(e) => return tracing::warn!(error = %e, "reconciliation scan failed"),
         };
+        let now = self.now().await.ok();
         for (address, job) in claims {
             if self.active.lock().unwrap().contains(&address) {
                 continue;
@@ -1002,20 +997,15 @@ impl Worker {
                             n.starts_with("claim failed") || n == "the claim did not land"
                         })
                     });
-                    let open = self.now().await.is_ok_and(|now| job.commit_phase_open(now));
+                    let open = now.is_some_and(|now| job.commit_phase_open(now));
                     if !dropped || !open {
                         continue;
                     }
                     tracing::info!(job = %address, "adopting a claim the journal did not know");
-                    self.record(&Entry {
-                        job: address.to_string(),
-                        market: self.market.address.to_string(),
-                        stage: Stage::Claimed,
-                        salt: None,
-                        result_root: None,
-                        summary: None,
-                        note: None,
-                    });
+                    self.record(&Entry::claimed(
+                        &address.to_string(),
+                        &self.market.address.to_string(),
+                    ));
                 }
                 (Some(_), _) => {
                     if self.reported.lock().unwrap().insert(address) {
@@ -1040,8 +1030,10 @@ impl Worker {
         let me = self.me();
         for (address, job) in jobs {
             let ours = job.slot_of(&me).is_some();
+            // the program's own rule; an amount it could not compute pays nothing
             let bounty = |collateral: u64| {
-                (collateral as u128 * job.slash_bounty_bps as u128 / 10_000) as u64
+                compute_market_client::program::math::bps_of(collateral, job.slash_bounty_bps)
+                    .unwrap_or(0)
             };
             if job.can_finalize(now) {
                 if ours || self.active.lock().unwrap().contains(&address) {

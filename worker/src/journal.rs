@@ -45,6 +45,21 @@ pub struct Entry {
     pub note: Option<String>,
 }
 
+impl Entry {
+    /// A job about to be claimed: nothing computed yet.
+    pub fn claimed(job: &str, market: &str) -> Entry {
+        Entry {
+            job: job.to_string(),
+            market: market.to_string(),
+            stage: Stage::Claimed,
+            salt: None,
+            result_root: None,
+            summary: None,
+            note: None,
+        }
+    }
+}
+
 /// The journal directory.
 pub struct Journal {
     dir: PathBuf,

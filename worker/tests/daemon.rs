@@ -33,6 +33,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_compute-worker");
 const TOKEN: u64 = 1_000_000;
 
@@ -494,23 +496,9 @@ fn metric(text: &str, series: &str) -> f64 {
 
 // ------------------------------------------------------------------------------------ modules
 
-const WASI: &str = r#"
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-"#;
-
-const WRITE: &str = r#"
-  (func $write (param $ptr i32) (param $len i32)
-    (i32.store (i32.const 0) (local.get $ptr))
-    (i32.store (i32.const 4) (local.get $len))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
-"#;
-
+/// A module with the test helpers and `body`.
 fn module(body: &str) -> Vec<u8> {
-    wat::parse_str(format!(
-        "(module {WASI} (memory (export \"memory\") 1) {WRITE} {body})"
-    ))
-    .unwrap()
+    common::module(&format!("{}{body}", common::WRITE))
 }
 
 /// Reads stdin and writes it back with every byte incremented: deterministic, input-dependent.
