@@ -2,7 +2,9 @@
 
 use crate::{out, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
-use compute_market_client::manifest::sha256;
+use compute_market_client::manifest::{
+    sha256, BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1,
+};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -22,6 +24,32 @@ fn http() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(300))
         .build()?)
+}
+
+/// Uploads a job's module and input, then its manifest (runtime `wasi-p1`, checked before
+/// upload); returns the manifest and its URL.
+pub async fn put_job(
+    base: &str,
+    module: &[u8],
+    input: &[u8],
+    args: Vec<String>,
+    (max_fuel, max_memory, max_output): (u64, u64, u64),
+) -> Result<(Manifest, String)> {
+    let module_uri = put(base, module.to_vec()).await?;
+    let input_uri = put(base, input.to_vec()).await?;
+    let manifest = Manifest {
+        args,
+        input: BlobRef::new(input, input_uri),
+        max_fuel,
+        max_memory,
+        max_output,
+        module: BlobRef::new(module, module_uri),
+        runtime: RUNTIME_WASI_P1.into(),
+        version: MANIFEST_VERSION,
+    };
+    manifest.validate().map_err(|e| anyhow!("{e}"))?;
+    let uri = put(base, manifest.to_canonical()).await?;
+    Ok((manifest, uri))
 }
 
 /// Uploads `bytes` to the blob store; returns its URL.

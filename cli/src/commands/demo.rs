@@ -5,10 +5,8 @@
 use crate::settings::format_amount;
 use anyhow::{anyhow, bail, Context, Result};
 use compute_market_client::{
-    ata, audit, ix,
-    manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1},
-    rpc::Chain,
-    JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState, Verdict,
+    ata, audit, ix, rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState,
+    Verdict,
 };
 use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
 use compute_worker::executor::{Executor, Limits};
@@ -526,19 +524,14 @@ async fn post(
     nonce: u64,
     s: &Sample,
 ) -> Result<Pubkey> {
-    let module = super::blob::put(blob_url, s.wasm.to_vec()).await?;
-    let input = super::blob::put(blob_url, s.input.clone()).await?;
-    let manifest = Manifest {
-        args: s.args.clone(),
-        input: BlobRef::new(&s.input, input),
-        max_fuel: MAX_FUEL,
-        max_memory: MAX_MEMORY,
-        max_output: MAX_OUTPUT,
-        module: BlobRef::new(s.wasm, module),
-        runtime: RUNTIME_WASI_P1.into(),
-        version: MANIFEST_VERSION,
-    };
-    let uri = super::blob::put(blob_url, manifest.to_canonical()).await?;
+    let (manifest, uri) = super::blob::put_job(
+        blob_url,
+        s.wasm,
+        &s.input,
+        s.args.clone(),
+        (MAX_FUEL, MAX_MEMORY, MAX_OUTPUT),
+    )
+    .await?;
     let args = JobPostArgs {
         nonce,
         manifest_hash: manifest.hash(),

@@ -4,9 +4,7 @@ use super::{blob, mint_decimals};
 use crate::{out, settings::*, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
 use compute_market_client::{
-    ata, ix,
-    manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1},
-    pda,
+    ata, ix, pda,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     rpc::Chain,
     Job, JobPostArgs, Outcome, Pubkey, Settlement, SlotState, Verdict,
@@ -235,20 +233,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 );
             }
             let base = ctx.blob_base()?;
-            let module_uri = blob::put(&base, module.clone()).await?;
-            let input_uri = blob::put(&base, input.clone()).await?;
-            let manifest = Manifest {
-                args: a.args.clone(),
-                input: BlobRef::new(&input, input_uri),
-                max_fuel: a.max_fuel,
-                max_memory: a.max_memory,
-                max_output: a.max_output,
-                module: BlobRef::new(&module, module_uri),
-                runtime: RUNTIME_WASI_P1.into(),
-                version: MANIFEST_VERSION,
-            };
-            manifest.validate().map_err(|e| anyhow!("{e}"))?;
-            let manifest_uri = blob::put(&base, manifest.to_canonical()).await?;
+            let (manifest, manifest_uri) = blob::put_job(
+                &base,
+                &module,
+                &input,
+                a.args.clone(),
+                (a.max_fuel, a.max_memory, a.max_output),
+            )
+            .await?;
             let nonce = a.nonce.unwrap_or_else(random_nonce);
             let args = JobPostArgs {
                 nonce,
