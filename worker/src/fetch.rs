@@ -131,9 +131,7 @@ impl Fetcher {
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Ok(());
         }
-        let tmp = self
-            .cache
-            .join(format!(".{hex_hash}.{}", std::process::id()));
+        let tmp = crate::journal::temporary_path(&path);
         tokio::fs::write(&tmp, bytes).await?;
         tokio::fs::rename(&tmp, &path).await?;
         Ok(())

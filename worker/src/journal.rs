@@ -65,12 +65,21 @@ pub struct Journal {
     dir: PathBuf,
 }
 
+/// A temporary name beside `path` that no other writer in this process or another one uses:
+/// two jobs with the same output store the same file at the same time.
+pub(crate) fn temporary_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(
+        ".{}.{}.{n}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
+        std::process::id()
+    ))
+}
+
 fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("journal paths have a parent");
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry")
-    ));
+    let tmp = temporary_path(path);
     {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -226,6 +235,29 @@ mod tests {
         // a later stage replaces the earlier one
         j.record(&entry("a", Stage::Committed)).unwrap();
         assert_eq!(j.get("a").unwrap().stage, Stage::Committed);
+    }
+
+    #[test]
+    fn concurrent_stores_of_one_result_all_succeed() {
+        let d = dir("concurrent");
+        let j = std::sync::Arc::new(Journal::open(&d).unwrap());
+        let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 5, b"same output");
+        let json = ResultSummaryJson::from(&s);
+        let root = hex::encode(s.root());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (j, json, root) = (j.clone(), json.clone(), root.clone());
+                std::thread::spawn(move || {
+                    (0..20)
+                        .map(|_| j.put_result(&json, &root, b"same output"))
+                        .collect::<std::io::Result<Vec<()>>>()
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(j.result(&root).unwrap().1, b"same output");
     }
 
     #[test]
