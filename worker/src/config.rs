@@ -24,7 +24,9 @@ pub const RESERVED_ENV: &[&str] = &[
 pub struct Config {
     /// JSON-RPC URL or moniker; empty: the Solana CLI config's.
     pub rpc_url: String,
-    /// Websocket URL; empty: derived from `rpc_url` as the Solana CLI does.
+    /// Websocket URL; empty: derived from `rpc_url` as the Solana CLI does; `off`: no
+    /// subscription, poll every `chain.fallback_poll_secs` (for RPC providers without
+    /// websockets, and the pickup benchmark's polling baseline).
     pub ws_url: String,
     /// Provider keypair file; empty: the Solana CLI config's.
     pub keypair: String,
@@ -192,6 +194,7 @@ pub const TEMPLATE: &str = r#"# compute-worker configuration.
 # JSON-RPC URL or moniker (localhost, devnet). Empty: the Solana CLI config's json_rpc_url.
 rpc_url = "{rpc_url}"
 # Websocket URL. Empty: derived from rpc_url (port + 1), as the Solana CLI does.
+# "off": no subscription; poll every chain.fallback_poll_secs instead.
 ws_url = ""
 # Provider keypair. Empty: the Solana CLI config's keypair_path.
 keypair = "{keypair}"
@@ -233,7 +236,7 @@ file_roots = []
 # Priority fee in micro-lamports per compute unit, and the compute-unit limit.
 priority_fee = 1000
 compute_limit = 400000
-# getProgramAccounts every N seconds while the websocket is down.
+# getProgramAccounts every N seconds while the websocket is down (or always, with ws_url = "off").
 fallback_poll_secs = 5
 # Safety rescan and journal/chain reconciliation every N seconds.
 rescan_secs = 60

@@ -75,6 +75,8 @@ const MODULE_CACHE: usize = 16;
 const CLAIM_LANDING: Duration = Duration::from_secs(90);
 /// Seconds kept between the end of a run and the end of its claim window, for the commit.
 const COMMIT_MARGIN_SECS: i64 = 3;
+/// `ws_url` value that turns the subscription off: discovery polls only.
+pub const WEBSOCKET_OFF: &str = "off";
 
 /// Shared state of the daemon.
 pub struct Worker {
@@ -303,6 +305,20 @@ impl Worker {
         let c = &self.settings.config.chain;
         let mut shutdown = self.shutdown.clone();
         let mut backoff = Duration::from_secs(1);
+        if self.settings.ws_url == WEBSOCKET_OFF {
+            tracing::info!(
+                every_secs = c.fallback_poll_secs,
+                "websocket off: polling for open jobs"
+            );
+            while !self.stopping() {
+                self.scan(&tx).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(c.fallback_poll_secs.max(1))) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            return;
+        }
         while !self.stopping() {
             let connected = async {
                 let client = PubsubClient::new(self.settings.ws_url.as_str())
@@ -683,17 +699,70 @@ impl Worker {
                 self.finish(entry, "the commit phase closed before the commit");
                 return Ok(());
             }
-            if let Err(e) = self
-                .send(
-                    "commit",
-                    &[ix::commit_result(&self.me(), address, commitment)],
-                )
+            let commit = ix::commit_result(&self.me(), address, commitment);
+            let sent = match self
+                .commit_and_reveal(address, &job, i, &entry, commit.clone(), now)
                 .await
             {
+                Some(ixs) => match self.send("commit_reveal", &ixs).await {
+                    Ok(()) => {
+                        self.metrics
+                            .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
+                        tracing::info!(job = %address, finalized = ixs.len() == 3, "committed and revealed in one transaction");
+                        Ok(())
+                    }
+                    // committing is what matters: any failure of the combined transaction falls
+                    // back to the plain commit at once
+                    Err(e) => {
+                        tracing::debug!(job = %address, error = %e, "commit with reveal failed; committing alone");
+                        self.send("commit", &[commit]).await
+                    }
+                },
+                None => self.send("commit", &[commit]).await,
+            };
+            if let Err(e) = sent {
                 tracing::debug!(job = %address, error = %e, "commit not confirmed; re-reading");
             }
         }
         Err(ChainError::NotConfirmed(1))
+    }
+
+    /// When this commitment is the last one the job waits for, the reveal phase opens with it,
+    /// so the reveal (and the finalize, when nothing else is outstanding) can go in the same
+    /// transaction: the instructions for that, or `None` (the caller commits alone). Reveals
+    /// only open once no more commitments can arrive, so revealing at once exposes nothing.
+    async fn commit_and_reveal(
+        &self,
+        address: &Pubkey,
+        job: &Job,
+        i: usize,
+        entry: &Entry,
+        commit: solana_sdk::instruction::Instruction,
+        now: i64,
+    ) -> Option<Vec<solana_sdk::instruction::Instruction>> {
+        let mut after = job.clone();
+        after.slots[i].state = SlotState::Committed;
+        after.refresh_status();
+        if !after.reveal_phase_open(now) {
+            return None;
+        }
+        let (root, salt) = entry_secret(entry);
+        let mut ixs = vec![commit, ix::reveal_result(&self.me(), address, root, salt)];
+        after.slots[i].state = SlotState::Revealed;
+        after.slots[i].result_root = root;
+        if after.can_finalize(now) && matches!(self.prerequisites(&after).await, Ok(true)) {
+            ixs.push(ix::finalize_job(
+                &self.me(),
+                &self.market,
+                address,
+                &after,
+                &self.bounty_account(),
+            ));
+            if !self.chain.fits(&ixs, &self.me()) {
+                ixs.pop();
+            }
+        }
+        self.chain.fits(&ixs, &self.me()).then_some(ixs)
     }
 
     // ---------------------------------------------------------------- tracking
