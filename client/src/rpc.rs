@@ -211,6 +211,14 @@ impl Chain {
             .ok_or_else(|| ClientError::Decode(id, "Clock", "short sysvar".into()).into())
     }
 
+    /// The highest rooted (finalized) slot.
+    pub async fn rooted_slot(&self) -> Result<u64, ChainError> {
+        self.rpc
+            .get_slot_with_commitment(CommitmentConfig::finalized())
+            .await
+            .map_err(|e| self.rpc_error(e, &[]))
+    }
+
     /// Signs and sends `ixs` (payer signs first), waits for `confirmed`, and retries with a fresh
     /// blockhash when one expires. A program error ends the attempt at once: it will not change.
     pub async fn send(

@@ -152,6 +152,12 @@ impl Localnet {
 
         let mut genesis = TestValidatorGenesis::default();
         genesis.ledger_path(&blockstore);
+        // as `solana-test-validator` does: getSignaturesForAddress and getTransaction answer
+        // (for the blocks since this start; history is not kept across restarts)
+        genesis.rpc_config(solana_rpc::rpc::JsonRpcConfig {
+            enable_rpc_transaction_history: true,
+            ..solana_rpc::rpc::JsonRpcConfig::default_for_test()
+        });
         if let Some(saved) = &saved {
             for (address, account) in saved.accounts()? {
                 if address != mint_keypair.pubkey() {
