@@ -37,6 +37,6 @@ fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
         .output()
         .unwrap();
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a cmkt demo directory"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("was not made by this command"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,18 +2,17 @@
 //! processes (the third one cheats), the sample jobs, live progress, the settlements, the audit
 //! and the verified outputs.
 
+use super::fleet::{self, WorkerSpec, Workers, TOKEN};
 use crate::settings::format_amount;
 use anyhow::{anyhow, bail, Context, Result};
 use compute_market_client::{
-    ata, audit, ix, rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState,
-    Verdict,
+    audit, rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState, Verdict,
 };
 use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
 use compute_worker::executor::{Executor, Limits};
 use solana_sdk::{signature::Keypair, signer::Signer};
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -28,7 +27,6 @@ pub struct Args {
     timeout: u64,
 }
 
-const TOKEN: u64 = 1_000_000;
 const MARKER: &str = ".cmkt-demo";
 const PROVIDERS: usize = 3;
 /// The cheating provider (index into the providers).
@@ -98,52 +96,6 @@ const MAX_FUEL: u64 = 20_000_000_000;
 const MAX_MEMORY: u64 = 256 << 20;
 const MAX_OUTPUT: u64 = 16 << 20;
 
-/// Worker processes, stopped (SIGTERM, then SIGKILL) when dropped, also on errors and Ctrl-C.
-struct Workers(Vec<(String, Child)>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.0 {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, c) in &mut self.0 {
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn prepare_dir(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        let empty = std::fs::read_dir(dir)?.next().is_none();
-        if !empty && !dir.join(MARKER).exists() {
-            bail!(
-                "{} exists and is not a cmkt demo directory; pass --dir",
-                dir.display()
-            );
-        }
-        std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir.join("workers"))?;
-    std::fs::create_dir_all(dir.join("outputs"))?;
-    std::fs::write(dir.join(MARKER), "a cmkt demo; safe to delete\n")?;
-    Ok(())
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn elapsed(t0: Instant) -> String {
     format!("[{:>6.1}s]", t0.elapsed().as_secs_f64())
 }
@@ -151,7 +103,7 @@ fn elapsed(t0: Instant) -> String {
 pub fn run(args: Args) -> Result<()> {
     let t0 = Instant::now();
     let dir = std::path::absolute(&args.dir)?;
-    prepare_dir(&dir)?;
+    fleet::prepare_dir(&dir, MARKER, &["workers", "outputs"])?;
     println!(
         "{} starting the local chain in {}",
         elapsed(t0),
@@ -192,69 +144,35 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
     );
 
     // three providers register, stake and start their workers; the last one cheats
-    let exe = std::env::current_exe().context("locating the cmkt executable")?;
-    let mut workers = Workers(vec![]);
+    let mut workers = Workers::default();
     let mut providers = vec![];
     let mut endpoints = vec![];
+    let (rpc_url, ws_url) = (net.rpc_url(), net.ws_url());
     for i in 0..PROVIDERS {
         let name = format!("provider-{}", i + 1);
-        let keypair = keys.join(format!("{name}.json"));
-        let wallet = load_or_create_keypair(&keypair)?;
-        let listen = format!("127.0.0.1:{}", free_port()?);
+        let listen = format!("127.0.0.1:{}", fleet::free_port()?);
         let endpoint = format!("http://{listen}");
-        let stake_from = ata(
-            &wallet.pubkey(),
-            &market.state.stake_mint,
-            &market.state.stake_token_program,
-        );
-        chain
-            .send(
-                &[
-                    ix::register_provider(&wallet.pubkey(), &market.address, &endpoint, 1),
-                    ix::stake(&wallet.pubkey(), &market, &stake_from, 2_000 * TOKEN),
-                ],
-                &wallet,
-                &[],
-            )
-            .await
-            .with_context(|| format!("registering {name}"))?;
+        let (keypair, wallet) =
+            fleet::provider(&chain, &market, &keys, &name, &endpoint, 2_000 * TOKEN).await?;
         let cheater = i == CHEATER;
         // the cheater only goes after the well-paid replicated jobs, so the demo's outcome
         // does not depend on who is fastest to the single-replica one
         let min_reward = if cheater { 3 * TOKEN } else { 0 };
-        let config = dir.join("workers").join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "rpc_url = {rpc:?}\nws_url = {ws:?}\nkeypair = {kp:?}\nmarket = \"{m}\"\ndata_dir = {data:?}\n\
-                 [server]\nlisten = {listen:?}\n\
-                 [policy]\nmin_reward = {min_reward}\nmax_concurrent = 2\nmin_time_left = 5\n\
+        workers.spawn(&WorkerSpec {
+            name: &name,
+            keypair: &keypair,
+            listen: &listen,
+            rpc_url: &rpc_url,
+            ws_url: &ws_url,
+            market: &market.address,
+            dir: &dir.join("workers"),
+            extra: &format!(
+                "[policy]\nmin_reward = {min_reward}\nmax_concurrent = 2\nmin_time_left = 5\n\
                  [chain]\ntick_ms = 300\nfallback_poll_secs = 2\n\
-                 [crank]\ninterval_secs = 2\n",
-                rpc = net.rpc_url(),
-                ws = net.ws_url(),
-                kp = keypair.display().to_string(),
-                m = market.address,
-                data = dir.join("workers").join(&name).display().to_string(),
+                 [crank]\ninterval_secs = 2\n"
             ),
-        )?;
-        let log = std::fs::File::create(dir.join("workers").join(format!("{name}.log")))?;
-        let mut cmd = Command::new(&exe);
-        // by environment: cmkt's own global flags would take `--config`
-        cmd.args(["worker", "run"])
-            .env("COMPUTE_WORKER_CONFIG", &config)
-            .env("COMPUTE_WORKER_SOLANA_CONFIG", "/nonexistent");
-        if cheater {
-            cmd.args(["--fault", "lie"]);
-        }
-        let child = cmd
-            .env("RUST_LOG", "warn,compute_worker=info")
-            .env_remove("COMPUTE_WORKER_FAULT")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting a worker")?;
-        workers.0.push((name.clone(), child));
+            args: if cheater { &["--fault", "lie"] } else { &[] },
+        })?;
         println!(
             "{} {name} {} staked 2000, worker at {endpoint}{}",
             elapsed(t0),
@@ -268,31 +186,8 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
         providers.push(wallet.pubkey());
         endpoints.push(listen);
     }
-    let http = reqwest::Client::new();
-    for (i, listen) in endpoints.iter().enumerate() {
-        let url = format!("http://{listen}/healthz");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some((name, c)) = workers.0.get_mut(i) {
-                if let Ok(Some(status)) = c.try_wait() {
-                    bail!("worker {name} exited ({status})");
-                }
-            }
-            let up = match http.get(&url).send().await {
-                Ok(r) => r
-                    .text()
-                    .await
-                    .is_ok_and(|b| b.contains("\"websocket_connected\":true")),
-                Err(_) => false,
-            };
-            if up {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("worker {} did not come up", i + 1);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    for listen in &endpoints {
+        workers.wait_up(listen, true).await?;
     }
     println!("{} workers subscribed to the market", elapsed(t0));
 
@@ -348,11 +243,7 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
         if Instant::now() > deadline {
             bail!("not every job settled within {timeout:?}");
         }
-        for (name, c) in &mut workers.0 {
-            if let Ok(Some(status)) = c.try_wait() {
-                bail!("worker {name} exited ({status})");
-            }
-        }
+        workers.check()?;
         for (i, job) in jobs.iter().enumerate() {
             if settled[i].is_some() {
                 continue;
@@ -541,22 +432,7 @@ async fn post(
         quorum: s.quorum,
         commit_window: 0,
     };
-    let from = ata(
-        &requester.pubkey(),
-        &market.state.payment_mint,
-        &market.state.payment_token_program,
-    );
-    chain
-        .send(
-            &[ix::post_job(&requester.pubkey(), market, &from, args)],
-            requester,
-            &[],
-        )
+    fleet::post(chain, market, requester, args)
         .await
-        .with_context(|| format!("posting {}", s.name))?;
-    Ok(compute_market_client::pda::job(
-        &market.address,
-        &requester.pubkey(),
-        nonce,
-    ))
+        .with_context(|| format!("posting {}", s.name))
 }

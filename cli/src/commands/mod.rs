@@ -1,8 +1,10 @@
 //! One module per command group.
 
 mod audit;
+mod bench;
 mod blob;
 mod demo;
+mod fleet;
 mod job;
 mod localnet;
 mod market;
@@ -38,6 +40,9 @@ pub enum Command {
     /// The whole market on this machine: local chain, three workers (one cheats), the sample
     /// jobs, live progress, settlements, audit and verified outputs.
     Demo(demo::Args),
+    /// Measure pickup, latency, throughput, rent, sandbox speed, worker memory and audit time on
+    /// the embedded chain; `--write BENCHMARKS.md` records the figures.
+    Bench(bench::Args),
     /// Run the provider worker (`compute-worker`'s command line); `cmkt demo` uses it.
     #[command(hide = true, disable_help_flag = true)]
     Worker {
@@ -52,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         // The validator must start outside any tokio runtime.
         Command::Localnet(args) => return localnet::run(&ctx, args),
         Command::Demo(args) => return demo::run(args),
+        Command::Bench(args) => return bench::run(args),
         Command::Worker { args } => {
             let argv = std::iter::once("compute-worker".to_string()).chain(args);
             std::process::exit(compute_worker::cli::main_with_args(argv));
@@ -61,7 +67,10 @@ pub fn run(cli: Cli) -> Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         match cli.command {
-            Command::Localnet(_) | Command::Demo(_) | Command::Worker { .. } => {
+            Command::Localnet(_)
+            | Command::Demo(_)
+            | Command::Bench(_)
+            | Command::Worker { .. } => {
                 unreachable!("handled above")
             }
             Command::Market(c) => market::run(&ctx, c).await,

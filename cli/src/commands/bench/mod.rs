@@ -1,0 +1,689 @@
+//! `cmkt bench`: the market's figures, measured side by side in one run on the embedded chain
+//! with real worker processes, and written to BENCHMARKS.md with the command that reproduces
+//! them.
+//!
+//! - pickup post → claim with websocket push against polling every 60 s and every 1 s;
+//! - post → settled latency and transaction count for n = 1 and n = 3 / k = 2;
+//! - throughput with 1, 2 and 4 workers;
+//! - bytes and rent a job locks while open and after settlement;
+//! - the sandbox against the same kernels compiled natively;
+//! - worker memory idle and busy;
+//! - `cmkt audit` over generated settlements.
+
+mod audit_gen;
+mod report;
+mod sandbox;
+
+use super::fleet::{self, WorkerSpec, Workers, TOKEN};
+use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::{rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, SlotState};
+use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
+use report::*;
+use solana_sdk::{signature::Keypair, signer::Signer};
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Working directory for the chain, workers and logs (emptied first if it holds an earlier
+    /// bench).
+    #[arg(long, default_value = "cmkt-bench")]
+    dir: PathBuf,
+    /// A smoke run in a few minutes: small samples, no 60-second polling, 300 settlements.
+    #[arg(long)]
+    quick: bool,
+    /// Write the figures as Markdown to this file (BENCHMARKS.md in the repository).
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Write the raw figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Settlements to generate for the audit timing (default 10 000; 300 with --quick).
+    #[arg(long)]
+    settlements: Option<u64>,
+    /// Run this `compute-worker` executable instead of `cmkt worker` (`scripts/bench` passes
+    /// the freshly built one, so memory is measured on the provider's own binary).
+    #[arg(long)]
+    worker_bin: Option<PathBuf>,
+}
+
+const MARKER: &str = ".cmkt-bench";
+/// Iterations of the hash-chain job every chain benchmark posts: a few milliseconds of compute,
+/// so the figures are about the market, not the job.
+const JOB_ITERATIONS: &str = "1000";
+const REWARD: u64 = TOKEN;
+
+/// Everything the chain benchmarks share.
+struct Bench {
+    chain: Chain,
+    market: MarketRef,
+    requester: Keypair,
+    rpc_url: String,
+    ws_url: String,
+    dir: PathBuf,
+    keys: PathBuf,
+    /// Provider wallets (keypair file, address), registered and staked.
+    providers: Vec<(PathBuf, Pubkey)>,
+    manifest_hash: [u8; 32],
+    manifest_uri: String,
+    nonce: AtomicU64,
+    worker_bin: Option<PathBuf>,
+    rng: std::sync::Mutex<u64>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let dir = std::path::absolute(&args.dir)?;
+    fleet::prepare_dir(&dir, MARKER, &["workers"])?;
+    let settlements = args
+        .settlements
+        .unwrap_or(if args.quick { 300 } else { 10_000 });
+    let command = format!(
+        "{}{}{}",
+        if args.worker_bin.is_some() {
+            "scripts/bench"
+        } else {
+            "cargo run -p cmkt -- bench"
+        },
+        if args.quick { " --quick" } else { "" },
+        args.settlements
+            .map(|n| format!(" --settlements {n}"))
+            .unwrap_or_default()
+    );
+    println!("cmkt bench: working in {}", dir.display());
+    let mut report = Report::new(command);
+    report.worker = match &args.worker_bin {
+        Some(p) => {
+            anyhow::ensure!(p.is_file(), "--worker-bin {} is not a file", p.display());
+            "compute-worker".into()
+        }
+        None => "cmkt worker".into(),
+    };
+
+    // the sandbox first, on a quiet machine
+    println!("\n== sandbox against native");
+    report.sandbox = sandbox::run(args.quick)?;
+    for r in &report.sandbox {
+        println!(
+            "{:<12} native {:>8.1} ms  sandbox {:>8.1} ms  ratio {:.2}",
+            r.sample, r.native_ms, r.sandbox_ms, r.ratio
+        );
+    }
+
+    let net = Localnet::start(&LocalnetConfig {
+        ledger: Some(dir.join("ledger")),
+        reset: false,
+        rpc_port: 0,
+        slots_per_epoch: None,
+    })?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let result = rt.block_on(chain_benches(
+        &net,
+        &dir,
+        args.quick,
+        settlements,
+        args.worker_bin.as_deref(),
+        &mut report,
+    ));
+    drop(rt);
+    drop(net);
+    if let Err(e) = &result {
+        // keep what was measured: the figures so far, marked as an incomplete run
+        report.failure = Some(format!("{e:#}"));
+    }
+
+    println!("\n{}", report.markdown());
+    if let Some(path) = &args.write {
+        std::fs::write(path, report.markdown())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("written to {}", path.display());
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    result.with_context(|| format!("bench failed (logs in {})", dir.display()))
+}
+
+async fn chain_benches(
+    net: &Localnet,
+    dir: &Path,
+    quick: bool,
+    settlements: u64,
+    worker_bin: Option<&Path>,
+    report: &mut Report,
+) -> Result<()> {
+    let admin = net.mint_keypair.insecure_clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let blob_url = format!("http://{}", listener.local_addr()?);
+    let blob_dir = dir.join("blobs");
+    tokio::spawn(async move { compute_market_localnet::blobs::serve(listener, blob_dir).await });
+    let mut chain = Chain::new(&net.rpc_url());
+    // confirmations are noticed within 20 ms rather than the default 200 ms
+    chain.poll_interval = Duration::from_millis(20);
+    let keys = dir.join("keys");
+    let (market, _mint) = bootstrap::bootstrap(&chain, &admin, &keys).await?;
+    let requester = load_or_create_keypair(&keys.join("requester.json"))?;
+    let mut providers = vec![];
+    for i in 1..=4 {
+        let name = format!("provider-{i}");
+        let wallet = load_or_create_keypair(&keys.join(format!("{name}.json")))?;
+        bootstrap::fund(
+            &chain,
+            &admin,
+            &wallet.pubkey(),
+            &market.state.stake_mint,
+            &market.state.stake_token_program,
+        )
+        .await?;
+        // the endpoint is set again by each worker's listen address below
+        let (path, wallet) = fleet::provider(
+            &chain,
+            &market,
+            &keys,
+            &name,
+            "http://127.0.0.1:1",
+            5_000 * TOKEN,
+        )
+        .await?;
+        providers.push((path, wallet.pubkey()));
+    }
+    let wasm = include_bytes!("../../../../examples/jobs/wasm/hash-chain.wasm");
+    let (manifest, manifest_uri) = super::blob::put_job(
+        &blob_url,
+        wasm,
+        b"bench",
+        vec![JOB_ITERATIONS.to_string()],
+        (1_000_000_000, 64 << 20, 1 << 20),
+    )
+    .await?;
+    let b = Arc::new(Bench {
+        chain,
+        market,
+        requester,
+        rpc_url: net.rpc_url(),
+        ws_url: net.ws_url(),
+        dir: dir.join("workers"),
+        keys,
+        providers,
+        manifest_hash: manifest.hash(),
+        manifest_uri,
+        nonce: AtomicU64::new(1),
+        worker_bin: worker_bin.map(Path::to_path_buf),
+        rng: std::sync::Mutex::new(0x5eed_cafe),
+    });
+
+    report.slot_ms = b.slot_ms().await?;
+    println!("slot time of the local chain: {:.0} ms", report.slot_ms);
+
+    println!("\n== pickup: post → claim");
+    let modes: Vec<(Discovery, usize, f64)> = if quick {
+        vec![(Discovery::Push, 8, 1.0), (Discovery::Poll(1), 8, 1.0)]
+    } else {
+        vec![
+            (Discovery::Push, 40, 1.0),
+            (Discovery::Poll(1), 40, 1.0),
+            (Discovery::Poll(60), 15, 8.0),
+        ]
+    };
+    for (mode, jobs, gap) in modes {
+        let row = b.pickup(mode, jobs, gap, report.slot_ms).await?;
+        println!(
+            "{:<16} {} jobs  p50 {:>7.0} ms ({:.1} slots)  p99 {:>7.0} ms ({:.1} slots)",
+            row.discovery, row.jobs, row.p50_ms, row.p50_slots, row.p99_ms, row.p99_slots
+        );
+        report.pickup.push(row);
+    }
+
+    println!("\n== post → settled, three workers");
+    let (latency, rent, rss_idle) = b.latency(if quick { 2 } else { 8 }).await?;
+    for r in &latency {
+        println!(
+            "n={} k={}  {} jobs  p50 {:.0} ms  max {:.0} ms  {}–{} transactions after the post",
+            r.replicas, r.quorum, r.jobs, r.p50_ms, r.max_ms, r.txs_min, r.txs_max
+        );
+    }
+    report.latency = latency;
+    report.rent = rent;
+    report.rss.idle_kib = rss_idle;
+
+    println!("\n== throughput");
+    let batch = if quick { 8 } else { 40 };
+    for workers in [1, 2, 4] {
+        let (row, hwm) = b.throughput(workers, batch).await?;
+        println!(
+            "{} worker(s): {} jobs in {:.1} s = {:.1} jobs/min",
+            row.workers, row.jobs, row.secs, row.per_minute
+        );
+        report.rss.busy_peak_kib = report.rss.busy_peak_kib.max(hwm);
+        report.throughput.push(row);
+    }
+
+    println!("\n== audit over {settlements} generated settlements");
+    report.audit = audit_gen::run(&b, &admin, settlements).await?;
+    println!(
+        "generated in {:.0} s; audit {:.2} s (fetch {:.2} s, checks {:.3} s); cmkt audit {:.2} s; {} violations",
+        report.audit.generate_secs,
+        report.audit.audit_secs,
+        report.audit.fetch_secs,
+        report.audit.check_secs,
+        report.audit.cli_secs,
+        report.audit.violations
+    );
+    Ok(())
+}
+
+/// How a worker finds open jobs.
+#[derive(Clone, Copy, Debug)]
+enum Discovery {
+    Push,
+    Poll(u64),
+}
+
+impl Discovery {
+    fn label(self) -> String {
+        match self {
+            Discovery::Push => "websocket push".into(),
+            Discovery::Poll(s) => format!("polling every {s} s"),
+        }
+    }
+}
+
+/// What the bench saw of one job.
+struct Observed {
+    address: Pubkey,
+    claimed_ms: f64,
+    settled_ms: f64,
+}
+
+impl Bench {
+    fn next_nonce(&self) -> u64 {
+        self.nonce.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Uniform in [0, 1), SplitMix64: the same schedule in every run.
+    fn random(&self) -> f64 {
+        let mut s = self.rng.lock().unwrap();
+        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Milliseconds per slot, over five seconds.
+    async fn slot_ms(&self) -> Result<f64> {
+        let s0 = self.chain.rpc.get_slot().await?;
+        let t = Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let s1 = self.chain.rpc.get_slot().await?;
+        Ok(t.elapsed().as_secs_f64() * 1e3 / (s1.saturating_sub(s0)).max(1) as f64)
+    }
+
+    fn workers(&self) -> Workers {
+        let mut w = Workers::default();
+        w.program = self.worker_bin.clone();
+        w
+    }
+
+    fn spawn_workers(
+        &self,
+        workers: &mut Workers,
+        tag: &str,
+        count: usize,
+        discovery: Discovery,
+    ) -> Result<Vec<(String, u32)>> {
+        let mut out = vec![];
+        for (i, (keypair, _)) in self.providers.iter().take(count).enumerate() {
+            let name = format!("{tag}-{}", i + 1);
+            let listen = format!("127.0.0.1:{}", fleet::free_port()?);
+            let (ws, poll) = match discovery {
+                Discovery::Push => (self.ws_url.clone(), 5),
+                Discovery::Poll(s) => (compute_worker::daemon::WEBSOCKET_OFF.to_string(), s),
+            };
+            let pid = workers.spawn(&WorkerSpec {
+                name: &name,
+                keypair,
+                listen: &listen,
+                rpc_url: &self.rpc_url,
+                ws_url: &ws,
+                market: &self.market.address,
+                dir: &self.dir,
+                extra: &format!(
+                    "[policy]\nmax_concurrent = 2\nmin_time_left = 5\n\
+                     [chain]\ntick_ms = 200\nfallback_poll_secs = {poll}\nrescan_secs = 3600\n"
+                ),
+                args: &[],
+            })?;
+            out.push((listen, pid));
+        }
+        Ok(out)
+    }
+
+    async fn up(
+        &self,
+        workers: &mut Workers,
+        started: &[(String, u32)],
+        d: Discovery,
+    ) -> Result<()> {
+        for (listen, _) in started {
+            workers
+                .wait_up(listen, matches!(d, Discovery::Push))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Posts one job of the benchmark module; returns its address once the post is confirmed.
+    async fn post(&self, replicas: u8, quorum: u8) -> Result<(Pubkey, Instant)> {
+        let args = JobPostArgs {
+            nonce: self.next_nonce(),
+            manifest_hash: self.manifest_hash,
+            manifest_uri: self.manifest_uri.clone(),
+            reward_per_replica: REWARD,
+            replicas,
+            quorum,
+            commit_window: 0,
+        };
+        let job = fleet::post(&self.chain, &self.market, &self.requester, args).await?;
+        Ok((job, Instant::now()))
+    }
+
+    /// Polls the job every 25 ms until it settled; times are from `posted`.
+    async fn observe(self: Arc<Self>, job: Pubkey, posted: Instant) -> Result<Observed> {
+        let deadline = posted + Duration::from_secs(600);
+        let mut claimed = None;
+        loop {
+            if Instant::now() > deadline {
+                bail!("job {job} did not settle within 10 minutes");
+            }
+            match self.chain.job(&job).await? {
+                Some(j) => {
+                    if claimed.is_none() && j.slots.iter().any(|s| s.state != SlotState::Free) {
+                        claimed = Some(posted.elapsed());
+                    }
+                }
+                None => {
+                    let s = self
+                        .chain
+                        .settlement(&job)
+                        .await?
+                        .ok_or_else(|| anyhow!("job {job} closed without a settlement"))?;
+                    if s.outcome != Outcome::Verified {
+                        bail!("job {job} settled {:?}", s.outcome);
+                    }
+                    let settled = posted.elapsed();
+                    return Ok(Observed {
+                        address: job,
+                        claimed_ms: claimed.unwrap_or(settled).as_secs_f64() * 1e3,
+                        settled_ms: settled.as_secs_f64() * 1e3,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until everything confirmed so far is rooted: this validator answers
+    /// `getSignaturesForAddress` from rooted blocks only.
+    async fn wait_rooted(&self) -> Result<()> {
+        let target = self.chain.rpc.get_slot().await?;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while self.chain.rooted_slot().await? < target {
+            if Instant::now() > deadline {
+                bail!("slot {target} was not rooted within 3 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
+    /// The job's successful transactions, oldest first, as slots (call [`Self::wait_rooted`]
+    /// first).
+    async fn tx_slots(&self, job: &Pubkey) -> Result<Vec<u64>> {
+        let sigs = self
+            .chain
+            .rpc
+            .get_signatures_for_address(job)
+            .await
+            .context("RPC getSignaturesForAddress")?;
+        let mut slots: Vec<u64> = sigs
+            .iter()
+            .filter(|s| s.err.is_none())
+            .map(|s| s.slot)
+            .collect();
+        slots.sort_unstable();
+        Ok(slots)
+    }
+
+    async fn pickup(
+        self: &Arc<Self>,
+        d: Discovery,
+        jobs: usize,
+        gap_secs: f64,
+        slot_ms: f64,
+    ) -> Result<PickupRow> {
+        let mut workers = self.workers();
+        let tag = match d {
+            Discovery::Push => "pickup-push".to_string(),
+            Discovery::Poll(s) => format!("pickup-poll{s}"),
+        };
+        let started = self.spawn_workers(&mut workers, &tag, 1, d)?;
+        self.up(&mut workers, &started, d).await?;
+        // a first job compiles the module into the worker's cache; not counted
+        let (job, t) = self.post(1, 1).await?;
+        self.clone().observe(job, t).await?;
+        let mut watchers = vec![];
+        for _ in 0..jobs {
+            let pause = gap_secs * (0.5 + self.random());
+            tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+            workers.check()?;
+            let (job, t) = self.post(1, 1).await?;
+            watchers.push(tokio::spawn(self.clone().observe(job, t)));
+        }
+        let mut observed = vec![];
+        for w in watchers {
+            observed.push(w.await??);
+        }
+        workers.stop();
+        self.wait_rooted().await?;
+        let mut ms = vec![];
+        let mut slots = vec![];
+        for o in observed {
+            ms.push(o.claimed_ms);
+            let s = self.tx_slots(&o.address).await?;
+            if s.len() < 2 {
+                bail!("job {} has {} transactions", o.address, s.len());
+            }
+            slots.push((s[1] - s[0]) as f64);
+        }
+        Ok(PickupRow {
+            discovery: d.label(),
+            jobs,
+            p50_ms: percentile(&ms, 50.0),
+            p99_ms: percentile(&ms, 99.0),
+            p50_slots: percentile(&slots, 50.0),
+            p99_slots: percentile(&slots, 99.0),
+            slot_ms,
+        })
+    }
+
+    /// Sequential jobs with three workers; also the rent figures and idle memory.
+    async fn latency(
+        self: &Arc<Self>,
+        per_kind: usize,
+    ) -> Result<(Vec<LatencyRow>, Vec<RentRow>, u64)> {
+        let mut workers = self.workers();
+        let started = self.spawn_workers(&mut workers, "latency", 3, Discovery::Push)?;
+        self.up(&mut workers, &started, Discovery::Push).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = started
+            .iter()
+            .map(|(_, pid)| proc_status_kib(*pid, "VmRSS"))
+            .max()
+            .unwrap_or(0);
+        // every worker compiles the module once; not counted
+        let (job, t) = self.post(3, 2).await?;
+        self.clone().observe(job, t).await?;
+
+        let mut rows = vec![];
+        let mut rent = vec![];
+        let mut jobs = vec![];
+        for (n, k) in [(1u8, 1u8), (3, 2)] {
+            let mut ms = vec![];
+            for i in 0..per_kind {
+                let (job, t) = self.post(n, k).await?;
+                if i == 0 {
+                    let acc = self
+                        .chain
+                        .account(&job)
+                        .await?
+                        .ok_or_else(|| anyhow!("job {job} missing right after its post"))?;
+                    rent.push(RentRow {
+                        replicas: n,
+                        open_bytes: acc.data.len() as u64,
+                        open_lamports: acc.lamports,
+                        settled_bytes: 0,
+                        settled_lamports: 0,
+                    });
+                }
+                let o = self.clone().observe(job, t).await?;
+                ms.push(o.settled_ms);
+                jobs.push((n, job));
+                if i == 0 {
+                    let settlement = compute_market_client::pda::settlement(&job);
+                    let acc = self
+                        .chain
+                        .account(&settlement)
+                        .await?
+                        .ok_or_else(|| anyhow!("settlement of {job} missing"))?;
+                    let r = rent.last_mut().expect("pushed above");
+                    r.settled_bytes = acc.data.len() as u64;
+                    r.settled_lamports = acc.lamports;
+                    if self.chain.account(&job).await?.is_some() {
+                        bail!("job {job} still open after settlement");
+                    }
+                }
+            }
+            rows.push(LatencyRow {
+                replicas: n,
+                quorum: k,
+                jobs: per_kind,
+                p50_ms: percentile(&ms, 50.0),
+                max_ms: ms.iter().cloned().fold(0.0, f64::max),
+                txs_min: u64::MAX,
+                txs_max: 0,
+            });
+        }
+        workers.stop();
+        self.wait_rooted().await?;
+        for (n, job) in jobs {
+            let txs = (self.tx_slots(&job).await?.len() as u64).saturating_sub(1);
+            let row = rows
+                .iter_mut()
+                .find(|r| r.replicas == n)
+                .expect("a row per kind");
+            row.txs_min = row.txs_min.min(txs);
+            row.txs_max = row.txs_max.max(txs);
+        }
+        Ok((rows, rent, idle))
+    }
+
+    /// `batch` jobs posted at once, `count` workers; returns the row and the workers' peak RSS.
+    async fn throughput(
+        self: &Arc<Self>,
+        count: usize,
+        batch: usize,
+    ) -> Result<(ThroughputRow, u64)> {
+        let mut workers = self.workers();
+        let started = self.spawn_workers(
+            &mut workers,
+            &format!("throughput{count}"),
+            count,
+            Discovery::Push,
+        )?;
+        self.up(&mut workers, &started, Discovery::Push).await?;
+        // warm-up: enough single jobs that every worker has compiled the module
+        let mut warm = vec![];
+        for _ in 0..2 * count {
+            let (job, t) = self.post(1, 1).await?;
+            warm.push(tokio::spawn(self.clone().observe(job, t)));
+        }
+        for w in warm {
+            w.await??;
+        }
+        let t0 = Instant::now();
+        let mut posts = vec![];
+        for _ in 0..batch {
+            let b = self.clone();
+            posts.push(tokio::spawn(async move { b.post(1, 1).await }));
+        }
+        let mut watchers = vec![];
+        for p in posts {
+            let (job, _) = p.await??;
+            watchers.push(tokio::spawn(self.clone().observe(job, t0)));
+        }
+        let mut last = 0.0f64;
+        for w in watchers {
+            last = last.max(w.await??.settled_ms);
+        }
+        workers.check()?;
+        let hwm = started
+            .iter()
+            .map(|(_, pid)| proc_status_kib(*pid, "VmHWM"))
+            .max()
+            .unwrap_or(0);
+        workers.stop();
+        let secs = last / 1e3;
+        Ok((
+            ThroughputRow {
+                workers: count,
+                jobs: batch,
+                secs,
+                per_minute: batch as f64 / secs * 60.0,
+            },
+            hwm,
+        ))
+    }
+}
+
+/// A field of `/proc/PID/status` in KiB (0 when unreadable).
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(&format!("{field}:")))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Nearest-rank percentile.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), 2.0);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 99.0), 3.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+}

@@ -1,0 +1,352 @@
+//! The bench's figures and their Markdown form (BENCHMARKS.md).
+
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Serialize, Default)]
+pub struct PickupRow {
+    pub discovery: String,
+    pub jobs: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p50_slots: f64,
+    pub p99_slots: f64,
+    pub slot_ms: f64,
+}
+
+#[derive(Serialize, Default)]
+pub struct LatencyRow {
+    pub replicas: u8,
+    pub quorum: u8,
+    pub jobs: usize,
+    pub p50_ms: f64,
+    pub max_ms: f64,
+    /// Successful transactions naming the job, after its post.
+    pub txs_min: u64,
+    pub txs_max: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct ThroughputRow {
+    pub workers: usize,
+    pub jobs: usize,
+    pub secs: f64,
+    pub per_minute: f64,
+}
+
+#[derive(Serialize, Default)]
+pub struct RentRow {
+    pub replicas: u8,
+    pub open_bytes: u64,
+    pub open_lamports: u64,
+    pub settled_bytes: u64,
+    pub settled_lamports: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct SandboxRow {
+    pub sample: String,
+    pub native_ms: f64,
+    pub sandbox_ms: f64,
+    pub ratio: f64,
+    pub compile_ms: f64,
+    pub fuel: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct Rss {
+    pub idle_kib: u64,
+    pub busy_peak_kib: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct AuditRow {
+    pub settlements: u64,
+    pub per_tx_posts: u64,
+    pub generate_secs: f64,
+    pub fetch_secs: f64,
+    pub check_secs: f64,
+    pub audit_secs: f64,
+    pub cli_secs: f64,
+    pub violations: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct Report {
+    pub command: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub profile: String,
+    /// `compute-worker` or `cmkt worker`.
+    pub worker: String,
+    pub slot_ms: f64,
+    pub pickup: Vec<PickupRow>,
+    pub latency: Vec<LatencyRow>,
+    pub throughput: Vec<ThroughputRow>,
+    pub rent: Vec<RentRow>,
+    pub sandbox: Vec<SandboxRow>,
+    pub rss: Rss,
+    pub audit: AuditRow,
+    /// Why the run stopped early, when it did.
+    pub failure: Option<String>,
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**short**"
+    }
+}
+
+fn sol(lamports: u64) -> String {
+    format!("{:.6} SOL", lamports as f64 / 1e9)
+}
+
+impl Report {
+    pub fn new(command: String) -> Report {
+        Report {
+            command,
+            cpu: cpu_model(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            profile: if cfg!(debug_assertions) {
+                "debug".into()
+            } else {
+                "release".into()
+            },
+            ..Report::default()
+        }
+    }
+
+    pub fn sandbox_geo_mean(&self) -> f64 {
+        if self.sandbox.is_empty() {
+            return f64::NAN;
+        }
+        (self.sandbox.iter().map(|r| r.ratio.ln()).sum::<f64>() / self.sandbox.len() as f64).exp()
+    }
+
+    /// BENCHMARKS.md.
+    pub fn markdown(&self) -> String {
+        let mut m = String::new();
+        let w = &mut m;
+        let _ = writeln!(w, "# Benchmarks\n");
+        let _ = writeln!(
+            w,
+            "Written by `{} --write BENCHMARKS.md`. Everything below comes from that one run, on \
+             {} ({} cores), with a {} build, against the embedded local chain (one in-process \
+             validator, slot time {:.0} ms) and real worker processes (`{} run`) talking \
+             JSON-RPC and websockets to it. Re-run the command to reproduce; `--quick` gives a \
+             smoke run with small samples.\n",
+            self.command, self.cpu, self.cores, self.profile, self.slot_ms, self.worker
+        );
+
+        if let Some(f) = &self.failure {
+            let _ = writeln!(
+                w,
+                "**This run stopped early**: {f}. Sections it did not reach are empty.\n"
+            );
+        }
+        let push = self.pickup.iter().find(|r| r.discovery.contains("push"));
+        let n1 = self.latency.iter().find(|r| r.replicas == 1);
+        let geo = self.sandbox_geo_mean();
+        let idle_mib = self.rss.idle_kib as f64 / 1024.0;
+        let _ = writeln!(w, "## Targets\n");
+        let _ = writeln!(w, "| target | measured | |\n|---|---|---|");
+        if let Some(p) = push {
+            let _ = writeln!(
+                w,
+                "| pickup p50 ≤ 1 slot with push | {:.1} slots ({:.0} ms) | {} |",
+                p.p50_slots,
+                p.p50_ms,
+                verdict(p.p50_slots <= 1.0)
+            );
+        }
+        if let Some(r) = n1 {
+            let _ = writeln!(
+                w,
+                "| n = 1 settled in ≤ 3 transactions | {} with the post ({} after it) | {} |",
+                r.txs_max + 1,
+                r.txs_max,
+                verdict(r.txs_max < 3)
+            );
+        }
+        let _ = writeln!(
+            w,
+            "| sandbox ≥ 0.7× native | {geo:.2}× (geometric mean) | {} |",
+            verdict(geo >= 0.7)
+        );
+        let _ = writeln!(
+            w,
+            "| worker idle RSS ≤ 64 MiB | {idle_mib:.0} MiB | {} |",
+            verdict(idle_mib <= 64.0)
+        );
+        let _ = writeln!(
+            w,
+            "| audit of 10 000 settlements ≤ 5 s | {:.2} s over {} | {} |\n",
+            self.audit.audit_secs,
+            self.audit.settlements,
+            verdict(self.audit.audit_secs <= 5.0 && self.audit.settlements >= 10_000)
+        );
+
+        let _ = writeln!(w, "## Pickup: post → claim\n");
+        let _ = writeln!(
+            w,
+            "One worker, one single-replica job at a time posted at random intervals (a seeded \
+             schedule). Milliseconds run from the moment the requester saw its post confirmed to \
+             the moment it saw the claim (account polled every 25 ms); slots are the claim's slot \
+             minus the post's, from `getSignaturesForAddress`. The worker fetches the manifest \
+             and blobs and checks the compiled module (cached) before it claims.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| discovery | jobs | p50 | p99 | p50 slots | p99 slots | p50 against push |\n|---|---|---|---|---|---|---|"
+        );
+        for r in &self.pickup {
+            let base = push.map_or(f64::NAN, |p| r.p50_ms / p.p50_ms);
+            let _ = writeln!(
+                w,
+                "| {} | {} | {:.0} ms | {:.0} ms | {:.1} | {:.1} | {:.1}× |",
+                r.discovery, r.jobs, r.p50_ms, r.p99_ms, r.p50_slots, r.p99_slots, base
+            );
+        }
+
+        let _ = writeln!(w, "\n## Post → settled\n");
+        let _ = writeln!(
+            w,
+            "Three workers (websocket push, own-job check every 200 ms), one job at a time. \
+             Transactions are the successful ones naming the job after its post; a worker's \
+             first payout also creates its token account, which is counted when it happens in \
+             the same transaction.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| n / k | jobs | p50 | max | transactions after the post |\n|---|---|---|---|---|"
+        );
+        for r in &self.latency {
+            let txs = if r.txs_min == r.txs_max {
+                r.txs_min.to_string()
+            } else {
+                format!("{}–{}", r.txs_min, r.txs_max)
+            };
+            let _ = writeln!(
+                w,
+                "| {} / {} | {} | {:.0} ms | {:.0} ms | {txs} |",
+                r.replicas, r.quorum, r.jobs, r.p50_ms, r.max_ms
+            );
+        }
+
+        let _ = writeln!(w, "\n## Throughput\n");
+        let _ = writeln!(
+            w,
+            "A batch of single-replica jobs posted at once; time from the first post to the last \
+             settlement. Each worker runs up to 2 jobs at once. Workers, validator and bench share \
+             the machine's {} cores.\n",
+            self.cores
+        );
+        let _ = writeln!(
+            w,
+            "| workers | jobs | seconds | jobs settled per minute | against 1 worker |\n|---|---|---|---|---|"
+        );
+        let one = self.throughput.first().map_or(f64::NAN, |r| r.per_minute);
+        for r in &self.throughput {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {:.1} | {:.1} | {:.2}× |",
+                r.workers,
+                r.jobs,
+                r.secs,
+                r.per_minute,
+                r.per_minute / one
+            );
+        }
+
+        let _ = writeln!(w, "\n## Bytes and rent per job\n");
+        let _ = writeln!(
+            w,
+            "While open, the job account holds its own rent plus the deposit for its settlement \
+             record (escrow sits in the market's shared vault, so a job has no token account of \
+             its own). At settlement the job account closes and its rent returns to the \
+             requester; the settlement record stays, for auditors.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| n | open: bytes | open: lamports locked | settled: bytes | settled: lamports locked |\n|---|---|---|---|---|"
+        );
+        for r in &self.rent {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} |",
+                r.replicas,
+                r.open_bytes,
+                sol(r.open_lamports),
+                r.settled_bytes,
+                sol(r.settled_lamports)
+            );
+        }
+
+        let _ = writeln!(w, "\n## Sandbox against native\n");
+        let _ = writeln!(
+            w,
+            "Each sample's committed module in the worker's executor (wasmtime; fuel metering, \
+             epoch interruption and NaN canonicalisation on, as in production) against the same \
+             Rust kernel compiled natively at opt-level 3; best of 3; outputs compared byte for \
+             byte. Ratio = native time / sandbox time (1.0 = as fast as native).\n"
+        );
+        let _ = writeln!(
+            w,
+            "| sample | native | sandbox | native/sandbox | compile | fuel |\n|---|---|---|---|---|---|"
+        );
+        for r in &self.sandbox {
+            let _ = writeln!(
+                w,
+                "| {} | {:.1} ms | {:.1} ms | {:.2} | {:.0} ms | {} |",
+                r.sample, r.native_ms, r.sandbox_ms, r.ratio, r.compile_ms, r.fuel
+            );
+        }
+        let _ = writeln!(w, "| geometric mean | | | {geo:.2} | | |");
+
+        let _ = writeln!(w, "\n## Worker memory\n");
+        let _ = writeln!(
+            w,
+            "Resident set of the worker processes from `/proc`: idle is the largest `VmRSS` of \
+             three workers a second after they subscribed; busy is the largest `VmHWM` (peak) \
+             after the throughput batches.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| idle | busy (peak) |\n|---|---|\n| {:.1} MiB | {:.1} MiB |",
+            self.rss.idle_kib as f64 / 1024.0,
+            self.rss.busy_peak_kib as f64 / 1024.0
+        );
+
+        let a = &self.audit;
+        let _ = writeln!(w, "\n## Audit\n");
+        let _ = writeln!(
+            w,
+            "{} settlements made by real transactions ({} posts per transaction, then each job's \
+             claim, commit, reveal and finalize in one transaction) in {:.0} s, on top of the \
+             settlements of the runs above. The audit reads every job, provider and settlement \
+             of the market with `getProgramAccounts` and both vault balances, then checks every \
+             rule.\n",
+            a.settlements, a.per_tx_posts, a.generate_secs
+        );
+        let _ = writeln!(
+            w,
+            "| reads | checks | audit in all | `cmkt audit --format json` (process) | violations |\n|---|---|---|---|---|\n| {:.2} s | {:.3} s | {:.2} s | {:.2} s | {} |",
+            a.fetch_secs, a.check_secs, a.audit_secs, a.cli_secs, a.violations
+        );
+        m
+    }
+}
