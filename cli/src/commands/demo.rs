@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use compute_market_client::{
     audit, rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState, Verdict,
 };
-use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
+use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet};
 use compute_worker::executor::{Executor, Limits};
 use solana_sdk::{signature::Keypair, signer::Signer};
 use std::{
@@ -109,12 +109,7 @@ pub fn run(args: Args) -> Result<()> {
         elapsed(t0),
         dir.display()
     );
-    let net = Localnet::start(&LocalnetConfig {
-        ledger: Some(dir.join("ledger")),
-        reset: false,
-        rpc_port: 0,
-        slots_per_epoch: None,
-    })?;
+    let net = fleet::local_chain(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(demo(&net, &dir, t0, Duration::from_secs(args.timeout)));
     drop(rt);

@@ -35,6 +35,17 @@ pub fn prepare_dir(dir: &Path, marker: &str, subdirs: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The embedded chain with its ledger in `dir/ledger`, on free ports. Call outside any tokio
+/// runtime (the validator starts its own).
+pub fn local_chain(dir: &Path) -> Result<compute_market_localnet::Localnet> {
+    compute_market_localnet::Localnet::start(&compute_market_localnet::LocalnetConfig {
+        ledger: Some(dir.join("ledger")),
+        reset: false,
+        rpc_port: 0,
+        slots_per_epoch: None,
+    })
+}
+
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -17,7 +17,7 @@ mod sandbox;
 use super::fleet::{self, WorkerSpec, Workers, TOKEN};
 use anyhow::{anyhow, bail, Context, Result};
 use compute_market_client::{rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, SlotState};
-use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
+use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet};
 use report::*;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use std::{
@@ -113,12 +113,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
-    let net = Localnet::start(&LocalnetConfig {
-        ledger: Some(dir.join("ledger")),
-        reset: false,
-        rpc_port: 0,
-        slots_per_epoch: None,
-    })?;
+    let net = fleet::local_chain(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(chain_benches(
         &net,
