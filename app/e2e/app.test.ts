@@ -1,0 +1,245 @@
+/**
+ * The web app in a real browser against a real local chain and worker: connect the Wallet
+ * Standard test wallet, post a job, watch it settle live, download and verify the result (and see
+ * a tampered download refused), cancel an unclaimed job, the errors a person meets, and the
+ * auditor's page with its exports checked against `cmkt audit`.
+ */
+import assert from "node:assert/strict";
+import { Connection, Keypair, PublicKey } from "@solana/web3.js";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { Browser, Locator, Page } from "playwright-core";
+import type { PreviewServer } from "vite";
+import {
+  ROOT,
+  launch,
+  Localnet,
+  screenshot,
+  serveApp,
+  testWalletScript,
+  walletContext,
+  watchConsole,
+} from "./harness";
+
+let net: Localnet;
+let browser: Browser;
+let app: { url: string; server: PreviewServer };
+let walletJs: string;
+let page: Page;
+let consoleErrors: string[];
+const files = mkdtempSync(join(tmpdir(), "cmkt-e2e-files-"));
+const MODULE = join(ROOT, "examples", "jobs", "wasm", "word-freq.wasm");
+const INPUT = join(files, "input.txt");
+/** The worker claims nothing below 1 token, so a 0.5-token job stays unclaimed and can be cancelled. */
+const MIN_REWARD_UNITS = 1_000_000;
+
+const requester = () => Keypair.fromSecretKey(Uint8Array.from(net.secretKey("requester"))).publicKey;
+
+/** The wallet's balance of the market's mint, in base units, read over JSON-RPC. */
+async function tokens(owner: PublicKey): Promise<bigint> {
+  const c = new Connection(net.info.rpc_url, "confirmed");
+  const r = await c.getParsedTokenAccountsByOwner(owner, { mint: new PublicKey(net.info.mint) });
+  return r.value.reduce((a, x) => a + BigInt(x.account.data.parsed.info.tokenAmount.amount), 0n);
+}
+
+const lamports = async (k: PublicKey) => BigInt(await new Connection(net.info.rpc_url, "confirmed").getBalance(k));
+const solToLamports = (sol: string) => {
+  const [w, f = ""] = sol.split(".");
+  return BigInt(w) * 1_000_000_000n + BigInt(f.padEnd(9, "0"));
+};
+
+async function waitText(l: Locator, re: RegExp, timeoutMs = 30_000): Promise<string> {
+  const t = Date.now();
+  let last = "";
+  for (;;) {
+    if ((await l.count()) > 0) {
+      last = (await l.first().textContent()) ?? "";
+      if (re.test(last)) return last;
+    }
+    if (Date.now() - t > timeoutMs) throw new Error(`waited ${timeoutMs} ms for ${re}; last text: ${last.slice(0, 400)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const appUrl = (hash: string, rpc = net.info.rpc_url, blob = net.info.blob_url) =>
+  `${app.url}?rpc=${encodeURIComponent(rpc)}&blob=${encodeURIComponent(blob)}#/${hash}`;
+
+async function fillJob(p: Page, reward: string, replicas = 1, quorum = 1) {
+  await p.getByLabel("module").setInputFiles(MODULE);
+  await p.getByLabel("input", { exact: true }).setInputFiles(INPUT);
+  await p.getByLabel("args").fill("5");
+  await p.getByLabel("replicas").fill(String(replicas));
+  await p.getByLabel("quorum").fill(String(quorum));
+  await p.getByLabel("reward").fill(reward);
+  await p.getByRole("button", { name: "Review fees and escrow" }).click();
+  await p.getByTestId("review").waitFor();
+}
+
+before(async () => {
+  writeFileSync(INPUT, "the quick brown fox jumps over the lazy dog the fox the end\n".repeat(50));
+  net = await Localnet.start("app");
+  await net.worker("provider-1", `[policy]\nmin_reward = ${MIN_REWARD_UNITS}\n`);
+  app = await serveApp();
+  walletJs = await testWalletScript();
+  browser = await launch();
+  const ctx = await walletContext(browser, net.secretKey("requester"), walletJs);
+  page = await ctx.newPage();
+  consoleErrors = watchConsole(page);
+});
+
+after(async () => {
+  await browser?.close();
+  await app?.server.close();
+  await net?.stop();
+});
+
+test("an unreachable RPC endpoint is explained, not a blank page", async () => {
+  const p = await browser.newPage();
+  await p.goto(appUrl("post", "http://127.0.0.1:9"));
+  const msg = await waitText(p.getByTestId("cluster-error"), /Cannot reach the RPC endpoint http:\/\/127\.0\.0\.1:9/);
+  assert.match(msg, /Is the validator running/);
+  await screenshot(p, "error-rpc-unreachable");
+  await p.close();
+});
+
+test("connects the Wallet Standard test wallet and shows the market", async () => {
+  await page.goto(appUrl("post"));
+  await waitText(page.getByTestId("health"), /connected/);
+  const market = await page.getByLabel("market", { exact: true }).inputValue();
+  assert.equal(market, net.info.market);
+  await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+  await page.getByTestId("wallet-address").waitFor();
+  assert.equal(await page.getByTestId("wallet-address").getAttribute("title"), requester().toBase58());
+});
+
+test("the review shows escrow, fee and rent, and refuses an escrow the wallet cannot pay", async () => {
+  await page.goto(appUrl("post"));
+  await fillJob(page, "2000000", 2, 1);
+  const review = await page.getByTestId("review").textContent();
+  assert.match(review ?? "", /Escrow \(reward × n\)4000000 tokens/);
+  assert.match(review ?? "", /Insufficient funds: the escrow is 4000000 tokens and your wallet holds \d+/);
+  assert.equal(await page.getByRole("button", { name: "Sign and post" }).isDisabled(), true);
+  await screenshot(page, "post-insufficient-funds");
+});
+
+let jobAddress = "";
+
+test("a declined signature sends nothing; a signed job is posted, settles live and its result verifies", async () => {
+  await page.goto(appUrl("post"));
+  await fillJob(page, "2");
+  const review = (await page.getByTestId("review").textContent()) ?? "";
+  assert.match(review, /Escrow \(reward × n\)2 tokens/);
+  const deposit = /Settlement record deposit[^)]*\)([\d.]+) SOL/.exec(review);
+  assert.ok(deposit, review);
+  const lamportsBefore = await lamports(requester());
+  await screenshot(page, "post-review");
+
+  await page.evaluate(() => (window.__CMKT_TEST_WALLET__!.reject = true));
+  await page.getByRole("button", { name: "Sign and post" }).click();
+  await waitText(page.getByTestId("post-error"), /You declined the request in your wallet: nothing was sent/);
+  const open = JSON.parse(net.cmkt("requester", ["--output", "json", "--market", net.info.market, "job", "list"]));
+  assert.equal(open.length, 0, "nothing was posted after the wallet declined");
+
+  await page.evaluate(() => (window.__CMKT_TEST_WALLET__!.reject = false));
+  await page.getByRole("button", { name: "Sign and post" }).click();
+  await page.waitForURL(/#\/job\//, { timeout: 60_000 });
+  jobAddress = (await page.getByTestId("job-address").textContent()) ?? "";
+  assert.match(jobAddress, /^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
+  // the page follows the job by subscription until its settlement appears
+  await waitText(page.getByTestId("outcome"), /^verified$/, 120_000);
+  await screenshot(page, "job-settled");
+  // what the review said it costs in SOL is what it cost: the job's rent came back, the
+  // settlement deposit paid the record's rent, and one signature fee
+  const spent = lamportsBefore - (await lamports(requester()));
+  assert.equal(spent, solToLamports(deposit[1]) + 5000n);
+
+  await page.getByRole("button", { name: "Download and verify the result" }).click();
+  const ok = await waitText(page.getByTestId("verified"), /Verified: \d+ bytes/, 30_000);
+  assert.match(ok, /exited with code 0/);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("save-result").click()]);
+  const saved = readFileSync((await download.path())!);
+  // the same bytes as the Rust client fetches and verifies
+  const out = join(files, "cmkt-result.bin");
+  net.cmkt("requester", ["job", "result", jobAddress, "--out", out]);
+  assert.deepEqual(saved, readFileSync(out));
+  assert.match(saved.toString("utf8"), /the\s+\d+/, "word-freq counted words");
+  await screenshot(page, "job-verified");
+});
+
+test("a provider serving tampered bytes is shown as not verified", async () => {
+  await page.goto(appUrl(`job/${jobAddress}`));
+  await waitText(page.getByTestId("outcome"), /verified/);
+  // flip one byte of the output on its way from the provider to the browser
+  await page.route(/\/results\/[0-9a-f]{64}$/, async (route) => {
+    const r = await route.fetch();
+    const body = Buffer.from(await r.body());
+    body[0] ^= 1;
+    await route.fulfill({ response: r, body });
+  });
+  await page.getByRole("button", { name: "Download and verify the result" }).click();
+  const bad = await waitText(page.getByTestId("not-verified"), /Not verified/);
+  assert.match(bad, /the output bytes do not match the settled root/);
+  await screenshot(page, "job-not-verified");
+  await page.unrouteAll();
+});
+
+test("my jobs lists the settled job, and an unclaimed job can be cancelled for a refund", async () => {
+  await page.goto(appUrl("post"));
+  await fillJob(page, "0.5");
+  const before = await tokens(requester());
+  await page.getByRole("button", { name: "Sign and post" }).click();
+  await page.waitForURL(/#\/job\//, { timeout: 60_000 });
+  await page.goto(appUrl("jobs"));
+  await page.getByTestId("live").waitFor();
+  await waitText(page.getByTestId("settled-jobs"), new RegExp(jobAddress.slice(0, 4)));
+  await waitText(page.getByTestId("open-jobs"), /free/);
+  await screenshot(page, "my-jobs");
+  await page.getByRole("button", { name: "Cancel and refund" }).click();
+  await waitText(page.getByTestId("open-jobs"), /^(?![\s\S]*free)/, 30_000);
+  const open = JSON.parse(net.cmkt("requester", ["--output", "json", "--market", net.info.market, "job", "list"]));
+  assert.equal(open.length, 0, "the cancelled job is closed on-chain");
+  assert.equal(await tokens(requester()), before, "the escrow came back");
+});
+
+test("the auditor page: conservation, totals, filters and exports agree with cmkt audit", async () => {
+  const p = await browser.newPage({ acceptDownloads: true, viewport: { width: 1400, height: 1000 } });
+  const errors = watchConsole(p);
+  await p.goto(appUrl("audit"));
+  await waitText(p.getByTestId("conservation"), /Conservation holds/, 30_000);
+  const cli = JSON.parse(net.cmkt("requester", ["--market", net.info.market, "audit", "--format", "json"]));
+  assert.deepEqual(cli.violations, []);
+  await p.getByLabel("filter market").selectOption(net.info.market);
+  const count = Number(await p.getByTestId("total-count").textContent());
+  assert.equal(count, cli.settlements);
+  assert.ok(count >= 1);
+  await screenshot(p, "audit");
+
+  const [json] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Export JSON" }).click()]);
+  const records = JSON.parse(readFileSync((await json.path())!, "utf8")) as { total_paid: string; fee: string; job: string }[];
+  assert.equal(records.length, cli.settlements);
+  assert.equal(records.reduce((a, r) => a + BigInt(r.total_paid), 0n), BigInt(cli.total_paid));
+  assert.equal(records.reduce((a, r) => a + BigInt(r.fee), 0n), BigInt(cli.total_fees));
+  assert.ok(records.some((r) => r.job === jobAddress));
+
+  const [csv] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Export CSV" }).click()]);
+  const lines = readFileSync((await csv.path())!, "utf8").trim().split("\n");
+  assert.match(lines[0], /^settlement,market,job,requester,/);
+  assert.equal(lines.length, 1 + cli.settlements);
+  assert.ok(lines.some((l) => l.includes(jobAddress)));
+
+  // filters: no settlement has the outcome "no quorum"; an unknown requester matches nothing
+  await p.getByLabel("filter outcome").selectOption("noQuorum");
+  assert.equal(Number(await p.getByTestId("total-count").textContent()), cli.no_quorum);
+  await p.getByLabel("filter outcome").selectOption("");
+  await p.getByLabel("filter requester").fill("11111111111111111111111111111111");
+  assert.equal(Number(await p.getByTestId("total-count").textContent()), 0);
+  assert.deepEqual(errors, []);
+  await p.close();
+});
+
+test("the pages logged no errors", () => {
+  // failed requests the tests provoked on purpose are not page errors
+  assert.deepEqual(consoleErrors.filter((e) => !/Failed to load resource/.test(e)), []);
+});

@@ -1,0 +1,516 @@
+/**
+ * The program as the app sees it: the committed IDL driven by `@anchor-lang/core`, PDAs,
+ * decoded accounts with amounts as bigints, and the two instructions a requester signs.
+ */
+import { BN, Program, type Idl } from "@anchor-lang/core";
+import { getAssociatedTokenAddressSync } from "@solana/spl-token";
+import { Connection, PublicKey, type TransactionInstruction } from "@solana/web3.js";
+import idlJson from "../../../idl/compute_market.json";
+import { utf8 } from "./bytes";
+
+export const IDL = idlJson as unknown as Idl;
+export const PROGRAM_ID = new PublicKey(idlJson.address);
+
+/** Byte offsets used by `memcmp` filters (after the 8-byte discriminator). */
+const OFFSET_MARKET = 8;
+const JOB_OFFSET_REQUESTER = 8 + 32 + 5;
+const SETTLEMENT_OFFSET_REQUESTER = 8 + 32 + 5 + 32;
+
+/** Account sizes, as `Job::space` and `Settlement::space` compute them. */
+const JOB_FIXED = 225;
+const SLOT_SIZE = 105;
+const SETTLEMENT_FIXED = 327;
+const VERDICT_SIZE = 81;
+export const jobSpace = (replicas: number, uriLen: number) => JOB_FIXED + 4 + uriLen + 4 + replicas * SLOT_SIZE;
+export const settlementSpace = (replicas: number) => SETTLEMENT_FIXED + 4 + replicas * VERDICT_SIZE;
+/** Lamports per signature on every cluster today. */
+export const SIGNATURE_FEE = 5000n;
+export const MAX_MANIFEST_URI_LEN = 200;
+
+export type SlotState = "free" | "claimed" | "committed" | "revealed";
+export type Verdict = "unclaimed" | "agreed" | "dissented" | "unverified" | "withheld" | "absent";
+export type Outcome = "verified" | "noQuorum";
+
+export interface MarketConfig {
+  minStake: bigint;
+  collateralPerClaim: bigint;
+  feeBps: number;
+  slashBountyBps: number;
+  maxReplicas: number;
+  claimTimeout: number;
+  defaultCommitWindow: number;
+  maxCommitWindow: number;
+  revealWindow: number;
+  unstakeCooldown: number;
+}
+
+export interface Market {
+  address: PublicKey;
+  authority: PublicKey;
+  marketId: bigint;
+  paused: boolean;
+  paymentMint: PublicKey;
+  paymentTokenProgram: PublicKey;
+  stakeMint: PublicKey;
+  stakeTokenProgram: PublicKey;
+  escrowVault: PublicKey;
+  stakeVault: PublicKey;
+  treasury: PublicKey;
+  config: MarketConfig;
+}
+
+export interface Slot {
+  provider: PublicKey;
+  state: SlotState;
+  claimedAt: number;
+  commitment: Uint8Array;
+  resultRoot: Uint8Array;
+}
+
+export interface Job {
+  address: PublicKey;
+  market: PublicKey;
+  status: "open" | "full" | "revealing";
+  replicas: number;
+  quorum: number;
+  requester: PublicKey;
+  nonce: bigint;
+  manifestHash: Uint8Array;
+  manifestUri: string;
+  rewardPerReplica: bigint;
+  escrow: bigint;
+  feeBps: number;
+  collateral: bigint;
+  createdAt: number;
+  commitDeadline: number;
+  revealDeadline: number;
+  slots: Slot[];
+}
+
+export interface SlotVerdict {
+  provider: PublicKey;
+  verdict: Verdict;
+  resultRoot: Uint8Array;
+  paid: bigint;
+  slashed: bigint;
+}
+
+export interface Settlement {
+  address: PublicKey;
+  market: PublicKey;
+  outcome: Outcome;
+  replicas: number;
+  quorum: number;
+  job: PublicKey;
+  requester: PublicKey;
+  nonce: bigint;
+  manifestHash: Uint8Array;
+  resultRoot: Uint8Array;
+  rewardPerReplica: bigint;
+  feeBps: number;
+  escrow: bigint;
+  totalPaid: bigint;
+  fee: bigint;
+  refund: bigint;
+  totalSlashed: bigint;
+  bounty: bigint;
+  expiredSlashed: bigint;
+  finalizer: PublicKey;
+  settledSlot: bigint;
+  settledAt: number;
+  verdicts: SlotVerdict[];
+}
+
+export interface Provider {
+  address: PublicKey;
+  market: PublicKey;
+  owner: PublicKey;
+  stake: bigint;
+  locked: bigint;
+  pendingUnstake: bigint;
+  activeClaims: number;
+  jobsCompleted: bigint;
+  jobsFailed: bigint;
+  totalSlashed: bigint;
+  totalEarned: bigint;
+  registeredAt: number;
+  endpoint: string;
+}
+
+// ---- decoding -------------------------------------------------------------------------------
+
+type Raw = Record<string, unknown>;
+const big = (v: unknown): bigint => BigInt((v as BN).toString());
+const num = (v: unknown): number => Number((v as BN).toString());
+const bytes = (v: unknown): Uint8Array => Uint8Array.from(v as number[]);
+/** Anchor decodes an enum as `{ variantName: {} }`. */
+const variant = <T extends string>(v: unknown): T => Object.keys(v as object)[0] as T;
+
+function decodeMarket(address: PublicKey, a: Raw): Market {
+  const c = a.config as Raw;
+  return {
+    address,
+    authority: a.authority as PublicKey,
+    marketId: big(a.marketId),
+    paused: a.paused as boolean,
+    paymentMint: a.paymentMint as PublicKey,
+    paymentTokenProgram: a.paymentTokenProgram as PublicKey,
+    stakeMint: a.stakeMint as PublicKey,
+    stakeTokenProgram: a.stakeTokenProgram as PublicKey,
+    escrowVault: a.escrowVault as PublicKey,
+    stakeVault: a.stakeVault as PublicKey,
+    treasury: a.treasury as PublicKey,
+    config: {
+      minStake: big(c.minStake),
+      collateralPerClaim: big(c.collateralPerClaim),
+      feeBps: c.feeBps as number,
+      slashBountyBps: c.slashBountyBps as number,
+      maxReplicas: c.maxReplicas as number,
+      claimTimeout: num(c.claimTimeout),
+      defaultCommitWindow: num(c.defaultCommitWindow),
+      maxCommitWindow: num(c.maxCommitWindow),
+      revealWindow: num(c.revealWindow),
+      unstakeCooldown: num(c.unstakeCooldown),
+    },
+  };
+}
+
+function decodeJob(address: PublicKey, a: Raw): Job {
+  return {
+    address,
+    market: a.market as PublicKey,
+    status: variant(a.status),
+    replicas: a.replicas as number,
+    quorum: a.quorum as number,
+    requester: a.requester as PublicKey,
+    nonce: big(a.nonce),
+    manifestHash: bytes(a.manifestHash),
+    manifestUri: a.manifestUri as string,
+    rewardPerReplica: big(a.rewardPerReplica),
+    escrow: big(a.escrow),
+    feeBps: a.feeBps as number,
+    collateral: big(a.collateral),
+    createdAt: num(a.createdAt),
+    commitDeadline: num(a.commitDeadline),
+    revealDeadline: num(a.revealDeadline),
+    slots: (a.slots as Raw[]).map((s) => ({
+      provider: s.provider as PublicKey,
+      state: variant(s.state),
+      claimedAt: num(s.claimedAt),
+      commitment: bytes(s.commitment),
+      resultRoot: bytes(s.resultRoot),
+    })),
+  };
+}
+
+function decodeSettlement(address: PublicKey, a: Raw): Settlement {
+  return {
+    address,
+    market: a.market as PublicKey,
+    outcome: variant(a.outcome),
+    replicas: a.replicas as number,
+    quorum: a.quorum as number,
+    job: a.job as PublicKey,
+    requester: a.requester as PublicKey,
+    nonce: big(a.nonce),
+    manifestHash: bytes(a.manifestHash),
+    resultRoot: bytes(a.resultRoot),
+    rewardPerReplica: big(a.rewardPerReplica),
+    feeBps: a.feeBps as number,
+    escrow: big(a.escrow),
+    totalPaid: big(a.totalPaid),
+    fee: big(a.fee),
+    refund: big(a.refund),
+    totalSlashed: big(a.totalSlashed),
+    bounty: big(a.bounty),
+    expiredSlashed: big(a.expiredSlashed),
+    finalizer: a.finalizer as PublicKey,
+    settledSlot: big(a.settledSlot),
+    settledAt: num(a.settledAt),
+    verdicts: (a.verdicts as Raw[]).map((v) => ({
+      provider: v.provider as PublicKey,
+      verdict: variant(v.verdict),
+      resultRoot: bytes(v.resultRoot),
+      paid: big(v.paid),
+      slashed: big(v.slashed),
+    })),
+  };
+}
+
+function decodeProvider(address: PublicKey, a: Raw): Provider {
+  return {
+    address,
+    market: a.market as PublicKey,
+    owner: a.owner as PublicKey,
+    stake: big(a.stake),
+    locked: big(a.locked),
+    pendingUnstake: big(a.pendingUnstake),
+    activeClaims: a.activeClaims as number,
+    jobsCompleted: big(a.jobsCompleted),
+    jobsFailed: big(a.jobsFailed),
+    totalSlashed: big(a.totalSlashed),
+    totalEarned: big(a.totalEarned),
+    registeredAt: num(a.registeredAt),
+    endpoint: a.endpoint as string,
+  };
+}
+
+// ---- reading --------------------------------------------------------------------------------
+
+const memcmp = (offset: number, key: PublicKey) => ({ memcmp: { offset, bytes: key.toBase58() } });
+
+/** Reads and builds against one cluster. Needs no wallet. */
+export class MarketClient {
+  readonly program: Program;
+
+  constructor(readonly connection: Connection) {
+    this.program = new Program(IDL, { connection } as never);
+  }
+
+  private get accounts() {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return this.program.account as any;
+  }
+
+  /** Whether the program exists on this cluster (it does not on a wrong cluster). */
+  async programDeployed(): Promise<boolean> {
+    const info = await this.connection.getAccountInfo(PROGRAM_ID);
+    return info !== null && info.executable;
+  }
+
+  async markets(): Promise<Market[]> {
+    const all = await this.accounts.market.all();
+    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeMarket(x.publicKey, x.account));
+  }
+
+  async market(address: PublicKey): Promise<Market | null> {
+    const a = await this.accounts.market.fetchNullable(address);
+    return a ? decodeMarket(address, a) : null;
+  }
+
+  async job(address: PublicKey): Promise<Job | null> {
+    const a = await this.accounts.job.fetchNullable(address);
+    return a ? decodeJob(address, a) : null;
+  }
+
+  decodeJob(address: PublicKey, data: Buffer): Job {
+    return decodeJob(address, this.program.coder.accounts.decode("job", data));
+  }
+
+  decodeSettlement(address: PublicKey, data: Buffer): Settlement {
+    return decodeSettlement(address, this.program.coder.accounts.decode("settlement", data));
+  }
+
+  async jobs(filter: { market?: PublicKey; requester?: PublicKey } = {}): Promise<Job[]> {
+    const f = [];
+    if (filter.market) f.push(memcmp(OFFSET_MARKET, filter.market));
+    if (filter.requester) f.push(memcmp(JOB_OFFSET_REQUESTER, filter.requester));
+    const all = await this.accounts.job.all(f);
+    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeJob(x.publicKey, x.account));
+  }
+
+  async provider(market: PublicKey, owner: PublicKey): Promise<Provider | null> {
+    const address = providerAddress(market, owner);
+    const a = await this.accounts.provider.fetchNullable(address);
+    return a ? decodeProvider(address, a) : null;
+  }
+
+  async settlement(job: PublicKey): Promise<Settlement | null> {
+    const address = settlementAddress(job);
+    const a = await this.accounts.settlement.fetchNullable(address);
+    return a ? decodeSettlement(address, a) : null;
+  }
+
+  async settlements(filter: { market?: PublicKey; requester?: PublicKey } = {}): Promise<Settlement[]> {
+    const f = [];
+    if (filter.market) f.push(memcmp(OFFSET_MARKET, filter.market));
+    if (filter.requester) f.push(memcmp(SETTLEMENT_OFFSET_REQUESTER, filter.requester));
+    const all = await this.accounts.settlement.all(f);
+    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeSettlement(x.publicKey, x.account));
+  }
+
+  async providers(market?: PublicKey): Promise<Provider[]> {
+    const all = await this.accounts.provider.all(market ? [memcmp(OFFSET_MARKET, market)] : []);
+    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeProvider(x.publicKey, x.account));
+  }
+
+  /** Token balance of a token account in base units (0 when it does not exist). */
+  async tokenBalance(account: PublicKey): Promise<bigint> {
+    const info = await this.connection.getAccountInfo(account);
+    if (!info) return 0n;
+    const r = await this.connection.getTokenAccountBalance(account);
+    return BigInt(r.value.amount);
+  }
+
+  async mintDecimals(mint: PublicKey): Promise<number> {
+    const r = await this.connection.getTokenSupply(mint);
+    return r.value.decimals;
+  }
+
+  /** Subscribes to every job and settlement of `requester`; returns the unsubscribe function. */
+  watchRequester(
+    requester: PublicKey,
+    onJob: (job: Job) => void,
+    onSettlement: (s: Settlement) => void,
+  ): () => void {
+    const jobDisc = this.program.coder.accounts.memcmp("job");
+    const setDisc = this.program.coder.accounts.memcmp("settlement");
+    const a = this.connection.onProgramAccountChange(
+      PROGRAM_ID,
+      (k) => {
+        if (k.accountInfo.data.length > 0) onJob(this.decodeJob(k.accountId, k.accountInfo.data));
+      },
+      { commitment: "confirmed", filters: [{ memcmp: jobDisc } as never, memcmp(JOB_OFFSET_REQUESTER, requester)] },
+    );
+    const b = this.connection.onProgramAccountChange(
+      PROGRAM_ID,
+      (k) => onSettlement(this.decodeSettlement(k.accountId, k.accountInfo.data)),
+      {
+        commitment: "confirmed",
+        filters: [{ memcmp: setDisc } as never, memcmp(SETTLEMENT_OFFSET_REQUESTER, requester)],
+      },
+    );
+    return () => {
+      void this.connection.removeProgramAccountChangeListener(a);
+      void this.connection.removeProgramAccountChangeListener(b);
+    };
+  }
+
+  // ---- building -----------------------------------------------------------------------------
+
+  async postJobInstruction(p: {
+    market: Market;
+    requester: PublicKey;
+    nonce: bigint;
+    manifestHash: Uint8Array;
+    manifestUri: string;
+    rewardPerReplica: bigint;
+    replicas: number;
+    quorum: number;
+    commitWindow: number;
+  }): Promise<TransactionInstruction> {
+    const job = jobAddress(p.market.address, p.requester, p.nonce);
+    return this.program.methods
+      .postJob({
+        nonce: new BN(p.nonce.toString()),
+        manifestHash: Array.from(p.manifestHash),
+        manifestUri: p.manifestUri,
+        rewardPerReplica: new BN(p.rewardPerReplica.toString()),
+        replicas: p.replicas,
+        quorum: p.quorum,
+        commitWindow: new BN(p.commitWindow),
+      })
+      .accountsPartial({
+        requester: p.requester,
+        market: p.market.address,
+        job,
+        settlement: settlementAddress(job),
+        requesterToken: requesterTokenAccount(p.market, p.requester),
+        escrowVault: p.market.escrowVault,
+        paymentMint: p.market.paymentMint,
+        tokenProgram: p.market.paymentTokenProgram,
+      })
+      .instruction();
+  }
+
+  async cancelJobInstruction(market: Market, job: Job): Promise<TransactionInstruction> {
+    return this.program.methods
+      .cancelJob()
+      .accountsPartial({
+        requester: job.requester,
+        market: market.address,
+        job: job.address,
+        refundTo: requesterTokenAccount(market, job.requester),
+        escrowVault: market.escrowVault,
+        paymentMint: market.paymentMint,
+        tokenProgram: market.paymentTokenProgram,
+      })
+      .instruction();
+  }
+}
+
+// ---- addresses ------------------------------------------------------------------------------
+
+export function jobAddress(market: PublicKey, requester: PublicKey, nonce: bigint): PublicKey {
+  const n = new Uint8Array(8);
+  new DataView(n.buffer).setBigUint64(0, nonce, true);
+  return PublicKey.findProgramAddressSync([utf8("job"), market.toBytes(), requester.toBytes(), n], PROGRAM_ID)[0];
+}
+
+export function settlementAddress(job: PublicKey): PublicKey {
+  return PublicKey.findProgramAddressSync([utf8("settlement"), job.toBytes()], PROGRAM_ID)[0];
+}
+
+export function marketAddress(authority: PublicKey, marketId: bigint): PublicKey {
+  const n = new Uint8Array(8);
+  new DataView(n.buffer).setBigUint64(0, marketId, true);
+  return PublicKey.findProgramAddressSync([utf8("market"), authority.toBytes(), n], PROGRAM_ID)[0];
+}
+
+export function providerAddress(market: PublicKey, owner: PublicKey): PublicKey {
+  return PublicKey.findProgramAddressSync([utf8("provider"), market.toBytes(), owner.toBytes()], PROGRAM_ID)[0];
+}
+
+export function requesterTokenAccount(market: Market, requester: PublicKey): PublicKey {
+  return getAssociatedTokenAddressSync(market.paymentMint, requester, true, market.paymentTokenProgram);
+}
+
+// ---- money ----------------------------------------------------------------------------------
+
+/** What posting a job costs and locks, shown before the wallet signs. */
+export interface PostCost {
+  escrow: bigint;
+  feePerReplica: bigint;
+  providersGetPerReplica: bigint;
+  maxFee: bigint;
+  jobRent: bigint;
+  settlementDeposit: bigint;
+  signatureFee: bigint;
+  /** SOL that comes back when the job settles or is cancelled (job rent + unused deposit). */
+  lamportsLocked: bigint;
+}
+
+export async function postCost(
+  connection: Connection,
+  market: Market,
+  rewardPerReplica: bigint,
+  replicas: number,
+  uriLen: number,
+): Promise<PostCost> {
+  const feePerReplica = (rewardPerReplica * BigInt(market.config.feeBps)) / 10_000n;
+  const [jobRent, settlementDeposit] = await Promise.all([
+    connection.getMinimumBalanceForRentExemption(jobSpace(replicas, uriLen)),
+    connection.getMinimumBalanceForRentExemption(settlementSpace(replicas)),
+  ]);
+  return {
+    escrow: rewardPerReplica * BigInt(replicas),
+    feePerReplica,
+    providersGetPerReplica: rewardPerReplica - feePerReplica,
+    maxFee: feePerReplica * BigInt(replicas),
+    jobRent: BigInt(jobRent),
+    settlementDeposit: BigInt(settlementDeposit),
+    signatureFee: SIGNATURE_FEE,
+    lamportsLocked: BigInt(jobRent) + BigInt(settlementDeposit),
+  };
+}
+
+/** `amount` base units as a decimal string with `decimals` places (trailing zeros cut). */
+export function formatUnits(amount: bigint, decimals: number): string {
+  const neg = amount < 0n;
+  const a = neg ? -amount : amount;
+  const base = 10n ** BigInt(decimals);
+  const whole = a / base;
+  const frac = (a % base).toString().padStart(decimals, "0").replace(/0+$/, "");
+  return `${neg ? "-" : ""}${whole}${frac ? "." + frac : ""}`;
+}
+
+/** Parses "1.5" into base units; throws on more decimals than the mint has. */
+export function parseUnits(text: string, decimals: number): bigint {
+  const t = text.trim();
+  if (!/^\d+(\.\d+)?$/.test(t)) throw new Error(`"${text}" is not an amount`);
+  const [w, f = ""] = t.split(".");
+  if (f.length > decimals) throw new Error(`at most ${decimals} decimals`);
+  return BigInt(w) * 10n ** BigInt(decimals) + BigInt(f.padEnd(decimals, "0") || "0");
+}
+
+export const formatSol = (lamports: bigint) => formatUnits(lamports, 9);

@@ -1,0 +1,245 @@
+import { useEffect, useMemo, useState } from "react";
+import {
+  checkConservation,
+  checkSettlement,
+  filterSettlements,
+  perProvider,
+  toCsv,
+  toJson,
+  totals,
+  type SettlementFilter,
+} from "../lib/audit";
+import { explain } from "../lib/errors";
+import { formatUnits, type Market, type Provider, type Settlement } from "../lib/market";
+import { short, useApp } from "../state";
+import { Amount, Key, outcomeText, time } from "./common";
+
+interface MarketView {
+  market: Market;
+  openEscrow: bigint;
+  escrowVaultBalance: bigint;
+  totalStake: bigint;
+  stakeVaultBalance: bigint;
+  openJobs: number;
+  violations: string[];
+}
+
+interface Loaded {
+  markets: MarketView[];
+  settlements: Settlement[];
+  providers: Provider[];
+  violations: string[];
+  at: Date;
+}
+
+function save(name: string, type: string, text: string) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** `datetime-local` value to unix seconds. */
+const unix = (v: string) => (v ? Math.floor(new Date(v).getTime() / 1000) : undefined);
+
+export function AuditPage() {
+  const { client, cluster, decimals, health } = useApp();
+  const [data, setData] = useState<Loaded | null>(null);
+  const [error, setError] = useState("");
+  const [loading, setLoading] = useState(false);
+  const [f, setF] = useState<{ market: string; requester: string; provider: string; outcome: SettlementFilter["outcome"]; from: string; to: string }>(
+    { market: "", requester: "", provider: "", outcome: "", from: "", to: "" },
+  );
+
+  async function load() {
+    setLoading(true);
+    setError("");
+    try {
+      // one read per kind of account; the vault checks compare reads taken moments apart, so
+      // activity in between can show as a transient mismatch (reload to re-check)
+      const [markets, settlements, providers, jobs] = await Promise.all([
+        client.markets(),
+        client.settlements(),
+        client.providers(),
+        client.jobs(),
+      ]);
+      const views: MarketView[] = await Promise.all(
+        markets.map(async (m) => {
+          const [escrowVaultBalance, stakeVaultBalance] = await Promise.all([
+            client.tokenBalance(m.escrowVault),
+            client.tokenBalance(m.stakeVault),
+          ]);
+          const openJobs = jobs.filter((j) => j.market.equals(m.address));
+          const c = checkConservation({
+            market: m,
+            escrowVaultBalance,
+            stakeVaultBalance,
+            openJobs,
+            providers: providers.filter((p) => p.market.equals(m.address)),
+          });
+          return { market: m, escrowVaultBalance, stakeVaultBalance, openJobs: openJobs.length, ...c };
+        }),
+      );
+      const known = new Set(markets.map((m) => m.address.toBase58()));
+      const violations = [
+        ...views.flatMap((v) => v.violations),
+        ...settlements.flatMap(checkSettlement),
+        ...settlements.filter((s) => !known.has(s.market.toBase58())).map((s) => `settlement ${s.address.toBase58()}: its market ${s.market.toBase58()} does not exist`),
+      ];
+      settlements.sort((a, b) => b.settledAt - a.settledAt || Number(b.settledSlot - a.settledSlot));
+      setData({ markets: views, settlements, providers, violations, at: new Date() });
+    } catch (e) {
+      setError(explain(e, cluster.rpc));
+    } finally {
+      setLoading(false);
+    }
+  }
+
+  useEffect(() => {
+    if (health.state === "ok") void load();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [client, health.state]);
+
+  const filter: SettlementFilter = { ...f, from: unix(f.from), to: unix(f.to) };
+  const shown = useMemo(() => (data ? filterSettlements(data.settlements, filter) : []), [data, JSON.stringify(filter)]);
+  const t = totals(shown);
+  const figures = perProvider(shown);
+  const providers = (data?.providers ?? []).filter((p) => !f.market || p.market.toBase58() === f.market);
+  const tok = (v: bigint) => <Amount v={v} decimals={decimals} />;
+  const set = (k: keyof typeof f) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setF({ ...f, [k]: e.target.value });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+
+  return (
+    <section>
+      <h2>Audit</h2>
+      <p className="muted">
+        No wallet needed: everything below is read from the chain at {cluster.rpc} and checked in your browser.{" "}
+        <button onClick={load} disabled={loading}>{loading ? "Reading…" : "Reload"}</button>
+        {data && <> · read {data.at.toLocaleTimeString()}</>}
+      </p>
+      {error && <div className="error" role="alert">{error}</div>}
+      {data && (
+        <>
+          <div className={data.violations.length === 0 ? "ok" : "error"} data-testid="conservation" role="status">
+            {data.violations.length === 0
+              ? `✔ Conservation holds: in every market the escrow vault holds exactly the open jobs' escrow, the stake vault exactly the providers' stakes, and all ${data.settlements.length} settlements add up.`
+              : `✘ ${data.violations.length} rule(s) broken:`}
+            {data.violations.length > 0 && <ul>{data.violations.map((v) => <li key={v}>{v}</li>)}</ul>}
+          </div>
+          <h3>Markets</h3>
+          <table data-testid="markets">
+            <thead>
+              <tr><th>Market</th><th>Open jobs</th><th>Open escrow</th><th>Escrow vault</th><th>Stakes</th><th>Stake vault</th><th>Fee</th></tr>
+            </thead>
+            <tbody>
+              {data.markets.map((m) => (
+                <tr key={m.market.address.toBase58()}>
+                  <td><Key k={m.market.address} /></td>
+                  <td>{m.openJobs}</td>
+                  <td>{tok(m.openEscrow)}</td>
+                  <td>{tok(m.escrowVaultBalance)}</td>
+                  <td>{tok(m.totalStake)}</td>
+                  <td>{tok(m.stakeVaultBalance)}</td>
+                  <td>{m.market.config.feeBps / 100}%</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+
+          <h3>Settlements</h3>
+          <div className="filters">
+            <label>Market <select aria-label="filter market" value={f.market} onChange={set("market")}>
+              <option value="">all</option>
+              {data.markets.map((m) => <option key={m.market.address.toBase58()} value={m.market.address.toBase58()}>{short(m.market.address)}</option>)}
+            </select></label>
+            <label>Requester <input aria-label="filter requester" value={f.requester} onChange={set("requester")} placeholder="wallet address" /></label>
+            <label>Provider <input aria-label="filter provider" value={f.provider} onChange={set("provider")} placeholder="owner wallet" /></label>
+            <label>Outcome <select aria-label="filter outcome" value={f.outcome} onChange={set("outcome")}>
+              <option value="">all</option>
+              <option value="verified">verified</option>
+              <option value="noQuorum">no quorum</option>
+            </select></label>
+            <label>From <input type="datetime-local" aria-label="filter from" value={f.from} onChange={set("from")} /></label>
+            <label>To <input type="datetime-local" aria-label="filter to" value={f.to} onChange={set("to")} /></label>
+            <button onClick={() => save(`settlements-${stamp}.csv`, "text/csv", toCsv(shown))}>Export CSV</button>
+            <button onClick={() => save(`settlements-${stamp}.json`, "application/json", toJson(shown))}>Export JSON</button>
+          </div>
+          <table className="totals" data-testid="totals">
+            <tbody>
+              <tr>
+                <th>Settlements</th><td data-testid="total-count">{t.settlements}</td>
+                <th>Verified</th><td>{t.verified}</td>
+                <th>No quorum</th><td>{t.noQuorum}</td>
+              </tr>
+              <tr>
+                <th>Escrowed</th><td>{tok(t.escrow)}</td>
+                <th>Paid</th><td data-testid="total-paid">{tok(t.paid)}</td>
+                <th>Fees</th><td>{tok(t.fees)}</td>
+              </tr>
+              <tr>
+                <th>Refunded</th><td>{tok(t.refunded)}</td>
+                <th>Slashed</th><td>{tok(t.slashed)}</td>
+                <th>Bounties</th><td>{tok(t.bounties)}</td>
+              </tr>
+            </tbody>
+          </table>
+          <table data-testid="settlements">
+            <thead>
+              <tr><th>Settled</th><th>Job</th><th>Requester</th><th>Outcome</th><th>n / k</th><th>Escrow</th><th>Paid</th><th>Fee</th><th>Refund</th><th>Slashed</th><th>Providers</th></tr>
+            </thead>
+            <tbody>
+              {shown.slice(0, 500).map((s) => (
+                <tr key={s.address.toBase58()}>
+                  <td>{time(s.settledAt)}</td>
+                  <td><a href={`#/job/${s.job.toBase58()}`}><Key k={s.job} /></a></td>
+                  <td><Key k={s.requester} /></td>
+                  <td>{outcomeText(s)}</td>
+                  <td>{s.replicas} / {s.quorum}</td>
+                  <td>{tok(s.escrow)}</td>
+                  <td>{tok(s.totalPaid)}</td>
+                  <td>{tok(s.fee)}</td>
+                  <td>{tok(s.refund)}</td>
+                  <td>{tok(s.totalSlashed + s.expiredSlashed)}</td>
+                  <td>{s.verdicts.filter((v) => v.verdict !== "unclaimed").map((v) => `${short(v.provider)} ${v.verdict}`).join(", ")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {shown.length > 500 && <p className="muted">Showing 500 of {shown.length}; the exports hold all of them.</p>}
+
+          <h3>Providers</h3>
+          <table data-testid="providers">
+            <thead>
+              <tr><th>Owner</th><th>Endpoint</th><th>Stake</th><th>Locked</th><th>Earned (all time)</th><th>Slashed (all time)</th><th>Completed / failed</th><th>Slots in filter</th><th>Agreed</th><th>Paid in filter</th><th>Slashed in filter</th></tr>
+            </thead>
+            <tbody>
+              {providers.map((p) => {
+                const x = figures.get(p.owner.toBase58());
+                return (
+                  <tr key={p.address.toBase58()}>
+                    <td><Key k={p.owner} /></td>
+                    <td><code>{p.endpoint}</code></td>
+                    <td>{tok(p.stake)}</td>
+                    <td>{tok(p.locked)}</td>
+                    <td>{tok(p.totalEarned)}</td>
+                    <td>{tok(p.totalSlashed)}</td>
+                    <td>{p.jobsCompleted.toString()} / {p.jobsFailed.toString()}</td>
+                    <td>{x?.slots ?? 0}</td>
+                    <td>{x?.agreed ?? 0}</td>
+                    <td>{tok(x?.paid ?? 0n)}</td>
+                    <td>{tok(x?.slashed ?? 0n)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          <p className="muted">Amounts in tokens ({decimals} decimals; exports carry exact base units, 1 token = {formatUnits(10n ** BigInt(decimals), 0)} units).</p>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,220 @@
+import { PublicKey } from "@solana/web3.js";
+import { useEffect, useState } from "react";
+import { toHex } from "../lib/bytes";
+import { explain } from "../lib/errors";
+import { settlementAddress, type Job, type Settlement } from "../lib/market";
+import { parseExact, summaryFromJson, verifyOutput, type ResultSummary } from "../lib/merkle";
+import { useApp } from "../state";
+import { Amount, hexShort, Key, outcomeText, SlotChips, time } from "./common";
+
+type Download =
+  | { state: "idle" }
+  | { state: "working"; note: string }
+  | { state: "verified"; provider: PublicKey; summary: ResultSummary; bytes: Uint8Array; url: string; name: string }
+  | { state: "failed"; reasons: string[] };
+
+const PNG = [0x89, 0x50, 0x4e, 0x47];
+const isPng = (b: Uint8Array) => PNG.every((x, i) => b[i] === x);
+
+function preview(bytes: Uint8Array): string | null {
+  const head = bytes.subarray(0, 4000);
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(head);
+  return /[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text) ? null : text + (bytes.length > head.length ? "\n…" : "");
+}
+
+const statusText = (s: ResultSummary) =>
+  s.status.kind === "exited" ? `exited with code ${s.status.code}` : s.status.kind.replace(/_/g, " ");
+
+export function JobPage({ address }: { address: string }) {
+  const { client, cluster, connection, decimals } = useApp();
+  const [job, setJob] = useState<Job | null | undefined>(undefined);
+  const [settlement, setSettlement] = useState<Settlement | null>(null);
+  const [error, setError] = useState("");
+  const [download, setDownload] = useState<Download>({ state: "idle" });
+
+  let key: PublicKey | null = null;
+  try {
+    key = new PublicKey(address);
+  } catch {
+    /* shown below */
+  }
+
+  useEffect(() => {
+    if (!key) return;
+    let on = true;
+    const k = key;
+    const sAddr = settlementAddress(k);
+    // subscribe, then read: the job account's changes and the settlement's creation arrive live
+    const a = connection.onAccountChange(
+      k,
+      (info) => {
+        if (!on) return;
+        setJob(info.data.length > 0 && info.lamports > 0 ? client.decodeJob(k, info.data) : null);
+      },
+      { commitment: "confirmed" },
+    );
+    const b = connection.onAccountChange(
+      sAddr,
+      (info) => on && info.data.length > 0 && setSettlement(client.decodeSettlement(sAddr, info.data)),
+      { commitment: "confirmed" },
+    );
+    Promise.all([client.job(k), client.settlement(k)]).then(
+      ([j, s]) => {
+        if (!on) return;
+        setJob((prev) => (prev === undefined ? j : prev));
+        setSettlement((prev) => prev ?? s);
+      },
+      (e) => on && setError(explain(e, cluster.rpc)),
+    );
+    return () => {
+      on = false;
+      void connection.removeAccountChangeListener(a);
+      void connection.removeAccountChangeListener(b);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [address, client, connection, cluster.rpc]);
+
+  useEffect(() => () => {
+    if (download.state === "verified") URL.revokeObjectURL(download.url);
+  }, [download]);
+
+  /** Tries each provider that agreed until one serves bytes that verify against the settled root. */
+  async function fetchAndVerify(s: Settlement) {
+    const reasons: string[] = [];
+    const winners = s.verdicts.filter((v) => v.verdict === "agreed");
+    for (const w of winners) {
+      const who = w.provider.toBase58().slice(0, 8);
+      try {
+        setDownload({ state: "working", note: `asking provider ${who}…` });
+        const p = await client.provider(s.market, w.provider);
+        if (!p) throw new Error("its provider account is closed");
+        const base = `${p.endpoint.replace(/\/+$/, "")}/results/${toHex(s.resultRoot)}`;
+        const sr = await fetch(`${base}/summary`);
+        if (!sr.ok) throw new Error(`summary: HTTP ${sr.status}`);
+        const summary = summaryFromJson(parseExact(await sr.text()));
+        setDownload({ state: "working", note: `downloading ${summary.outputLen} bytes from ${who}…` });
+        const or = await fetch(base);
+        if (!or.ok) throw new Error(`output: HTTP ${or.status}`);
+        const bytes = new Uint8Array(await or.arrayBuffer());
+        const v = verifyOutput(s.resultRoot, summary, bytes);
+        if (!v.ok) throw new Error(v.reason);
+        const png = isPng(bytes);
+        const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: png ? "image/png" : "application/octet-stream" }));
+        setDownload({ state: "verified", provider: w.provider, summary, bytes, url, name: `result-${toHex(s.resultRoot).slice(0, 12)}.${png ? "png" : "bin"}` });
+        return;
+      } catch (e) {
+        const msg = e instanceof TypeError ? `${e.message} (endpoint unreachable or blocked by CORS)` : explain(e, cluster.rpc);
+        reasons.push(`provider ${who}: ${msg}`);
+      }
+    }
+    if (winners.length === 0) reasons.push("no provider agreed on a result: there is nothing to download");
+    setDownload({ state: "failed", reasons });
+  }
+
+  if (!key) return <div className="error" role="alert">{address} is not a job address.</div>;
+  return (
+    <section>
+      <h2>Job <code data-testid="job-address">{address}</code></h2>
+      {error && <div className="error" role="alert">{error}</div>}
+      {job === undefined && !settlement && <p className="muted">Loading…</p>}
+      {job === null && !settlement && <p>No such job on this cluster, and no settlement for it (wrong cluster, or cancelled).</p>}
+      {job && (
+        <div data-testid="job-live">
+          <p>
+            Status <b data-testid="job-status">{job.status}</b> · n {job.replicas} / k {job.quorum} · reward per replica{" "}
+            <Amount v={job.rewardPerReplica} decimals={decimals} /> · escrow <Amount v={job.escrow} decimals={decimals} />
+          </p>
+          <p className="muted">
+            Posted {time(job.createdAt)} · commit by {time(job.commitDeadline)} · reveal by {time(job.revealDeadline)} · manifest{" "}
+            <a href={job.manifestUri}>{hexShort(job.manifestHash)}</a>
+          </p>
+          <SlotChips job={job} />
+          <table>
+            <thead>
+              <tr><th>Slot</th><th>Provider</th><th>State</th><th>Claimed</th><th>Commitment</th><th>Revealed root</th></tr>
+            </thead>
+            <tbody>
+              {job.slots.map((s, i) => (
+                <tr key={i}>
+                  <td>{i}</td>
+                  <td>{s.state === "free" ? "–" : <Key k={s.provider} />}</td>
+                  <td>{s.state}</td>
+                  <td>{s.state === "free" ? "–" : time(s.claimedAt)}</td>
+                  <td><code>{hexShort(s.commitment)}</code></td>
+                  <td><code>{hexShort(s.resultRoot)}</code></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {settlement && (
+        <div data-testid="settlement">
+          <h3>Settlement: <span data-testid="outcome">{outcomeText(settlement)}</span></h3>
+          <p className="muted">
+            Settled {time(settlement.settledAt)} at slot {settlement.settledSlot.toString()} by <Key k={settlement.finalizer} /> · record{" "}
+            <Key k={settlement.address} />
+          </p>
+          <p>
+            Result root <code data-testid="result-root">{toHex(settlement.resultRoot)}</code>
+          </p>
+          <table>
+            <tbody>
+              <tr><th>Escrow</th><td><Amount v={settlement.escrow} decimals={decimals} /></td></tr>
+              <tr><th>Paid to providers</th><td><Amount v={settlement.totalPaid} decimals={decimals} /></td></tr>
+              <tr><th>Protocol fee</th><td><Amount v={settlement.fee} decimals={decimals} /></td></tr>
+              <tr><th>Refunded to you</th><td><Amount v={settlement.refund} decimals={decimals} /></td></tr>
+              <tr><th>Slashed (incl. expired claims)</th><td><Amount v={settlement.totalSlashed + settlement.expiredSlashed} decimals={decimals} /></td></tr>
+            </tbody>
+          </table>
+          <table>
+            <thead>
+              <tr><th>Slot</th><th>Provider</th><th>Verdict</th><th>Revealed root</th><th>Paid</th><th>Slashed</th></tr>
+            </thead>
+            <tbody>
+              {settlement.verdicts.map((v, i) => (
+                <tr key={i}>
+                  <td>{i}</td>
+                  <td>{v.verdict === "unclaimed" ? "–" : <Key k={v.provider} />}</td>
+                  <td>{v.verdict}</td>
+                  <td><code>{hexShort(v.resultRoot)}</code></td>
+                  <td><Amount v={v.paid} decimals={decimals} /></td>
+                  <td><Amount v={v.slashed} decimals={decimals} /></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {settlement.outcome === "verified" && (
+            <div className="download">
+              <button onClick={() => fetchAndVerify(settlement)} disabled={download.state === "working"}>
+                Download and verify the result
+              </button>
+              {download.state === "working" && <span className="muted"> {download.note}</span>}
+              {download.state === "verified" && (
+                <div className="ok" data-testid="verified">
+                  <p>
+                    ✔ Verified: {download.bytes.length} bytes from provider <Key k={download.provider} /> hash to the settled root
+                    ({statusText(download.summary)}, {download.summary.fuelUsed.toString()} fuel).{" "}
+                    <a href={download.url} download={download.name} data-testid="save-result">Save {download.name}</a>
+                  </p>
+                  {isPng(download.bytes) ? (
+                    <img src={download.url} alt="result" className="result-image" />
+                  ) : (
+                    preview(download.bytes) !== null && <pre className="result-text">{preview(download.bytes)}</pre>
+                  )}
+                </div>
+              )}
+              {download.state === "failed" && (
+                <div className="error" role="alert" data-testid="not-verified">
+                  ✘ Not verified: no provider served bytes that match the settled root.
+                  <ul>{download.reasons.map((r) => <li key={r}>{r}</li>)}</ul>
+                </div>
+              )}
+            </div>
+          )}
+          <p className="muted">Amounts are in tokens of the market's payment mint (slashes: its stake mint).</p>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,114 @@
+import { useConnection, useWallet } from "@solana/wallet-adapter-react";
+import { Transaction } from "@solana/web3.js";
+import { useEffect, useState } from "react";
+import { explain } from "../lib/errors";
+import type { Job, Settlement } from "../lib/market";
+import { useApp } from "../state";
+import { Amount, Key, outcomeText, SlotChips, time } from "./common";
+
+export function MyJobs() {
+  const { client, cluster, decimals } = useApp();
+  const { connection } = useConnection();
+  const { publicKey, sendTransaction } = useWallet();
+  const [jobs, setJobs] = useState<Map<string, Job>>(new Map());
+  const [settled, setSettled] = useState<Map<string, Settlement>>(new Map());
+  const [error, setError] = useState("");
+  const [live, setLive] = useState(false);
+
+  useEffect(() => {
+    if (!publicKey) return;
+    let on = true;
+    setError("");
+    // subscribe first, then read: an update between the two is not lost
+    const stop = client.watchRequester(
+      publicKey,
+      (j) => on && setJobs((m) => new Map(m).set(j.address.toBase58(), j)),
+      (s) => on && setSettled((m) => new Map(m).set(s.job.toBase58(), s)),
+    );
+    setLive(true);
+    Promise.all([client.jobs({ requester: publicKey }), client.settlements({ requester: publicKey })]).then(
+      ([js, ss]) => {
+        if (!on) return;
+        setJobs(new Map(js.map((j) => [j.address.toBase58(), j])));
+        setSettled(new Map(ss.map((s) => [s.job.toBase58(), s])));
+      },
+      (e) => on && setError(explain(e, cluster.rpc)),
+    );
+    return () => {
+      on = false;
+      setLive(false);
+      stop();
+    };
+  }, [client, publicKey, cluster.rpc]);
+
+  async function cancel(job: Job) {
+    if (!publicKey) return;
+    setError("");
+    try {
+      const market = await client.market(job.market);
+      if (!market) throw new Error(`the job's market ${job.market.toBase58()} is not on this cluster`);
+      const ix = await client.cancelJobInstruction(market, job);
+      const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
+      const tx = new Transaction({ feePayer: publicKey, blockhash, lastValidBlockHeight }).add(ix);
+      const sig = await sendTransaction(tx, connection);
+      const r = await connection.confirmTransaction({ signature: sig, blockhash, lastValidBlockHeight }, "confirmed");
+      if (r.value.err) throw new Error(`the cancel failed: ${JSON.stringify(r.value.err)}`);
+      setJobs((m) => {
+        const n = new Map(m);
+        n.delete(job.address.toBase58());
+        return n;
+      });
+    } catch (e) {
+      setError(explain(e, cluster.rpc));
+    }
+  }
+
+  if (!publicKey) return <p>Connect a wallet to see the jobs it posted.</p>;
+  const open = [...jobs.values()].filter((j) => !settled.has(j.address.toBase58())).sort((a, b) => b.createdAt - a.createdAt);
+  const done = [...settled.values()].sort((a, b) => b.settledAt - a.settledAt);
+  return (
+    <section>
+      <h2>My jobs {live && <span className="muted" data-testid="live">(live)</span>}</h2>
+      {error && <div className="error" role="alert">{error}</div>}
+      <h3>Open ({open.length})</h3>
+      <table data-testid="open-jobs">
+        <thead>
+          <tr><th>Job</th><th>Posted</th><th>n / k</th><th>Reward / replica</th><th>Slots</th><th>Commit deadline</th><th /></tr>
+        </thead>
+        <tbody>
+          {open.map((j) => (
+            <tr key={j.address.toBase58()}>
+              <td><a href={`#/job/${j.address.toBase58()}`}><Key k={j.address} /></a></td>
+              <td>{time(j.createdAt)}</td>
+              <td>{j.replicas} / {j.quorum}</td>
+              <td><Amount v={j.rewardPerReplica} decimals={decimals} /></td>
+              <td><SlotChips job={j} /></td>
+              <td>{time(j.commitDeadline)}</td>
+              <td>
+                {j.slots.every((s) => s.state === "free") && <button onClick={() => cancel(j)}>Cancel and refund</button>}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>Settled ({done.length})</h3>
+      <table data-testid="settled-jobs">
+        <thead>
+          <tr><th>Job</th><th>Settled</th><th>Outcome</th><th>Paid</th><th>Fee</th><th>Refund</th></tr>
+        </thead>
+        <tbody>
+          {done.map((s) => (
+            <tr key={s.address.toBase58()}>
+              <td><a href={`#/job/${s.job.toBase58()}`}><Key k={s.job} /></a></td>
+              <td>{time(s.settledAt)}</td>
+              <td>{outcomeText(s)}</td>
+              <td><Amount v={s.totalPaid} decimals={decimals} /></td>
+              <td><Amount v={s.fee} decimals={decimals} /></td>
+              <td><Amount v={s.refund} decimals={decimals} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,233 @@
+import { useConnection, useWallet } from "@solana/wallet-adapter-react";
+import { ComputeBudgetProgram, Transaction } from "@solana/web3.js";
+import { useState } from "react";
+import { fromHex } from "../lib/bytes";
+import { explain } from "../lib/errors";
+import { blobUrl, canonicalManifest, MANIFEST_VERSION, RUNTIME_WASI_P1, uploadBlob } from "../lib/manifest";
+import {
+  formatSol,
+  formatUnits,
+  jobAddress,
+  MAX_MANIFEST_URI_LEN,
+  parseUnits,
+  postCost,
+  requesterTokenAccount,
+  type PostCost,
+} from "../lib/market";
+import { useApp } from "../state";
+
+interface Review {
+  cost: PostCost;
+  tokenBalance: bigint;
+  lamports: bigint;
+  reward: bigint;
+  problems: string[];
+}
+
+const randomNonce = () => new DataView(crypto.getRandomValues(new Uint8Array(8)).buffer).getBigUint64(0, true);
+
+async function readFile(f: File | null): Promise<Uint8Array> {
+  return f ? new Uint8Array(await f.arrayBuffer()) : new Uint8Array();
+}
+
+export function PostJob() {
+  const { cluster, client, market, decimals } = useApp();
+  const { connection } = useConnection();
+  const { publicKey, sendTransaction } = useWallet();
+  const [module, setModule] = useState<File | null>(null);
+  const [input, setInput] = useState<File | null>(null);
+  const [args, setArgs] = useState("");
+  const [replicas, setReplicas] = useState(1);
+  const [quorum, setQuorum] = useState(1);
+  const [reward, setReward] = useState("1");
+  const [commitWindow, setCommitWindow] = useState(0);
+  const [maxFuel, setMaxFuel] = useState("10000000000");
+  const [maxMemoryMiB, setMaxMemoryMiB] = useState(64);
+  const [maxOutputMiB, setMaxOutputMiB] = useState(16);
+  const [review, setReview] = useState<Review | null>(null);
+  const [busy, setBusy] = useState("");
+  const [error, setError] = useState("");
+
+  const changed = <T,>(set: (v: T) => void) => (v: T) => {
+    set(v);
+    setReview(null);
+  };
+
+  // the manifest URI is the blob store URL of its hash, so its length is known before uploading
+  const uriLen = blobUrl(cluster.blob, "0".repeat(64)).length;
+
+  async function onReview(e: React.FormEvent) {
+    e.preventDefault();
+    setError("");
+    setReview(null);
+    try {
+      if (!market) throw new Error("No market on this cluster: pick another cluster or market.");
+      if (!publicKey) throw new Error("Connect a wallet first: it pays the escrow and signs the job.");
+      if (!module) throw new Error("Choose the job's module (a .wasm file for wasm32-wasip1).");
+      if (!cluster.blob) throw new Error("Set the blob store URL in the cluster settings: modules and inputs are uploaded there.");
+      const rewardUnits = parseUnits(reward, decimals);
+      const problems: string[] = [];
+      if (rewardUnits === 0n) problems.push("The reward must be positive.");
+      if (replicas < 1 || replicas > market.config.maxReplicas) {
+        problems.push(`Replicas must be between 1 and ${market.config.maxReplicas} in this market.`);
+      }
+      if (quorum < 1 || quorum > replicas) problems.push("The quorum must be between 1 and the number of replicas.");
+      if (commitWindow < 0 || commitWindow > market.config.maxCommitWindow) {
+        problems.push(`The commit window must be 0 (market default) to ${market.config.maxCommitWindow} s.`);
+      }
+      if (uriLen > MAX_MANIFEST_URI_LEN) problems.push(`The blob store URL is too long for an on-chain manifest URI.`);
+      if (market.paused) problems.push("The market is paused: it takes no new jobs.");
+      const cost = await postCost(connection, market, rewardUnits, replicas, uriLen);
+      const [tokenBalance, lamports] = await Promise.all([
+        client.tokenBalance(requesterTokenAccount(market, publicKey)),
+        connection.getBalance(publicKey).then(BigInt),
+      ]);
+      if (tokenBalance < cost.escrow) {
+        problems.push(
+          `Insufficient funds: the escrow is ${formatUnits(cost.escrow, decimals)} tokens and your wallet holds ${formatUnits(tokenBalance, decimals)}.`,
+        );
+      }
+      if (lamports < cost.lamportsLocked + cost.signatureFee) {
+        problems.push(
+          `Insufficient SOL: posting locks ${formatSol(cost.lamportsLocked + cost.signatureFee)} SOL and your wallet holds ${formatSol(lamports)}.`,
+        );
+      }
+      setReview({ cost, tokenBalance, lamports, reward: rewardUnits, problems });
+    } catch (e) {
+      setError(explain(e, cluster.rpc));
+    }
+  }
+
+  async function onSign() {
+    if (!review || !market || !publicKey || !module) return;
+    setError("");
+    try {
+      setBusy("Uploading the module, input and manifest…");
+      const [moduleRef, inputRef] = await Promise.all([
+        readFile(module).then((b) => uploadBlob(cluster.blob, b)),
+        readFile(input).then((b) => uploadBlob(cluster.blob, b)),
+      ]);
+      const manifest = canonicalManifest({
+        args: args.trim() ? args.trim().split(/\s+/) : [],
+        input: inputRef,
+        maxFuel: BigInt(maxFuel),
+        maxMemory: BigInt(maxMemoryMiB) << 20n,
+        maxOutput: BigInt(maxOutputMiB) << 20n,
+        module: moduleRef,
+        runtime: RUNTIME_WASI_P1,
+        version: MANIFEST_VERSION,
+      });
+      const manifestRef = await uploadBlob(cluster.blob, manifest);
+      const nonce = randomNonce();
+      const ix = await client.postJobInstruction({
+        market,
+        requester: publicKey,
+        nonce,
+        manifestHash: fromHex(manifestRef.sha256),
+        manifestUri: manifestRef.uri,
+        rewardPerReplica: review.reward,
+        replicas,
+        quorum,
+        commitWindow,
+      });
+      setBusy("Waiting for your wallet to sign…");
+      const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
+      const tx = new Transaction({ feePayer: publicKey, blockhash, lastValidBlockHeight }).add(
+        ComputeBudgetProgram.setComputeUnitLimit({ units: 200_000 }),
+        ix,
+      );
+      const signature = await sendTransaction(tx, connection);
+      setBusy("Waiting for the cluster to confirm…");
+      const r = await connection.confirmTransaction({ signature, blockhash, lastValidBlockHeight }, "confirmed");
+      if (r.value.err) throw new Error(`the transaction failed: ${JSON.stringify(r.value.err)}`);
+      window.location.hash = `#/job/${jobAddress(market.address, publicKey, nonce).toBase58()}`;
+    } catch (e) {
+      setError(explain(e, cluster.rpc));
+    } finally {
+      setBusy("");
+    }
+  }
+
+  const c = review?.cost;
+  const tok = (v: bigint) => `${formatUnits(v, decimals)} tokens`;
+  return (
+    <section>
+      <h2>Post a job</h2>
+      <form onSubmit={onReview} className="grid">
+        <label>
+          Module (.wasm, wasm32-wasip1)
+          <input type="file" accept=".wasm,application/wasm" aria-label="module" onChange={(e) => changed(setModule)(e.target.files?.[0] ?? null)} />
+        </label>
+        <label>
+          Input (stdin; optional)
+          <input type="file" aria-label="input" onChange={(e) => changed(setInput)(e.target.files?.[0] ?? null)} />
+        </label>
+        <label>
+          Arguments (space-separated)
+          <input aria-label="args" value={args} onChange={(e) => changed(setArgs)(e.target.value)} />
+        </label>
+        <label>
+          Replicas n
+          <input type="number" min={1} max={8} aria-label="replicas" value={replicas} onChange={(e) => changed(setReplicas)(Number(e.target.value))} />
+        </label>
+        <label>
+          Quorum k
+          <input type="number" min={1} max={8} aria-label="quorum" value={quorum} onChange={(e) => changed(setQuorum)(Number(e.target.value))} />
+        </label>
+        <label>
+          Reward per replica (tokens)
+          <input aria-label="reward" value={reward} onChange={(e) => changed(setReward)(e.target.value)} />
+        </label>
+        <label>
+          Commit window (s; 0 = market default)
+          <input type="number" min={0} aria-label="commit window" value={commitWindow} onChange={(e) => changed(setCommitWindow)(Number(e.target.value))} />
+        </label>
+        <label>
+          Max fuel
+          <input aria-label="max fuel" value={maxFuel} onChange={(e) => changed(setMaxFuel)(e.target.value.replace(/\D/g, ""))} />
+        </label>
+        <label>
+          Max memory (MiB)
+          <input type="number" min={1} aria-label="max memory" value={maxMemoryMiB} onChange={(e) => changed(setMaxMemoryMiB)(Number(e.target.value))} />
+        </label>
+        <label>
+          Max output (MiB)
+          <input type="number" min={1} aria-label="max output" value={maxOutputMiB} onChange={(e) => changed(setMaxOutputMiB)(Number(e.target.value))} />
+        </label>
+        <div>
+          <button type="submit">Review fees and escrow</button>
+        </div>
+      </form>
+      {c && review && market && (
+        <div className="review" data-testid="review">
+          <h3>Before you sign</h3>
+          <table>
+            <tbody>
+              <tr><th>Escrow (reward × n)</th><td data-testid="escrow">{tok(c.escrow)}</td></tr>
+              <tr><th>Protocol fee per agreeing replica ({market.config.feeBps / 100}%)</th><td>{tok(c.feePerReplica)}</td></tr>
+              <tr><th>Each agreeing provider gets</th><td>{tok(c.providersGetPerReplica)}</td></tr>
+              <tr><th>Most you pay (all n agree)</th><td>{tok(c.escrow)}, of which {tok(c.maxFee)} fee</td></tr>
+              <tr><th>Refunded</th><td>the escrow of replicas that are not verified; everything if no quorum by the deadline, or if you cancel before a claim</td></tr>
+              <tr><th>Job account rent (back when it settles)</th><td>{formatSol(c.jobRent)} SOL</td></tr>
+              <tr><th>Settlement record deposit (pays the audit record's rent)</th><td>{formatSol(c.settlementDeposit)} SOL</td></tr>
+              <tr><th>Transaction fee</th><td>{formatSol(c.signatureFee)} SOL</td></tr>
+              <tr><th>Your wallet</th><td>{tok(review.tokenBalance)}, {formatSol(review.lamports)} SOL</td></tr>
+            </tbody>
+          </table>
+          {review.problems.map((p) => (
+            <div key={p} className="error" role="alert">{p}</div>
+          ))}
+          <button disabled={review.problems.length > 0 || !!busy} onClick={onSign}>
+            Sign and post
+          </button>
+        </div>
+      )}
+      {busy && <p className="muted" data-testid="busy">{busy}</p>}
+      {error && <div className="error" role="alert" data-testid="post-error">{error}</div>}
+      <p className="muted">
+        The module, the input and the job's manifest (canonical JSON; its sha256 goes on-chain) are uploaded to{" "}
+        {cluster.blob || "(no blob store set)"} when you sign.
+      </p>
+    </section>
+  );
+}

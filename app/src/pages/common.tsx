@@ -1,0 +1,28 @@
+import type { PublicKey } from "@solana/web3.js";
+import { toHex } from "../lib/bytes";
+import { formatUnits, type Job, type Settlement } from "../lib/market";
+import { short } from "../state";
+
+export const isZero = (b: Uint8Array) => b.every((x) => x === 0);
+export const hexShort = (b: Uint8Array) => (isZero(b) ? "–" : `${toHex(b).slice(0, 12)}…`);
+export const time = (unix: number) => (unix ? new Date(unix * 1000).toLocaleString() : "–");
+export const Key = ({ k }: { k: PublicKey }) => <code title={k.toBase58()}>{short(k)}</code>;
+
+/** One chip per slot: free, claimed, committed, revealed. */
+export function SlotChips({ job }: { job: Job }) {
+  return (
+    <span className="chips" data-testid="slots">
+      {job.slots.map((s, i) => (
+        <span key={i} className={`chip ${s.state}`} title={s.provider.toBase58()}>
+          {s.state}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+export function Amount({ v, decimals }: { v: bigint; decimals: number }) {
+  return <span className="amount">{formatUnits(v, decimals)}</span>;
+}
+
+export const outcomeText = (s: Settlement) => (s.outcome === "verified" ? "verified" : "no quorum (refunded)");
