@@ -130,11 +130,21 @@ async function deploy(provider: anchor.AnchorProvider, configPath = process.env.
   } else {
     [payment, stake] = [existing.paymentMint as PublicKey, existing.stakeMint as PublicKey];
     // mints cannot change; a config naming other mints is a mistake worth stopping for
-    if (typeof cfg.payment_mint === "string" && !payment.equals(new PublicKey(cfg.payment_mint))) {
-      throw new Error(`market ${market.toBase58()} pays in ${payment.toBase58()}, not ${cfg.payment_mint}: use another market_id`);
+    const want = (spec: MintSpec, what: string): PublicKey => {
+      if (typeof spec === "string") return new PublicKey(spec);
+      const file = fromRoot(spec.keypair);
+      if (!existsSync(file)) {
+        throw new Error(`market ${market.toBase58()} exists but the ${what} mint keypair ${file} does not: restore it, or name the mint by address`);
+      }
+      return loadOrCreateKeypair(spec.keypair).publicKey;
+    };
+    const wantPayment = want(cfg.payment_mint, "payment");
+    const wantStake = cfg.stake_mint ? want(cfg.stake_mint, "stake") : wantPayment;
+    if (!payment.equals(wantPayment)) {
+      throw new Error(`market ${market.toBase58()} pays in ${payment.toBase58()}, not ${wantPayment.toBase58()}: use another market_id`);
     }
-    if (typeof cfg.stake_mint === "string" && !stake.equals(new PublicKey(cfg.stake_mint))) {
-      throw new Error(`market ${market.toBase58()} stakes in ${stake.toBase58()}, not ${cfg.stake_mint}: use another market_id`);
+    if (!stake.equals(wantStake)) {
+      throw new Error(`market ${market.toBase58()} stakes in ${stake.toBase58()}, not ${wantStake.toBase58()}: use another market_id`);
     }
     const rulesSame = sameConfig(existing.config, config);
     const treasurySame = (existing.treasury as PublicKey).equals(treasury);

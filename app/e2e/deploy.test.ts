@@ -95,10 +95,40 @@ test("creates the market, then leaves it alone, then updates changed rules", () 
   assert.equal(ok(config({}, { fee_bps: 400, reveal_window: 200 })).action, "unchanged");
 });
 
-test("refuses a config whose mint differs from the existing market's", () => {
+test("runs the way anchor migrate runs it: required through ts-node, called with a provider", () => {
+  const script = [
+    'const anchor = require("@anchor-lang/core");',
+    'const userScript = require("./migrations/deploy.ts");',
+    "userScript(anchor.AnchorProvider.env()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });",
+  ].join("\n");
+  const r = spawnSync(process.execPath, ["-r", "ts-node/register", "-e", script], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      ANCHOR_PROVIDER_URL: net.info.rpc_url,
+      ANCHOR_WALLET: net.wallet("requester"),
+      MARKET_CONFIG: config({}, { fee_bps: 400, reveal_window: 200 }),
+      TS_NODE_PROJECT: join(ROOT, "tsconfig.json"),
+    },
+    timeout: 180_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.trim().split("\n").pop()!).action, "unchanged");
+});
+
+test("refuses a config whose mints differ from the existing market's", () => {
   const r = migrate(config({ stake_mint: "So11111111111111111111111111111111111111112" }));
   assert.equal(r.status, 1);
   assert.match(r.err, /stakes in \w+, not So111.*use another market_id/);
+  // `stake_mint: null` means "stake in the payment mint", which this market does not
+  const same = migrate(config({ stake_mint: null }));
+  assert.equal(same.status, 1);
+  assert.match(same.err, /stakes in \w+, not \w+: use another market_id/);
+  // a mint keypair file other than the one the market was made with
+  const other = migrate(config({ payment_mint: { keypair: join(dir, "another-mint.json"), decimals: 6 } }));
+  assert.equal(other.status, 1);
+  assert.match(other.err, /exists but the payment mint keypair .* does not/);
 });
 
 test("refuses rules the program rejects, and creates nothing", async () => {

@@ -5,7 +5,7 @@
  */
 import { build as esbuild } from "esbuild";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -192,7 +192,13 @@ export async function testWalletScript(): Promise<string> {
 
 /** Serves the built app (`npm run build` makes `dist/`) on a free port. */
 export async function serveApp(): Promise<{ url: string; server: PreviewServer }> {
-  if (!existsSync(join(APP, "dist", "index.html"))) throw new Error("app/dist is missing: run npm run build");
+  const built = join(APP, "dist", "index.html");
+  if (!existsSync(built)) throw new Error("app/dist is missing: run npm run build");
+  // the tests must not pass or fail on an old build
+  const newest = Math.max(...readdirSync(join(APP, "src"), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => statSync(join(e.parentPath, e.name)).mtimeMs));
+  if (newest > statSync(built).mtimeMs) throw new Error("app/dist is older than app/src: run npm run build (npm test does)");
   const port = await freePort();
   const server = await preview({ root: APP, logLevel: "warn", preview: { port, strictPort: true, host: "127.0.0.1" } });
   return { url: `http://127.0.0.1:${port}/`, server };

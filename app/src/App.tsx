@@ -123,7 +123,7 @@ function WalletButton() {
 
 export function App() {
   const route = useHashRoute();
-  const { health } = useApp();
+  const { health, cluster } = useApp();
   const page = route[0] ?? "post";
   return (
     <>
@@ -145,7 +145,8 @@ export function App() {
       <main>
         {page === "post" && <PostJob />}
         {page === "jobs" && <MyJobs />}
-        {page === "job" && route[1] && <JobPage address={route[1]} />}
+        {/* a fresh page per job and cluster: nothing of another job's state carries over */}
+        {page === "job" && route[1] && <JobPage key={`${cluster.rpc}|${route[1]}`} address={route[1]} />}
         {page === "audit" && <AuditPage />}
       </main>
     </>

@@ -1,6 +1,6 @@
 /** App-wide state: the cluster, its connection and market client, the markets and the chosen one. */
 import { Connection, PublicKey } from "@solana/web3.js";
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { initialCluster, saveCluster, type Cluster } from "./lib/cluster";
 import { explain } from "./lib/errors";
 import { MarketClient, type Market } from "./lib/market";
@@ -20,7 +20,10 @@ interface AppState {
   markets: Market[];
   market: Market | null;
   selectMarket: (address: string) => void;
-  decimals: number;
+  /** Decimals of the selected market's payment mint; undefined until read. */
+  decimals: number | undefined;
+  /** Decimals of any mint, read once per cluster; undefined until known. */
+  mintDecimals: (mint: PublicKey) => number | undefined;
   refreshMarkets: () => void;
 }
 
@@ -39,7 +42,8 @@ export function AppStateProvider({ children }: { children: ReactNode }) {
   const [health, setHealth] = useState<Health>({ state: "checking" });
   const [markets, setMarkets] = useState<Market[]>([]);
   const [chosen, setChosen] = useState<string>(() => localStorage.getItem("cmkt.market") ?? "");
-  const [decimals, setDecimals] = useState(6);
+  const [known, setKnown] = useState<Map<string, number>>(new Map());
+  const asked = useRef<Set<string>>(new Set());
   const [tick, setTick] = useState(0);
 
   const setCluster = useCallback((c: Cluster) => {
@@ -49,7 +53,11 @@ export function AppStateProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     let live = true;
+    // nothing read from another cluster may stay on screen
     setHealth({ state: "checking" });
+    setMarkets([]);
+    setKnown(new Map());
+    asked.current = new Set();
     (async () => {
       try {
         await connection.getLatestBlockhash();
@@ -82,10 +90,22 @@ export function AppStateProvider({ children }: { children: ReactNode }) {
 
   const market = markets.find((m) => m.address.toBase58() === chosen) ?? markets[0] ?? null;
 
-  useEffect(() => {
-    if (!market) return;
-    client.mintDecimals(market.paymentMint).then(setDecimals, () => setDecimals(6));
-  }, [client, market]);
+  const mintDecimals = useCallback(
+    (mint: PublicKey) => {
+      const k = mint.toBase58();
+      const d = known.get(k);
+      if (d === undefined && !asked.current.has(k)) {
+        asked.current.add(k);
+        const c = client;
+        c.mintDecimals(mint).then(
+          (v) => setKnown((m) => (c === client ? new Map(m).set(k, v) : m)),
+          () => asked.current.delete(k), // asked again on the next render that needs it
+        );
+      }
+      return d;
+    },
+    [client, known],
+  );
 
   const value: AppState = {
     cluster,
@@ -99,7 +119,8 @@ export function AppStateProvider({ children }: { children: ReactNode }) {
       localStorage.setItem("cmkt.market", a);
       setChosen(a);
     },
-    decimals,
+    decimals: market ? mintDecimals(market.paymentMint) : undefined,
+    mintDecimals,
     refreshMarkets: () => setTick((t) => t + 1),
   };
   return <Ctx.Provider value={value}>{children}</Ctx.Provider>;

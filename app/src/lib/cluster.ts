@@ -36,8 +36,10 @@ export function initialCluster(): Cluster {
   const rpc = q.get("rpc");
   if (rpc) return { name: "custom", rpc, blob: q.get("blob") ?? "" };
   try {
-    const saved = JSON.parse(localStorage.getItem(KEY) ?? "null") as Cluster | null;
-    if (saved && typeof saved.rpc === "string") return saved;
+    const saved = JSON.parse(localStorage.getItem(KEY) ?? "null") as Partial<Cluster> | null;
+    if (saved && typeof saved.rpc === "string" && ["localnet", "devnet", "custom"].includes(saved.name ?? "")) {
+      return { name: saved.name as ClusterName, rpc: saved.rpc, blob: typeof saved.blob === "string" ? saved.blob : "" };
+    }
   } catch {
     /* a corrupt entry: start from the default */
   }

@@ -12,7 +12,8 @@ const PROGRAM_ERRORS = new Map<number, string>(
 const ANCHOR_ERRORS: Record<number, string> = {
   2006: "an account address does not match the program's seeds (ConstraintSeeds)",
   3007: "an account is owned by the wrong program (AccountOwnedByWrongProgram)",
-  3012: "your wallet has no token account for this market's payment mint: get payment tokens first (AccountNotInitialized)",
+  3012:
+    "an account the instruction needs does not exist: the job may be closed already, or your wallet has no token account for the market's payment mint (AccountNotInitialized)",
 };
 
 function customCode(text: string): number | undefined {
@@ -23,26 +24,35 @@ function customCode(text: string): number | undefined {
   return undefined;
 }
 
-function describe(e: unknown): string {
-  if (e instanceof Error) {
-    const logs = (e as { logs?: string[] }).logs;
-    return [e.name, e.message, ...(logs ?? [])].join("\n");
+/** The error and the ones it wraps (wallet adapters wrap the wallet's or the RPC's error in `.error`). */
+function chain(e: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let x = e, i = 0; x !== undefined && x !== null && i < 5; i++) {
+    out.push(x);
+    x = (x as { error?: unknown; cause?: unknown }).error ?? (x as { cause?: unknown }).cause;
   }
-  return String(e);
+  return out;
+}
+
+const messageOf = (x: unknown) =>
+  x instanceof Error || (typeof x === "object" && x !== null && "message" in x)
+    ? [String((x as Error).message ?? ""), ...(((x as { logs?: string[] }).logs ?? []) as string[])].join("\n")
+    : String(x);
+
+/** A person declined in the wallet: EIP-1193 style code 4001, or a message saying so. */
+function declined(errors: unknown[]): boolean {
+  return errors.some(
+    (x) =>
+      (x as { code?: unknown }).code === 4001 ||
+      /user rejected|rejected the request|request rejected|denied|declined|cancel+ed by (the )?user/i.test(messageOf(x)),
+  );
 }
 
 export function explain(e: unknown, rpc: string): string {
-  const text = describe(e);
-  if (/WalletNotConnected/i.test(text)) return "Connect a wallet first.";
-  if (/WalletSign|WalletSend|reject|denied|declined|cancel+ed by (the )?user/i.test(text)) {
-    return "You declined the request in your wallet: nothing was sent and nothing was charged.";
-  }
-  if (/Failed to fetch|fetch failed|NetworkError|ECONNREFUSED|Load failed/i.test(text)) {
-    return `Cannot reach the RPC endpoint ${rpc}. Is the validator running (cmkt localnet), and is the cluster setting right?`;
-  }
-  if (/no record of a prior credit|insufficient lamports|insufficient funds for (fee|rent)/i.test(text)) {
-    return "Your wallet does not have enough SOL on this cluster for the fee and the accounts' rent. Fund it (on localnet: solana airdrop) and try again.";
-  }
+  const errors = chain(e);
+  const text = errors.map(messageOf).join("\n");
+  const name = (e as { name?: string })?.name ?? "";
+  // what the chain said comes first: a wrapped program error is not a declined signature
   const code = customCode(text);
   if (code !== undefined) {
     if (code === 1) return "Your token account holds less than the escrow this job needs (token program: insufficient funds).";
@@ -50,8 +60,17 @@ export function explain(e: unknown, rpc: string): string {
     if (msg) return `The program refused the transaction: ${msg}.`;
     return `The transaction failed with error code ${code}.`;
   }
+  if (/no record of a prior credit|insufficient lamports|insufficient funds for (fee|rent)/i.test(text)) {
+    return "Your wallet does not have enough SOL on this cluster for the fee and the accounts' rent. Fund it (on localnet: solana airdrop) and try again.";
+  }
   if (/Blockhash not found|block height exceeded/i.test(text)) {
     return "The transaction expired before the cluster accepted it. Nothing was charged; try again.";
   }
-  return e instanceof Error ? e.message : text;
+  if (/WalletNotConnected/.test(name)) return "Connect a wallet first.";
+  if (declined(errors)) return "You declined the request in your wallet: nothing was sent and nothing was charged.";
+  if (/Failed to fetch|fetch failed|NetworkError|ECONNREFUSED|Load failed/i.test(text)) {
+    return `Cannot reach the RPC endpoint ${rpc}. Is the validator running (cmkt localnet), and is the cluster setting right?`;
+  }
+  const first = errors.map(messageOf).find((m) => m.trim() !== "");
+  return first ?? (name || "Unknown error");
 }

@@ -413,14 +413,15 @@ export class MarketClient {
       .instruction();
   }
 
-  async cancelJobInstruction(market: Market, job: Job): Promise<TransactionInstruction> {
+  /** Cancels `job`, signed by `requester` (the program checks it posted the job). */
+  async cancelJobInstruction(market: Market, job: Job, requester: PublicKey): Promise<TransactionInstruction> {
     return this.program.methods
       .cancelJob()
       .accountsPartial({
-        requester: job.requester,
+        requester,
         market: market.address,
         job: job.address,
-        refundTo: requesterTokenAccount(market, job.requester),
+        refundTo: requesterTokenAccount(market, requester),
         escrowVault: market.escrowVault,
         paymentMint: market.paymentMint,
         tokenProgram: market.paymentTokenProgram,

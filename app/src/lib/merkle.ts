@@ -114,7 +114,7 @@ export function summaryFromJson(j: unknown): ResultSummary {
   if (typeof o.runtime !== "string" || !st || typeof st.kind !== "string") {
     throw new Error("summary: runtime or status missing");
   }
-  if (!(st.kind in STATUS_TAGS)) throw new Error(`summary: unknown status ${st.kind}`);
+  if (!Object.hasOwn(STATUS_TAGS, st.kind)) throw new Error(`summary: unknown status ${st.kind}`);
   const status: ExitStatus =
     st.kind === "exited"
       ? { kind: "exited", code: bigintField(st, "code") }

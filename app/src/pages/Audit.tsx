@@ -1,4 +1,5 @@
-import { useEffect, useMemo, useState } from "react";
+import { PublicKey } from "@solana/web3.js";
+import { useEffect, useMemo, useRef, useState } from "react";
 import {
   checkConservation,
   checkSettlement,
@@ -10,7 +11,7 @@ import {
   type SettlementFilter,
 } from "../lib/audit";
 import { explain } from "../lib/errors";
-import { formatUnits, type Market, type Provider, type Settlement } from "../lib/market";
+import { type Market, type Provider, type Settlement } from "../lib/market";
 import { short, useApp } from "../state";
 import { Amount, Key, outcomeText, time } from "./common";
 
@@ -47,7 +48,7 @@ function save(name: string, type: string, text: string) {
 const unix = (v: string) => (v ? Math.floor(new Date(v).getTime() / 1000) : undefined);
 
 export function AuditPage() {
-  const { client, cluster, decimals, health } = useApp();
+  const { client, cluster, health, mintDecimals } = useApp();
   const [data, setData] = useState<Loaded | null>(null);
   const [error, setError] = useState("");
   const [loading, setLoading] = useState(false);
@@ -55,51 +56,68 @@ export function AuditPage() {
     { market: "", requester: "", provider: "", outcome: "", from: "", to: "" },
   );
 
+  const generation = useRef(0);
+
   async function load() {
+    const mine = ++generation.current;
     setLoading(true);
     setError("");
     try {
-      // one read per kind of account; the vault checks compare reads taken moments apart, so
-      // activity in between can show as a transient mismatch (reload to re-check)
-      const [markets, settlements, providers, jobs] = await Promise.all([
-        client.markets(),
-        client.settlements(),
-        client.providers(),
-        client.jobs(),
-      ]);
-      const views: MarketView[] = await Promise.all(
-        markets.map(async (m) => {
-          const [escrowVaultBalance, stakeVaultBalance] = await Promise.all([
-            client.tokenBalance(m.escrowVault),
-            client.tokenBalance(m.stakeVault),
-          ]);
-          const openJobs = jobs.filter((j) => j.market.equals(m.address));
-          const c = checkConservation({
-            market: m,
-            escrowVaultBalance,
-            stakeVaultBalance,
-            openJobs,
-            providers: providers.filter((p) => p.market.equals(m.address)),
-          });
-          return { market: m, escrowVaultBalance, stakeVaultBalance, openJobs: openJobs.length, ...c };
-        }),
-      );
-      const known = new Set(markets.map((m) => m.address.toBase58()));
-      const violations = [
-        ...views.flatMap((v) => v.violations),
-        ...settlements.flatMap(checkSettlement),
-        ...settlements.filter((s) => !known.has(s.market.toBase58())).map((s) => `settlement ${s.address.toBase58()}: its market ${s.market.toBase58()} does not exist`),
-      ];
-      settlements.sort((a, b) => b.settledAt - a.settledAt || Number(b.settledSlot - a.settledSlot));
-      setData({ markets: views, settlements, providers, violations, at: new Date() });
+      // the vault checks compare reads taken moments apart, so a job posted or settled in between
+      // shows as a mismatch: read again (up to three times, a second apart) as cmkt audit does
+      let loaded = await read();
+      for (let attempt = 1; attempt < 3 && loaded.violations.length > 0; attempt++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        if (mine !== generation.current) return;
+        loaded = await read();
+      }
+      if (mine === generation.current) setData(loaded);
     } catch (e) {
-      setError(explain(e, cluster.rpc));
+      if (mine === generation.current) setError(explain(e, cluster.rpc));
     } finally {
-      setLoading(false);
+      if (mine === generation.current) setLoading(false);
     }
   }
 
+  /** One read of every market, vault, settlement, provider and open job, checked. */
+  async function read(): Promise<Loaded> {
+    const [markets, settlements, providers, jobs] = await Promise.all([
+      client.markets(),
+      client.settlements(),
+      client.providers(),
+      client.jobs(),
+    ]);
+    const views: MarketView[] = await Promise.all(
+      markets.map(async (m) => {
+        const [escrowVaultBalance, stakeVaultBalance] = await Promise.all([
+          client.tokenBalance(m.escrowVault),
+          client.tokenBalance(m.stakeVault),
+        ]);
+        const openJobs = jobs.filter((j) => j.market.equals(m.address));
+        const c = checkConservation({
+          market: m,
+          escrowVaultBalance,
+          stakeVaultBalance,
+          openJobs,
+          providers: providers.filter((p) => p.market.equals(m.address)),
+        });
+        return { market: m, escrowVaultBalance, stakeVaultBalance, openJobs: openJobs.length, ...c };
+      }),
+    );
+    const known = new Set(markets.map((m) => m.address.toBase58()));
+    const violations = [
+      ...views.flatMap((v) => v.violations),
+      ...settlements.flatMap(checkSettlement),
+      ...settlements.filter((s) => !known.has(s.market.toBase58())).map((s) => `settlement ${s.address.toBase58()}: its market ${s.market.toBase58()} does not exist`),
+    ];
+    settlements.sort((a, b) => b.settledAt - a.settledAt || Number(b.settledSlot - a.settledSlot));
+    return { markets: views, settlements, providers, violations, at: new Date() };
+  }
+
   useEffect(() => {
+    // another cluster: forget what was read from the previous one
+    generation.current++;
+    setData(null);
     if (health.state === "ok") void load();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, health.state]);
@@ -109,7 +127,23 @@ export function AuditPage() {
   const t = totals(shown);
   const figures = perProvider(shown);
   const providers = (data?.providers ?? []).filter((p) => !f.market || p.market.toBase58() === f.market);
-  const tok = (v: bigint) => <Amount v={v} decimals={decimals} />;
+  const marketOf = (k: PublicKey) => data?.markets.find((m) => m.market.address.equals(k))?.market;
+  const pay = (k: PublicKey) => {
+    const m = marketOf(k);
+    return m ? mintDecimals(m.paymentMint) : undefined;
+  };
+  const stk = (k: PublicKey) => {
+    const m = marketOf(k);
+    return m ? mintDecimals(m.stakeMint) : undefined;
+  };
+  // totals add amounts of one mint only: with markets on different mints, pick a market first
+  const shownMarkets = [...new Set(shown.map((x) => x.market.toBase58()))].map((k) => marketOf(new PublicKey(k)));
+  const oneMint =
+    new Set(shownMarkets.map((m) => m?.paymentMint.toBase58())).size <= 1 &&
+    new Set(shownMarkets.map((m) => m?.stakeMint.toBase58())).size <= 1;
+  const first = shown[0]?.market;
+  const tot = (v: bigint) => <Amount v={v} decimals={first ? pay(first) : undefined} />;
+  const totStake = (v: bigint) => <Amount v={v} decimals={first ? stk(first) : undefined} />;
   const set = (k: keyof typeof f) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setF({ ...f, [k]: e.target.value });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 
@@ -140,10 +174,10 @@ export function AuditPage() {
                 <tr key={m.market.address.toBase58()}>
                   <td><Key k={m.market.address} /></td>
                   <td>{m.openJobs}</td>
-                  <td>{tok(m.openEscrow)}</td>
-                  <td>{tok(m.escrowVaultBalance)}</td>
-                  <td>{tok(m.totalStake)}</td>
-                  <td>{tok(m.stakeVaultBalance)}</td>
+                  <td><Amount v={m.openEscrow} decimals={pay(m.market.address)} /></td>
+                  <td><Amount v={m.escrowVaultBalance} decimals={pay(m.market.address)} /></td>
+                  <td><Amount v={m.totalStake} decimals={stk(m.market.address)} /></td>
+                  <td><Amount v={m.stakeVaultBalance} decimals={stk(m.market.address)} /></td>
                   <td>{m.market.config.feeBps / 100}%</td>
                 </tr>
               ))}
@@ -168,6 +202,9 @@ export function AuditPage() {
             <button onClick={() => save(`settlements-${stamp}.csv`, "text/csv", toCsv(shown))}>Export CSV</button>
             <button onClick={() => save(`settlements-${stamp}.json`, "application/json", toJson(shown))}>Export JSON</button>
           </div>
+          {!oneMint && (
+            <p className="error" role="status">The settlements shown are in several mints: pick a market to see totals.</p>
+          )}
           <table className="totals" data-testid="totals">
             <tbody>
               <tr>
@@ -176,14 +213,14 @@ export function AuditPage() {
                 <th>No quorum</th><td>{t.noQuorum}</td>
               </tr>
               <tr>
-                <th>Escrowed</th><td>{tok(t.escrow)}</td>
-                <th>Paid</th><td data-testid="total-paid">{tok(t.paid)}</td>
-                <th>Fees</th><td>{tok(t.fees)}</td>
+                <th>Escrowed</th><td>{oneMint ? tot(t.escrow) : "–"}</td>
+                <th>Paid</th><td data-testid="total-paid">{oneMint ? tot(t.paid) : "–"}</td>
+                <th>Fees</th><td>{oneMint ? tot(t.fees) : "–"}</td>
               </tr>
               <tr>
-                <th>Refunded</th><td>{tok(t.refunded)}</td>
-                <th>Slashed</th><td>{tok(t.slashed)}</td>
-                <th>Bounties</th><td>{tok(t.bounties)}</td>
+                <th>Refunded</th><td>{oneMint ? tot(t.refunded) : "–"}</td>
+                <th>Slashed</th><td>{oneMint ? totStake(t.slashed) : "–"}</td>
+                <th>Bounties</th><td>{oneMint ? tot(t.bounties) : "–"}</td>
               </tr>
             </tbody>
           </table>
@@ -199,11 +236,11 @@ export function AuditPage() {
                   <td><Key k={s.requester} /></td>
                   <td>{outcomeText(s)}</td>
                   <td>{s.replicas} / {s.quorum}</td>
-                  <td>{tok(s.escrow)}</td>
-                  <td>{tok(s.totalPaid)}</td>
-                  <td>{tok(s.fee)}</td>
-                  <td>{tok(s.refund)}</td>
-                  <td>{tok(s.totalSlashed + s.expiredSlashed)}</td>
+                  <td><Amount v={s.escrow} decimals={pay(s.market)} /></td>
+                  <td><Amount v={s.totalPaid} decimals={pay(s.market)} /></td>
+                  <td><Amount v={s.fee} decimals={pay(s.market)} /></td>
+                  <td><Amount v={s.refund} decimals={pay(s.market)} /></td>
+                  <td><Amount v={s.totalSlashed + s.expiredSlashed} decimals={stk(s.market)} /></td>
                   <td>{s.verdicts.filter((v) => v.verdict !== "unclaimed").map((v) => `${short(v.provider)} ${v.verdict}`).join(", ")}</td>
                 </tr>
               ))}
@@ -223,21 +260,21 @@ export function AuditPage() {
                   <tr key={p.address.toBase58()}>
                     <td><Key k={p.owner} /></td>
                     <td><code>{p.endpoint}</code></td>
-                    <td>{tok(p.stake)}</td>
-                    <td>{tok(p.locked)}</td>
-                    <td>{tok(p.totalEarned)}</td>
-                    <td>{tok(p.totalSlashed)}</td>
+                    <td><Amount v={p.stake} decimals={stk(p.market)} /></td>
+                    <td><Amount v={p.locked} decimals={stk(p.market)} /></td>
+                    <td><Amount v={p.totalEarned} decimals={pay(p.market)} /></td>
+                    <td><Amount v={p.totalSlashed} decimals={stk(p.market)} /></td>
                     <td>{p.jobsCompleted.toString()} / {p.jobsFailed.toString()}</td>
                     <td>{x?.slots ?? 0}</td>
                     <td>{x?.agreed ?? 0}</td>
-                    <td>{tok(x?.paid ?? 0n)}</td>
-                    <td>{tok(x?.slashed ?? 0n)}</td>
+                    <td><Amount v={x?.paid ?? 0n} decimals={pay(p.market)} /></td>
+                    <td><Amount v={x?.slashed ?? 0n} decimals={stk(p.market)} /></td>
                   </tr>
                 );
               })}
             </tbody>
           </table>
-          <p className="muted">Amounts in tokens ({decimals} decimals; exports carry exact base units, 1 token = {formatUnits(10n ** BigInt(decimals), 0)} units).</p>
+          <p className="muted">Amounts are in tokens of each market's mints (slashes and stakes: its stake mint); the exports carry exact base units.</p>
         </>
       )}
     </section>

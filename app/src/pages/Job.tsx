@@ -13,6 +13,34 @@ type Download =
   | { state: "verified"; provider: PublicKey; summary: ResultSummary; bytes: Uint8Array; url: string; name: string }
   | { state: "failed"; reasons: string[] };
 
+/** The most the page downloads into memory for verification. */
+const MAX_RESULT_BYTES = 256n << 20n;
+
+/** Reads at most `limit` bytes of a response; a longer body is an error, not a hung tab. */
+async function readCapped(r: Response, limit: number): Promise<Uint8Array> {
+  const reader = r.body?.getReader();
+  if (!reader) return new Uint8Array(await r.arrayBuffer()).slice(0, limit + 1);
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      await reader.cancel();
+      throw new Error(`the provider sent more than the ${limit} bytes the summary announced`);
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 const PNG = [0x89, 0x50, 0x4e, 0x47];
 const isPng = (b: Uint8Array) => PNG.every((x, i) => b[i] === x);
 
@@ -26,7 +54,7 @@ const statusText = (s: ResultSummary) =>
   s.status.kind === "exited" ? `exited with code ${s.status.code}` : s.status.kind.replace(/_/g, " ");
 
 export function JobPage({ address }: { address: string }) {
-  const { client, cluster, connection, decimals } = useApp();
+  const { client, cluster, connection, markets, mintDecimals } = useApp();
   const [job, setJob] = useState<Job | null | undefined>(undefined);
   const [settlement, setSettlement] = useState<Settlement | null>(null);
   const [error, setError] = useState("");
@@ -64,7 +92,11 @@ export function JobPage({ address }: { address: string }) {
         setJob((prev) => (prev === undefined ? j : prev));
         setSettlement((prev) => prev ?? s);
       },
-      (e) => on && setError(explain(e, cluster.rpc)),
+      (e) => {
+        if (!on) return;
+        setError(explain(e, cluster.rpc));
+        setJob((prev) => (prev === undefined ? null : prev));
+      },
     );
     return () => {
       on = false;
@@ -92,10 +124,13 @@ export function JobPage({ address }: { address: string }) {
         const sr = await fetch(`${base}/summary`);
         if (!sr.ok) throw new Error(`summary: HTTP ${sr.status}`);
         const summary = summaryFromJson(parseExact(await sr.text()));
+        if (summary.outputLen > MAX_RESULT_BYTES) {
+          throw new Error(`the output is ${summary.outputLen} bytes, more than this page downloads (${MAX_RESULT_BYTES}); use cmkt job result`);
+        }
         setDownload({ state: "working", note: `downloading ${summary.outputLen} bytes from ${who}…` });
         const or = await fetch(base);
         if (!or.ok) throw new Error(`output: HTTP ${or.status}`);
-        const bytes = new Uint8Array(await or.arrayBuffer());
+        const bytes = await readCapped(or, Number(summary.outputLen));
         const v = verifyOutput(s.resultRoot, summary, bytes);
         if (!v.ok) throw new Error(v.reason);
         const png = isPng(bytes);
@@ -110,6 +145,11 @@ export function JobPage({ address }: { address: string }) {
     if (winners.length === 0) reasons.push("no provider agreed on a result: there is nothing to download");
     setDownload({ state: "failed", reasons });
   }
+
+  const marketKey = job?.market ?? settlement?.market;
+  const market = marketKey ? markets.find((m) => m.address.equals(marketKey)) : undefined;
+  const decimals = market ? mintDecimals(market.paymentMint) : undefined;
+  const stakeDecimals = market ? mintDecimals(market.stakeMint) : undefined;
 
   if (!key) return <div className="error" role="alert">{address} is not a job address.</div>;
   return (
@@ -126,7 +166,12 @@ export function JobPage({ address }: { address: string }) {
           </p>
           <p className="muted">
             Posted {time(job.createdAt)} · commit by {time(job.commitDeadline)} · reveal by {time(job.revealDeadline)} · manifest{" "}
-            <a href={job.manifestUri}>{hexShort(job.manifestHash)}</a>
+            {/^https?:\/\//.test(job.manifestUri) ? (
+              <a href={job.manifestUri} rel="noreferrer noopener" target="_blank">{hexShort(job.manifestHash)}</a>
+            ) : (
+              // any other scheme is shown, not linked: the URI is whatever the requester wrote
+              <code title={job.manifestUri}>{hexShort(job.manifestHash)}</code>
+            )}
           </p>
           <SlotChips job={job} />
           <table>
@@ -164,7 +209,7 @@ export function JobPage({ address }: { address: string }) {
               <tr><th>Paid to providers</th><td><Amount v={settlement.totalPaid} decimals={decimals} /></td></tr>
               <tr><th>Protocol fee</th><td><Amount v={settlement.fee} decimals={decimals} /></td></tr>
               <tr><th>Refunded to you</th><td><Amount v={settlement.refund} decimals={decimals} /></td></tr>
-              <tr><th>Slashed (incl. expired claims)</th><td><Amount v={settlement.totalSlashed + settlement.expiredSlashed} decimals={decimals} /></td></tr>
+              <tr><th>Slashed (incl. expired claims)</th><td><Amount v={settlement.totalSlashed + settlement.expiredSlashed} decimals={stakeDecimals} /></td></tr>
             </tbody>
           </table>
           <table>
@@ -179,7 +224,7 @@ export function JobPage({ address }: { address: string }) {
                   <td>{v.verdict}</td>
                   <td><code>{hexShort(v.resultRoot)}</code></td>
                   <td><Amount v={v.paid} decimals={decimals} /></td>
-                  <td><Amount v={v.slashed} decimals={decimals} /></td>
+                  <td><Amount v={v.slashed} decimals={stakeDecimals} /></td>
                 </tr>
               ))}
             </tbody>

@@ -1,5 +1,5 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
-import { Transaction } from "@solana/web3.js";
+import { Transaction, type PublicKey } from "@solana/web3.js";
 import { useEffect, useState } from "react";
 import { explain } from "../lib/errors";
 import type { Job, Settlement } from "../lib/market";
@@ -7,7 +7,11 @@ import { useApp } from "../state";
 import { Amount, Key, outcomeText, SlotChips, time } from "./common";
 
 export function MyJobs() {
-  const { client, cluster, decimals } = useApp();
+  const { client, cluster, markets, mintDecimals } = useApp();
+  const decimalsOf = (market: PublicKey) => {
+    const m = markets.find((x) => x.address.equals(market));
+    return m ? mintDecimals(m.paymentMint) : undefined;
+  };
   const { connection } = useConnection();
   const { publicKey, sendTransaction } = useWallet();
   const [jobs, setJobs] = useState<Map<string, Job>>(new Map());
@@ -16,27 +20,40 @@ export function MyJobs() {
   const [live, setLive] = useState(false);
 
   useEffect(() => {
+    // another wallet or cluster: nothing of the previous one stays listed
+    setJobs(new Map());
+    setSettled(new Map());
+    setLive(false);
     if (!publicKey) return;
     let on = true;
     setError("");
-    // subscribe first, then read: an update between the two is not lost
+    // updates arrive by subscription; a read every 15 s is the authority on which jobs still
+    // exist (a closed account sends no program notification) and catches updates that raced it
     const stop = client.watchRequester(
       publicKey,
       (j) => on && setJobs((m) => new Map(m).set(j.address.toBase58(), j)),
       (s) => on && setSettled((m) => new Map(m).set(s.job.toBase58(), s)),
     );
-    setLive(true);
-    Promise.all([client.jobs({ requester: publicKey }), client.settlements({ requester: publicKey })]).then(
-      ([js, ss]) => {
-        if (!on) return;
-        setJobs(new Map(js.map((j) => [j.address.toBase58(), j])));
-        setSettled(new Map(ss.map((s) => [s.job.toBase58(), s])));
-      },
-      (e) => on && setError(explain(e, cluster.rpc)),
-    );
+    const refresh = () =>
+      Promise.all([client.jobs({ requester: publicKey }), client.settlements({ requester: publicKey })]).then(
+        ([js, ss]) => {
+          if (!on) return;
+          setJobs(new Map(js.map((j) => [j.address.toBase58(), j])));
+          setSettled((m) => {
+            const n = new Map(m);
+            for (const s of ss) n.set(s.job.toBase58(), s);
+            return n;
+          });
+          setLive(true);
+          setError("");
+        },
+        (e) => on && setError(explain(e, cluster.rpc)),
+      );
+    void refresh();
+    const timer = setInterval(refresh, 15_000);
     return () => {
       on = false;
-      setLive(false);
+      clearInterval(timer);
       stop();
     };
   }, [client, publicKey, cluster.rpc]);
@@ -45,9 +62,10 @@ export function MyJobs() {
     if (!publicKey) return;
     setError("");
     try {
+      if (!job.requester.equals(publicKey)) throw new Error("Only the wallet that posted a job can cancel it.");
       const market = await client.market(job.market);
       if (!market) throw new Error(`the job's market ${job.market.toBase58()} is not on this cluster`);
-      const ix = await client.cancelJobInstruction(market, job);
+      const ix = await client.cancelJobInstruction(market, job, publicKey);
       const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
       const tx = new Transaction({ feePayer: publicKey, blockhash, lastValidBlockHeight }).add(ix);
       const sig = await sendTransaction(tx, connection);
@@ -81,7 +99,7 @@ export function MyJobs() {
               <td><a href={`#/job/${j.address.toBase58()}`}><Key k={j.address} /></a></td>
               <td>{time(j.createdAt)}</td>
               <td>{j.replicas} / {j.quorum}</td>
-              <td><Amount v={j.rewardPerReplica} decimals={decimals} /></td>
+              <td><Amount v={j.rewardPerReplica} decimals={decimalsOf(j.market)} /></td>
               <td><SlotChips job={j} /></td>
               <td>{time(j.commitDeadline)}</td>
               <td>
@@ -102,9 +120,9 @@ export function MyJobs() {
               <td><a href={`#/job/${s.job.toBase58()}`}><Key k={s.job} /></a></td>
               <td>{time(s.settledAt)}</td>
               <td>{outcomeText(s)}</td>
-              <td><Amount v={s.totalPaid} decimals={decimals} /></td>
-              <td><Amount v={s.fee} decimals={decimals} /></td>
-              <td><Amount v={s.refund} decimals={decimals} /></td>
+              <td><Amount v={s.totalPaid} decimals={decimalsOf(s.market)} /></td>
+              <td><Amount v={s.fee} decimals={decimalsOf(s.market)} /></td>
+              <td><Amount v={s.refund} decimals={decimalsOf(s.market)} /></td>
             </tr>
           ))}
         </tbody>

@@ -1,7 +1,7 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
 import { ComputeBudgetProgram, Transaction } from "@solana/web3.js";
 import { useState } from "react";
-import { fromHex } from "../lib/bytes";
+import { fromHex, utf8 } from "../lib/bytes";
 import { explain } from "../lib/errors";
 import { blobUrl, canonicalManifest, MANIFEST_VERSION, RUNTIME_WASI_P1, uploadBlob } from "../lib/manifest";
 import {
@@ -17,6 +17,10 @@ import {
 import { useApp } from "../state";
 
 interface Review {
+  /** What the review was made for: a change of any of them voids it. */
+  market: string;
+  wallet: string;
+  decimals: number;
   cost: PostCost;
   tokenBalance: bigint;
   lamports: bigint;
@@ -54,7 +58,14 @@ export function PostJob() {
   };
 
   // the manifest URI is the blob store URL of its hash, so its length is known before uploading
-  const uriLen = blobUrl(cluster.blob, "0".repeat(64)).length;
+  const uriLen = utf8(blobUrl(cluster.blob, "0".repeat(64))).length;
+  const current =
+    review &&
+    review.market === market?.address.toBase58() &&
+    review.wallet === publicKey?.toBase58() &&
+    review.decimals === decimals
+      ? review
+      : null;
 
   async function onReview(e: React.FormEvent) {
     e.preventDefault();
@@ -65,6 +76,7 @@ export function PostJob() {
       if (!publicKey) throw new Error("Connect a wallet first: it pays the escrow and signs the job.");
       if (!module) throw new Error("Choose the job's module (a .wasm file for wasm32-wasip1).");
       if (!cluster.blob) throw new Error("Set the blob store URL in the cluster settings: modules and inputs are uploaded there.");
+      if (decimals === undefined) throw new Error("The market's payment mint is still being read: try again in a moment.");
       const rewardUnits = parseUnits(reward, decimals);
       const problems: string[] = [];
       if (rewardUnits === 0n) problems.push("The reward must be positive.");
@@ -72,8 +84,15 @@ export function PostJob() {
         problems.push(`Replicas must be between 1 and ${market.config.maxReplicas} in this market.`);
       }
       if (quorum < 1 || quorum > replicas) problems.push("The quorum must be between 1 and the number of replicas.");
-      if (commitWindow < 0 || commitWindow > market.config.maxCommitWindow) {
-        problems.push(`The commit window must be 0 (market default) to ${market.config.maxCommitWindow} s.`);
+      const { claimTimeout, maxCommitWindow } = market.config;
+      if (!Number.isInteger(commitWindow) || (commitWindow !== 0 && (commitWindow < claimTimeout || commitWindow > maxCommitWindow))) {
+        problems.push(`The commit window must be 0 (the market default) or ${claimTimeout} to ${maxCommitWindow} s.`);
+      }
+      if (!/^\d+$/.test(maxFuel) || BigInt(maxFuel) === 0n || BigInt(maxFuel) > 0xffff_ffff_ffff_ffffn) {
+        problems.push("Max fuel must be a positive whole number.");
+      }
+      for (const [what, v] of [["Max memory", maxMemoryMiB], ["Max output", maxOutputMiB]] as const) {
+        if (!Number.isInteger(v) || v < 1 || v > 1 << 20) problems.push(`${what} must be a whole number of MiB, at least 1.`);
       }
       if (uriLen > MAX_MANIFEST_URI_LEN) problems.push(`The blob store URL is too long for an on-chain manifest URI.`);
       if (market.paused) problems.push("The market is paused: it takes no new jobs.");
@@ -92,13 +111,23 @@ export function PostJob() {
           `Insufficient SOL: posting locks ${formatSol(cost.lamportsLocked + cost.signatureFee)} SOL and your wallet holds ${formatSol(lamports)}.`,
         );
       }
-      setReview({ cost, tokenBalance, lamports, reward: rewardUnits, problems });
+      setReview({
+        market: market.address.toBase58(),
+        wallet: publicKey.toBase58(),
+        decimals,
+        cost,
+        tokenBalance,
+        lamports,
+        reward: rewardUnits,
+        problems,
+      });
     } catch (e) {
       setError(explain(e, cluster.rpc));
     }
   }
 
   async function onSign() {
+    const review = current;
     if (!review || !market || !publicKey || !module) return;
     setError("");
     try {
@@ -148,8 +177,8 @@ export function PostJob() {
     }
   }
 
-  const c = review?.cost;
-  const tok = (v: bigint) => `${formatUnits(v, decimals)} tokens`;
+  const c = current?.cost;
+  const tok = (v: bigint) => (decimals === undefined ? `${v} units` : `${formatUnits(v, decimals)} tokens`);
   return (
     <section>
       <h2>Post a job</h2>
@@ -198,7 +227,7 @@ export function PostJob() {
           <button type="submit">Review fees and escrow</button>
         </div>
       </form>
-      {c && review && market && (
+      {c && current && market && (
         <div className="review" data-testid="review">
           <h3>Before you sign</h3>
           <table>
@@ -211,13 +240,13 @@ export function PostJob() {
               <tr><th>Job account rent (back when it settles)</th><td>{formatSol(c.jobRent)} SOL</td></tr>
               <tr><th>Settlement record deposit (pays the audit record's rent)</th><td>{formatSol(c.settlementDeposit)} SOL</td></tr>
               <tr><th>Transaction fee</th><td>{formatSol(c.signatureFee)} SOL</td></tr>
-              <tr><th>Your wallet</th><td>{tok(review.tokenBalance)}, {formatSol(review.lamports)} SOL</td></tr>
+              <tr><th>Your wallet</th><td>{tok(current.tokenBalance)}, {formatSol(current.lamports)} SOL</td></tr>
             </tbody>
           </table>
-          {review.problems.map((p) => (
+          {current.problems.map((p) => (
             <div key={p} className="error" role="alert">{p}</div>
           ))}
-          <button disabled={review.problems.length > 0 || !!busy} onClick={onSign}>
+          <button disabled={current.problems.length > 0 || !!busy} onClick={onSign}>
             Sign and post
           </button>
         </div>

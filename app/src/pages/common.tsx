@@ -21,8 +21,9 @@ export function SlotChips({ job }: { job: Job }) {
   );
 }
 
-export function Amount({ v, decimals }: { v: bigint; decimals: number }) {
-  return <span className="amount">{formatUnits(v, decimals)}</span>;
+/** Tokens when the mint's decimals are known; base units until then. */
+export function Amount({ v, decimals }: { v: bigint; decimals: number | undefined }) {
+  return <span className="amount">{decimals === undefined ? `${v} units` : formatUnits(v, decimals)}</span>;
 }
 
 export const outcomeText = (s: Settlement) => (s.outcome === "verified" ? "verified" : "no quorum (refunded)");

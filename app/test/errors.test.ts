@@ -1,0 +1,41 @@
+import { WalletSendTransactionError, WalletSignTransactionError } from "@solana/wallet-adapter-base";
+import { describe, expect, it } from "vitest";
+import { explain } from "../src/lib/errors";
+
+const RPC = "http://127.0.0.1:8899";
+
+/** What web3.js throws when preflight fails, as the wallet adapter wraps it. */
+function preflight(logs: string[], message: string) {
+  const inner = Object.assign(new Error(`Simulation failed. \nMessage: ${message}`), { logs });
+  return new WalletSendTransactionError(inner.message, inner);
+}
+
+describe("explain", () => {
+  it("names the program's error from the IDL even when the wallet adapter wraps it", () => {
+    // 6010 = 0x177a: ZeroReward
+    const e = preflight(["Program CMkt… failed: custom program error: 0x177a"], "custom program error: 0x177a");
+    expect(explain(e, RPC)).toBe("The program refused the transaction: Reward per replica must be positive (ZeroReward).");
+  });
+
+  it("reports a token shortfall and a SOL shortfall as such, not as a declined signature", () => {
+    expect(explain(preflight([], "Error processing Instruction 1: custom program error: 0x1"), RPC)).toMatch(/less than the escrow/);
+    expect(explain(preflight([], "Attempt to debit an account but found no record of a prior credit."), RPC)).toMatch(
+      /not have enough SOL/,
+    );
+  });
+
+  it("calls a decline a decline, whichever way the wallet says it", () => {
+    const coded = Object.assign(new Error("whatever"), { code: 4001 });
+    expect(explain(new WalletSignTransactionError(coded.message, coded), RPC)).toMatch(/You declined/);
+    expect(explain(new WalletSignTransactionError("User rejected the request."), RPC)).toMatch(/You declined/);
+    // a bare send error with no reason is not a decline
+    expect(explain(new WalletSendTransactionError("Unexpected error"), RPC)).toBe("Unexpected error");
+  });
+
+  it("explains an unreachable endpoint and an expired blockhash", () => {
+    expect(explain(new TypeError("Failed to fetch"), RPC)).toBe(
+      `Cannot reach the RPC endpoint ${RPC}. Is the validator running (cmkt localnet), and is the cluster setting right?`,
+    );
+    expect(explain(new Error("Blockhash not found"), RPC)).toMatch(/expired/);
+  });
+});
