@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Browser, Locator, Page } from "playwright-core";
 import type { PreviewServer } from "vite";
+import { parseUnits } from "../src/lib/units";
 import {
   ROOT,
   launch,
@@ -45,10 +46,6 @@ async function tokens(owner: PublicKey): Promise<bigint> {
 }
 
 const lamports = async (k: PublicKey) => BigInt(await new Connection(net.info.rpc_url, "confirmed").getBalance(k));
-const solToLamports = (sol: string) => {
-  const [w, f = ""] = sol.split(".");
-  return BigInt(w) * 1_000_000_000n + BigInt(f.padEnd(9, "0"));
-};
 
 async function waitText(l: Locator, re: RegExp, timeoutMs = 30_000): Promise<string> {
   const t = Date.now();
@@ -153,7 +150,7 @@ test("a declined signature sends nothing; a signed job is posted, settles live a
   // what the review said it costs in SOL is what it cost: the job's rent came back, the
   // settlement deposit paid the record's rent, and one signature fee
   const spent = lamportsBefore - (await lamports(requester()));
-  assert.equal(spent, solToLamports(deposit[1]) + 5000n);
+  assert.equal(spent, parseUnits(deposit[1], 9) + 5000n);
 
   await page.getByRole("button", { name: "Download and verify the result" }).click();
   const ok = await waitText(page.getByTestId("verified"), /Verified: \d+ bytes/, 30_000);

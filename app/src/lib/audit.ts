@@ -2,7 +2,8 @@
  * The auditor's checks, the same rules as `client/src/audit.rs`: each settlement's arithmetic
  * and verdicts, and per market that the vaults hold exactly the open escrows and the stakes.
  */
-import type { Job, Market, Provider, Settlement } from "./market";
+import { toHex as hex } from "./bytes";
+import { feePerReplica, type Job, type Market, type Provider, type Settlement } from "./market";
 
 export interface MarketBalances {
   market: Market;
@@ -30,7 +31,7 @@ export function checkSettlement(s: Settlement): string[] {
     fail(`amounts do not add up: escrow ${s.escrow} != paid ${s.totalPaid} + fee ${s.fee} + refund ${s.refund} (or slashes/verdicts disagree)`);
   }
   if (s.escrow !== s.rewardPerReplica * BigInt(s.replicas)) fail(`escrow ${s.escrow} is not reward × replicas`);
-  const feeEach = (s.rewardPerReplica * BigInt(s.feeBps)) / 10_000n;
+  const feeEach = feePerReplica(s.rewardPerReplica, s.feeBps);
   const agreed = s.verdicts.filter((x) => x.verdict === "agreed").length;
   s.verdicts.forEach((x, i) => {
     const expect = x.verdict === "agreed" ? s.rewardPerReplica - feeEach : 0n;
@@ -141,8 +142,6 @@ export function perProvider(list: Settlement[]): Map<string, ProviderFigures> {
 }
 
 // ---- export ---------------------------------------------------------------------------------
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 /** One flat record per settlement; amounts are decimal strings of base units (exact). */
 export function settlementRecord(s: Settlement) {

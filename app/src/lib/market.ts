@@ -6,7 +6,7 @@ import { BN, Program, type Idl } from "@anchor-lang/core";
 import { getAssociatedTokenAddressSync } from "@solana/spl-token";
 import { Connection, PublicKey, type TransactionInstruction } from "@solana/web3.js";
 import idlJson from "../../../idl/compute_market.json";
-import { utf8 } from "./bytes";
+import { u64le, utf8 } from "./bytes";
 
 export const IDL = idlJson as unknown as Idl;
 export const PROGRAM_ID = new PublicKey(idlJson.address);
@@ -259,6 +259,24 @@ function decodeProvider(address: PublicKey, a: Raw): Provider {
 
 const memcmp = (offset: number, key: PublicKey) => ({ memcmp: { offset, bytes: key.toBase58() } });
 
+/** `memcmp` filters on the market (every account kind has it first) and on the requester. */
+function filters(f: { market?: PublicKey; requester?: PublicKey }, requesterOffset?: number) {
+  return [
+    ...(f.market ? [memcmp(OFFSET_MARKET, f.market)] : []),
+    ...(f.requester && requesterOffset !== undefined ? [memcmp(requesterOffset, f.requester)] : []),
+  ];
+}
+
+type Kind = "market" | "job" | "settlement" | "provider";
+/** The part of Anchor's untyped account namespace this client uses. */
+type Accounts = Record<
+  Kind,
+  {
+    all(filters: object[]): Promise<{ publicKey: PublicKey; account: Raw }[]>;
+    fetchNullable(address: PublicKey): Promise<Raw | null>;
+  }
+>;
+
 /** Reads and builds against one cluster. Needs no wallet. */
 export class MarketClient {
   readonly program: Program;
@@ -267,9 +285,16 @@ export class MarketClient {
     this.program = new Program(IDL, { connection } as never);
   }
 
-  private get accounts() {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return this.program.account as any;
+  /** Every account of `kind` matching `filters`, decoded. */
+  private async all<T>(kind: Kind, decode: (a: PublicKey, raw: Raw) => T, filters: object[] = []): Promise<T[]> {
+    const all = await (this.program.account as unknown as Accounts)[kind].all(filters);
+    return all.map((x) => decode(x.publicKey, x.account));
+  }
+
+  /** The account of `kind` at `address`, decoded; null when it does not exist. */
+  private async one<T>(kind: Kind, decode: (a: PublicKey, raw: Raw) => T, address: PublicKey): Promise<T | null> {
+    const a = await (this.program.account as unknown as Accounts)[kind].fetchNullable(address);
+    return a ? decode(address, a) : null;
   }
 
   /** Whether the program exists on this cluster (it does not on a wrong cluster). */
@@ -278,19 +303,16 @@ export class MarketClient {
     return info !== null && info.executable;
   }
 
-  async markets(): Promise<Market[]> {
-    const all = await this.accounts.market.all();
-    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeMarket(x.publicKey, x.account));
+  markets(): Promise<Market[]> {
+    return this.all("market", decodeMarket);
   }
 
-  async market(address: PublicKey): Promise<Market | null> {
-    const a = await this.accounts.market.fetchNullable(address);
-    return a ? decodeMarket(address, a) : null;
+  market(address: PublicKey): Promise<Market | null> {
+    return this.one("market", decodeMarket, address);
   }
 
-  async job(address: PublicKey): Promise<Job | null> {
-    const a = await this.accounts.job.fetchNullable(address);
-    return a ? decodeJob(address, a) : null;
+  job(address: PublicKey): Promise<Job | null> {
+    return this.one("job", decodeJob, address);
   }
 
   decodeJob(address: PublicKey, data: Buffer): Job {
@@ -301,37 +323,24 @@ export class MarketClient {
     return decodeSettlement(address, this.program.coder.accounts.decode("settlement", data));
   }
 
-  async jobs(filter: { market?: PublicKey; requester?: PublicKey } = {}): Promise<Job[]> {
-    const f = [];
-    if (filter.market) f.push(memcmp(OFFSET_MARKET, filter.market));
-    if (filter.requester) f.push(memcmp(JOB_OFFSET_REQUESTER, filter.requester));
-    const all = await this.accounts.job.all(f);
-    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeJob(x.publicKey, x.account));
+  jobs(filter: { market?: PublicKey; requester?: PublicKey } = {}): Promise<Job[]> {
+    return this.all("job", decodeJob, filters(filter, JOB_OFFSET_REQUESTER));
   }
 
-  async provider(market: PublicKey, owner: PublicKey): Promise<Provider | null> {
-    const address = providerAddress(market, owner);
-    const a = await this.accounts.provider.fetchNullable(address);
-    return a ? decodeProvider(address, a) : null;
+  provider(market: PublicKey, owner: PublicKey): Promise<Provider | null> {
+    return this.one("provider", decodeProvider, providerAddress(market, owner));
   }
 
-  async settlement(job: PublicKey): Promise<Settlement | null> {
-    const address = settlementAddress(job);
-    const a = await this.accounts.settlement.fetchNullable(address);
-    return a ? decodeSettlement(address, a) : null;
+  settlement(job: PublicKey): Promise<Settlement | null> {
+    return this.one("settlement", decodeSettlement, settlementAddress(job));
   }
 
-  async settlements(filter: { market?: PublicKey; requester?: PublicKey } = {}): Promise<Settlement[]> {
-    const f = [];
-    if (filter.market) f.push(memcmp(OFFSET_MARKET, filter.market));
-    if (filter.requester) f.push(memcmp(SETTLEMENT_OFFSET_REQUESTER, filter.requester));
-    const all = await this.accounts.settlement.all(f);
-    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeSettlement(x.publicKey, x.account));
+  settlements(filter: { market?: PublicKey; requester?: PublicKey } = {}): Promise<Settlement[]> {
+    return this.all("settlement", decodeSettlement, filters(filter, SETTLEMENT_OFFSET_REQUESTER));
   }
 
-  async providers(market?: PublicKey): Promise<Provider[]> {
-    const all = await this.accounts.provider.all(market ? [memcmp(OFFSET_MARKET, market)] : []);
-    return all.map((x: { publicKey: PublicKey; account: Raw }) => decodeProvider(x.publicKey, x.account));
+  providers(market?: PublicKey): Promise<Provider[]> {
+    return this.all("provider", decodeProvider, filters({ market }));
   }
 
   /** Token balance of a token account in base units (0 when it does not exist). */
@@ -433,19 +442,14 @@ export class MarketClient {
 // ---- addresses ------------------------------------------------------------------------------
 
 export function jobAddress(market: PublicKey, requester: PublicKey, nonce: bigint): PublicKey {
-  const n = new Uint8Array(8);
-  new DataView(n.buffer).setBigUint64(0, nonce, true);
-  return PublicKey.findProgramAddressSync([utf8("job"), market.toBytes(), requester.toBytes(), n], PROGRAM_ID)[0];
+  return PublicKey.findProgramAddressSync(
+    [utf8("job"), market.toBytes(), requester.toBytes(), u64le(nonce)],
+    PROGRAM_ID,
+  )[0];
 }
 
 export function settlementAddress(job: PublicKey): PublicKey {
   return PublicKey.findProgramAddressSync([utf8("settlement"), job.toBytes()], PROGRAM_ID)[0];
-}
-
-export function marketAddress(authority: PublicKey, marketId: bigint): PublicKey {
-  const n = new Uint8Array(8);
-  new DataView(n.buffer).setBigUint64(0, marketId, true);
-  return PublicKey.findProgramAddressSync([utf8("market"), authority.toBytes(), n], PROGRAM_ID)[0];
 }
 
 export function providerAddress(market: PublicKey, owner: PublicKey): PublicKey {
@@ -457,6 +461,9 @@ export function requesterTokenAccount(market: Market, requester: PublicKey): Pub
 }
 
 // ---- money ----------------------------------------------------------------------------------
+
+/** The protocol fee taken from one agreeing replica's reward (rounded down, as the program does). */
+export const feePerReplica = (reward: bigint, feeBps: number) => (reward * BigInt(feeBps)) / 10_000n;
 
 /** What posting a job costs and locks, shown before the wallet signs. */
 export interface PostCost {
@@ -478,40 +485,19 @@ export async function postCost(
   replicas: number,
   uriLen: number,
 ): Promise<PostCost> {
-  const feePerReplica = (rewardPerReplica * BigInt(market.config.feeBps)) / 10_000n;
+  const fee = feePerReplica(rewardPerReplica, market.config.feeBps);
   const [jobRent, settlementDeposit] = await Promise.all([
     connection.getMinimumBalanceForRentExemption(jobSpace(replicas, uriLen)),
     connection.getMinimumBalanceForRentExemption(settlementSpace(replicas)),
   ]);
   return {
     escrow: rewardPerReplica * BigInt(replicas),
-    feePerReplica,
-    providersGetPerReplica: rewardPerReplica - feePerReplica,
-    maxFee: feePerReplica * BigInt(replicas),
+    feePerReplica: fee,
+    providersGetPerReplica: rewardPerReplica - fee,
+    maxFee: fee * BigInt(replicas),
     jobRent: BigInt(jobRent),
     settlementDeposit: BigInt(settlementDeposit),
     signatureFee: SIGNATURE_FEE,
     lamportsLocked: BigInt(jobRent) + BigInt(settlementDeposit),
   };
 }
-
-/** `amount` base units as a decimal string with `decimals` places (trailing zeros cut). */
-export function formatUnits(amount: bigint, decimals: number): string {
-  const neg = amount < 0n;
-  const a = neg ? -amount : amount;
-  const base = 10n ** BigInt(decimals);
-  const whole = a / base;
-  const frac = (a % base).toString().padStart(decimals, "0").replace(/0+$/, "");
-  return `${neg ? "-" : ""}${whole}${frac ? "." + frac : ""}`;
-}
-
-/** Parses "1.5" into base units; throws on more decimals than the mint has. */
-export function parseUnits(text: string, decimals: number): bigint {
-  const t = text.trim();
-  if (!/^\d+(\.\d+)?$/.test(t)) throw new Error(`"${text}" is not an amount`);
-  const [w, f = ""] = t.split(".");
-  if (f.length > decimals) throw new Error(`at most ${decimals} decimals`);
-  return BigInt(w) * 10n ** BigInt(decimals) + BigInt(f.padEnd(decimals, "0") || "0");
-}
-
-export const formatSol = (lamports: bigint) => formatUnits(lamports, 9);

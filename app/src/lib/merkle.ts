@@ -12,7 +12,7 @@
  * ```
  */
 import { sha256 } from "@noble/hashes/sha2";
-import { concat, equalBytes, fromHex, i64le, toHex, u64le, utf8 } from "./bytes";
+import { concat, equalBytes, fromHex, i64le, u64le, utf8 } from "./bytes";
 
 export const CHUNK_SIZE = 4096;
 
@@ -155,5 +155,3 @@ export function verifyOutput(root: Uint8Array, summary: ResultSummary, output: U
   }
   return { ok: true, summary };
 }
-
-export { toHex, fromHex };

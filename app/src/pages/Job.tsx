@@ -1,6 +1,6 @@
 import { PublicKey } from "@solana/web3.js";
 import { useEffect, useState } from "react";
-import { toHex } from "../lib/bytes";
+import { concat, toHex } from "../lib/bytes";
 import { explain } from "../lib/errors";
 import { settlementAddress, type Job, type Settlement } from "../lib/market";
 import { parseExact, summaryFromJson, verifyOutput, type ResultSummary } from "../lib/merkle";
@@ -10,7 +10,7 @@ import { Amount, hexShort, Key, outcomeText, SlotChips, time } from "./common";
 type Download =
   | { state: "idle" }
   | { state: "working"; note: string }
-  | { state: "verified"; provider: PublicKey; summary: ResultSummary; bytes: Uint8Array; url: string; name: string }
+  | { state: "verified"; provider: PublicKey; summary: ResultSummary; bytes: Uint8Array; url: string; name: string; text: string | null }
   | { state: "failed"; reasons: string[] };
 
 /** The most the page downloads into memory for verification. */
@@ -24,7 +24,7 @@ async function readCapped(r: Response, limit: number): Promise<Uint8Array> {
   let n = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return concat(...parts);
     n += value.length;
     if (n > limit) {
       await reader.cancel();
@@ -32,13 +32,6 @@ async function readCapped(r: Response, limit: number): Promise<Uint8Array> {
     }
     parts.push(value);
   }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
@@ -135,7 +128,15 @@ export function JobPage({ address }: { address: string }) {
         if (!v.ok) throw new Error(v.reason);
         const png = isPng(bytes);
         const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: png ? "image/png" : "application/octet-stream" }));
-        setDownload({ state: "verified", provider: w.provider, summary, bytes, url, name: `result-${toHex(s.resultRoot).slice(0, 12)}.${png ? "png" : "bin"}` });
+        setDownload({
+          state: "verified",
+          provider: w.provider,
+          summary,
+          bytes,
+          url,
+          name: `result-${toHex(s.resultRoot).slice(0, 12)}.${png ? "png" : "bin"}`,
+          text: png ? null : preview(bytes),
+        });
         return;
       } catch (e) {
         const msg = e instanceof TypeError ? `${e.message} (endpoint unreachable or blocked by CORS)` : explain(e, cluster.rpc);
@@ -242,11 +243,8 @@ export function JobPage({ address }: { address: string }) {
                     ({statusText(download.summary)}, {download.summary.fuelUsed.toString()} fuel).{" "}
                     <a href={download.url} download={download.name} data-testid="save-result">Save {download.name}</a>
                   </p>
-                  {isPng(download.bytes) ? (
-                    <img src={download.url} alt="result" className="result-image" />
-                  ) : (
-                    preview(download.bytes) !== null && <pre className="result-text">{preview(download.bytes)}</pre>
-                  )}
+                  {isPng(download.bytes) && <img src={download.url} alt="result" className="result-image" />}
+                  {download.text !== null && <pre className="result-text">{download.text}</pre>}
                 </div>
               )}
               {download.state === "failed" && (

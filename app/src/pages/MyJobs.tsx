@@ -1,8 +1,9 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
-import { Transaction, type PublicKey } from "@solana/web3.js";
+import type { PublicKey } from "@solana/web3.js";
 import { useEffect, useState } from "react";
 import { explain } from "../lib/errors";
 import type { Job, Settlement } from "../lib/market";
+import { sendAndConfirm } from "../lib/tx";
 import { useApp } from "../state";
 import { Amount, Key, outcomeText, SlotChips, time } from "./common";
 
@@ -66,11 +67,7 @@ export function MyJobs() {
       const market = await client.market(job.market);
       if (!market) throw new Error(`the job's market ${job.market.toBase58()} is not on this cluster`);
       const ix = await client.cancelJobInstruction(market, job, publicKey);
-      const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
-      const tx = new Transaction({ feePayer: publicKey, blockhash, lastValidBlockHeight }).add(ix);
-      const sig = await sendTransaction(tx, connection);
-      const r = await connection.confirmTransaction({ signature: sig, blockhash, lastValidBlockHeight }, "confirmed");
-      if (r.value.err) throw new Error(`the cancel failed: ${JSON.stringify(r.value.err)}`);
+      await sendAndConfirm(connection, sendTransaction, publicKey, [ix]);
       setJobs((m) => {
         const n = new Map(m);
         n.delete(job.address.toBase58());

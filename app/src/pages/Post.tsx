@@ -1,19 +1,18 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
-import { ComputeBudgetProgram, Transaction } from "@solana/web3.js";
+import { ComputeBudgetProgram } from "@solana/web3.js";
 import { useState } from "react";
 import { fromHex, utf8 } from "../lib/bytes";
 import { explain } from "../lib/errors";
 import { blobUrl, canonicalManifest, MANIFEST_VERSION, RUNTIME_WASI_P1, uploadBlob } from "../lib/manifest";
 import {
-  formatSol,
-  formatUnits,
   jobAddress,
   MAX_MANIFEST_URI_LEN,
-  parseUnits,
   postCost,
   requesterTokenAccount,
   type PostCost,
 } from "../lib/market";
+import { sendAndConfirm } from "../lib/tx";
+import { formatSol, formatUnits, parseUnits } from "../lib/units";
 import { useApp } from "../state";
 
 interface Review {
@@ -160,15 +159,13 @@ export function PostJob() {
         commitWindow,
       });
       setBusy("Waiting for your wallet to sign…");
-      const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
-      const tx = new Transaction({ feePayer: publicKey, blockhash, lastValidBlockHeight }).add(
-        ComputeBudgetProgram.setComputeUnitLimit({ units: 200_000 }),
-        ix,
+      await sendAndConfirm(
+        connection,
+        sendTransaction,
+        publicKey,
+        [ComputeBudgetProgram.setComputeUnitLimit({ units: 200_000 }), ix],
+        () => setBusy("Waiting for the cluster to confirm…"),
       );
-      const signature = await sendTransaction(tx, connection);
-      setBusy("Waiting for the cluster to confirm…");
-      const r = await connection.confirmTransaction({ signature, blockhash, lastValidBlockHeight }, "confirmed");
-      if (r.value.err) throw new Error(`the transaction failed: ${JSON.stringify(r.value.err)}`);
       window.location.hash = `#/job/${jobAddress(market.address, publicKey, nonce).toBase58()}`;
     } catch (e) {
       setError(explain(e, cluster.rpc));

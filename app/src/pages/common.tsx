@@ -1,6 +1,7 @@
 import type { PublicKey } from "@solana/web3.js";
 import { toHex } from "../lib/bytes";
-import { formatUnits, type Job, type Settlement } from "../lib/market";
+import type { Job, Settlement } from "../lib/market";
+import { formatUnits } from "../lib/units";
 import { short } from "../state";
 
 export const isZero = (b: Uint8Array) => b.every((x) => x === 0);
