@@ -27,6 +27,14 @@ use std::{sync::Arc, time::Duration};
 /// Largest serialized transaction a packet carries.
 pub const PACKET_DATA_SIZE: usize = 1232;
 
+/// Size in bytes of the signed legacy transaction of exactly `ixs`, paid by `payer`.
+pub fn transaction_size(ixs: &[Instruction], payer: &Pubkey) -> usize {
+    let message = solana_sdk::message::Message::new(ixs, Some(payer));
+    let mut tx = Transaction::new_unsigned(message);
+    tx.signatures = vec![Signature::default(); tx.message.header.num_required_signatures as usize];
+    bincode::serialized_size(&tx).map_or(usize::MAX, |n| n as usize)
+}
+
 /// Why a chain operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -187,11 +195,7 @@ impl Chain {
 
     /// Size in bytes of the signed legacy transaction `send` would build for `ixs`.
     pub fn transaction_size(&self, ixs: &[Instruction], payer: &Pubkey) -> usize {
-        let message = solana_sdk::message::Message::new(&self.with_budget(ixs), Some(payer));
-        let mut tx = Transaction::new_unsigned(message);
-        tx.signatures =
-            vec![Signature::default(); tx.message.header.num_required_signatures as usize];
-        bincode::serialized_size(&tx).map_or(usize::MAX, |n| n as usize)
+        transaction_size(&self.with_budget(ixs), payer)
     }
 
     /// Whether `ixs` fit in one transaction packet (1232 bytes).

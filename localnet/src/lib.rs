@@ -354,7 +354,12 @@ fn spawn_registrar(
         .expect("spawning the builtin registrar")
 }
 
-/// Saves the accounts of the highest frozen bank every `SAVE_INTERVAL` and once more at `stop`.
+/// Saves the accounts of the highest frozen bank at most every `SAVE_INTERVAL`, and once more at
+/// `stop`. A pass is skipped while no transaction other than the validator's votes has succeeded
+/// since the last save (a failed transaction only charges its fee; the next save or the one at
+/// `stop` carries that), and the pause after a save is at least ten times as long as the save
+/// took: the state grows with every settlement, and capturing it must not take the CPU the
+/// validator needs to keep up with its slots.
 fn spawn_saver(
     forks: Arc<RwLock<BankForks>>,
     stop: Arc<AtomicBool>,
@@ -364,26 +369,33 @@ fn spawn_saver(
     std::thread::Builder::new()
         .name("cmkt-state".into())
         .spawn(move || {
-            let save = || {
+            // non-vote transactions that had succeeded at the last save; none at the start,
+            // when the state file (or its absence) already describes the chain
+            let mut saved_at = 0;
+            let mut save = |force: bool| {
                 let bank = forks.read().unwrap().highest_frozen_bank();
-                if let Some(bank) = bank {
-                    // the validator's own identity, vote and stake accounts are made by genesis
-                    let skip = [mint];
-                    match state::State::capture(&bank, &skip).and_then(|s| s.save(&path)) {
-                        Ok(()) => {}
-                        Err(e) => tracing::warn!("saving the local chain state failed: {e:#}"),
-                    }
+                let Some(bank) = bank else { return };
+                let activity = bank.non_vote_transaction_count_since_restart();
+                if !force && saved_at == activity {
+                    return;
+                }
+                // the validator's own identity, vote and stake accounts are made by genesis
+                let skip = [mint];
+                match state::State::capture(&bank, &skip).and_then(|s| s.save(&path)) {
+                    Ok(()) => saved_at = activity,
+                    Err(e) => tracing::warn!("saving the local chain state failed: {e:#}"),
                 }
             };
-            let mut last = Instant::now();
+            let mut next = Instant::now() + SAVE_INTERVAL;
             while !stop.load(Ordering::Relaxed) {
-                if last.elapsed() >= SAVE_INTERVAL {
-                    save();
-                    last = Instant::now();
+                if Instant::now() >= next {
+                    let t = Instant::now();
+                    save(false);
+                    next = Instant::now() + SAVE_INTERVAL.max(t.elapsed() * 10);
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            save();
+            save(true);
         })
         .expect("spawning the state saver")
 }

@@ -28,7 +28,7 @@ fn layout_id() -> String {
 
 /// Owners whose accounts are saved: wallets (system program), SPL Token and Token-2022 accounts,
 /// and the compute-market program.
-fn saved_owners() -> [Pubkey; 4] {
+pub fn saved_owners() -> [Pubkey; 4] {
     [
         anchor_lang::system_program::ID,
         compute_market_client::token::TOKEN_PROGRAM,
@@ -64,36 +64,50 @@ pub struct State {
 impl State {
     /// Reads the accounts to keep from `bank`, leaving out `skip` (the validator's own accounts).
     pub fn capture(bank: &Bank, skip: &[Pubkey]) -> Result<State> {
-        use base64::Engine;
-        let mut accounts = BTreeMap::new();
+        let mut all = Vec::new();
         for owner in saved_owners() {
             let list = bank
                 .get_program_accounts(&owner)
                 .map_err(|e| anyhow::anyhow!("scanning accounts of {owner}: {e:?}"))?;
-            for (address, acc) in list {
-                if acc.lamports() == 0 || skip.contains(&address) {
-                    continue;
-                }
-                // system-owned accounts with data are sysvar-like or nonce accounts: skip them
-                if owner == anchor_lang::system_program::ID && !acc.data().is_empty() {
-                    continue;
-                }
-                accounts.insert(
+            all.extend(list.into_iter().filter(|(a, _)| !skip.contains(a)));
+        }
+        Ok(State::from_accounts(bank.slot(), all))
+    }
+
+    /// The state of `accounts` as read at `slot`, keeping what [`State::capture`] keeps of a
+    /// bank: accounts of the saved owners that hold lamports, and no system-owned account with
+    /// data (sysvar-like and nonce accounts). For accounts made elsewhere (`cmkt bench` makes
+    /// its audit settlements in LiteSVM and starts a chain on them).
+    pub fn from_accounts<A: ReadableAccount>(
+        slot: u64,
+        accounts: impl IntoIterator<Item = (Pubkey, A)>,
+    ) -> State {
+        use base64::Engine;
+        let owners = saved_owners();
+        let accounts = accounts
+            .into_iter()
+            .filter(|(_, acc)| {
+                owners.contains(acc.owner())
+                    && acc.lamports() > 0
+                    && !(*acc.owner() == anchor_lang::system_program::ID && !acc.data().is_empty())
+            })
+            .map(|(address, acc)| {
+                (
                     address.to_string(),
                     SavedAccount {
                         lamports: acc.lamports(),
-                        owner: owner.to_string(),
+                        owner: acc.owner().to_string(),
                         data: base64::engine::general_purpose::STANDARD.encode(acc.data()),
                     },
-                );
-            }
-        }
-        Ok(State {
+                )
+            })
+            .collect();
+        State {
             version: STATE_VERSION,
             layout: layout_id(),
-            slot: bank.slot(),
+            slot,
             accounts,
-        })
+        }
     }
 
     /// Number of saved accounts.

@@ -6,7 +6,7 @@ use compute_market_client::{
     ata, commitment_hash, ix, pda, rpc::Chain, JobPostArgs, JobStatus, Outcome, Verdict,
 };
 use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
-use solana_sdk::signer::Signer;
+use solana_sdk::{account::ReadableAccount, signer::Signer};
 use std::time::{Duration, Instant};
 
 fn config(ledger: &std::path::Path) -> LocalnetConfig {
@@ -209,6 +209,44 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
         &[],
     ))
     .expect("the program still runs after an epoch boundary");
+
+    // the state is saved after activity (the unstake above) and left alone while only the
+    // validator's votes land
+    let state_file = ledger.join(compute_market_localnet::STATE_FILE);
+    let provider = pda::provider(&market.address, &w.pubkey());
+    let unstake_saved = || {
+        let state = compute_market_localnet::state::State::load(&state_file).unwrap();
+        state
+            .and_then(|s| s.accounts().ok())
+            .and_then(|all| all.into_iter().find(|(a, _)| *a == provider))
+            .map(|(a, acc)| {
+                compute_market_client::decode::<compute_market_client::Provider>(
+                    &a,
+                    "Provider",
+                    acc.data(),
+                )
+                .unwrap()
+                .pending_unstake
+                    == 1
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !unstake_saved() {
+        assert!(
+            Instant::now() < deadline,
+            "the unstake was not saved within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let modified = || {
+        std::fs::metadata(&state_file)
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let saved = modified();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(modified(), saved, "an idle chain's state was written again");
 
     // restart on the same ledger: state survives and the program is registered again
     drop(net);
