@@ -27,6 +27,19 @@ pub struct ChunkResponse {
     pub proof: ChunkProof,
 }
 
+impl ChunkResponse {
+    /// Chunk `index` of `output` with its proof; `None` past the last chunk.
+    pub fn of(output: &[u8], index: u64) -> Option<Self> {
+        let proof = crate::merkle::prove_chunk(output, index)?;
+        let start = index as usize * crate::merkle::CHUNK_SIZE;
+        let end = (start + crate::merkle::CHUNK_SIZE).min(output.len());
+        Some(ChunkResponse {
+            data: hex::encode(&output[start..end]),
+            proof,
+        })
+    }
+}
+
 impl From<&ResultSummary> for ResultSummaryJson {
     fn from(s: &ResultSummary) -> Self {
         ResultSummaryJson {
@@ -204,7 +217,7 @@ mod vectors {
     //! Test vectors for other implementations of result verification (the web app's
     //! `app/src/lib/merkle.ts` checks itself against them in `app/test/merkle.test.ts`).
     use super::*;
-    use crate::merkle::{prove_chunk, CHUNK_SIZE};
+    use crate::merkle::CHUNK_SIZE;
 
     const PATH: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -233,13 +246,7 @@ mod vectors {
                 let out = output(len, seed);
                 let s = ResultSummary::new(crate::manifest::RUNTIME_WASI_P1, status, fuel, &out);
                 let chunks: Vec<_> = (0..crate::merkle::chunk_count(len as u64))
-                    .map(|i| {
-                        let start = i as usize * CHUNK_SIZE;
-                        ChunkResponse {
-                            data: hex::encode(&out[start..(start + CHUNK_SIZE).min(len)]),
-                            proof: prove_chunk(&out, i).expect("in range"),
-                        }
-                    })
+                    .map(|i| ChunkResponse::of(&out, i).expect("in range"))
                     .collect();
                 serde_json::json!({
                     "output": { "len": len, "seed": seed },
@@ -258,7 +265,8 @@ mod vectors {
 
     #[test]
     fn web_app_vectors_are_current() {
-        let want = serde_json::to_string_pretty(&vectors()).unwrap() + "\n";
+        let v = vectors();
+        let want = serde_json::to_string_pretty(&v).unwrap() + "\n";
         if std::env::var_os("CMKT_WRITE_VECTORS").is_some() {
             std::fs::write(PATH, &want).unwrap();
         }
@@ -268,7 +276,6 @@ mod vectors {
             "{PATH} is stale: regenerate with CMKT_WRITE_VECTORS=1 cargo test -p compute-market-client vectors"
         );
         // the vectors verify with this implementation
-        let v = vectors();
         for case in v["cases"].as_array().unwrap() {
             let summary: ResultSummaryJson =
                 serde_json::from_value(case["summary"].clone()).unwrap();

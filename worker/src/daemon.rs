@@ -310,14 +310,7 @@ impl Worker {
                 every_secs = c.fallback_poll_secs,
                 "websocket off: polling for open jobs"
             );
-            while !self.stopping() {
-                self.scan(&tx).await;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(c.fallback_poll_secs.max(1))) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-            return;
+            return self.poll(&tx, None).await;
         }
         while !self.stopping() {
             let connected = async {
@@ -377,18 +370,32 @@ impl Worker {
                 }
             }
             // fall back to polling until the next reconnection attempt
-            let until = Instant::now() + backoff;
-            while Instant::now() < until && !self.stopping() {
-                self.scan(&tx).await;
-                let pause = Duration::from_secs(c.fallback_poll_secs.max(1))
-                    .min(until.saturating_duration_since(Instant::now()))
-                    .max(Duration::from_millis(100));
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
+            self.poll(&tx, Some(Instant::now() + backoff)).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Scans for open jobs every `fallback_poll_secs` until `until` (without one, until
+    /// shutdown).
+    async fn poll(
+        &self,
+        tx: &mpsc::UnboundedSender<(Pubkey, Option<Job>)>,
+        until: Option<Instant>,
+    ) {
+        let every = Duration::from_secs(self.settings.config.chain.fallback_poll_secs.max(1));
+        let mut shutdown = self.shutdown.clone();
+        while until.is_none_or(|u| Instant::now() < u) && !self.stopping() {
+            self.scan(tx).await;
+            let pause = match until {
+                Some(u) => every
+                    .min(u.saturating_duration_since(Instant::now()))
+                    .max(Duration::from_millis(100)),
+                None => every,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
         }
     }
 
@@ -748,21 +755,45 @@ impl Worker {
         }
         let (root, salt) = entry_secret(entry);
         let mut ixs = vec![commit, ix::reveal_result(&self.me(), address, root, salt)];
-        after.slots[i].state = SlotState::Revealed;
-        after.slots[i].result_root = root;
-        if after.can_finalize(now) && matches!(self.prerequisites(&after).await, Ok(true)) {
-            ixs.push(ix::finalize_job(
-                &self.me(),
-                &self.market,
-                address,
-                &after,
-                &self.bounty_account(),
-            ));
-            if !self.chain.fits(&ixs, &self.me()) {
-                ixs.pop();
-            }
+        if let Some(finalize) = self
+            .finalize_with_reveal(address, &after, i, root, now, &ixs)
+            .await
+        {
+            ixs.push(finalize);
+            return Some(ixs);
         }
         self.chain.fits(&ixs, &self.me()).then_some(ixs)
+    }
+
+    /// The finalize that can go in the same transaction as the reveal of slot `i` (with `root`)
+    /// of `job`: when that reveal is the last one the job waits for, the finalize fits after
+    /// `before` (the instructions the transaction already carries) and the token accounts it
+    /// pays into exist. `None` otherwise: the caller sends without it.
+    async fn finalize_with_reveal(
+        &self,
+        address: &Pubkey,
+        job: &Job,
+        i: usize,
+        root: [u8; 32],
+        now: i64,
+        before: &[solana_sdk::instruction::Instruction],
+    ) -> Option<solana_sdk::instruction::Instruction> {
+        let mut after = job.clone();
+        after.slots[i].state = SlotState::Revealed;
+        after.slots[i].result_root = root;
+        if !after.can_finalize(now) {
+            return None;
+        }
+        let finalize = ix::finalize_job(
+            &self.me(),
+            &self.market,
+            address,
+            &after,
+            &self.bounty_account(),
+        );
+        let all: Vec<_> = before.iter().cloned().chain([finalize.clone()]).collect();
+        (self.chain.fits(&all, &self.me()) && matches!(self.prerequisites(&after).await, Ok(true)))
+            .then_some(finalize)
     }
 
     // ---------------------------------------------------------------- tracking
@@ -896,48 +927,37 @@ impl Worker {
         let (root, salt) = entry_secret(&entry);
         let reveal = ix::reveal_result(&self.me(), address, root, salt);
         // when this reveal is the last one outstanding, finalize in the same transaction
-        let mut after = job.clone();
-        after.slots[i].state = SlotState::Revealed;
-        after.slots[i].result_root = root;
-        if after.can_finalize(now) {
-            let finalize = ix::finalize_job(
-                &self.me(),
-                &self.market,
-                address,
-                &after,
-                &self.bounty_account(),
-            );
+        if let Some(finalize) = self
+            .finalize_with_reveal(address, &job, i, root, now, std::slice::from_ref(&reveal))
+            .await
+        {
             let both = [reveal.clone(), finalize];
             // Finalizing is optional, revealing is not: any failure of the combined transaction
             // (accounts, rent, limits) falls back to the plain reveal at once.
-            if self.chain.fits(&both, &self.me())
-                && matches!(self.prerequisites(&after).await, Ok(true))
-            {
-                match self.send("reveal_finalize", &both).await {
-                    Ok(()) => {
-                        self.metrics
-                            .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
-                        tracing::info!(job = %address, "revealed and finalized");
-                        return self.settled(entry).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(job = %address, error = %e, "reveal with finalize failed; revealing alone")
-                    }
+            match self.send("reveal_finalize", &both).await {
+                Ok(()) => {
+                    self.metrics
+                        .inc("cmkt_worker_jobs_total", &[("outcome", "revealed")]);
+                    tracing::info!(job = %address, "revealed and finalized");
+                    return self.settled(entry).await;
                 }
-                match self.job(address).await? {
-                    None => return self.settled(entry).await,
-                    Some(j)
-                        if j.slot_of(&self.me())
-                            .is_some_and(|i| j.slots[i].state == SlotState::Revealed) =>
-                    {
-                        self.record(&Entry {
-                            stage: Stage::Revealed,
-                            ..entry
-                        });
-                        return Ok(());
-                    }
-                    Some(_) => {}
+                Err(e) => {
+                    tracing::warn!(job = %address, error = %e, "reveal with finalize failed; revealing alone")
                 }
+            }
+            match self.job(address).await? {
+                None => return self.settled(entry).await,
+                Some(j)
+                    if j.slot_of(&self.me())
+                        .is_some_and(|i| j.slots[i].state == SlotState::Revealed) =>
+                {
+                    self.record(&Entry {
+                        stage: Stage::Revealed,
+                        ..entry
+                    });
+                    return Ok(());
+                }
+                Some(_) => {}
             }
         }
         if self.send("reveal", &[reveal]).await.is_ok() {

@@ -10,11 +10,7 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use compute_market_client::{
-    manifest::is_sha256_hex,
-    merkle::{prove_chunk, CHUNK_SIZE},
-    results::ChunkResponse,
-};
+use compute_market_client::{manifest::is_sha256_hex, results::ChunkResponse};
 use std::sync::Arc;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -116,16 +112,8 @@ async fn chunk(
         Ok(r) => r,
         Err(f) => return f.into_response(),
     };
-    match prove_chunk(&bytes, index) {
-        Some(proof) => {
-            let start = index as usize * CHUNK_SIZE;
-            let data = &bytes[start..(start + CHUNK_SIZE).min(bytes.len())];
-            Json(ChunkResponse {
-                data: hex::encode(data),
-                proof,
-            })
-            .into_response()
-        }
+    match ChunkResponse::of(&bytes, index) {
+        Some(chunk) => Json(chunk).into_response(),
         None => (StatusCode::NOT_FOUND, "no such chunk\n").into_response(),
     }
 }

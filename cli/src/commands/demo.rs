@@ -141,7 +141,6 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
     // three providers register, stake and start their workers; the last one cheats
     let mut workers = Workers::default();
     let mut providers = vec![];
-    let mut endpoints = vec![];
     let (rpc_url, ws_url) = (net.rpc_url(), net.ws_url());
     for i in 0..PROVIDERS {
         let name = format!("provider-{}", i + 1);
@@ -179,11 +178,8 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
             }
         );
         providers.push(wallet.pubkey());
-        endpoints.push(listen);
     }
-    for listen in &endpoints {
-        workers.wait_up(listen, true).await?;
-    }
+    workers.wait_all_up(true).await?;
     println!("{} workers subscribed to the market", elapsed(t0));
 
     // the requester posts the sample jobs

@@ -102,14 +102,15 @@ pub struct WorkerSpec<'a> {
 /// Worker processes, stopped (SIGTERM, then SIGKILL) when dropped, also on errors and Ctrl-C.
 #[derive(Default)]
 pub struct Workers {
-    children: Vec<(String, Child)>,
+    /// Name, listen address and process of each worker.
+    children: Vec<(String, String, Child)>,
     /// A `compute-worker` executable to run instead of `cmkt worker`.
     pub program: Option<PathBuf>,
 }
 
 impl Workers {
     /// Starts `cmkt worker run` (or `program run`) with the config `spec` describes.
-    pub fn spawn(&mut self, spec: &WorkerSpec) -> Result<u32> {
+    pub fn spawn(&mut self, spec: &WorkerSpec) -> Result<()> {
         let config = spec.dir.join(format!("{}.toml", spec.name));
         std::fs::write(
             &config,
@@ -147,14 +148,19 @@ impl Workers {
             .stderr(log)
             .spawn()
             .context("starting a worker")?;
-        let pid = child.id();
-        self.children.push((spec.name.to_string(), child));
-        Ok(pid)
+        self.children
+            .push((spec.name.to_string(), spec.listen.to_string(), child));
+        Ok(())
+    }
+
+    /// Process ids of the workers, in the order they were started.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|(_, _, c)| c.id()).collect()
     }
 
     /// Fails when a worker has exited.
     pub fn check(&mut self) -> Result<()> {
-        for (name, c) in &mut self.children {
+        for (name, _, c) in &mut self.children {
             if let Ok(Some(status)) = c.try_wait() {
                 bail!("worker {name} exited ({status})");
             }
@@ -162,39 +168,43 @@ impl Workers {
         Ok(())
     }
 
-    /// Waits until the worker at `listen` answers `/healthz` with 200 after an RPC call (and,
-    /// when `subscribed`, with its websocket subscription live).
-    pub async fn wait_up(&mut self, listen: &str, subscribed: bool) -> Result<()> {
+    /// Waits until every worker answers `/healthz` with 200 after an RPC call (and, when
+    /// `subscribed`, with its websocket subscription live).
+    pub async fn wait_all_up(&mut self, subscribed: bool) -> Result<()> {
         let http = reqwest::Client::new();
-        let url = format!("http://{listen}/healthz");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            self.check()?;
-            if let Ok(r) = http.get(&url).send().await {
-                let ok = r.status().is_success();
-                let body = r.text().await.unwrap_or_default();
-                if ok
-                    && !body.contains("\"seconds_since_rpc_ok\":null")
-                    && (!subscribed || body.contains("\"websocket_connected\":true"))
-                {
-                    return Ok(());
+        let listens: Vec<String> = self.children.iter().map(|(_, l, _)| l.clone()).collect();
+        for listen in listens {
+            let url = format!("http://{listen}/healthz");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                self.check()?;
+                if let Ok(r) = http.get(&url).send().await {
+                    let ok = r.status().is_success();
+                    let body = r.text().await.unwrap_or_default();
+                    if ok
+                        && !body.contains("\"seconds_since_rpc_ok\":null")
+                        && (!subscribed || body.contains("\"websocket_connected\":true"))
+                    {
+                        break;
+                    }
                 }
+                if Instant::now() > deadline {
+                    bail!("the worker at {listen} did not come up");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if Instant::now() > deadline {
-                bail!("the worker at {listen} did not come up");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
     }
 
     /// Stops every worker: SIGTERM, up to 10 s, then SIGKILL.
     pub fn stop(&mut self) {
-        for (_, c) in &mut self.children {
+        for (_, _, c) in &mut self.children {
             let pid = nix::unistd::Pid::from_raw(c.id() as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, c) in &mut self.children {
+        for (_, _, c) in &mut self.children {
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
                     break;

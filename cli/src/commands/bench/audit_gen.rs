@@ -1,205 +1,76 @@
-//! Settlements for the audit timing, made by real transactions: a requester posts the jobs
-//! (several posts per transaction), and the four bench providers take each one through claim,
-//! commit, reveal and finalize in one transaction. Then the audit is timed in-process and as the
-//! `cmkt audit` command.
+//! Settlements for the audit timing, and the timing itself.
+//!
+//! The program makes the settlements: in LiteSVM (the Solana VM in-process, with the real SPL
+//! Token program and the compute-market program as a native builtin, as in the test suite) a
+//! market is created, four providers stake, a requester posts `count` jobs and the providers take
+//! each one through claim, commit, reveal and finalize in one transaction. Every account is then
+//! handed to a fresh local chain as its genesis state, as a restart of `cmkt localnet` does, and
+//! the audit is timed there over JSON-RPC: in-process (reads, then checks) and as the `cmkt audit`
+//! command a person runs.
+//!
+//! (The bench used to send these transactions to the local chain itself: 10 000 jobs took over
+//! twenty minutes there, and twice the debug-built validator panicked in its broadcast stage
+//! under that load, "All banks frozen ... must have a block id", before they were done.)
 
-use super::{report::AuditRow, Bench};
+use super::report::AuditRow;
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use compute_market_client::{ata, audit, commitment_hash, ix, pda, JobPostArgs, SlotState};
-use compute_market_localnet::{bootstrap, load_or_create_keypair};
-use solana_sdk::{signature::Keypair, signer::Signer};
-use std::{
-    sync::atomic::{AtomicUsize, Ordering},
-    sync::Arc,
-    time::Instant,
+use compute_market_client::{
+    ata, audit, commitment_hash, decode, ix, pda, rpc, token, Job, JobPostArgs, Market,
+    MarketInitArgs, MarketRef, Pubkey,
 };
+use compute_market_localnet::{bootstrap, state::State, STATE_FILE};
+use litesvm::LiteSVM;
+use solana_sdk::{
+    instruction::Instruction, signature::Keypair, signer::Signer, transaction::Transaction,
+};
+use std::{path::Path, time::Instant};
 
 /// Reward per generated job: 0.01 token.
 const REWARD: u64 = 10_000;
-/// Transactions in flight at once. (At 48 the debug-built in-process validator once panicked
-/// in its broadcast stage, "All banks frozen ... must have a block id", after a few thousand.)
-const IN_FLIGHT: usize = 16;
+/// Providers the jobs are spread over.
+const PROVIDERS: usize = 4;
+const SOL: u64 = 1_000_000_000;
 
-fn post_args(nonce: u64, uri: &str) -> JobPostArgs {
-    JobPostArgs {
-        nonce,
-        manifest_hash: [7; 32],
-        manifest_uri: uri.to_string(),
-        reward_per_replica: REWARD,
-        replicas: 1,
-        quorum: 1,
-        commit_window: 0,
-    }
-}
-
-/// Runs `f(i)` for every `i < n` on `IN_FLIGHT` tasks.
-async fn for_each<F, Fut>(n: usize, f: F) -> Result<()>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let f = Arc::new(f);
-    let mut tasks = vec![];
-    for _ in 0..IN_FLIGHT {
-        let (next, f) = (next.clone(), f.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return Ok::<_, anyhow::Error>(());
-                }
-                f(i).await?;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
-}
-
-pub async fn run(b: &Arc<Bench>, admin: &Keypair, count: u64) -> Result<AuditRow> {
+/// Generates `count` settlements, starts a local chain on them in `dir` and times the audit.
+/// Call outside any tokio runtime (the validator starts its own).
+pub fn run(dir: &Path, count: u64) -> Result<AuditRow> {
     let t0 = Instant::now();
-    let chain = &b.chain;
-    let market = &b.market;
-    let requester = Arc::new(load_or_create_keypair(
-        &b.keys.join("audit-requester.json"),
-    )?);
-    let uri = "bench://audit".to_string();
-    let job_rent = chain
-        .rpc
-        .get_minimum_balance_for_rent_exemption(compute_market_client::Job::space(1, uri.len()))
-        .await?;
-    let deposit = chain
-        .rpc
-        .get_minimum_balance_for_rent_exemption(compute_market_client::Settlement::space(1))
-        .await?;
-    bootstrap::fund(
-        chain,
-        admin,
-        &requester.pubkey(),
-        &market.state.payment_mint,
-        &market.state.payment_token_program,
-    )
-    .await?;
-    chain
-        .send(
-            &[anchor_lang::solana_program::system_instruction::transfer(
-                &admin.pubkey(),
-                &requester.pubkey(),
-                count * (job_rent + deposit + 20_000),
-            )],
-            admin,
-            &[],
-        )
-        .await
-        .context("funding the audit requester")?;
-
-    // posts, as many per transaction as fit
-    let from = ata(
-        &requester.pubkey(),
-        &market.state.payment_mint,
-        &market.state.payment_token_program,
-    );
-    let post_ix =
-        |nonce: u64| ix::post_job(&requester.pubkey(), market, &from, post_args(nonce, &uri));
-    let mut per_tx = 1;
-    while per_tx < 8
-        && chain.fits(
-            &(0..per_tx as u64 + 1).map(post_ix).collect::<Vec<_>>(),
-            &requester.pubkey(),
-        )
-    {
-        per_tx += 1;
-    }
-    let count = count as usize;
-    let batches = count.div_ceil(per_tx);
-    {
-        let (b2, requester, from, uri) = (b.clone(), requester.clone(), from, uri.clone());
-        for_each(batches, move |batch| {
-            let (b2, requester, uri) = (b2.clone(), requester.clone(), uri.clone());
-            async move {
-                let ixs: Vec<_> = (batch * per_tx..((batch + 1) * per_tx).min(count))
-                    .map(|i| {
-                        ix::post_job(
-                            &requester.pubkey(),
-                            &b2.market,
-                            &from,
-                            post_args(i as u64, &uri),
-                        )
-                    })
-                    .collect();
-                b2.chain.send(&ixs, &requester, &[]).await?;
-                Ok(())
-            }
-        })
-        .await
-        .context("posting the audit jobs")?;
-    }
-
-    // each job's whole life in one transaction of one of the four providers
-    let providers: Arc<Vec<Keypair>> = Arc::new(
-        b.providers
-            .iter()
-            .map(|(path, _)| load_or_create_keypair(path))
-            .collect::<Result<_>>()?,
-    );
-    let template = chain
-        .job(&pda::job(&market.address, &requester.pubkey(), 0))
-        .await?
-        .ok_or_else(|| anyhow!("the first audit job is missing"))?;
-    {
-        let (b2, requester, providers) = (b.clone(), requester.clone(), providers.clone());
-        for_each(count, move |i| {
-            let (b2, providers) = (b2.clone(), providers.clone());
-            let mut job = template.clone();
-            let requester = requester.pubkey();
-            async move {
-                let p = &providers[i % providers.len()];
-                let owner = p.pubkey();
-                let address = pda::job(&b2.market.address, &requester, i as u64);
-                let root = solana_sdk::hash::hashv(&[address.as_ref()]).to_bytes();
-                let salt = solana_sdk::hash::hashv(&[b"salt", address.as_ref()]).to_bytes();
-                job.slots[0].provider = owner;
-                job.slots[0].state = SlotState::Revealed;
-                let bounty_to = ata(
-                    &owner,
-                    &b2.market.state.stake_mint,
-                    &b2.market.state.stake_token_program,
-                );
-                let ixs = [
-                    ix::claim_job(&owner, &b2.market.address, &address),
-                    ix::commit_result(
-                        &owner,
-                        &address,
-                        commitment_hash(&address, &owner, &root, &salt),
-                    ),
-                    ix::reveal_result(&owner, &address, root, salt),
-                    ix::finalize_job(&owner, &b2.market, &address, &job, &bounty_to),
-                ];
-                ensure!(
-                    b2.chain.fits(&ixs, &owner),
-                    "a job's life does not fit in one transaction"
-                );
-                b2.chain.send(&ixs, p, &[]).await?;
-                Ok(())
-            }
-        })
-        .await
-        .context("settling the audit jobs")?;
-    }
+    let (market, state) = generate(count)?;
     let generate_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{count} jobs settled in LiteSVM in {generate_secs:.1} s; {} accounts to the local chain",
+        state.len()
+    );
 
-    // the audit, in-process: the reads, then the checks
+    let ledger = dir.join("ledger");
+    std::fs::create_dir_all(&ledger)?;
+    state.save(&ledger.join(STATE_FILE))?;
     let t = Instant::now();
-    let snap = audit::fetch(chain, &market.address).await?;
+    let net = super::fleet::local_chain(dir)?;
+    let start_secs = t.elapsed().as_secs_f64();
+    let rpc_url = net.rpc_url();
+    let rt = tokio::runtime::Runtime::new()?;
+    let row = rt.block_on(time_audit(&rpc_url, &market, count))?;
+    drop(rt);
+    drop(net);
+    Ok(AuditRow {
+        generate_secs,
+        start_secs,
+        ..row
+    })
+}
+
+/// Times the audit of `market` at `rpc_url`, in-process and as the `cmkt audit` process.
+async fn time_audit(rpc_url: &str, market: &Pubkey, count: u64) -> Result<AuditRow> {
+    let chain = rpc::Chain::new(rpc_url);
+    let t = Instant::now();
+    let snap = audit::fetch(&chain, market).await?;
     let fetch_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let report = audit::audit(&snap);
     let check_secs = t.elapsed().as_secs_f64();
     ensure!(
-        report.settlements as usize >= count,
+        report.settlements == count,
         "the audit saw {} settlements, {count} were generated",
         report.settlements
     );
@@ -207,11 +78,10 @@ pub async fn run(b: &Arc<Bench>, admin: &Keypair, count: u64) -> Result<AuditRow
         eprintln!("audit violation: {v}");
     }
 
-    // and the command a person runs
     let exe = std::env::current_exe()?;
     let t = Instant::now();
     let out = tokio::process::Command::new(exe)
-        .args(["--url", &b.rpc_url, "--market", &market.address.to_string()])
+        .args(["--url", rpc_url, "--market", &market.to_string()])
         .args(["audit", "--format", "json"])
         .env("CMKT_SOLANA_CONFIG", "/nonexistent")
         .output()
@@ -233,12 +103,189 @@ pub async fn run(b: &Arc<Bench>, admin: &Keypair, count: u64) -> Result<AuditRow
     );
     Ok(AuditRow {
         settlements: report.settlements,
-        per_tx_posts: per_tx as u64,
-        generate_secs,
         fetch_secs,
         check_secs,
         audit_secs: fetch_secs + check_secs,
         cli_secs,
         violations: report.violations.len() as u64,
+        ..AuditRow::default()
     })
+}
+
+/// LiteSVM with the program, and the one transaction helper the generator needs.
+struct Svm(LiteSVM);
+
+impl Svm {
+    /// Sends `ixs` in one transaction paid by the first signer.
+    fn send(&mut self, what: &str, ixs: &[Instruction], signers: &[&Keypair]) -> Result<()> {
+        let tx = Transaction::new_signed_with_payer(
+            ixs,
+            Some(&signers[0].pubkey()),
+            signers,
+            self.0.latest_blockhash(),
+        );
+        self.0
+            .send_transaction(tx)
+            .map(|_| ())
+            .map_err(|f| anyhow!("{what}: {:?}; logs: {:?}", f.err, f.meta.logs))
+    }
+
+    fn airdrop(&mut self, to: &Pubkey, lamports: u64) -> Result<()> {
+        self.0
+            .airdrop(to, lamports)
+            .map(|_| ())
+            .map_err(|f| anyhow!("airdrop to {to}: {:?}", f.err))
+    }
+}
+
+/// Creates a market like the local chain's default one and settles `count` jobs on it; returns
+/// the market's address and every account as a local-chain state.
+fn generate(count: u64) -> Result<(Pubkey, State)> {
+    let mut svm = Svm(compute_market_harness::litesvm());
+    // the records carry today's time, as on a live chain
+    let mut clock: solana_sdk::clock::Clock = svm.0.get_sysvar();
+    clock.unix_timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    svm.0.set_sysvar(&clock);
+
+    let admin = Keypair::new();
+    svm.airdrop(&admin.pubkey(), 100 * SOL)?;
+    let program = token::TOKEN_PROGRAM;
+    let mint = Keypair::new();
+    let rent = svm.0.minimum_balance_for_rent_exemption(token::MINT_LEN);
+    svm.send(
+        "creating the mint",
+        &token::create_mint(
+            &admin.pubkey(),
+            &mint.pubkey(),
+            &admin.pubkey(),
+            bootstrap::DECIMALS,
+            &program,
+            rent,
+        ),
+        &[&admin, &mint],
+    )?;
+    let mint = mint.pubkey();
+    let args = MarketInitArgs {
+        market_id: bootstrap::MARKET_ID,
+        treasury: admin.pubkey(),
+        config: bootstrap::default_config(),
+    };
+    svm.send(
+        "creating the market",
+        &[
+            ix::init_market(&admin.pubkey(), &mint, &program, &mint, &program, args),
+            ix::create_ata(&admin.pubkey(), &admin.pubkey(), &mint, &program),
+        ],
+        &[&admin],
+    )?;
+    let address = pda::market(&admin.pubkey(), bootstrap::MARKET_ID);
+    let state: Market = decode(
+        &address,
+        "Market",
+        &svm.0
+            .get_account(&address)
+            .ok_or_else(|| anyhow!("the market was not created"))?
+            .data,
+    )?;
+    let market = MarketRef { address, state };
+
+    // a wallet with `tokens` in its token account
+    let wallet = |svm: &mut Svm, lamports: u64, tokens: u64| -> Result<(Keypair, Pubkey)> {
+        let k = Keypair::new();
+        svm.airdrop(&k.pubkey(), lamports)?;
+        let account = ata(&k.pubkey(), &mint, &program);
+        svm.send(
+            "funding a wallet",
+            &[
+                ix::create_ata(&admin.pubkey(), &k.pubkey(), &mint, &program),
+                token::mint_to(&program, &mint, &account, &admin.pubkey(), tokens),
+            ],
+            &[&admin],
+        )?;
+        Ok((k, account))
+    };
+
+    let stake = 10 * market.state.config.min_stake;
+    let mut providers = vec![];
+    for _ in 0..PROVIDERS {
+        let (p, from) = wallet(&mut svm, 10 * SOL, stake)?;
+        svm.send(
+            "registering a provider",
+            &[
+                ix::register_provider(&p.pubkey(), &address, "http://127.0.0.1:1", 1),
+                ix::stake(&p.pubkey(), &market, &from, stake),
+            ],
+            &[&p],
+        )?;
+        providers.push(p);
+    }
+
+    let uri = "bench://audit";
+    let per_job_lamports = svm
+        .0
+        .minimum_balance_for_rent_exemption(Job::space(1, uri.len()))
+        + svm
+            .0
+            .minimum_balance_for_rent_exemption(compute_market_client::Settlement::space(1))
+        + 20_000;
+    let (requester, from) = wallet(&mut svm, SOL + count * per_job_lamports, count * REWARD)?;
+    for i in 0..count as usize {
+        let job = pda::job(&address, &requester.pubkey(), i as u64);
+        let args = JobPostArgs {
+            nonce: i as u64,
+            manifest_hash: [7; 32],
+            manifest_uri: uri.to_string(),
+            reward_per_replica: REWARD,
+            replicas: 1,
+            quorum: 1,
+            commit_window: 0,
+        };
+        svm.send(
+            "posting a job",
+            &[ix::post_job(&requester.pubkey(), &market, &from, args)],
+            &[&requester],
+        )?;
+        let p = &providers[i % PROVIDERS];
+        let owner = p.pubkey();
+        let root = solana_sdk::hash::hashv(&[job.as_ref()]).to_bytes();
+        let salt = solana_sdk::hash::hashv(&[b"salt", job.as_ref()]).to_bytes();
+        // the job as finalize will see it: this provider revealed in its only slot
+        let mut after: Job = decode(
+            &job,
+            "Job",
+            &svm.0
+                .get_account(&job)
+                .ok_or_else(|| anyhow!("job {i} was not posted"))?
+                .data,
+        )?;
+        after.slots[0].provider = owner;
+        after.slots[0].state = compute_market_client::SlotState::Revealed;
+        let bounty_to = ata(&owner, &mint, &program);
+        let ixs = [
+            ix::claim_job(&owner, &address, &job),
+            ix::commit_result(&owner, &job, commitment_hash(&job, &owner, &root, &salt)),
+            ix::reveal_result(&owner, &job, root, salt),
+            ix::finalize_job(&owner, &market, &job, &after, &bounty_to),
+        ];
+        ensure!(
+            rpc::transaction_size(&ixs, &owner) <= rpc::PACKET_DATA_SIZE,
+            "a job's life does not fit in one transaction"
+        );
+        svm.send("settling a job", &ixs, &[p])?;
+    }
+
+    // everything but LiteSVM's own airdrop wallet
+    let faucet = svm.0.airdrop_pubkey();
+    let mut accounts = vec![];
+    for owner in compute_market_localnet::state::saved_owners() {
+        accounts.extend(
+            svm.0
+                .get_program_accounts(&owner)
+                .into_iter()
+                .filter(|(a, _)| *a != faucet),
+        );
+    }
+    Ok((address, State::from_accounts(clock.slot, accounts)))
 }

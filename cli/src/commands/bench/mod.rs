@@ -65,9 +65,8 @@ struct Bench {
     rpc_url: String,
     ws_url: String,
     dir: PathBuf,
-    keys: PathBuf,
-    /// Provider wallets (keypair file, address), registered and staked.
-    providers: Vec<(PathBuf, Pubkey)>,
+    /// Keypair files of the bench providers, registered and staked.
+    providers: Vec<PathBuf>,
     manifest_hash: [u8; 32],
     manifest_uri: String,
     nonce: AtomicU64,
@@ -119,21 +118,31 @@ pub fn run(args: Args) -> Result<()> {
         &net,
         &dir,
         args.quick,
-        settlements,
         args.worker_bin.as_deref(),
         &mut report,
     ));
     drop(rt);
     drop(net);
+    // the audit on a chain of its own, once the one above has stopped
+    let result = result.and_then(|()| {
+        println!("\n== audit over {settlements} generated settlements");
+        report.audit = audit_gen::run(&dir.join("audit"), settlements)?;
+        let a = &report.audit;
+        println!(
+            "chain started on them in {:.0} s; audit {:.2} s (reads {:.2} s, checks {:.3} s); cmkt audit {:.2} s; {} violations",
+            a.start_secs, a.audit_secs, a.fetch_secs, a.check_secs, a.cli_secs, a.violations
+        );
+        Ok(())
+    });
     if let Err(e) = &result {
         // keep what was measured: the figures so far, marked as an incomplete run
         report.failure = Some(format!("{e:#}"));
     }
 
-    println!("\n{}", report.markdown());
+    let markdown = report.markdown();
+    println!("\n{markdown}");
     if let Some(path) = &args.write {
-        std::fs::write(path, report.markdown())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, markdown).with_context(|| format!("writing {}", path.display()))?;
         println!("written to {}", path.display());
     }
     if let Some(path) = &args.json {
@@ -147,7 +156,6 @@ async fn chain_benches(
     net: &Localnet,
     dir: &Path,
     quick: bool,
-    settlements: u64,
     worker_bin: Option<&Path>,
     report: &mut Report,
 ) -> Result<()> {
@@ -165,17 +173,20 @@ async fn chain_benches(
     let mut providers = vec![];
     for i in 1..=4 {
         let name = format!("provider-{i}");
-        let wallet = load_or_create_keypair(&keys.join(format!("{name}.json")))?;
-        bootstrap::fund(
-            &chain,
-            &admin,
-            &wallet.pubkey(),
-            &market.state.stake_mint,
-            &market.state.stake_token_program,
-        )
-        .await?;
+        // the bootstrap funded the local chain's own wallets (provider-1..3); the fourth is ours
+        if !bootstrap::DEMO_WALLETS.contains(&name.as_str()) {
+            let wallet = load_or_create_keypair(&keys.join(format!("{name}.json")))?;
+            bootstrap::fund(
+                &chain,
+                &admin,
+                &wallet.pubkey(),
+                &market.state.stake_mint,
+                &market.state.stake_token_program,
+            )
+            .await?;
+        }
         // the endpoint is set again by each worker's listen address below
-        let (path, wallet) = fleet::provider(
+        let (path, _) = fleet::provider(
             &chain,
             &market,
             &keys,
@@ -184,7 +195,7 @@ async fn chain_benches(
             5_000 * TOKEN,
         )
         .await?;
-        providers.push((path, wallet.pubkey()));
+        providers.push(path);
     }
     let wasm = include_bytes!("../../../../examples/jobs/wasm/hash-chain.wasm");
     let (manifest, manifest_uri) = super::blob::put_job(
@@ -202,7 +213,6 @@ async fn chain_benches(
         rpc_url: net.rpc_url(),
         ws_url: net.ws_url(),
         dir: dir.join("workers"),
-        keys,
         providers,
         manifest_hash: manifest.hash(),
         manifest_uri,
@@ -257,17 +267,6 @@ async fn chain_benches(
         report.throughput.push(row);
     }
 
-    println!("\n== audit over {settlements} generated settlements");
-    report.audit = audit_gen::run(&b, &admin, settlements).await?;
-    println!(
-        "generated in {:.0} s; audit {:.2} s (fetch {:.2} s, checks {:.3} s); cmkt audit {:.2} s; {} violations",
-        report.audit.generate_secs,
-        report.audit.audit_secs,
-        report.audit.fetch_secs,
-        report.audit.check_secs,
-        report.audit.cli_secs,
-        report.audit.violations
-    );
     Ok(())
 }
 
@@ -324,22 +323,22 @@ impl Bench {
         w
     }
 
-    fn spawn_workers(
+    /// Starts `count` workers of the bench providers and waits until they are up.
+    async fn start_workers(
         &self,
         workers: &mut Workers,
         tag: &str,
         count: usize,
         discovery: Discovery,
-    ) -> Result<Vec<(String, u32)>> {
-        let mut out = vec![];
-        for (i, (keypair, _)) in self.providers.iter().take(count).enumerate() {
+    ) -> Result<()> {
+        for (i, keypair) in self.providers.iter().take(count).enumerate() {
             let name = format!("{tag}-{}", i + 1);
             let listen = format!("127.0.0.1:{}", fleet::free_port()?);
             let (ws, poll) = match discovery {
                 Discovery::Push => (self.ws_url.clone(), 5),
                 Discovery::Poll(s) => (compute_worker::daemon::WEBSOCKET_OFF.to_string(), s),
             };
-            let pid = workers.spawn(&WorkerSpec {
+            workers.spawn(&WorkerSpec {
                 name: &name,
                 keypair,
                 listen: &listen,
@@ -353,23 +352,10 @@ impl Bench {
                 ),
                 args: &[],
             })?;
-            out.push((listen, pid));
         }
-        Ok(out)
-    }
-
-    async fn up(
-        &self,
-        workers: &mut Workers,
-        started: &[(String, u32)],
-        d: Discovery,
-    ) -> Result<()> {
-        for (listen, _) in started {
-            workers
-                .wait_up(listen, matches!(d, Discovery::Push))
-                .await?;
-        }
-        Ok(())
+        workers
+            .wait_all_up(matches!(discovery, Discovery::Push))
+            .await
     }
 
     /// Posts one job of the benchmark module; returns its address once the post is confirmed.
@@ -466,8 +452,7 @@ impl Bench {
             Discovery::Push => "pickup-push".to_string(),
             Discovery::Poll(s) => format!("pickup-poll{s}"),
         };
-        let started = self.spawn_workers(&mut workers, &tag, 1, d)?;
-        self.up(&mut workers, &started, d).await?;
+        self.start_workers(&mut workers, &tag, 1, d).await?;
         // a first job compiles the module into the worker's cache; not counted
         let (job, t) = self.post(1, 1).await?;
         self.clone().observe(job, t).await?;
@@ -512,56 +497,68 @@ impl Bench {
         per_kind: usize,
     ) -> Result<(Vec<LatencyRow>, Vec<RentRow>, u64)> {
         let mut workers = self.workers();
-        let started = self.spawn_workers(&mut workers, "latency", 3, Discovery::Push)?;
-        self.up(&mut workers, &started, Discovery::Push).await?;
+        self.start_workers(&mut workers, "latency", 3, Discovery::Push)
+            .await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let idle = started
-            .iter()
-            .map(|(_, pid)| proc_status_kib(*pid, "VmRSS"))
+        let idle = workers
+            .pids()
+            .into_iter()
+            .map(|pid| proc_status_kib(pid, "VmRSS"))
             .max()
             .unwrap_or(0);
         // every worker compiles the module once; not counted
         let (job, t) = self.post(3, 2).await?;
         self.clone().observe(job, t).await?;
 
-        let mut rows = vec![];
         let mut rent = vec![];
-        let mut jobs = vec![];
+        let mut kinds = vec![];
         for (n, k) in [(1u8, 1u8), (3, 2)] {
             let mut ms = vec![];
+            let mut jobs = vec![];
             for i in 0..per_kind {
                 let (job, t) = self.post(n, k).await?;
-                if i == 0 {
-                    let acc = self
-                        .chain
-                        .account(&job)
-                        .await?
-                        .ok_or_else(|| anyhow!("job {job} missing right after its post"))?;
-                    rent.push(RentRow {
-                        replicas: n,
-                        open_bytes: acc.data.len() as u64,
-                        open_lamports: acc.lamports,
-                        settled_bytes: 0,
-                        settled_lamports: 0,
-                    });
-                }
+                // the first job of each kind also gives the rent figures: open, then settled
+                let open = match i {
+                    0 => Some(
+                        self.chain
+                            .account(&job)
+                            .await?
+                            .ok_or_else(|| anyhow!("job {job} missing right after its post"))?,
+                    ),
+                    _ => None,
+                };
                 let o = self.clone().observe(job, t).await?;
                 ms.push(o.settled_ms);
-                jobs.push((n, job));
-                if i == 0 {
+                jobs.push(job);
+                if let Some(open) = open {
                     let settlement = compute_market_client::pda::settlement(&job);
-                    let acc = self
+                    let settled = self
                         .chain
                         .account(&settlement)
                         .await?
                         .ok_or_else(|| anyhow!("settlement of {job} missing"))?;
-                    let r = rent.last_mut().expect("pushed above");
-                    r.settled_bytes = acc.data.len() as u64;
-                    r.settled_lamports = acc.lamports;
                     if self.chain.account(&job).await?.is_some() {
                         bail!("job {job} still open after settlement");
                     }
+                    rent.push(RentRow {
+                        replicas: n,
+                        open_bytes: open.data.len() as u64,
+                        open_lamports: open.lamports,
+                        settled_bytes: settled.data.len() as u64,
+                        settled_lamports: settled.lamports,
+                    });
                 }
+            }
+            kinds.push((n, k, ms, jobs));
+        }
+        workers.stop();
+        // transaction counts come from the history, which answers for rooted blocks only
+        self.wait_rooted().await?;
+        let mut rows = vec![];
+        for (n, k, ms, jobs) in kinds {
+            let mut txs = vec![];
+            for job in &jobs {
+                txs.push((self.tx_slots(job).await?.len() as u64).saturating_sub(1));
             }
             rows.push(LatencyRow {
                 replicas: n,
@@ -569,20 +566,9 @@ impl Bench {
                 jobs: per_kind,
                 p50_ms: percentile(&ms, 50.0),
                 max_ms: ms.iter().cloned().fold(0.0, f64::max),
-                txs_min: u64::MAX,
-                txs_max: 0,
+                txs_min: txs.iter().copied().min().unwrap_or(0),
+                txs_max: txs.iter().copied().max().unwrap_or(0),
             });
-        }
-        workers.stop();
-        self.wait_rooted().await?;
-        for (n, job) in jobs {
-            let txs = (self.tx_slots(&job).await?.len() as u64).saturating_sub(1);
-            let row = rows
-                .iter_mut()
-                .find(|r| r.replicas == n)
-                .expect("a row per kind");
-            row.txs_min = row.txs_min.min(txs);
-            row.txs_max = row.txs_max.max(txs);
         }
         Ok((rows, rent, idle))
     }
@@ -594,13 +580,13 @@ impl Bench {
         batch: usize,
     ) -> Result<(ThroughputRow, u64)> {
         let mut workers = self.workers();
-        let started = self.spawn_workers(
+        self.start_workers(
             &mut workers,
             &format!("throughput{count}"),
             count,
             Discovery::Push,
-        )?;
-        self.up(&mut workers, &started, Discovery::Push).await?;
+        )
+        .await?;
         // warm-up: enough single jobs that every worker has compiled the module
         let mut warm = vec![];
         for _ in 0..2 * count {
@@ -626,9 +612,10 @@ impl Bench {
             last = last.max(w.await??.settled_ms);
         }
         workers.check()?;
-        let hwm = started
-            .iter()
-            .map(|(_, pid)| proc_status_kib(*pid, "VmHWM"))
+        let hwm = workers
+            .pids()
+            .into_iter()
+            .map(|pid| proc_status_kib(pid, "VmHWM"))
             .max()
             .unwrap_or(0);
         workers.stop();

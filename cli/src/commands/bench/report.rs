@@ -62,8 +62,10 @@ pub struct Rss {
 #[derive(Serialize, Default)]
 pub struct AuditRow {
     pub settlements: u64,
-    pub per_tx_posts: u64,
+    /// Making them in LiteSVM.
     pub generate_secs: f64,
+    /// Starting the local chain with them in its genesis.
+    pub start_secs: f64,
     pub fetch_secs: f64,
     pub check_secs: f64,
     pub audit_secs: f64,
@@ -335,12 +337,13 @@ impl Report {
         let _ = writeln!(w, "\n## Audit\n");
         let _ = writeln!(
             w,
-            "{} settlements made by real transactions ({} posts per transaction, then each job's \
-             claim, commit, reveal and finalize in one transaction) in {:.0} s, on top of the \
-             settlements of the runs above. The audit reads every job, provider and settlement \
-             of the market with `getProgramAccounts` and both vault balances, then checks every \
-             rule.\n",
-            a.settlements, a.per_tx_posts, a.generate_secs
+            "{} settlements of a market of their own, made by the program in LiteSVM (the Solana \
+             VM with the real SPL Token program: a post, then claim, commit, reveal and finalize \
+             in one transaction per job) in {:.0} s, then put in the genesis of a fresh local \
+             chain, which started in {:.0} s. The audit reads every job, provider and settlement \
+             of the market with `getProgramAccounts` and both vault balances over JSON-RPC, then \
+             checks every rule.\n",
+            a.settlements, a.generate_secs, a.start_secs
         );
         let _ = writeln!(
             w,
