@@ -89,7 +89,7 @@ impl State {
             .filter(|(_, acc)| {
                 owners.contains(acc.owner())
                     && acc.lamports() > 0
-                    && !(*acc.owner() == anchor_lang::system_program::ID && !acc.data().is_empty())
+                    && (*acc.owner() != anchor_lang::system_program::ID || acc.data().is_empty())
             })
             .map(|(address, acc)| {
                 (
