@@ -47,7 +47,8 @@ fn the_local_chain_keeps_up_with_sustained_load() {
     let (market, mint) = rt
         .block_on(bootstrap::bootstrap(&chain, &admin, &keys))
         .expect("bootstrap");
-    let requester = Arc::new(load_or_create_keypair(&keys.join("requester.json")).unwrap());
+    let payer = load_or_create_keypair(&keys.join("requester.json")).unwrap();
+    let requester = Arc::new(payer.insecure_clone());
     let from = ata(
         &requester.pubkey(),
         &mint,
@@ -77,7 +78,6 @@ fn the_local_chain_keeps_up_with_sustained_load() {
         });
         post.chain(cancel).collect::<Vec<_>>()
     };
-    let payer = load_or_create_keypair(&keys.join("requester.json")).unwrap();
     let mut per_tx = 1;
     while chain.fits(&transaction(0, per_tx + 1), &payer.pubkey()) {
         per_tx += 1;
