@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use compute_market_client::{
-    ata, ix, pda, rpc::Chain, token, MarketConfig, MarketInitArgs, MarketRef, Pubkey,
+    ata, ix, pda, rpc::Chain, token, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey,
 };
 use serde::{Deserialize, Serialize};
 use solana_sdk::{signature::Keypair, signer::Signer};
@@ -36,6 +36,21 @@ pub fn default_config() -> MarketConfig {
         reveal_window: 120,
         unstake_cooldown: 60,
     }
+}
+
+/// The default local market of `authority` on `mint` (SPL Token, for payment and stake), with the
+/// authority as treasury and its token account: `market_id` [`MARKET_ID`], [`default_config`].
+pub fn init_market(authority: &Pubkey, mint: &Pubkey) -> [Instruction; 2] {
+    let program = token::TOKEN_PROGRAM;
+    let args = MarketInitArgs {
+        market_id: MARKET_ID,
+        treasury: *authority,
+        config: default_config(),
+    };
+    [
+        ix::init_market(authority, mint, &program, mint, &program, args),
+        ix::create_ata(authority, authority, mint, &program),
+    ]
 }
 
 /// What a local chain offers, written to `<keys>/localnet.json` for the other tools.
@@ -80,17 +95,8 @@ pub async fn bootstrap(chain: &Chain, admin: &Keypair, keys: &Path) -> Result<(M
 
     let market_address = pda::market(&admin.pubkey(), MARKET_ID);
     if chain.account(&market_address).await?.is_none() {
-        let args = MarketInitArgs {
-            market_id: MARKET_ID,
-            treasury: admin.pubkey(),
-            config: default_config(),
-        };
-        let ixs = [
-            ix::init_market(&admin.pubkey(), &mint, &program, &mint, &program, args),
-            ix::create_ata(&admin.pubkey(), &admin.pubkey(), &mint, &program),
-        ];
         chain
-            .send(&ixs, admin, &[])
+            .send(&init_market(&admin.pubkey(), &mint), admin, &[])
             .await
             .context("creating the market")?;
     }

@@ -15,8 +15,8 @@
 use super::report::AuditRow;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use compute_market_client::{
-    ata, audit, commitment_hash, decode, ix, pda, rpc, token, Job, JobPostArgs, Market,
-    MarketInitArgs, MarketRef, Pubkey,
+    ata, audit, commitment_hash, decode, ix, pda, rpc, token, Job, JobPostArgs, Market, MarketRef,
+    Pubkey,
 };
 use compute_market_localnet::{bootstrap, state::State, STATE_FILE};
 use litesvm::LiteSVM;
@@ -167,17 +167,9 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
         &[&admin, &mint],
     )?;
     let mint = mint.pubkey();
-    let args = MarketInitArgs {
-        market_id: bootstrap::MARKET_ID,
-        treasury: admin.pubkey(),
-        config: bootstrap::default_config(),
-    };
     svm.send(
         "creating the market",
-        &[
-            ix::init_market(&admin.pubkey(), &mint, &program, &mint, &program, args),
-            ix::create_ata(&admin.pubkey(), &admin.pubkey(), &mint, &program),
-        ],
+        &bootstrap::init_market(&admin.pubkey(), &mint),
         &[&admin],
     )?;
     let address = pda::market(&admin.pubkey(), bootstrap::MARKET_ID);
