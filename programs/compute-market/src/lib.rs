@@ -16,7 +16,12 @@ use anchor_lang::prelude::*;
 pub use instructions::*;
 pub use state::*;
 
+#[cfg(not(cmkt_build_program_id))]
 declare_id!("CMktmwEXZcTnCWNEdsbnZga5M6fAPPSB51D1zx64Bepp");
+// `scripts/build-sbf --program-id <ID>`: the same program, declaring the id given at build time
+// (build.rs sets the cfg when `CMKT_BUILD_PROGRAM_ID` is set).
+#[cfg(cmkt_build_program_id)]
+declare_id!(Pubkey::from_str_const(env!("CMKT_BUILD_PROGRAM_ID")));
 
 #[program]
 pub mod compute_market {

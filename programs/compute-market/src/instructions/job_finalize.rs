@@ -12,6 +12,9 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 /// Remaining accounts, in slot order, for every slot that is not free: the provider account
 /// (writable) followed by a payment-mint token account of the provider's owner (writable; only
 /// checked and used when that provider is paid). Clients pass associated token accounts.
+///
+/// The deserialized accounts are boxed: unboxed, this struct needs about 4.9 KB of the handler's
+/// stack frame, and sBPF frames are 4 KB.
 #[derive(Accounts)]
 pub struct JobFinalize<'info> {
     /// Pays the settlement's rent up front and is reimbursed from the job's settlement deposit;
@@ -19,7 +22,7 @@ pub struct JobFinalize<'info> {
     #[account(mut)]
     pub caller: Signer<'info>,
 
-    pub market: Account<'info, Market>,
+    pub market: Box<Account<'info, Market>>,
 
     #[account(
         mut,
@@ -29,7 +32,7 @@ pub struct JobFinalize<'info> {
         has_one = market,
         has_one = requester,
     )]
-    pub job: Account<'info, Job>,
+    pub job: Box<Account<'info, Job>>,
 
     #[account(
         init,
@@ -38,7 +41,7 @@ pub struct JobFinalize<'info> {
         seeds = [SEED_SETTLEMENT, job.key().as_ref()],
         bump,
     )]
-    pub settlement: Account<'info, Settlement>,
+    pub settlement: Box<Account<'info, Settlement>>,
 
     /// CHECK: the job's requester (`has_one` on `job`); receives the job account's lamports.
     #[account(mut)]
@@ -50,16 +53,16 @@ pub struct JobFinalize<'info> {
     pub refund_to: UncheckedAccount<'info>,
 
     #[account(mut, address = market.escrow_vault)]
-    pub escrow_vault: InterfaceAccount<'info, TokenAccount>,
+    pub escrow_vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
     #[account(mut, address = market.stake_vault)]
-    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
     #[account(address = market.payment_mint)]
-    pub payment_mint: InterfaceAccount<'info, Mint>,
+    pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
 
     #[account(address = market.stake_mint)]
-    pub stake_mint: InterfaceAccount<'info, Mint>,
+    pub stake_mint: Box<InterfaceAccount<'info, Mint>>,
 
     /// CHECK: a payment-mint token account of the treasury (checked by `token::pay` when a fee is
     /// due).
