@@ -24,6 +24,10 @@ pub struct Cli {
     /// Solana CLI config file to read defaults from.
     #[arg(long, global = true, env = "CMKT_SOLANA_CONFIG")]
     config: Option<PathBuf>,
+    /// Address of the program (its deployment on this cluster); default: the program of
+    /// `cmkt localnet` when talking to it, else the id this build declares.
+    #[arg(long, global = true, env = "CMKT_PROGRAM_ID")]
+    program_id: Option<String>,
     /// Market address; default: the market of `cmkt localnet` when talking to it.
     #[arg(long, short = 'm', global = true, env = "CMKT_MARKET")]
     market: Option<String>,
@@ -59,6 +63,7 @@ pub struct Ctx {
     pub settings: settings::Settings,
     pub format: out::Format,
     pub market: Option<String>,
+    pub program_id: Option<String>,
     pub blob_url: Option<String>,
     pub localnet_dir: PathBuf,
 }
@@ -73,6 +78,7 @@ impl Ctx {
             ),
             format: cli.output,
             market: cli.market.clone(),
+            program_id: cli.program_id.clone(),
             blob_url: cli.blob_url.clone(),
             localnet_dir: cli
                 .localnet_dir

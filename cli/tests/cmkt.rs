@@ -9,156 +9,15 @@ use compute_market_client::{
     rpc::Chain,
     Pubkey,
 };
-use compute_market_localnet::bootstrap::LocalnetInfo;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-/// A port `p` with `p` and `p + 1` free (RPC and websocket).
-fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
-}
-
-struct Net {
-    child: Child,
-    dir: PathBuf,
-    info: LocalnetInfo,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start_localnet() -> Net {
-    let dir = std::env::temp_dir().join(format!("cmkt-cli-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let rpc_port = free_port_pair();
-    let blob_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let t = Instant::now();
-    let child = Command::cargo_bin("cmkt")
-        .unwrap()
-        .args([
-            "localnet",
-            "--rpc-port",
-            &rpc_port.to_string(),
-            "--blob-port",
-            &blob_port.to_string(),
-        ])
-        .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let info_path = dir.join("keys/localnet.json");
-    let mut net = Net {
-        child,
-        dir: dir.clone(),
-        info: placeholder(),
-    };
-    while !info_path.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "cmkt localnet did not come up"
-        );
-        if let Some(status) = net.child.try_wait().unwrap() {
-            panic!("cmkt localnet exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(200)); // the file is written in one go; let it land
-    net.info = serde_json::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
-    println!("cmkt localnet ready in {:?}", t.elapsed());
-    net
-}
-
-fn placeholder() -> LocalnetInfo {
-    LocalnetInfo {
-        rpc_url: String::new(),
-        ws_url: String::new(),
-        blob_url: None,
-        program_id: String::new(),
-        market: String::new(),
-        mint: String::new(),
-        authority_keypair: PathBuf::new(),
-        wallets: vec![],
-    }
-}
-
-impl Net {
-    fn keys(&self) -> PathBuf {
-        self.dir.join("keys")
-    }
-
-    fn wallet(&self, name: &str) -> PathBuf {
-        self.keys().join(format!("{name}.json"))
-    }
-
-    /// Runs `cmkt` as `who` against this chain.
-    fn cmkt(&self, who: &str, args: &[&str]) -> Output {
-        Command::cargo_bin("cmkt")
-            .unwrap()
-            .args(["--url", &self.info.rpc_url, "--config", "/nonexistent"])
-            .args(["--keypair", self.wallet(who).to_str().unwrap()])
-            .args(["--localnet-dir", self.keys().to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, who: &str, args: &[&str]) -> String {
-        let o = self.cmkt(who, args);
-        assert!(
-            o.status.success(),
-            "cmkt {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json(&self, who: &str, args: &[&str]) -> serde_json::Value {
-        let mut a = vec!["-o", "json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.ok(who, &a)).unwrap()
-    }
-
-    /// Runs a command that must fail with one clear line on stderr; returns that line.
-    fn fails(&self, who: &str, args: &[&str]) -> String {
-        let o = self.cmkt(who, args);
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        assert!(!o.status.success(), "cmkt {args:?} should fail");
-        assert!(err.starts_with("Error: "), "{err}");
-        assert!(
-            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-            "{err}"
-        );
-        err
-    }
-}
-
-fn key(path: &Path) -> Keypair {
-    solana_sdk::signature::read_keypair_file(path).unwrap()
-}
+mod common;
+use common::*;
 
 /// Serves results as providers would: `/good/...` honestly, `/liar/...` with flipped bytes.
 async fn result_server(output: Arc<Vec<u8>>, summary: ResultSummaryJson) -> String {
@@ -194,6 +53,7 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let chain = Chain::new(&net.info.rpc_url);
     let market: Pubkey = net.info.market.parse().unwrap();
+    let market_ref = rt.block_on(chain.market(&market)).unwrap();
 
     // market show
     let m = net.json("requester", &["market", "show"]);
@@ -257,21 +117,35 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         rt.block_on(async {
             for (i, _) in who {
                 chain
-                    .send(&[ix::claim_job(&p[*i].pubkey(), &market, job)], &p[*i], &[])
+                    .send(
+                        &[ix::claim_job(&p[*i].pubkey(), &market_ref, job)],
+                        &p[*i],
+                        &[],
+                    )
                     .await
                     .unwrap();
             }
             for (i, r) in who {
                 let c = commitment_hash(job, &p[*i].pubkey(), r, &[*i as u8; 32]);
                 chain
-                    .send(&[ix::commit_result(&p[*i].pubkey(), job, c)], &p[*i], &[])
+                    .send(
+                        &[ix::commit_result(&market_ref, &p[*i].pubkey(), job, c)],
+                        &p[*i],
+                        &[],
+                    )
                     .await
                     .unwrap();
             }
             for (i, r) in who {
                 chain
                     .send(
-                        &[ix::reveal_result(&p[*i].pubkey(), job, *r, [*i as u8; 32])],
+                        &[ix::reveal_result(
+                            &market_ref,
+                            &p[*i].pubkey(),
+                            job,
+                            *r,
+                            [*i as u8; 32],
+                        )],
                         &p[*i],
                         &[],
                     )
@@ -374,7 +248,7 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let e = compute_market_client::pda::job(&market, &key(&net.wallet("requester")).pubkey(), 5);
+    let e = market_ref.job(&key(&net.wallet("requester")).pubkey(), 5);
     let t = Instant::now();
     while rt.block_on(chain.job(&e)).unwrap().is_none() {
         assert!(

@@ -1,14 +1,18 @@
 //! Instruction builders, one per program instruction, plus the ATA helper clients need.
 
-use crate::{ata, pda, Instruction, Job, MarketRef, Pubkey, SlotState, PROGRAM_ID};
+use crate::{ata, pda, Instruction, Job, MarketRef, Pubkey, SlotState};
 use anchor_lang::solana_program::instruction::AccountMeta;
 use anchor_lang::{system_program, InstructionData, ToAccountMetas};
 use anchor_spl::associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent;
 use compute_market::{accounts as acc, instruction as data};
 
-fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+fn build(
+    program: &Pubkey,
+    accounts: impl ToAccountMetas,
+    data: impl InstructionData,
+) -> Instruction {
     Instruction {
-        program_id: PROGRAM_ID,
+        program_id: *program,
         accounts: accounts.to_account_metas(None),
         data: data.data(),
     }
@@ -24,8 +28,9 @@ pub fn create_ata(
     create_associated_token_account_idempotent(payer, owner, mint, token_program)
 }
 
-/// `init_market`.
+/// `init_market` on the deployment at `program`.
 pub fn init_market(
+    program: &Pubkey,
     authority: &Pubkey,
     payment_mint: &Pubkey,
     payment_token_program: &Pubkey,
@@ -33,15 +38,16 @@ pub fn init_market(
     stake_token_program: &Pubkey,
     args: crate::MarketInitArgs,
 ) -> Instruction {
-    let market = pda::market(authority, args.market_id);
+    let market = pda::market(program, authority, args.market_id);
     build(
+        program,
         acc::MarketInit {
             authority: *authority,
             market,
             payment_mint: *payment_mint,
             stake_mint: *stake_mint,
-            escrow_vault: pda::escrow_vault(&market),
-            stake_vault: pda::stake_vault(&market),
+            escrow_vault: pda::escrow_vault(program, &market),
+            stake_vault: pda::stake_vault(program, &market),
             payment_token_program: *payment_token_program,
             stake_token_program: *stake_token_program,
             system_program: system_program::ID,
@@ -53,13 +59,14 @@ pub fn init_market(
 /// `update_market`.
 pub fn update_market(
     authority: &Pubkey,
-    market: &Pubkey,
+    market: &MarketRef,
     args: crate::MarketUpdateArgs,
 ) -> Instruction {
     build(
+        &market.program,
         acc::MarketUpdate {
             authority: *authority,
-            market: *market,
+            market: market.address,
         },
         data::UpdateMarket { args },
     )
@@ -68,15 +75,16 @@ pub fn update_market(
 /// `register_provider`.
 pub fn register_provider(
     owner: &Pubkey,
-    market: &Pubkey,
+    market: &MarketRef,
     endpoint: &str,
     capabilities: u64,
 ) -> Instruction {
     build(
+        &market.program,
         acc::ProviderRegister {
             owner: *owner,
-            market: *market,
-            provider: pda::provider(market, owner),
+            market: market.address,
+            provider: market.provider(owner),
             system_program: system_program::ID,
         },
         data::RegisterProvider {
@@ -92,10 +100,11 @@ pub fn register_provider(
 pub fn stake(owner: &Pubkey, market: &MarketRef, owner_token: &Pubkey, amount: u64) -> Instruction {
     let m = &market.state;
     build(
+        &market.program,
         acc::ProviderStake {
             owner: *owner,
             market: market.address,
-            provider: pda::provider(&market.address, owner),
+            provider: market.provider(owner),
             owner_token: *owner_token,
             stake_vault: m.stake_vault,
             stake_mint: m.stake_mint,
@@ -106,12 +115,13 @@ pub fn stake(owner: &Pubkey, market: &MarketRef, owner_token: &Pubkey, amount: u
 }
 
 /// `request_unstake`.
-pub fn request_unstake(owner: &Pubkey, market: &Pubkey, amount: u64) -> Instruction {
+pub fn request_unstake(owner: &Pubkey, market: &MarketRef, amount: u64) -> Instruction {
     build(
+        &market.program,
         acc::ProviderRequestUnstake {
             owner: *owner,
-            market: *market,
-            provider: pda::provider(market, owner),
+            market: market.address,
+            provider: market.provider(owner),
         },
         data::RequestUnstake { amount },
     )
@@ -121,10 +131,11 @@ pub fn request_unstake(owner: &Pubkey, market: &Pubkey, amount: u64) -> Instruct
 pub fn withdraw_stake(owner: &Pubkey, market: &MarketRef, destination: &Pubkey) -> Instruction {
     let m = &market.state;
     build(
+        &market.program,
         acc::ProviderWithdrawStake {
             owner: *owner,
             market: market.address,
-            provider: pda::provider(&market.address, owner),
+            provider: market.provider(owner),
             destination: *destination,
             stake_vault: m.stake_vault,
             stake_mint: m.stake_mint,
@@ -137,24 +148,26 @@ pub fn withdraw_stake(owner: &Pubkey, market: &MarketRef, destination: &Pubkey) 
 /// `update_provider`.
 pub fn update_provider(
     owner: &Pubkey,
-    market: &Pubkey,
+    market: &MarketRef,
     args: crate::ProviderUpdateArgs,
 ) -> Instruction {
     build(
+        &market.program,
         acc::ProviderUpdate {
             owner: *owner,
-            provider: pda::provider(market, owner),
+            provider: market.provider(owner),
         },
         data::UpdateProvider { args },
     )
 }
 
 /// `close_provider`.
-pub fn close_provider(owner: &Pubkey, market: &Pubkey) -> Instruction {
+pub fn close_provider(owner: &Pubkey, market: &MarketRef) -> Instruction {
     build(
+        &market.program,
         acc::ProviderClose {
             owner: *owner,
-            provider: pda::provider(market, owner),
+            provider: market.provider(owner),
         },
         data::CloseProvider {},
     )
@@ -168,13 +181,14 @@ pub fn post_job(
     args: crate::JobPostArgs,
 ) -> Instruction {
     let m = &market.state;
-    let job = pda::job(&market.address, requester, args.nonce);
+    let job = market.job(requester, args.nonce);
     build(
+        &market.program,
         acc::JobPost {
             requester: *requester,
             market: market.address,
             job,
-            settlement: pda::settlement(&job),
+            settlement: market.settlement(&job),
             requester_token: *requester_token,
             escrow_vault: m.escrow_vault,
             payment_mint: m.payment_mint,
@@ -194,6 +208,7 @@ pub fn cancel_job(
 ) -> Instruction {
     let m = &market.state;
     build(
+        &market.program,
         acc::JobCancel {
             requester: *requester,
             market: market.address,
@@ -208,13 +223,14 @@ pub fn cancel_job(
 }
 
 /// `claim_job`.
-pub fn claim_job(owner: &Pubkey, market: &Pubkey, job: &Pubkey) -> Instruction {
+pub fn claim_job(owner: &Pubkey, market: &MarketRef, job: &Pubkey) -> Instruction {
     build(
+        &market.program,
         acc::JobClaim {
             owner: *owner,
-            market: *market,
+            market: market.address,
             job: *job,
-            provider: pda::provider(market, owner),
+            provider: market.provider(owner),
         },
         data::ClaimJob {},
     )
@@ -232,11 +248,12 @@ pub fn expire_claim(
 ) -> Instruction {
     let m = &market.state;
     build(
+        &market.program,
         acc::JobExpireClaim {
             caller: *caller,
             market: market.address,
             job: *job,
-            provider: pda::provider(&market.address, slot_provider),
+            provider: market.provider(slot_provider),
             stake_vault: m.stake_vault,
             stake_mint: m.stake_mint,
             slash_treasury: ata(&m.treasury, &m.stake_mint, &m.stake_token_program),
@@ -248,8 +265,14 @@ pub fn expire_claim(
 }
 
 /// `commit_result` of `commitment` (see [`crate::commitment_hash`]).
-pub fn commit_result(owner: &Pubkey, job: &Pubkey, commitment: [u8; 32]) -> Instruction {
+pub fn commit_result(
+    market: &MarketRef,
+    owner: &Pubkey,
+    job: &Pubkey,
+    commitment: [u8; 32],
+) -> Instruction {
     build(
+        &market.program,
         acc::JobCommit {
             owner: *owner,
             job: *job,
@@ -260,12 +283,14 @@ pub fn commit_result(owner: &Pubkey, job: &Pubkey, commitment: [u8; 32]) -> Inst
 
 /// `reveal_result`.
 pub fn reveal_result(
+    market: &MarketRef,
     owner: &Pubkey,
     job: &Pubkey,
     result_root: [u8; 32],
     salt: [u8; 32],
 ) -> Instruction {
     build(
+        &market.program,
         acc::JobReveal {
             owner: *owner,
             job: *job,
@@ -287,11 +312,12 @@ pub fn finalize_job(
 ) -> Instruction {
     let m = &market.state;
     let mut ix = build(
+        &market.program,
         acc::JobFinalize {
             caller: *caller,
             market: market.address,
             job: *job_address,
-            settlement: pda::settlement(job_address),
+            settlement: market.settlement(job_address),
             requester: job.requester,
             refund_to: ata(&job.requester, &m.payment_mint, &m.payment_token_program),
             escrow_vault: m.escrow_vault,
@@ -308,10 +334,8 @@ pub fn finalize_job(
         data::FinalizeJob {},
     );
     for slot in job.slots.iter().filter(|s| s.state != SlotState::Free) {
-        ix.accounts.push(AccountMeta::new(
-            pda::provider(&market.address, &slot.provider),
-            false,
-        ));
+        ix.accounts
+            .push(AccountMeta::new(market.provider(&slot.provider), false));
         ix.accounts.push(AccountMeta::new(
             ata(&slot.provider, &m.payment_mint, &m.payment_token_program),
             false,

@@ -3,8 +3,13 @@
 #![allow(deprecated)]
 
 pub mod audit;
+pub mod batch;
+pub mod budget;
 pub mod config;
+pub mod deployment;
 pub mod ix;
+pub mod logs;
+pub mod lookup;
 pub mod manifest;
 pub mod merkle;
 pub mod pda;
@@ -29,11 +34,32 @@ pub enum ClientError {
     Decode(Pubkey, &'static str, String),
 }
 
-/// A market account together with its address: what most instruction builders need.
+/// A market account together with its address and the program that owns it: what the
+/// instruction builders need.
 #[derive(Clone, Debug)]
 pub struct MarketRef {
+    /// The deployment of the program this market belongs to ([`PROGRAM_ID`] unless it was
+    /// deployed elsewhere).
+    pub program: Pubkey,
     pub address: Pubkey,
     pub state: Market,
+}
+
+impl MarketRef {
+    /// The provider account of `owner` in this market.
+    pub fn provider(&self, owner: &Pubkey) -> Pubkey {
+        pda::provider(&self.program, &self.address, owner)
+    }
+
+    /// The job `nonce` of `requester` in this market.
+    pub fn job(&self, requester: &Pubkey, nonce: u64) -> Pubkey {
+        pda::job(&self.program, &self.address, requester, nonce)
+    }
+
+    /// The settlement record of `job`.
+    pub fn settlement(&self, job: &Pubkey) -> Pubkey {
+        pda::settlement(&self.program, job)
+    }
 }
 
 /// Decodes an account of the program (checks the discriminator).

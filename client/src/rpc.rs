@@ -3,18 +3,24 @@
 //! the worker, the CLI and the auditor need.
 
 use crate::{
-    decode, pda, ClientError, Job, Market, MarketRef, Provider, Pubkey, Settlement, PROGRAM_ID,
+    decode, logs, pda, ClientError, Job, Market, MarketRef, Provider, Pubkey, Settlement,
+    PROGRAM_ID,
 };
 use anchor_lang::Discriminator;
 use compute_market::state::{JOB_MARKET_OFFSET, JOB_STATUS_OFFSET, SETTLEMENT_MARKET_OFFSET};
 use solana_commitment_config::CommitmentConfig;
 use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_message::{v0, AddressLookupTableAccount, VersionedMessage};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::{
     client_error::Error as RpcError,
-    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig},
+    config::{
+        RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig,
+        RpcTransactionConfig,
+    },
     filter::{Memcmp, RpcFilterType},
 };
+use solana_sdk::transaction::VersionedTransaction;
 use solana_sdk::{
     account::Account,
     instruction::{Instruction, InstructionError},
@@ -22,7 +28,22 @@ use solana_sdk::{
     signer::Signer,
     transaction::{Transaction, TransactionError},
 };
+use solana_transaction_status_client_types::{
+    option_serializer::OptionSerializer, UiTransactionEncoding,
+};
 use std::{sync::Arc, time::Duration};
+
+/// The log messages a node returned with a failed preflight simulation.
+fn preflight_logs(e: &RpcError) -> Option<&[String]> {
+    use solana_rpc_client_api::{client_error::ErrorKind, request};
+    match e.kind() {
+        ErrorKind::RpcError(request::RpcError::RpcResponseError {
+            data: request::RpcResponseErrorData::SendTransactionPreflightFailure(sim),
+            ..
+        }) => sim.logs.as_deref(),
+        _ => None,
+    }
+}
 
 /// Largest serialized transaction a packet carries.
 pub const PACKET_DATA_SIZE: usize = 1232;
@@ -35,6 +56,23 @@ pub fn transaction_size(ixs: &[Instruction], payer: &Pubkey) -> usize {
     bincode::serialized_size(&tx).map_or(usize::MAX, |n| n as usize)
 }
 
+/// Size in bytes of the signed v0 transaction of `ixs`, loading what it can from `tables`.
+pub fn v0_transaction_size(
+    ixs: &[Instruction],
+    payer: &Pubkey,
+    tables: &[AddressLookupTableAccount],
+) -> usize {
+    let Ok(message) = v0::Message::try_compile(payer, ixs, tables, Default::default()) else {
+        return usize::MAX;
+    };
+    let signatures = usize::from(message.header.num_required_signatures);
+    let tx = VersionedTransaction {
+        signatures: vec![Signature::default(); signatures],
+        message: VersionedMessage::V0(message),
+    };
+    bincode::serialized_size(&tx).map_or(usize::MAX, |n| n as usize)
+}
+
 /// Why a chain operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -42,11 +80,14 @@ pub enum ChainError {
     #[error("RPC {url}: {message}")]
     Rpc { url: String, message: String },
     /// The program refused the transaction with one of its named errors.
-    #[error("{name} ({code}): {message}")]
+    #[error("{name} ({code}): {message}{}", log.as_ref().map(|l| format!(" [{l}]")).unwrap_or_default())]
     Program {
         code: u32,
         name: String,
         message: String,
+        /// Anchor's `AnchorError …` log line, when the logs were returned (it names the account
+        /// a constraint failed on).
+        log: Option<String>,
     },
     /// The transaction failed for another reason.
     #[error("transaction failed: {0:?}")]
@@ -103,21 +144,27 @@ pub fn describe_error(code: u32) -> (String, String) {
 }
 
 /// Names the error after the program that raised it: only the market program's codes are
-/// looked up in its IDL.
-fn transaction_error(e: TransactionError, ixs: &[Instruction]) -> ChainError {
+/// looked up in its IDL. `logs` are the transaction's log messages when the node returned them.
+fn transaction_error(
+    e: TransactionError,
+    ixs: &[Instruction],
+    market_program: &Pubkey,
+    logs: Option<&[String]>,
+) -> ChainError {
     match e {
         TransactionError::InstructionError(index, error) => {
             let program = ixs.get(index as usize).map(|ix| ix.program_id);
             match (program, error) {
-                (Some(p), InstructionError::Custom(code)) if p == PROGRAM_ID => {
+                (Some(p), InstructionError::Custom(code)) if p == *market_program => {
                     let (name, message) = describe_error(code);
                     ChainError::Program {
                         code,
                         name,
                         message,
+                        log: logs.and_then(|l| logs::parse(l, market_program).error),
                     }
                 }
-                (Some(program), error) if program != PROGRAM_ID => ChainError::OtherProgram {
+                (Some(program), error) if program != *market_program => ChainError::OtherProgram {
                     index,
                     program,
                     error,
@@ -131,13 +178,16 @@ fn transaction_error(e: TransactionError, ixs: &[Instruction]) -> ChainError {
     }
 }
 
-/// A JSON-RPC connection with sending policy.
+/// A JSON-RPC connection with sending policy, to one deployment of the program.
 #[derive(Clone)]
 pub struct Chain {
     pub rpc: Arc<RpcClient>,
+    /// The program's address on this cluster ([`PROGRAM_ID`] unless deployed elsewhere).
+    pub program: Pubkey,
     /// Priority fee in micro-lamports per compute unit (0: none).
     pub priority_fee: u64,
-    /// Compute-unit limit requested per transaction (`None`: the runtime default).
+    /// Compute-unit limit requested per transaction (`None`: what the instructions need, from
+    /// [`crate::budget`]).
     pub compute_limit: Option<u32>,
     /// Blockhashes to try before giving up.
     pub max_attempts: u32,
@@ -145,22 +195,33 @@ pub struct Chain {
     pub poll_interval: Duration,
     /// Longest time one `send` may take in all.
     pub send_timeout: Duration,
+    /// Lookup tables a transaction that does not fit as a legacy one is compiled against (a v0
+    /// transaction); see [`crate::lookup`].
+    pub lookup_tables: Vec<AddressLookupTableAccount>,
 }
 
 impl Chain {
-    /// A client with `confirmed` commitment.
+    /// A client with `confirmed` commitment, for the program at [`PROGRAM_ID`].
     pub fn new(url: &str) -> Self {
         Chain {
             rpc: Arc::new(RpcClient::new_with_commitment(
                 url.to_string(),
                 CommitmentConfig::confirmed(),
             )),
+            program: PROGRAM_ID,
             priority_fee: 0,
             compute_limit: None,
             max_attempts: 4,
             poll_interval: Duration::from_millis(200),
             send_timeout: Duration::from_secs(120),
+            lookup_tables: Vec::new(),
         }
+    }
+
+    /// The same connection, for the program deployed at `program`.
+    pub fn with_program(mut self, program: Pubkey) -> Self {
+        self.program = program;
+        self
     }
 
     /// The endpoint URL.
@@ -168,9 +229,14 @@ impl Chain {
         self.rpc.url()
     }
 
-    fn rpc_error(&self, e: RpcError, ixs: &[Instruction]) -> ChainError {
+    /// `err` of a transaction of `ixs`, named after the program that raised it.
+    pub(crate) fn refused(&self, err: TransactionError, ixs: &[Instruction]) -> ChainError {
+        transaction_error(err, ixs, &self.program, None)
+    }
+
+    pub(crate) fn rpc_error(&self, e: RpcError, ixs: &[Instruction]) -> ChainError {
         if let Some(tx) = e.get_transaction_error() {
-            return transaction_error(tx, ixs);
+            return transaction_error(tx, ixs, &self.program, preflight_logs(&e));
         }
         ChainError::Rpc {
             url: self.url(),
@@ -178,12 +244,14 @@ impl Chain {
         }
     }
 
-    /// `ixs` behind the compute-budget instructions this chain adds.
-    fn with_budget(&self, ixs: &[Instruction]) -> Vec<Instruction> {
+    /// `ixs` behind the compute-budget instructions this chain adds: the compute-unit limit
+    /// (`compute_limit`, else what [`crate::budget`] says `ixs` need) and the priority fee.
+    pub fn with_budget(&self, ixs: &[Instruction]) -> Vec<Instruction> {
         let mut all = Vec::with_capacity(ixs.len() + 2);
-        if let Some(limit) = self.compute_limit {
-            all.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
-        }
+        let limit = self
+            .compute_limit
+            .unwrap_or_else(|| crate::budget::transaction_units(ixs, &self.program));
+        all.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
         if self.priority_fee > 0 {
             all.push(ComputeBudgetInstruction::set_compute_unit_price(
                 self.priority_fee,
@@ -193,9 +261,42 @@ impl Chain {
         all
     }
 
-    /// Size in bytes of the signed legacy transaction `send` would build for `ixs`.
+    /// Size in bytes of the signed legacy transaction `send` would build for `ixs`,
+    /// or of the v0 one it would send instead when that is larger than a packet and lookup tables
+    /// are set.
     pub fn transaction_size(&self, ixs: &[Instruction], payer: &Pubkey) -> usize {
-        transaction_size(&self.with_budget(ixs), payer)
+        let all = self.with_budget(ixs);
+        let legacy = transaction_size(&all, payer);
+        if legacy <= PACKET_DATA_SIZE || self.lookup_tables.is_empty() {
+            return legacy;
+        }
+        legacy.min(v0_transaction_size(&all, payer, &self.lookup_tables))
+    }
+
+    /// `all` signed by `keys` (payer first): a legacy transaction, or a v0 one loading accounts
+    /// from the lookup tables when the legacy one does not fit a packet.
+    fn sign(
+        &self,
+        all: &[Instruction],
+        keys: &[&Keypair],
+        blockhash: solana_sdk::hash::Hash,
+    ) -> Result<VersionedTransaction, ChainError> {
+        let payer = keys[0].pubkey();
+        let legacy = Transaction::new_signed_with_payer(all, Some(&payer), keys, blockhash);
+        if self.lookup_tables.is_empty() || transaction_size(all, &payer) <= PACKET_DATA_SIZE {
+            return Ok(legacy.into());
+        }
+        let message = v0::Message::try_compile(&payer, all, &self.lookup_tables, blockhash)
+            .map_err(|e| ChainError::Rpc {
+                url: self.url(),
+                message: format!("compiling a v0 transaction: {e}"),
+            })?;
+        VersionedTransaction::try_new(VersionedMessage::V0(message), keys).map_err(|e| {
+            ChainError::Rpc {
+                url: self.url(),
+                message: format!("signing a v0 transaction: {e}"),
+            }
+        })
     }
 
     /// Whether `ixs` fit in one transaction packet (1232 bytes).
@@ -243,8 +344,7 @@ impl Chain {
                 .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
                 .await
                 .map_err(e)?;
-            let tx =
-                Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
+            let tx = self.sign(&all, &keys, blockhash)?;
             let sig = tx.signatures[0];
             let config = RpcSendTransactionConfig {
                 preflight_commitment: Some(CommitmentConfig::confirmed().commitment),
@@ -272,7 +372,13 @@ impl Chain {
                 match status {
                     Some(status) => {
                         if let Some(err) = status.err {
-                            return Err(transaction_error(err, &all));
+                            let logs = self.transaction_logs(&sig).await.ok();
+                            return Err(transaction_error(
+                                err,
+                                &all,
+                                &self.program,
+                                logs.as_deref(),
+                            ));
                         }
                         if status.satisfies_commitment(CommitmentConfig::confirmed()) {
                             return Ok(sig);
@@ -293,6 +399,58 @@ impl Chain {
         Err(ChainError::NotConfirmed(self.max_attempts))
     }
 
+    /// The log messages of a confirmed transaction (`getTransaction`).
+    pub async fn transaction_logs(&self, signature: &Signature) -> Result<Vec<String>, ChainError> {
+        let config = RpcTransactionConfig {
+            encoding: Some(UiTransactionEncoding::Json),
+            commitment: Some(CommitmentConfig::confirmed()),
+            max_supported_transaction_version: Some(0),
+        };
+        let tx = self
+            .rpc
+            .get_transaction_with_config(signature, config)
+            .await
+            .map_err(|e| self.rpc_error(e, &[]))?;
+        let logs = tx.transaction.meta.map(|m| m.log_messages);
+        Ok(match logs {
+            Some(OptionSerializer::Some(logs)) => logs,
+            _ => Vec::new(),
+        })
+    }
+
+    /// What the program logged in a confirmed transaction: events, messages, compute units.
+    pub async fn program_logs(
+        &self,
+        signature: &Signature,
+    ) -> Result<logs::ProgramLogs, ChainError> {
+        Ok(logs::parse(
+            &self.transaction_logs(signature).await?,
+            &self.program,
+        ))
+    }
+
+    /// The deployment at `program` (default: this chain's program), or `None` when no account
+    /// exists there.
+    pub async fn deployment(
+        &self,
+        program: Option<&Pubkey>,
+    ) -> Result<Option<crate::deployment::Deployment>, ChainError> {
+        let program = program.unwrap_or(&self.program);
+        let Some(acc) = self.account(program).await? else {
+            return Ok(None);
+        };
+        let programdata = crate::deployment::get_program_data_address(program);
+        let pd = self
+            .account(&programdata)
+            .await?
+            .ok_or(ChainError::Missing(programdata))?;
+        crate::deployment::Deployment::from_accounts(
+            program, &acc.owner, &acc.data, &pd.owner, &pd.data,
+        )
+        .map(Some)
+        .map_err(|why| ClientError::Decode(*program, "program", why).into())
+    }
+
     /// An account, or `None` when it does not exist.
     pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
         Ok(self
@@ -309,7 +467,7 @@ impl Chain {
         kind: &'static str,
     ) -> Result<Option<T>, ChainError> {
         match self.account(address).await? {
-            Some(acc) if acc.owner == PROGRAM_ID => Ok(Some(decode(address, kind, &acc.data)?)),
+            Some(acc) if acc.owner == self.program => Ok(Some(decode(address, kind, &acc.data)?)),
             Some(_) => {
                 Err(ClientError::Decode(*address, kind, "not owned by the program".into()).into())
             }
@@ -324,6 +482,7 @@ impl Chain {
             .await?
             .ok_or(ChainError::Missing(*address))?;
         Ok(MarketRef {
+            program: self.program,
             address: *address,
             state,
         })
@@ -340,13 +499,14 @@ impl Chain {
         market: &Pubkey,
         owner: &Pubkey,
     ) -> Result<Option<Provider>, ChainError> {
-        self.decoded(&pda::provider(market, owner), "Provider")
+        self.decoded(&pda::provider(&self.program, market, owner), "Provider")
             .await
     }
 
     /// The settlement of a job, if it settled.
     pub async fn settlement(&self, job: &Pubkey) -> Result<Option<Settlement>, ChainError> {
-        self.decoded(&pda::settlement(job), "Settlement").await
+        self.decoded(&pda::settlement(&self.program, job), "Settlement")
+            .await
     }
 
     async fn program_accounts<T: anchor_lang::AccountDeserialize + Discriminator>(
@@ -369,7 +529,7 @@ impl Chain {
         };
         let raw = self
             .rpc
-            .get_program_ui_accounts_with_config(&PROGRAM_ID, config)
+            .get_program_ui_accounts_with_config(&self.program, config)
             .await
             .map_err(|e| self.rpc_error(e, &[]))?;
         let mut out = Vec::with_capacity(raw.len());

@@ -39,8 +39,9 @@ pub fn default_config() -> MarketConfig {
 }
 
 /// The default local market of `authority` on `mint` (SPL Token, for payment and stake), with the
-/// authority as treasury and its token account: `market_id` [`MARKET_ID`], [`default_config`].
-pub fn init_market(authority: &Pubkey, mint: &Pubkey) -> [Instruction; 2] {
+/// authority as treasury and its token account: `market_id` [`MARKET_ID`], [`default_config`],
+/// on the deployment of the program at `market_program`.
+pub fn init_market(market_program: &Pubkey, authority: &Pubkey, mint: &Pubkey) -> [Instruction; 2] {
     let program = token::TOKEN_PROGRAM;
     let args = MarketInitArgs {
         market_id: MARKET_ID,
@@ -48,7 +49,15 @@ pub fn init_market(authority: &Pubkey, mint: &Pubkey) -> [Instruction; 2] {
         config: default_config(),
     };
     [
-        ix::init_market(authority, mint, &program, mint, &program, args),
+        ix::init_market(
+            market_program,
+            authority,
+            mint,
+            &program,
+            mint,
+            &program,
+            args,
+        ),
         ix::create_ata(authority, authority, mint, &program),
     ]
 }
@@ -93,10 +102,14 @@ pub async fn bootstrap(chain: &Chain, admin: &Keypair, keys: &Path) -> Result<(M
             .context("creating the token mint")?;
     }
 
-    let market_address = pda::market(&admin.pubkey(), MARKET_ID);
+    let market_address = pda::market(&chain.program, &admin.pubkey(), MARKET_ID);
     if chain.account(&market_address).await?.is_none() {
         chain
-            .send(&init_market(&admin.pubkey(), &mint), admin, &[])
+            .send(
+                &init_market(&chain.program, &admin.pubkey(), &mint),
+                admin,
+                &[],
+            )
             .await
             .context("creating the market")?;
     }

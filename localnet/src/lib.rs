@@ -1,37 +1,31 @@
 //! The embedded local chain: `solana-test-validator` running in this process, serving real
-//! JSON-RPC and websockets on 127.0.0.1, with the compute-market program registered as a native
-//! builtin in every bank (see `compute-market-harness` for why it runs natively).
+//! JSON-RPC and websockets on 127.0.0.1, with the compute-market program deployed from its sBPF
+//! binary (`compute_market_harness::PROGRAM_SO`) under the upgradeable BPF loader.
 //!
-//! The validator has no hook for extra builtins, so registration works in two parts:
-//! - the program account (owned by the native loader, executable) is placed in genesis, so
-//!   registering never writes to a bank;
-//! - a registrar thread registers the builtin in every bank of `BankForks` as soon as it appears,
-//!   for as long as the validator runs. A bank copies its parent's builtins when it is created,
-//!   so once a bank has it every descendant does; the scan closes the start-up window (banks
-//!   created from a parent before that parent was registered) and keeps covering any bank that
-//!   could ever miss it. [`Localnet::start`] returns only after three slots were created past the
-//!   first pass and a real transaction simulation has reached the program.
+//! Genesis holds the program account, its ProgramData (the ELF, verified by the validator at
+//! start) and an upgrade authority: the chain's genesis mint keypair, which `cmkt localnet` writes
+//! as `authority.json`, so `cmkt program deploy` can upgrade it. The runtime runs with mainnet's
+//! feature set ([`mainnet_inactive_features`] are turned off): the `.so` is linked for mainnet's
+//! stack layout, and compute units and logs are what a mainnet transaction would show.
 #![allow(deprecated)]
 
 use anyhow::{anyhow, bail, Context, Result};
 use solana_commitment_config::CommitmentConfig;
-use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
 use solana_rpc_client::rpc_client::RpcClient;
 use solana_runtime::bank_forks::BankForks;
 use solana_sdk::{
-    account::{Account, AccountSharedData},
     instruction::{Instruction, InstructionError},
-    native_loader,
+    pubkey::Pubkey,
     signature::{read_keypair_file, write_keypair_file, Keypair},
     signer::Signer,
     transaction::{Transaction, TransactionError},
 };
-use solana_test_validator::{TestValidator, TestValidatorGenesis};
+use solana_test_validator::{TestValidator, TestValidatorGenesis, UpgradeableProgramInfo};
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc, RwLock,
     },
     thread::JoinHandle,
@@ -75,11 +69,10 @@ impl Default for LocalnetConfig {
 /// A running local chain. Dropping it stops the validator.
 pub struct Localnet {
     validator: Option<TestValidator>,
-    registrar: Option<JoinHandle<()>>,
     saver: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    registered: Arc<AtomicU64>,
-    /// Holds 500 000 000 SOL from genesis; funds everything the tools create.
+    /// Holds 500 000 000 SOL from genesis; funds everything the tools create, and is the
+    /// program's upgrade authority.
     pub mint_keypair: Keypair,
     /// The ledger directory (temporary unless configured).
     pub ledger: PathBuf,
@@ -97,6 +90,8 @@ impl Drop for TempLedger {
 
 /// File in the ledger that keeps the genesis mint keypair across restarts.
 const MINT_KEYPAIR_FILE: &str = "cmkt-mint-keypair.json";
+/// File in the ledger that the program's ELF is deployed from at every start.
+const PROGRAM_FILE: &str = "compute_market.so";
 /// File in the ledger that keeps the accounts across restarts.
 pub const STATE_FILE: &str = "state.json";
 /// How often the state is saved while the chain runs.
@@ -107,8 +102,6 @@ impl Localnet {
     ///
     /// Must not be called from inside a tokio runtime (the validator starts its own).
     pub fn start(config: &LocalnetConfig) -> Result<Localnet> {
-        compute_market_harness::install_syscall_stubs();
-
         let (ledger, tmp) = match &config.ledger {
             Some(dir) => {
                 if config.reset && dir.exists() {
@@ -153,9 +146,11 @@ impl Localnet {
         let mut genesis = TestValidatorGenesis::default();
         genesis.ledger_path(&blockstore);
         // as `solana-test-validator` does: getSignaturesForAddress and getTransaction answer
-        // (for the blocks since this start; history is not kept across restarts)
+        // (for the blocks since this start; history is not kept across restarts), with the
+        // transactions' log messages and inner instructions
         genesis.rpc_config(solana_rpc::rpc::JsonRpcConfig {
             enable_rpc_transaction_history: true,
+            enable_extended_tx_metadata_storage: true,
             ..solana_rpc::rpc::JsonRpcConfig::default_for_test()
         });
         if let Some(saved) = &saved {
@@ -173,16 +168,17 @@ impl Localnet {
                 slots, slots, false,
             ));
         }
-        genesis.add_account(
-            PROGRAM_ID,
-            AccountSharedData::from(Account {
-                lamports: 1,
-                data: compute_market_harness::PROGRAM_NAME.as_bytes().to_vec(),
-                owner: native_loader::ID,
-                executable: true,
-                rent_epoch: 0,
-            }),
-        );
+        // the program as shipped, deployed by genesis under the upgradeable loader
+        let program_path = ledger.join(PROGRAM_FILE);
+        std::fs::write(&program_path, compute_market_harness::PROGRAM_SO)
+            .with_context(|| format!("writing {}", program_path.display()))?;
+        genesis.add_upgradeable_programs_with_path(&[UpgradeableProgramInfo {
+            program_id: PROGRAM_ID,
+            loader: solana_sdk_ids::bpf_loader_upgradeable::ID,
+            upgrade_authority: mint_keypair.pubkey(),
+            program_path,
+        }]);
+        genesis.deactivate_features(&mainnet_inactive_features());
         let validator = genesis
             .start_with_mint_address(
                 mint_keypair.pubkey(),
@@ -191,25 +187,21 @@ impl Localnet {
             .map_err(|e| anyhow!("starting the validator: {e}"))?;
 
         let stop = Arc::new(AtomicBool::new(false));
-        let registered = Arc::new(AtomicU64::new(0));
-        let registrar = spawn_registrar(validator.bank_forks(), stop.clone(), registered.clone());
         let saver = spawn_saver(
             validator.bank_forks(),
             stop.clone(),
             state_file,
             mint_keypair.pubkey(),
         );
-        let mut net = Localnet {
+        let net = Localnet {
             validator: Some(validator),
-            registrar: Some(registrar),
             saver: Some(saver),
             stop,
-            registered,
             mint_keypair,
             ledger,
             _tmp: tmp,
         };
-        net.wait_until_settled(Duration::from_secs(30))?;
+        net.wait_for_slots(3, Duration::from_secs(30))?;
         net.probe_program()?;
         Ok(net)
     }
@@ -233,11 +225,6 @@ impl Localnet {
         RpcClient::new_with_commitment(self.rpc_url(), CommitmentConfig::confirmed())
     }
 
-    /// How many banks the registrar has registered the builtin in.
-    pub fn registered_banks(&self) -> u64 {
-        self.registered.load(Ordering::Relaxed)
-    }
-
     /// Address the RPC server listens on.
     pub fn rpc_addr(&self) -> Result<SocketAddr> {
         let url = self.rpc_url();
@@ -246,19 +233,11 @@ impl Localnet {
             .with_context(|| format!("parsing {url}"))
     }
 
-    /// Waits until three slots have been created after the registrar's first pass: from then on
-    /// every new bank descends from a registered one.
-    fn wait_until_settled(&mut self, timeout: Duration) -> Result<()> {
+    /// Waits until the validator has produced `n` slots.
+    fn wait_for_slots(&self, n: u64, timeout: Duration) -> Result<()> {
         let forks = self.validator().bank_forks();
         let deadline = Instant::now() + timeout;
-        while self.registered_banks() == 0 {
-            if Instant::now() > deadline {
-                bail!("the builtin registrar did not start within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let first = forks.read().unwrap().highest_slot();
-        while forks.read().unwrap().highest_slot() < first + 3 {
+        while forks.read().unwrap().highest_slot() < n {
             if Instant::now() > deadline {
                 bail!("the validator produced no new slots within {timeout:?}");
             }
@@ -268,7 +247,7 @@ impl Localnet {
     }
 
     /// Simulates an instruction the program must reject with Anchor's
-    /// `InstructionFallbackNotFound` (101): proof that transactions reach the builtin.
+    /// `InstructionFallbackNotFound` (101): proof that transactions reach the deployed program.
     fn probe_program(&self) -> Result<()> {
         let rpc = self.rpc_client();
         let ix = Instruction {
@@ -295,9 +274,6 @@ impl Localnet {
 impl Drop for Localnet {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(r) = self.registrar.take() {
-            let _ = r.join();
-        }
         // the saver writes a last state before it returns
         if let Some(s) = self.saver.take() {
             let _ = s.join();
@@ -307,51 +283,21 @@ impl Drop for Localnet {
     }
 }
 
-/// Registers the builtin in every bank of `forks`, once per bank as soon as it appears, until
-/// `stop` is set. `registered` counts the banks handled.
-///
-/// Registering is idempotent (the account is in genesis; a builtin replacing the same builtin in
-/// the program cache is a plain reload), and a bank created from a registered parent already
-/// carries the builtin, so after the first pass the scan only closes the start-up window: banks
-/// created from parents that were not registered yet.
-fn spawn_registrar(
-    forks: Arc<RwLock<BankForks>>,
-    stop: Arc<AtomicBool>,
-    registered: Arc<AtomicU64>,
-) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("cmkt-builtin".into())
-        .spawn(move || {
-            let mut seen = std::collections::HashSet::new();
-            while !stop.load(Ordering::Relaxed) {
-                let banks: Vec<_> = forks
-                    .read()
-                    .unwrap()
-                    .banks()
-                    .values()
-                    .map(|b| b.clone_without_scheduler())
-                    .collect();
-                let live: std::collections::HashSet<_> = banks.iter().map(|b| b.slot()).collect();
-                for bank in banks {
-                    if seen.insert(bank.slot()) {
-                        bank.add_builtin(
-                            PROGRAM_ID,
-                            compute_market_harness::PROGRAM_NAME,
-                            ProgramCacheEntry::new_builtin(
-                                0,
-                                compute_market_harness::PROGRAM_NAME.len(),
-                                compute_market_harness::builtin(),
-                            ),
-                        );
-                        registered.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                // forget pruned banks so the set stays small
-                seen.retain(|slot| live.contains(slot));
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-        .expect("spawning the builtin registrar")
+/// The features a fresh test validator would activate that mainnet has not: the local chain runs
+/// without them, like [`compute_market_harness::litesvm`]. Among them is
+/// `virtual_address_space_adjustments`, which changes the sBPF v0 stack layout the program is
+/// linked for.
+pub fn mainnet_inactive_features() -> Vec<Pubkey> {
+    let mainnet: std::collections::HashSet<Pubkey> =
+        compute_market_harness::MAINNET_ACTIVE_FEATURES
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
+    agave_feature_set::FEATURE_NAMES
+        .keys()
+        .filter(|id| !mainnet.contains(id))
+        .copied()
+        .collect()
 }
 
 /// Saves the accounts of the highest frozen bank at most every `SAVE_INTERVAL`, and once more at

@@ -1,13 +1,11 @@
 //! Keeping the local chain's accounts across restarts.
 //!
-//! A validator that restarts on an old ledger replays the blocks after its last snapshot, and
-//! during that replay our native builtin is not registered yet (the validator offers no hook for
-//! extra builtins), so every transaction of the program would fail and its state would be lost.
-//! Instead of replaying history, the local chain therefore keeps *state*: it saves the accounts
-//! people use (wallets, token mints and accounts, every compute-market account) from the highest
-//! frozen bank, every few seconds and on shutdown, and a restart builds a fresh genesis that
-//! contains them. Balances, markets, providers, jobs and settlements survive; transaction history
-//! does not.
+//! The local chain keeps *state* rather than history: it saves the accounts people use (wallets,
+//! token mints and accounts, every compute-market account) from the highest frozen bank, every few
+//! seconds and on shutdown, and a restart builds a fresh genesis that contains them, with the
+//! program deployed anew from the binary this build embeds. So a rebuilt program runs on the old
+//! markets, providers, jobs and settlements, and a restart does not replay blocks. Transaction
+//! history does not survive, and neither do programs deployed by hand (`cmkt program deploy`).
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};

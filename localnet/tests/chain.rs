@@ -3,7 +3,8 @@
 //! boundary, and a restart from the same ledger.
 
 use compute_market_client::{
-    ata, commitment_hash, ix, pda, rpc::Chain, JobPostArgs, JobStatus, Outcome, Verdict,
+    ata, commitment_hash, deployment, ix, logs, rpc::Chain, JobPostArgs, JobStatus, Outcome,
+    Verdict,
 };
 use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
 use solana_sdk::{account::ReadableAccount, signer::Signer};
@@ -26,14 +27,26 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
 
     let t = Instant::now();
     let net = Localnet::start(&config(&ledger)).expect("validator starts");
-    println!(
-        "validator ready in {:?} at {} (banks registered: {})",
-        t.elapsed(),
-        net.rpc_url(),
-        net.registered_banks()
-    );
+    println!("validator ready in {:?} at {}", t.elapsed(), net.rpc_url());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let admin = net.mint_keypair.insecure_clone();
+
+    // the program is the shipped .so, deployed under the upgradeable loader, upgradable by the
+    // chain's authority
+    let d = rt
+        .block_on(Chain::new(&net.rpc_url()).deployment(None))
+        .unwrap()
+        .expect("the program account exists");
+    assert_eq!(
+        net.rpc_client()
+            .get_account(&compute_market_localnet::PROGRAM_ID)
+            .unwrap()
+            .owner,
+        deployment::LOADER_V3
+    );
+    assert!(d.is(compute_market_harness::PROGRAM_SO));
+    assert_eq!(d.sha256(), compute_market_harness::program_sha256());
+    assert_eq!(d.upgrade_authority, Some(admin.pubkey()));
     // every transaction of this test carries a compute-unit limit and a priority fee
     let mut chain = Chain::new(&net.rpc_url());
     chain.priority_fee = 5_000;
@@ -58,7 +71,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
         for w in &workers {
             let from = ata(&w.pubkey(), &mint, &program);
             let ixs = [
-                ix::register_provider(&w.pubkey(), &market.address, "http://127.0.0.1:1", 1),
+                ix::register_provider(&w.pubkey(), &market, "http://127.0.0.1:1", 1),
                 ix::stake(&w.pubkey(), &market, &from, 2_000 * 1_000_000),
             ];
             chain.send(&ixs, w, &[]).await.unwrap();
@@ -75,9 +88,9 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
             quorum: 2,
             commit_window: 0,
         };
-        let job = pda::job(&market.address, &requester.pubkey(), 1);
+        let job = market.job(&requester.pubkey(), 1);
         let from = ata(&requester.pubkey(), &mint, &program);
-        chain
+        let sig = chain
             .send(
                 &[ix::post_job(&requester.pubkey(), &market, &from, args)],
                 &requester,
@@ -85,19 +98,39 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
             )
             .await
             .unwrap();
+        // the transaction's logs carry the program's own lines, its compute units and its event
+        let logs = chain.transaction_logs(&sig).await.unwrap();
+        let id = compute_market_localnet::PROGRAM_ID;
+        assert!(
+            logs.iter()
+                .any(|l| l.starts_with(&format!("Program {id} consumed "))
+                    && l.ends_with(" compute units")),
+            "{logs:#?}"
+        );
+        let ours = logs::parse(&logs, &id);
+        assert_eq!(ours.invocations.len(), 1);
+        assert_eq!(ours.invocations[0].instruction.as_deref(), Some("PostJob"));
+        assert!(ours.compute_units() > 1_000, "{logs:#?}");
+        match ours.events.as_slice() {
+            [logs::Event::JobPosted(e)] => {
+                assert_eq!((e.job, e.replicas, e.quorum), (job, 3, 2));
+                assert_eq!(e.escrow, 15_000_000);
+            }
+            other => panic!("expected one JobPosted event, got {other:?}"),
+        }
         let open = chain.open_jobs(&market.address).await.unwrap();
         assert_eq!(open.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![job]);
 
         for w in &workers {
             chain
-                .send(&[ix::claim_job(&w.pubkey(), &market.address, &job)], w, &[])
+                .send(&[ix::claim_job(&w.pubkey(), &market, &job)], w, &[])
                 .await
                 .unwrap();
         }
         // a named program error comes back as such
         let err = chain
             .send(
-                &[ix::claim_job(&workers[0].pubkey(), &market.address, &job)],
+                &[ix::claim_job(&workers[0].pubkey(), &market, &job)],
                 &workers[0],
                 &[],
             )
@@ -110,6 +143,13 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
             ),
             "{err}"
         );
+        // with the log line Anchor wrote, from the node's preflight simulation
+        match &err {
+            compute_market_client::rpc::ChainError::Program { log: Some(log), .. } => {
+                assert!(log.starts_with("AnchorError"), "{log}")
+            }
+            other => panic!("no AnchorError log with {other:?}"),
+        }
         assert!(
             chain.open_jobs(&market.address).await.unwrap().is_empty(),
             "a full job is not open"
@@ -127,7 +167,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
         for (i, w) in workers.iter().enumerate() {
             let c = commitment_hash(&job, &w.pubkey(), &roots[i], &[i as u8; 32]);
             chain
-                .send(&[ix::commit_result(&w.pubkey(), &job, c)], w, &[])
+                .send(&[ix::commit_result(&market, &w.pubkey(), &job, c)], w, &[])
                 .await
                 .unwrap();
         }
@@ -139,6 +179,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
             chain
                 .send(
                     &[ix::reveal_result(
+                        &market,
                         &w.pubkey(),
                         &job,
                         roots[i],
@@ -203,17 +244,13 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let w = workers[0].insecure_clone();
-    rt.block_on(chain.send(
-        &[ix::request_unstake(&w.pubkey(), &market.address, 1)],
-        &w,
-        &[],
-    ))
-    .expect("the program still runs after an epoch boundary");
+    rt.block_on(chain.send(&[ix::request_unstake(&w.pubkey(), &market, 1)], &w, &[]))
+        .expect("the program still runs after an epoch boundary");
 
     // the state is saved after activity (the unstake above) and left alone while only the
     // validator's votes land
     let state_file = ledger.join(compute_market_localnet::STATE_FILE);
-    let provider = pda::provider(&market.address, &w.pubkey());
+    let provider = market.provider(&w.pubkey());
     let unstake_saved = || {
         let state = compute_market_localnet::state::State::load(&state_file).unwrap();
         state
@@ -248,7 +285,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(modified(), saved, "an idle chain's state was written again");
 
-    // restart on the same ledger: state survives and the program is registered again
+    // restart on the same ledger: state survives and the program is deployed again
     drop(net);
     let net = Localnet::start(&config(&ledger)).expect("validator restarts");
     let chain = Chain::new(&net.rpc_url());
@@ -261,11 +298,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
             .unwrap();
         assert_eq!(p.pending_unstake, 1);
         chain
-            .send(
-                &[ix::request_unstake(&w.pubkey(), &market.address, 1)],
-                &w,
-                &[],
-            )
+            .send(&[ix::request_unstake(&w.pubkey(), &market, 1)], &w, &[])
             .await
             .expect("the program runs after a restart");
     });

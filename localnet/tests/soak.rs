@@ -11,7 +11,7 @@
 //! Written after two long `cmkt bench` runs ended with the validator panicking in its broadcast
 //! stage ("All banks frozen ... must have a block id").
 
-use compute_market_client::{ata, ix, pda, rpc::Chain, JobPostArgs};
+use compute_market_client::{ata, ix, rpc::Chain, JobPostArgs};
 use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet, LocalnetConfig};
 use solana_sdk::signer::Signer;
 use std::{
@@ -73,7 +73,7 @@ fn the_local_chain_keeps_up_with_sustained_load() {
             )
         });
         let cancel = (first..first + count).map(|nonce| {
-            let job = pda::job(&market.address, &requester.pubkey(), nonce);
+            let job = market.job(&requester.pubkey(), nonce);
             ix::cancel_job(&requester.pubkey(), &market, &job, &from)
         });
         post.chain(cancel).collect::<Vec<_>>()

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use compute_market::error::MarketError as E;
 use compute_market_client::{
-    ix, pda, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey,
+    self as client, ix, pda, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey,
 };
 use solana_sdk::signer::Signer;
 
@@ -35,6 +35,7 @@ fn second_market(env: &mut Env) -> MarketRef {
     };
     env.send(
         &[ix::init_market(
+            &client::PROGRAM_ID,
             &admin.pubkey(),
             &pm,
             &SPL_TOKEN,
@@ -45,8 +46,9 @@ fn second_market(env: &mut Env) -> MarketRef {
         &[&admin],
     )
     .unwrap();
-    let address = pda::market(&admin.pubkey(), 8);
+    let address = pda::market(&client::PROGRAM_ID, &admin.pubkey(), 8);
     MarketRef {
+        program: client::PROGRAM_ID,
         address,
         state: env.market_state(&address),
     }
@@ -66,6 +68,7 @@ fn init_with(
     };
     env.send(
         &[ix::init_market(
+            &client::PROGRAM_ID,
             &admin.pubkey(),
             &m.payment_mint,
             &SPL_TOKEN,
@@ -110,7 +113,7 @@ fn market_rules_are_validated() {
         mutate(&mut cfg);
         assert_market_err(init_with(&mut env, 100 + i as u64, cfg), err);
         // update_market applies the same rules
-        let (admin, market) = (env.admin.insecure_clone(), env.market.address);
+        let (admin, market) = (env.admin.insecure_clone(), env.market.clone());
         let args = compute_market_client::MarketUpdateArgs {
             config: Some(cfg),
             ..Default::default()
@@ -131,7 +134,7 @@ fn market_rules_are_validated() {
 fn only_the_authority_updates_the_market() {
     let mut env = Env::new();
     let intruder = env.wallet();
-    let market = env.market.address;
+    let market = env.market.clone();
     let args = compute_market_client::MarketUpdateArgs {
         paused: Some(true),
         ..Default::default()
@@ -150,7 +153,7 @@ fn only_the_authority_updates_the_market() {
         env.send(&[unsigned], &[&intruder]),
         AnchorError::AccountNotSigner,
     );
-    assert!(!env.market_state(&market).paused);
+    assert!(!env.market_state(&market.address).paused);
 }
 
 #[test]
@@ -180,6 +183,7 @@ fn mints_with_accounting_breaking_extensions_are_refused() {
     assert_market_err(
         env.send(
             &[ix::init_market(
+                &client::PROGRAM_ID,
                 &admin.pubkey(),
                 &fee_mint,
                 &TOKEN_2022,
@@ -194,6 +198,7 @@ fn mints_with_accounting_breaking_extensions_are_refused() {
     assert_market_err(
         env.send(
             &[ix::init_market(
+                &client::PROGRAM_ID,
                 &admin.pubkey(),
                 &plain,
                 &TOKEN_2022,
@@ -209,6 +214,7 @@ fn mints_with_accounting_breaking_extensions_are_refused() {
     assert!(env
         .send(
             &[ix::init_market(
+                &client::PROGRAM_ID,
                 &admin.pubkey(),
                 &plain,
                 &SPL_TOKEN,
@@ -221,6 +227,7 @@ fn mints_with_accounting_breaking_extensions_are_refused() {
         .is_err());
     env.send(
         &[ix::init_market(
+            &client::PROGRAM_ID,
             &admin.pubkey(),
             &plain,
             &TOKEN_2022,
@@ -249,12 +256,7 @@ fn provider_inputs_are_validated() {
     ] {
         assert_market_err(
             env.send(
-                &[ix::register_provider(
-                    &owner.pubkey(),
-                    &market.address,
-                    bad,
-                    1,
-                )],
+                &[ix::register_provider(&owner.pubkey(), &market, bad, 1)],
                 &[&owner],
             ),
             E::InvalidEndpoint,
@@ -267,10 +269,7 @@ fn provider_inputs_are_validated() {
         E::ZeroAmount,
     );
     assert_market_err(
-        env.send(
-            &[ix::request_unstake(&p.pubkey(), &market.address, 0)],
-            &[&p],
-        ),
+        env.send(&[ix::request_unstake(&p.pubkey(), &market, 0)], &[&p]),
         E::ZeroAmount,
     );
     assert_market_err(
@@ -282,21 +281,15 @@ fn provider_inputs_are_validated() {
         capabilities: None,
     };
     assert_market_err(
-        env.send(
-            &[ix::update_provider(&p.pubkey(), &market.address, args)],
-            &[&p],
-        ),
+        env.send(&[ix::update_provider(&p.pubkey(), &market, args)], &[&p]),
         E::InvalidEndpoint,
     );
     let args = compute_market_client::ProviderUpdateArgs {
         endpoint: Some("https://w.example".into()),
         capabilities: Some(3),
     };
-    env.send(
-        &[ix::update_provider(&p.pubkey(), &market.address, args)],
-        &[&p],
-    )
-    .unwrap();
+    env.send(&[ix::update_provider(&p.pubkey(), &market, args)], &[&p])
+        .unwrap();
     let st = env.provider(&p.pubkey()).unwrap();
     assert_eq!(
         (st.endpoint.as_str(), st.capabilities),
@@ -305,12 +298,7 @@ fn provider_inputs_are_validated() {
     // registering twice fails: the account exists
     assert!(env
         .send(
-            &[ix::register_provider(
-                &p.pubkey(),
-                &market.address,
-                "http://h",
-                1
-            )],
+            &[ix::register_provider(&p.pubkey(), &market, "http://h", 1)],
             &[&p]
         )
         .is_err());
@@ -325,22 +313,16 @@ fn locked_stake_cannot_be_withdrawn() {
     let job = env.post(&requester, 1, REWARD, 1, 1);
     env.claim(&p, &job).unwrap(); // locks 500 of 1200
     assert_market_err(
-        env.send(
-            &[ix::request_unstake(&p.pubkey(), &market.address, 701)],
-            &[&p],
-        ),
+        env.send(&[ix::request_unstake(&p.pubkey(), &market, 701)], &[&p]),
         E::InsufficientFreeStake,
     );
-    env.send(
-        &[ix::request_unstake(&p.pubkey(), &market.address, 700)],
-        &[&p],
-    )
-    .unwrap();
+    env.send(&[ix::request_unstake(&p.pubkey(), &market, 700)], &[&p])
+        .unwrap();
     // pending stake no longer backs claims
     let job2 = env.post(&requester, 2, REWARD, 1, 1);
     assert_market_err(env.claim(&p, &job2), E::InsufficientFreeStake);
     assert_market_err(
-        env.send(&[ix::close_provider(&p.pubkey(), &market.address)], &[&p]),
+        env.send(&[ix::close_provider(&p.pubkey(), &market)], &[&p]),
         E::ProviderBusy,
     );
     env.warp(3_600);
@@ -361,15 +343,15 @@ fn another_owners_provider_cannot_be_used() {
     let to = env.stake_ata(&thief.pubkey());
     // unstake from the victim's provider account, signed by the thief
     let ix = swap(
-        ix::request_unstake(&thief.pubkey(), &market.address, 100),
-        pda::provider(&market.address, &thief.pubkey()),
-        pda::provider(&market.address, &victim.pubkey()),
+        ix::request_unstake(&thief.pubkey(), &market, 100),
+        market.provider(&thief.pubkey()),
+        market.provider(&victim.pubkey()),
     );
     assert_anchor_err(env.send(&[ix], &[&thief]), AnchorError::ConstraintSeeds);
     let ix = swap(
         ix::withdraw_stake(&thief.pubkey(), &market, &to),
-        pda::provider(&market.address, &thief.pubkey()),
-        pda::provider(&market.address, &victim.pubkey()),
+        market.provider(&thief.pubkey()),
+        market.provider(&victim.pubkey()),
     );
     assert_anchor_err(env.send(&[ix], &[&thief]), AnchorError::ConstraintSeeds);
     assert_eq!(env.provider(&victim.pubkey()).unwrap().pending_unstake, 0);
@@ -458,7 +440,7 @@ fn forged_vault_mint_and_market_are_refused() {
     let other = second_market(&mut env);
     let p = env.provider_with_stake(1_000);
     let ix = swap(
-        ix::claim_job(&p.pubkey(), &market.address, &job),
+        ix::claim_job(&p.pubkey(), &market, &job),
         market.address,
         other.address,
     );
@@ -469,7 +451,7 @@ fn forged_vault_mint_and_market_are_refused() {
     env.send(
         &[ix::register_provider(
             &outsider.pubkey(),
-            &other.address,
+            &other,
             "http://o",
             1,
         )],
@@ -477,9 +459,9 @@ fn forged_vault_mint_and_market_are_refused() {
     )
     .unwrap();
     let ix = swap(
-        ix::claim_job(&outsider.pubkey(), &market.address, &job),
-        pda::provider(&market.address, &outsider.pubkey()),
-        pda::provider(&other.address, &outsider.pubkey()),
+        ix::claim_job(&outsider.pubkey(), &market, &job),
+        market.provider(&outsider.pubkey()),
+        other.provider(&outsider.pubkey()),
     );
     assert_anchor_err(env.send(&[ix], &[&outsider]), AnchorError::ConstraintSeeds);
 
@@ -489,7 +471,7 @@ fn forged_vault_mint_and_market_are_refused() {
     acc.owner = anchor_lang::system_program::ID;
     env.svm.set_account(fake, acc).unwrap();
     let ix = swap(
-        ix::claim_job(&p.pubkey(), &market.address, &job),
+        ix::claim_job(&p.pubkey(), &market, &job),
         market.address,
         fake,
     );
@@ -514,11 +496,7 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
         ..Default::default()
     };
     env.send(
-        &[ix::update_market(
-            &admin.pubkey(),
-            &market.address,
-            pause(true),
-        )],
+        &[ix::update_market(&admin.pubkey(), &market, pause(true))],
         &[&admin],
     )
     .unwrap();
@@ -533,7 +511,7 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
         env.send(
             &[ix::register_provider(
                 &newcomer.pubkey(),
-                &market.address,
+                &market,
                 "http://n",
                 1,
             )],
@@ -553,11 +531,7 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
     .unwrap();
 
     env.send(
-        &[ix::update_market(
-            &admin.pubkey(),
-            &market.address,
-            pause(false),
-        )],
+        &[ix::update_market(&admin.pubkey(), &market, pause(false))],
         &[&admin],
     )
     .unwrap();
@@ -701,7 +675,10 @@ fn commitments_cannot_be_copied_or_opened_early() {
     env.claim(&b, &solo).unwrap();
     assert_market_err(env.commit(&c, &job, [1; 32], salt(3)), E::NotAssigned);
     assert_market_err(
-        env.send(&[ix::commit_result(&a.pubkey(), &job, [0; 32])], &[&a]),
+        env.send(
+            &[ix::commit_result(&env.market, &a.pubkey(), &job, [0; 32])],
+            &[&a],
+        ),
         E::ZeroCommitment,
     );
     let root = [1; 32];
@@ -710,14 +687,27 @@ fn commitments_cannot_be_copied_or_opened_early() {
     assert_market_err(env.commit(&a, &job, root, salt(1)), E::SlotNotClaimed);
     // b copies a's commitment in the same job
     assert_market_err(
-        env.send(&[ix::commit_result(&b.pubkey(), &job, a_commitment)], &[&b]),
+        env.send(
+            &[ix::commit_result(
+                &env.market,
+                &b.pubkey(),
+                &job,
+                a_commitment,
+            )],
+            &[&b],
+        ),
         E::DuplicateCommitment,
     );
     // reveal before every slot committed and before the commit deadline
     assert_market_err(env.reveal(&a, &job, root, salt(1)), E::RevealNotOpen);
     // b reuses a's commitment in another job, hoping to open it with a's reveal later
     env.send(
-        &[ix::commit_result(&b.pubkey(), &solo, a_commitment)],
+        &[ix::commit_result(
+            &env.market,
+            &b.pubkey(),
+            &solo,
+            a_commitment,
+        )],
         &[&b],
     )
     .unwrap();
@@ -953,7 +943,7 @@ fn closed_jobs_stay_closed() {
         10_000_000,
     ));
     let mut revive = ixs.clone();
-    revive.push(Env::commit_ix(&p, &job, [2; 32], salt(2)));
+    revive.push(env.commit_ix(&p, &job, [2; 32], salt(2)));
     assert!(
         env.send(&revive, &[&p]).is_err(),
         "a revived job must not accept commits"

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use compute_market_client::{ix, pda, Outcome, SlotState, Verdict};
+use compute_market_client::{self as client, ix, pda, Outcome, SlotState, Verdict};
 use solana_sdk::signer::Signer;
 
 const REWARD: u64 = 10_000;
@@ -36,8 +36,8 @@ fn single_replica_settles_in_three_transactions() {
     let market = env.market.clone();
     let bounty_to = env.stake_ata(&worker.pubkey());
     let mut ixs = vec![
-        Env::commit_ix(&worker, &job, root, salt(1)),
-        ix::reveal_result(&worker.pubkey(), &job, root, salt(1)),
+        env.commit_ix(&worker, &job, root, salt(1)),
+        ix::reveal_result(&env.market, &worker.pubkey(), &job, root, salt(1)),
     ];
     let mut revealed = state.clone();
     revealed.slots[0].state = SlotState::Revealed;
@@ -64,7 +64,7 @@ fn single_replica_settles_in_three_transactions() {
     // the job is gone, its rent and settlement deposit back with the requester
     assert!(env.account(&job).is_none(), "job account closed");
     let s = env.settlement(&job).expect("settlement written");
-    let settlement_rent = env.lamports(&pda::settlement(&job));
+    let settlement_rent = env.lamports(&pda::settlement(&client::PROGRAM_ID, &job));
     assert_eq!(
         state.settlement_deposit, settlement_rent,
         "deposit covers the record exactly"
@@ -374,7 +374,7 @@ fn unstake_waits_for_the_cooldown_and_an_idle_provider_closes() {
     let market = env.market.clone();
     let to = env.stake_ata(&p.pubkey());
     let me = p.pubkey();
-    env.send(&[ix::request_unstake(&me, &market.address, 1_500)], &[&p])
+    env.send(&[ix::request_unstake(&me, &market, 1_500)], &[&p])
         .unwrap();
     let st = env.provider(&me).unwrap();
     assert_eq!(
@@ -398,18 +398,18 @@ fn unstake_waits_for_the_cooldown_and_an_idle_provider_closes() {
     env.assert_vaults_balanced();
 
     assert_market_err(
-        env.send(&[ix::close_provider(&me, &market.address)], &[&p]),
+        env.send(&[ix::close_provider(&me, &market)], &[&p]),
         compute_market::error::MarketError::ProviderBusy,
     );
-    env.send(&[ix::request_unstake(&me, &market.address, 500)], &[&p])
+    env.send(&[ix::request_unstake(&me, &market, 500)], &[&p])
         .unwrap();
     env.warp(3_600);
     env.send(&[ix::withdraw_stake(&me, &market, &to)], &[&p])
         .unwrap();
-    let provider_address = pda::provider(&market.address, &me);
+    let provider_address = market.provider(&me);
     let rent = env.lamports(&provider_address);
     let before = env.lamports(&me);
-    env.send(&[ix::close_provider(&me, &market.address)], &[&p])
+    env.send(&[ix::close_provider(&me, &market)], &[&p])
         .unwrap();
     assert!(env.account(&provider_address).is_none());
     assert_eq!(env.lamports(&me), before + rent - 5_000);
@@ -460,7 +460,7 @@ fn jobs_keep_the_fee_they_were_posted_with() {
     let old_job = env.post(&requester, 1, REWARD, 1, 1);
     let mut cfg = config();
     cfg.fee_bps = 1_000;
-    let (admin, market) = (env.admin.insecure_clone(), env.market.address);
+    let (admin, market) = (env.admin.insecure_clone(), env.market.clone());
     env.send(
         &[ix::update_market(
             &admin.pubkey(),
@@ -473,7 +473,7 @@ fn jobs_keep_the_fee_they_were_posted_with() {
         &[&admin],
     )
     .unwrap();
-    assert_eq!(env.market_state(&market).config.fee_bps, 1_000);
+    assert_eq!(env.market_state(&market.address).config.fee_bps, 1_000);
     let new_job = env.post(&requester, 2, REWARD, 1, 1);
     for (job, fee) in [(old_job, FEE), (new_job, 1_000)] {
         env.claim(&w, &job).unwrap();
@@ -543,6 +543,96 @@ fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
             .count(),
         2
     );
+    assert_eq!(
+        (s.total_paid, s.fee, s.refund, s.total_slashed),
+        (6 * (REWARD - FEE), 6 * FEE, 2 * REWARD, 2 * COLLATERAL)
+    );
+    env.assert_vaults_balanced();
+}
+
+#[test]
+fn eight_replicas_with_two_token_programs_settle_in_a_v0_transaction_with_a_lookup_table() {
+    use compute_market_client::{lookup, rpc};
+    use solana_sdk::{
+        message::{v0, VersionedMessage},
+        transaction::VersionedTransaction,
+    };
+    let mut cfg = config();
+    cfg.max_replicas = 8;
+    // payment in Token-2022, stake in SPL Token: the most accounts a finalize names
+    let mut env = Env::with(Options {
+        token_program: TOKEN_2022,
+        stake_token_program: Some(SPL_TOKEN),
+        config: cfg,
+        ..Options::default()
+    });
+    let requester = env.requester(1_000_000);
+    let providers: Vec<_> = (0..8).map(|_| env.provider_with_stake(1_000)).collect();
+    let job = env.post(&requester, 1, REWARD, 8, 5);
+    let refs: Vec<_> = providers.iter().collect();
+    let roots: Vec<[u8; 32]> = (0..8)
+        .map(|i| if i < 6 { [1; 32] } else { [2; 32] })
+        .collect();
+    run_to_reveals(&mut env, &job, &refs, &roots);
+
+    let cranker = env.wallet();
+    let state = env.job(&job).unwrap();
+    let market = env.market.clone();
+    let bounty_to = env.fund(
+        &cranker.pubkey(),
+        &market.state.stake_mint,
+        &market.state.stake_token_program,
+        0,
+    );
+    let prereq =
+        compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
+    env.send(&prereq, &[&cranker]).unwrap();
+
+    // what a client sends: the finalize behind a compute-unit limit and a priority fee
+    let mut chain = rpc::Chain::new("http://127.0.0.1:1");
+    chain.priority_fee = 1_000;
+    let finalize = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
+    let all = chain.with_budget(std::slice::from_ref(&finalize));
+    let legacy = rpc::transaction_size(&all, &cranker.pubkey());
+    assert!(
+        legacy > rpc::PACKET_DATA_SIZE,
+        "this finalize was expected not to fit a legacy transaction ({legacy} bytes)"
+    );
+    assert!(!lookup::largest_finalize_fits(
+        &chain,
+        &market,
+        &cranker.pubkey()
+    ));
+
+    // the market's accounts in a lookup table, usable from the next slot
+    let recent = env.svm.get_sysvar::<solana_sdk::clock::Clock>().slot;
+    let (create, table) =
+        lookup::alt_ix::create_lookup_table(cranker.pubkey(), cranker.pubkey(), recent);
+    let addresses = lookup::market_addresses(&market);
+    let extend = lookup::alt_ix::extend_lookup_table(
+        table,
+        cranker.pubkey(),
+        Some(cranker.pubkey()),
+        addresses.clone(),
+    );
+    env.send(&[create, extend], &[&cranker]).unwrap();
+    env.svm.warp_to_slot(recent + 2);
+    let tables = [lookup::AddressLookupTableAccount {
+        key: table,
+        addresses,
+    }];
+    let size = rpc::v0_transaction_size(&all, &cranker.pubkey(), &tables);
+    println!("finalize n = 8, Token-2022 + SPL Token, with compute budget: legacy {legacy} bytes, v0 {size} bytes");
+    assert!(size <= rpc::PACKET_DATA_SIZE, "v0: {size} bytes");
+    let message =
+        v0::Message::try_compile(&cranker.pubkey(), &all, &tables, env.svm.latest_blockhash())
+            .unwrap();
+    let tx = VersionedTransaction::try_new(VersionedMessage::V0(message), &[&cranker]).unwrap();
+    env.svm
+        .send_transaction(tx)
+        .map_err(|f| f.meta.logs.join("\n"))
+        .unwrap();
+    let s = env.settlement(&job).unwrap();
     assert_eq!(
         (s.total_paid, s.fee, s.refund, s.total_slashed),
         (6 * (REWARD - FEE), 6 * FEE, 2 * REWARD, 2 * COLLATERAL)

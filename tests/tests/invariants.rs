@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use compute_market_client::{ix, pda, Pubkey, SlotState};
+use compute_market_client::{ix, Pubkey, SlotState};
 use proptest::prelude::*;
 use solana_sdk::{signature::Keypair, signer::Signer};
 
@@ -223,7 +223,7 @@ impl World {
             }
             Op::Unstake { who, amount } => {
                 let p = self.providers[who].insecure_clone();
-                let market = env.market.address;
+                let market = env.market.clone();
                 let _ = env.send(&[ix::request_unstake(&p.pubkey(), &market, amount)], &[&p]);
             }
             Op::Withdraw { who } => {
@@ -270,7 +270,7 @@ impl World {
             if let Some(s) = env.settlement(job) {
                 prop_assert!(s.balances(), "settlement of {} adds up: {:?}", job, s);
                 prop_assert!(env.job(job).is_none(), "a settled job is closed");
-                prop_assert_eq!(pda::settlement(job), pda::settlement(&s.job));
+                prop_assert_eq!(s.job, *job, "a settlement records its job");
             }
         }
         Ok(())

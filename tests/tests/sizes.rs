@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use compute_market_client::{pda, Job, Market, Provider, Settlement};
+use compute_market_client::{Job, Market, Provider, Settlement};
 use solana_sdk::signer::Signer;
 
 #[test]
@@ -17,10 +17,7 @@ fn accounts_have_their_documented_sizes() {
 
     let size = |env: &Env, a| env.account(&a).unwrap().data.len();
     assert_eq!(size(&env, env.market.address), Market::SIZE);
-    assert_eq!(
-        size(&env, pda::provider(&env.market.address, &p.pubkey())),
-        Provider::SIZE
-    );
+    assert_eq!(size(&env, env.market.provider(&p.pubkey())), Provider::SIZE);
     assert_eq!(size(&env, job), Job::space(1, uri));
     assert_eq!(size(&env, job3), Job::space(3, uri));
     // the job holds its rent plus the settlement deposit
@@ -36,7 +33,10 @@ fn accounts_have_their_documented_sizes() {
     env.commit(&p, &job, [1; 32], salt(1)).unwrap();
     env.reveal(&p, &job, [1; 32], salt(1)).unwrap();
     env.finalize(&p, &job).unwrap();
-    assert_eq!(size(&env, pda::settlement(&job)), Settlement::space(1));
+    assert_eq!(
+        size(&env, env.market.settlement(&job)),
+        Settlement::space(1)
+    );
 
     let rent = |n: usize| env.svm.minimum_balance_for_rent_exemption(n);
     println!("account                       bytes   rent (lamports)");

@@ -249,7 +249,7 @@ fn init(cli: &Cli, path: Option<PathBuf>, force: bool) -> Result<()> {
 
 async fn connect(cli: &Cli) -> Result<(Resolved, Chain, compute_market_client::MarketRef)> {
     let s = cli.settings(&[])?;
-    let chain = Chain::new(&s.rpc_url);
+    let chain = Chain::new(&s.rpc_url).with_program(s.program);
     let market = chain
         .market(&s.market)
         .await
@@ -263,13 +263,13 @@ async fn register(cli: &Cli) -> Result<()> {
     let ixs = match chain.provider(&market.address, &me.pubkey()).await? {
         None => vec![ix::register_provider(
             &me.pubkey(),
-            &market.address,
+            &market,
             &s.endpoint,
             crate::CAPABILITIES,
         )],
         Some(p) if p.endpoint != s.endpoint => vec![ix::update_provider(
             &me.pubkey(),
-            &market.address,
+            &market,
             ProviderUpdateArgs {
                 endpoint: Some(s.endpoint.clone()),
                 capabilities: None,

@@ -32,6 +32,9 @@ pub struct Config {
     pub keypair: String,
     /// Market address; empty: the market of `cmkt localnet` when `rpc_url` is that chain.
     pub market: String,
+    /// Address of the program the market belongs to; empty: the program of `cmkt localnet`
+    /// when `rpc_url` is that chain, else the program id this build declares.
+    pub program_id: String,
     /// Journal, blob cache and results; empty: `~/.local/share/compute-worker`.
     pub data_dir: String,
     pub server: ServerConfig,
@@ -123,7 +126,8 @@ impl Default for FetchConfig {
 pub struct ChainConfig {
     /// Priority fee, micro-lamports per compute unit.
     pub priority_fee: u64,
-    /// Compute-unit limit per transaction (0: the runtime default).
+    /// Compute-unit limit per transaction (0: what its instructions need, from the units the
+    /// runtime measured for each, with a margin).
     pub compute_limit: u32,
     /// Seconds between `getProgramAccounts` scans while the websocket is down.
     pub fallback_poll_secs: u64,
@@ -138,7 +142,7 @@ impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
             priority_fee: 1_000,
-            compute_limit: 400_000,
+            compute_limit: 0,
             fallback_poll_secs: 5,
             rescan_secs: 60,
             tick_ms: 1_000,
@@ -200,6 +204,8 @@ ws_url = ""
 keypair = "{keypair}"
 # Market to work in. Empty: the market of `cmkt localnet` when rpc_url is that chain.
 market = "{market}"
+# The market's program. Empty: the one of `cmkt localnet` for that chain, else the built-in id.
+program_id = ""
 # Journal, blob cache and stored results. Empty: ~/.local/share/compute-worker
 data_dir = "{data_dir}"
 
@@ -233,9 +239,10 @@ timeout_secs = 60
 file_roots = []
 
 [chain]
-# Priority fee in micro-lamports per compute unit, and the compute-unit limit.
+# Priority fee in micro-lamports per compute unit, and the compute-unit limit per transaction
+# (0: what its instructions need, measured per instruction, with a margin).
 priority_fee = 1000
-compute_limit = 400000
+compute_limit = 0
 # getProgramAccounts every N seconds while the websocket is down (or always, with ws_url = "off").
 fallback_poll_secs = 5
 # Safety rescan and journal/chain reconciliation every N seconds.
@@ -338,6 +345,8 @@ pub struct Resolved {
     pub ws_url: String,
     pub keypair: PathBuf,
     pub market: Pubkey,
+    /// The program the market belongs to.
+    pub program: Pubkey,
     pub data_dir: PathBuf,
     pub endpoint: String,
     pub max_concurrent: usize,
@@ -354,11 +363,12 @@ fn pubkeys(what: &str, list: &[String]) -> Result<Vec<Pubkey>> {
         .collect()
 }
 
-/// The market of `cmkt localnet` when `rpc_url` is that chain.
-fn localnet_market(localnet_dir: &Path, rpc_url: &str) -> Option<String> {
+/// A field (`market`, `program_id`) of `cmkt localnet`'s `localnet.json` when `rpc_url` is that
+/// chain.
+fn localnet_field(localnet_dir: &Path, rpc_url: &str, field: &str) -> Option<String> {
     let text = std::fs::read_to_string(localnet_dir.join("localnet.json")).ok()?;
     let info: serde_json::Value = serde_json::from_str(&text).ok()?;
-    (info["rpc_url"].as_str()? == rpc_url).then(|| info["market"].as_str().map(str::to_string))?
+    (info["rpc_url"].as_str()? == rpc_url).then(|| info[field].as_str().map(str::to_string))?
 }
 
 impl Resolved {
@@ -383,7 +393,7 @@ impl Resolved {
             shared::expand_tilde(&config.keypair)
         };
         let market = if config.market.is_empty() {
-            localnet_market(localnet_dir, &rpc_url).ok_or_else(|| {
+            localnet_field(localnet_dir, &rpc_url, "market").ok_or_else(|| {
                 anyhow!("no market given: set `market` in the config, COMPUTE_WORKER_MARKET or --market (or run `cmkt localnet`)")
             })?
         } else {
@@ -392,6 +402,17 @@ impl Resolved {
         let market = market
             .parse()
             .map_err(|_| anyhow!("market {market:?} is not a valid base58 address"))?;
+        let program = match (
+            config.program_id.as_str(),
+            localnet_field(localnet_dir, &rpc_url, "program_id"),
+        ) {
+            ("", Some(local)) => local,
+            ("", None) => compute_market_client::PROGRAM_ID.to_string(),
+            (given, _) => given.to_string(),
+        };
+        let program = program
+            .parse()
+            .map_err(|_| anyhow!("program_id {program:?} is not a valid base58 address"))?;
         let data_dir = if config.data_dir.is_empty() {
             shared::home().join(".local/share/compute-worker")
         } else {
@@ -431,6 +452,7 @@ impl Resolved {
             ws_url,
             keypair,
             market,
+            program,
             data_dir,
             endpoint,
             max_concurrent,

@@ -140,7 +140,7 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Worker>> {
         let c = &settings.config;
-        let mut chain = Chain::new(&settings.rpc_url);
+        let mut chain = Chain::new(&settings.rpc_url).with_program(settings.program);
         chain.priority_fee = c.chain.priority_fee;
         chain.compute_limit = (c.chain.compute_limit > 0).then_some(c.chain.compute_limit);
         chain.send_timeout = Duration::from_secs(60);
@@ -160,6 +160,10 @@ impl Worker {
                 settings.data_dir.display()
             )
         })?;
+        chain.lookup_tables = crate::tables::market_table(&chain, &me, &market, &settings.data_dir)
+            .await?
+            .into_iter()
+            .collect();
         let journal = Arc::new(
             Journal::open(&settings.data_dir.join("journal")).with_context(|| {
                 format!("opening the journal in {}", settings.data_dir.display())
@@ -327,7 +331,7 @@ impl Worker {
                     ..RpcProgramAccountsConfig::default()
                 };
                 let (mut stream, _unsubscribe) = client
-                    .program_subscribe(&compute_market_client::PROGRAM_ID, Some(config))
+                    .program_subscribe(&self.market.program, Some(config))
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!(url = %self.settings.ws_url, "subscribed to the market's open jobs");
@@ -555,7 +559,7 @@ impl Worker {
         let entry = Entry::claimed(&address.to_string(), &self.market.address.to_string());
         self.record(&entry);
         tracing::info!(job = %address, "claiming");
-        let claim = ix::claim_job(&self.me(), &self.market.address, &address);
+        let claim = ix::claim_job(&self.me(), &self.market, &address);
         if let Err(e) = self.send("claim", &[claim]).await {
             // the claim may have landed even though the confirmation failed
             match self.job(&address).await {
@@ -706,7 +710,7 @@ impl Worker {
                 self.finish(entry, "the commit phase closed before the commit");
                 return Ok(());
             }
-            let commit = ix::commit_result(&self.me(), address, commitment);
+            let commit = ix::commit_result(&self.market, &self.me(), address, commitment);
             let sent = match self
                 .commit_and_reveal(address, &job, i, &entry, commit.clone(), now)
                 .await
@@ -754,7 +758,10 @@ impl Worker {
             return None;
         }
         let (root, salt) = entry_secret(entry);
-        let mut ixs = vec![commit, ix::reveal_result(&self.me(), address, root, salt)];
+        let mut ixs = vec![
+            commit,
+            ix::reveal_result(&self.market, &self.me(), address, root, salt),
+        ];
         if let Some(finalize) = self
             .finalize_with_reveal(address, &after, i, root, now, &ixs)
             .await
@@ -925,7 +932,7 @@ impl Worker {
             return Ok(()); // not yet
         }
         let (root, salt) = entry_secret(&entry);
-        let reveal = ix::reveal_result(&self.me(), address, root, salt);
+        let reveal = ix::reveal_result(&self.market, &self.me(), address, root, salt);
         // when this reveal is the last one outstanding, finalize in the same transaction
         if let Some(finalize) = self
             .finalize_with_reveal(address, &job, i, root, now, std::slice::from_ref(&reveal))

@@ -9,6 +9,7 @@ pub mod journal;
 pub mod metrics;
 pub mod policy;
 pub mod server;
+pub mod tables;
 
 /// Capability bits this worker registers: bit 0 is runtime `wasi-p1`.
 pub const CAPABILITIES: u64 = 1;

@@ -131,6 +131,7 @@ impl Net {
             chain
                 .send(
                     &[ix::init_market(
+                        &chain.program,
                         &self.admin.pubkey(),
                         &self.mint,
                         &program,
@@ -144,7 +145,7 @@ impl Net {
                 .await
                 .unwrap();
             chain
-                .market(&pda::market(&self.admin.pubkey(), id))
+                .market(&pda::market(&chain.program, &self.admin.pubkey(), id))
                 .await
                 .unwrap()
         })
@@ -224,7 +225,7 @@ impl Net {
             &[],
         ))
         .unwrap();
-        pda::job(&market.address, &requester.pubkey(), nonce)
+        market.job(&requester.pubkey(), nonce)
     }
 
     fn settlement(&self, job: &Pubkey) -> Option<compute_market_client::Settlement> {
@@ -855,12 +856,7 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         chain
             .send(
                 &[
-                    ix::register_provider(
-                        &other.pubkey(),
-                        &market.address,
-                        "http://127.0.0.1:1",
-                        1,
-                    ),
+                    ix::register_provider(&other.pubkey(), &market, "http://127.0.0.1:1", 1),
                     ix::stake(&other.pubkey(), &market, &from, 2_000 * TOKEN),
                 ],
                 &other,
@@ -919,12 +915,13 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         let chain = net.chain();
         let me = other.pubkey();
         chain
-            .send(&[ix::claim_job(&me, &market.address, &job)], &other, &[])
+            .send(&[ix::claim_job(&me, &market, &job)], &other, &[])
             .await
             .unwrap();
         chain
             .send(
                 &[ix::commit_result(
+                    &market,
                     &me,
                     &job,
                     commitment_hash(&job, &me, &root_hash, &salt),
@@ -936,7 +933,7 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
             .unwrap();
         chain
             .send(
-                &[ix::reveal_result(&me, &job, root_hash, salt)],
+                &[ix::reveal_result(&market, &me, &job, root_hash, salt)],
                 &other,
                 &[],
             )
@@ -1143,9 +1140,9 @@ fn the_crank_expires_a_vanished_claim_and_the_job_is_rescued() {
         chain
             .send(
                 &[
-                    ix::register_provider(&me, &market.address, "http://127.0.0.1:1", 1),
+                    ix::register_provider(&me, &market, "http://127.0.0.1:1", 1),
                     ix::stake(&me, &market, &from, 2_000 * TOKEN),
-                    ix::claim_job(&me, &market.address, &job),
+                    ix::claim_job(&me, &market, &job),
                 ],
                 &ghost,
                 &[],

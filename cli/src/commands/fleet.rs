@@ -71,7 +71,7 @@ pub async fn provider(
     chain
         .send(
             &[
-                ix::register_provider(&wallet.pubkey(), &market.address, endpoint, 1),
+                ix::register_provider(&wallet.pubkey(), market, endpoint, 1),
                 ix::stake(&wallet.pubkey(), market, &stake_from, stake),
             ],
             &wallet,
@@ -245,9 +245,5 @@ pub async fn post(
         )
         .await
         .with_context(|| format!("posting job {nonce}"))?;
-    Ok(compute_market_client::pda::job(
-        &market.address,
-        &requester.pubkey(),
-        nonce,
-    ))
+    Ok(market.job(&requester.pubkey(), nonce))
 }

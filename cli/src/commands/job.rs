@@ -4,7 +4,7 @@ use super::{blob, mint_decimals};
 use crate::{out, settings::*, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
 use compute_market_client::{
-    ata, ix, pda,
+    ata, ix,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     rpc::Chain,
     Job, JobPostArgs, Outcome, Pubkey, Settlement, SlotState, Verdict,
@@ -251,7 +251,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 quorum: a.quorum,
                 commit_window: a.commit_window,
             };
-            let job = pda::job(&market.address, &requester.pubkey(), nonce);
+            let job = market.job(&requester.pubkey(), nonce);
             let sig = chain
                 .send(
                     &[ix::post_job(&requester.pubkey(), &market, &from, args)],
@@ -404,6 +404,20 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 .await
                 .context("creating the payout accounts")?;
             let finalize = ix::finalize_job(&caller.pubkey(), &market, &job, &state, &bounty_to);
+            let mut chain = chain.clone();
+            if !chain.fits(std::slice::from_ref(&finalize), &caller.pubkey()) {
+                // too large for a legacy transaction: a v0 one with the market's lookup table
+                let dir = crate::settings::default_localnet_dir()
+                    .with_file_name("lookup-tables")
+                    .join(market.address.to_string());
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                chain.lookup_tables =
+                    compute_worker::tables::market_table(&chain, &caller, &market, &dir)
+                        .await?
+                        .into_iter()
+                        .collect();
+            }
             let sig = chain.send(&[finalize], &caller, &[]).await?;
             let s = chain
                 .settlement(&job)

@@ -132,6 +132,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             };
             let ixs = [
                 ix::init_market(
+                    &chain.program,
                     &authority.pubkey(),
                     &payment_mint,
                     &pay_prog,
@@ -143,7 +144,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 ix::create_ata(&authority.pubkey(), &treasury, &stake_mint, &stake_prog),
             ];
             let sig = chain.send(&ixs, &authority, &[]).await?;
-            let market = pda::market(&authority.pubkey(), id);
+            let market = pda::market(&chain.program, &authority.pubkey(), id);
             out::emit(
                 ctx.format,
                 &json!({"market": market.to_string(), "signature": sig.to_string()}),
@@ -233,7 +234,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             };
             let sig = chain
                 .send(
-                    &[ix::update_market(&authority.pubkey(), &m.address, args)],
+                    &[ix::update_market(&authority.pubkey(), &m, args)],
                     &authority,
                     &[],
                 )

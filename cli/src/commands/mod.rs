@@ -8,6 +8,7 @@ mod fleet;
 mod job;
 mod localnet;
 mod market;
+mod program;
 mod provider;
 
 use crate::{settings, Cli, Ctx};
@@ -35,6 +36,9 @@ pub enum Command {
     /// Store and fetch content-addressed blobs.
     #[command(subcommand)]
     Blob(blob::Cmd),
+    /// Deploy, upgrade or inspect the program on a cluster (upgradeable BPF loader).
+    #[command(subcommand)]
+    Program(program::Cmd),
     /// Check a market's books: settlements, totals, vault invariants.
     Audit(audit::Args),
     /// The whole market on this machine: local chain, three workers (one cheats), the sample
@@ -77,15 +81,26 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Provider(c) => provider::run(&ctx, c).await,
             Command::Job(c) => job::run(&ctx, c).await,
             Command::Blob(c) => blob::run(&ctx, c).await,
+            Command::Program(c) => program::run(&ctx, c).await,
             Command::Audit(a) => audit::run(&ctx, a).await,
         }
     })
 }
 
 impl Ctx {
-    /// The chain at the configured URL; fails fast with a clear message when it does not answer.
+    /// The program's address: `--program-id`, else the local chain's, else the built-in id.
+    pub fn program_id(&self) -> Result<Pubkey> {
+        match (&self.program_id, self.localnet_info()) {
+            (Some(p), _) => settings::parse_pubkey("program id", p),
+            (None, Some(info)) => settings::parse_pubkey("program id", &info.program_id),
+            (None, None) => Ok(compute_market_client::PROGRAM_ID),
+        }
+    }
+
+    /// The chain at the configured URL, for the configured program; fails fast with a clear
+    /// message when it does not answer.
     pub async fn chain(&self) -> Result<Chain> {
-        let chain = Chain::new(&self.settings.url);
+        let chain = Chain::new(&self.settings.url).with_program(self.program_id()?);
         chain
             .rpc
             .get_version()

@@ -104,7 +104,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 &market,
                 vec![ix::register_provider(
                     &owner,
-                    &market.address,
+                    &market,
                     &endpoint,
                     capabilities,
                 )],
@@ -125,7 +125,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 ctx,
                 &chain,
                 &market,
-                vec![ix::update_provider(&owner, &market.address, args)],
+                vec![ix::update_provider(&owner, &market, args)],
                 "updated",
             )
             .await
@@ -158,7 +158,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 ctx,
                 &chain,
                 &market,
-                vec![ix::request_unstake(&owner, &market.address, amount)],
+                vec![ix::request_unstake(&owner, &market, amount)],
                 "unstake requested",
             )
             .await
@@ -178,7 +178,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 ctx,
                 &chain,
                 &market,
-                vec![ix::close_provider(&owner, &market.address)],
+                vec![ix::close_provider(&owner, &market)],
                 "closed",
             )
             .await

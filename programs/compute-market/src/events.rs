@@ -4,6 +4,7 @@ use crate::state::{MarketConfig, Outcome};
 use anchor_lang::prelude::*;
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MarketInitialized {
     pub market: Pubkey,
     pub authority: Pubkey,
@@ -14,6 +15,7 @@ pub struct MarketInitialized {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MarketUpdated {
     pub market: Pubkey,
     pub old_config: MarketConfig,
@@ -25,6 +27,7 @@ pub struct MarketUpdated {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRegistered {
     pub market: Pubkey,
     pub provider: Pubkey,
@@ -34,6 +37,7 @@ pub struct ProviderRegistered {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderUpdated {
     pub provider: Pubkey,
     pub old_endpoint: String,
@@ -43,6 +47,7 @@ pub struct ProviderUpdated {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderStaked {
     pub provider: Pubkey,
     pub amount: u64,
@@ -50,6 +55,7 @@ pub struct ProviderStaked {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnstakeRequested {
     pub provider: Pubkey,
     pub amount: u64,
@@ -58,6 +64,7 @@ pub struct UnstakeRequested {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StakeWithdrawn {
     pub provider: Pubkey,
     pub amount: u64,
@@ -65,12 +72,14 @@ pub struct StakeWithdrawn {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderClosed {
     pub provider: Pubkey,
     pub owner: Pubkey,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobPosted {
     pub market: Pubkey,
     pub job: Pubkey,
@@ -86,12 +95,14 @@ pub struct JobPosted {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobCancelled {
     pub job: Pubkey,
     pub refund: u64,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobClaimed {
     pub job: Pubkey,
     pub slot: u8,
@@ -101,6 +112,7 @@ pub struct JobClaimed {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClaimExpired {
     pub job: Pubkey,
     pub slot: u8,
@@ -112,6 +124,7 @@ pub struct ClaimExpired {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResultCommitted {
     pub job: Pubkey,
     pub slot: u8,
@@ -120,6 +133,7 @@ pub struct ResultCommitted {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResultRevealed {
     pub job: Pubkey,
     pub slot: u8,
@@ -128,6 +142,7 @@ pub struct ResultRevealed {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobFinalized {
     pub job: Pubkey,
     pub settlement: Pubkey,

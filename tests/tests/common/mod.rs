@@ -48,6 +48,8 @@ pub fn config() -> MarketConfig {
 #[derive(Clone, Copy)]
 pub struct Options {
     pub token_program: Pubkey,
+    /// The stake mint's token program when it differs from the payment mint's.
+    pub stake_token_program: Option<Pubkey>,
     pub same_mint: bool,
     pub config: MarketConfig,
 }
@@ -56,6 +58,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             token_program: SPL_TOKEN,
+            stake_token_program: None,
             same_mint: false,
             config: config(),
         }
@@ -128,15 +131,17 @@ impl Env {
             admin,
             treasury,
             market: MarketRef {
+                program: client::PROGRAM_ID,
                 address: Pubkey::default(),
                 state: placeholder_market(),
             },
         };
         let payment_mint = env.create_mint(&opts.token_program, &[]);
+        let stake_program = opts.stake_token_program.unwrap_or(opts.token_program);
         let stake_mint = if opts.same_mint {
             payment_mint
         } else {
-            env.create_mint(&opts.token_program, &[])
+            env.create_mint(&stake_program, &[])
         };
         let admin = env.admin.insecure_clone();
         let args = MarketInitArgs {
@@ -146,18 +151,20 @@ impl Env {
         };
         env.send(
             &[ix::init_market(
+                &client::PROGRAM_ID,
                 &admin.pubkey(),
                 &payment_mint,
                 &opts.token_program,
                 &stake_mint,
-                &opts.token_program,
+                &stake_program,
                 args,
             )],
             &[&admin],
         )
         .expect("init_market");
-        let address = pda::market(&admin.pubkey(), 7);
+        let address = pda::market(&client::PROGRAM_ID, &admin.pubkey(), 7);
         env.market = MarketRef {
+            program: client::PROGRAM_ID,
             address,
             state: env.market_state(&address),
         };
@@ -309,13 +316,13 @@ impl Env {
     }
 
     pub fn provider(&self, owner: &Pubkey) -> Option<Provider> {
-        let address = pda::provider(&self.market.address, owner);
+        let address = self.market.provider(owner);
         self.account(&address)
             .map(|acc| client::decode(&address, "Provider", &acc.data).unwrap())
     }
 
     pub fn settlement(&self, job: &Pubkey) -> Option<Settlement> {
-        let address = pda::settlement(job);
+        let address = self.market.settlement(job);
         self.account(&address)
             .map(|acc| client::decode(&address, "Settlement", &acc.data).unwrap())
     }
@@ -335,7 +342,7 @@ impl Env {
         let market = self.market.clone();
         let mut ixs = vec![ix::register_provider(
             &owner.pubkey(),
-            &market.address,
+            &market,
             "http://127.0.0.1:7070",
             1,
         )];
@@ -376,7 +383,7 @@ impl Env {
         requester: &Keypair,
         args: JobPostArgs,
     ) -> Result<Pubkey, TransactionError> {
-        let job = pda::job(&self.market.address, &requester.pubkey(), args.nonce);
+        let job = self.market.job(&requester.pubkey(), args.nonce);
         let from = self.payment_ata(&requester.pubkey());
         let market = self.market.clone();
         self.send(
@@ -392,18 +399,19 @@ impl Env {
     }
 
     pub fn claim(&mut self, provider: &Keypair, job: &Pubkey) -> Result<(), TransactionError> {
-        let ix = ix::claim_job(&provider.pubkey(), &self.market.address, job);
+        let ix = ix::claim_job(&provider.pubkey(), &self.market, job);
         self.send(&[ix], &[provider])
     }
 
     pub fn commit_ix(
+        &self,
         provider: &Keypair,
         job: &Pubkey,
         root: [u8; 32],
         salt: [u8; 32],
     ) -> Instruction {
         let c = client::commitment_hash(job, &provider.pubkey(), &root, &salt);
-        ix::commit_result(&provider.pubkey(), job, c)
+        ix::commit_result(&self.market, &provider.pubkey(), job, c)
     }
 
     pub fn commit(
@@ -413,7 +421,8 @@ impl Env {
         root: [u8; 32],
         salt: [u8; 32],
     ) -> Result<(), TransactionError> {
-        self.send(&[Self::commit_ix(provider, job, root, salt)], &[provider])
+        let ix = self.commit_ix(provider, job, root, salt);
+        self.send(&[ix], &[provider])
     }
 
     pub fn reveal(
@@ -424,7 +433,13 @@ impl Env {
         salt: [u8; 32],
     ) -> Result<(), TransactionError> {
         self.send(
-            &[ix::reveal_result(&provider.pubkey(), job, root, salt)],
+            &[ix::reveal_result(
+                &self.market,
+                &provider.pubkey(),
+                job,
+                root,
+                salt,
+            )],
             &[provider],
         )
     }

@@ -16,7 +16,7 @@ use super::report::AuditRow;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use compute_market_client::{
     ata, audit, commitment_hash, decode, ix, pda, rpc, token, Job, JobPostArgs, Market, MarketRef,
-    Pubkey,
+    Pubkey, PROGRAM_ID,
 };
 use compute_market_localnet::{bootstrap, state::State, STATE_FILE};
 use litesvm::LiteSVM;
@@ -169,10 +169,10 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
     let mint = mint.pubkey();
     svm.send(
         "creating the market",
-        &bootstrap::init_market(&admin.pubkey(), &mint),
+        &bootstrap::init_market(&PROGRAM_ID, &admin.pubkey(), &mint),
         &[&admin],
     )?;
-    let address = pda::market(&admin.pubkey(), bootstrap::MARKET_ID);
+    let address = pda::market(&PROGRAM_ID, &admin.pubkey(), bootstrap::MARKET_ID);
     let state: Market = decode(
         &address,
         "Market",
@@ -181,7 +181,11 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
             .ok_or_else(|| anyhow!("the market was not created"))?
             .data,
     )?;
-    let market = MarketRef { address, state };
+    let market = MarketRef {
+        program: PROGRAM_ID,
+        address,
+        state,
+    };
 
     // a wallet with `tokens` in its token account
     let wallet = |svm: &mut Svm, lamports: u64, tokens: u64| -> Result<(Keypair, Pubkey)> {
@@ -206,7 +210,7 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
         svm.send(
             "registering a provider",
             &[
-                ix::register_provider(&p.pubkey(), &address, "http://127.0.0.1:1", 1),
+                ix::register_provider(&p.pubkey(), &market, "http://127.0.0.1:1", 1),
                 ix::stake(&p.pubkey(), &market, &from, stake),
             ],
             &[&p],
@@ -224,7 +228,7 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
         + 20_000;
     let (requester, from) = wallet(&mut svm, SOL + count * per_job_lamports, count * REWARD)?;
     for i in 0..count as usize {
-        let job = pda::job(&address, &requester.pubkey(), i as u64);
+        let job = market.job(&requester.pubkey(), i as u64);
         let args = JobPostArgs {
             nonce: i as u64,
             manifest_hash: [7; 32],
@@ -256,9 +260,14 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
         after.slots[0].state = compute_market_client::SlotState::Revealed;
         let bounty_to = ata(&owner, &mint, &program);
         let ixs = [
-            ix::claim_job(&owner, &address, &job),
-            ix::commit_result(&owner, &job, commitment_hash(&job, &owner, &root, &salt)),
-            ix::reveal_result(&owner, &job, root, salt),
+            ix::claim_job(&owner, &market, &job),
+            ix::commit_result(
+                &market,
+                &owner,
+                &job,
+                commitment_hash(&job, &owner, &root, &salt),
+            ),
+            ix::reveal_result(&market, &owner, &job, root, salt),
             ix::finalize_job(&owner, &market, &job, &after, &bounty_to),
         ];
         ensure!(

@@ -531,7 +531,7 @@ impl Bench {
                 ms.push(o.settled_ms);
                 jobs.push(job);
                 if let Some(open) = open {
-                    let settlement = compute_market_client::pda::settlement(&job);
+                    let settlement = self.market.settlement(&job);
                     let settled = self
                         .chain
                         .account(&settlement)

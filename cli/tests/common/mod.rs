@@ -1,0 +1,156 @@
+//! `cmkt localnet` as a child process on free ports, and `cmkt` run against it as one of its
+//! wallets: shared by the command-line tests.
+#![allow(dead_code)]
+
+use assert_cmd::cargo::CommandCargoExt;
+use compute_market_localnet::bootstrap::LocalnetInfo;
+use solana_sdk::signature::Keypair;
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A port `p` with `p` and `p + 1` free (RPC and websocket).
+pub fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        drop(l);
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+pub struct Net {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub info: LocalnetInfo,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn start_localnet() -> Net {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("cmkt-cli-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rpc_port = free_port_pair();
+    let blob_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let t = Instant::now();
+    let child = Command::cargo_bin("cmkt")
+        .unwrap()
+        .args([
+            "localnet",
+            "--rpc-port",
+            &rpc_port.to_string(),
+            "--blob-port",
+            &blob_port.to_string(),
+        ])
+        .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let info_path = dir.join("keys/localnet.json");
+    let mut net = Net {
+        child,
+        dir: dir.clone(),
+        info: placeholder(),
+    };
+    while !info_path.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "cmkt localnet did not come up"
+        );
+        if let Some(status) = net.child.try_wait().unwrap() {
+            panic!("cmkt localnet exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200)); // the file is written in one go; let it land
+    net.info = serde_json::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    println!("cmkt localnet ready in {:?}", t.elapsed());
+    net
+}
+
+pub fn placeholder() -> LocalnetInfo {
+    LocalnetInfo {
+        rpc_url: String::new(),
+        ws_url: String::new(),
+        blob_url: None,
+        program_id: String::new(),
+        market: String::new(),
+        mint: String::new(),
+        authority_keypair: PathBuf::new(),
+        wallets: vec![],
+    }
+}
+
+impl Net {
+    pub fn keys(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    pub fn wallet(&self, name: &str) -> PathBuf {
+        self.keys().join(format!("{name}.json"))
+    }
+
+    /// Runs `cmkt` as `who` against this chain.
+    pub fn cmkt(&self, who: &str, args: &[&str]) -> Output {
+        Command::cargo_bin("cmkt")
+            .unwrap()
+            .args(["--url", &self.info.rpc_url, "--config", "/nonexistent"])
+            .args(["--keypair", self.wallet(who).to_str().unwrap()])
+            .args(["--localnet-dir", self.keys().to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, who: &str, args: &[&str]) -> String {
+        let o = self.cmkt(who, args);
+        assert!(
+            o.status.success(),
+            "cmkt {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    pub fn json(&self, who: &str, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["-o", "json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(who, &a)).unwrap()
+    }
+
+    /// Runs a command that must fail with one clear line on stderr; returns that line.
+    pub fn fails(&self, who: &str, args: &[&str]) -> String {
+        let o = self.cmkt(who, args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success(), "cmkt {args:?} should fail");
+        assert!(err.starts_with("Error: "), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
+        err
+    }
+}
+
+pub fn key(path: &Path) -> Keypair {
+    solana_sdk::signature::read_keypair_file(path).unwrap()
+}

@@ -1,0 +1,221 @@
+//! The compute-unit limit a transaction asks for, from the units the runtime measured for each
+//! instruction (`compute_market_harness::cu`, printed in BENCHMARKS.md) plus a margin, instead of
+//! a flat limit. A limit close to the need matters: the priority fee is paid per requested unit,
+//! and a block packs transactions by their requested units.
+//!
+//! `tests/tests/compute_units.rs` fails when an instruction needs more than its limit here, or
+//! when a limit is more than twice what the instruction needs.
+
+use crate::{Instruction, Pubkey};
+use anchor_lang::Discriminator;
+use compute_market::instruction as ixs;
+
+/// Units of a program instruction: `base + per_slot × held slots` (for finalize, the slots with
+/// a claim; for the others the largest job, n = 8, is assumed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub base: u32,
+    pub per_slot: u32,
+}
+
+impl Limit {
+    const fn flat(base: u32) -> Limit {
+        Limit { base, per_slot: 0 }
+    }
+
+    /// The limit for `held` slots.
+    pub fn units(&self, held: u8) -> u32 {
+        self.base + self.per_slot * u32::from(held)
+    }
+}
+
+/// The program's instructions with their limits, by Anchor discriminator: about 1.25 times the
+/// most the runtime measured (n = 1, 3, 8; SPL Token and Token-2022; bump searches beyond the
+/// first try counted apart, see [`pda_search_units`]).
+pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
+    (
+        "init_market",
+        ixs::InitMarket::DISCRIMINATOR,
+        Limit::flat(39_000),
+    ),
+    (
+        "update_market",
+        ixs::UpdateMarket::DISCRIMINATOR,
+        Limit::flat(6_000),
+    ),
+    (
+        "register_provider",
+        ixs::RegisterProvider::DISCRIMINATOR,
+        Limit::flat(13_500),
+    ),
+    ("stake", ixs::Stake::DISCRIMINATOR, Limit::flat(19_000)),
+    (
+        "request_unstake",
+        ixs::RequestUnstake::DISCRIMINATOR,
+        Limit::flat(9_000),
+    ),
+    (
+        "withdraw_stake",
+        ixs::WithdrawStake::DISCRIMINATOR,
+        Limit::flat(19_500),
+    ),
+    (
+        "update_provider",
+        ixs::UpdateProvider::DISCRIMINATOR,
+        Limit::flat(8_000),
+    ),
+    (
+        "close_provider",
+        ixs::CloseProvider::DISCRIMINATOR,
+        Limit::flat(6_000),
+    ),
+    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(33_000)),
+    (
+        "cancel_job",
+        ixs::CancelJob::DISCRIMINATOR,
+        Limit::flat(21_000),
+    ),
+    (
+        "claim_job",
+        ixs::ClaimJob::DISCRIMINATOR,
+        Limit::flat(19_000),
+    ),
+    (
+        "expire_claim",
+        ixs::ExpireClaim::DISCRIMINATOR,
+        Limit::flat(30_500),
+    ),
+    (
+        "commit_result",
+        ixs::CommitResult::DISCRIMINATOR,
+        Limit::flat(11_500),
+    ),
+    (
+        "reveal_result",
+        ixs::RevealResult::DISCRIMINATOR,
+        Limit::flat(11_500),
+    ),
+    (
+        "finalize_job",
+        ixs::FinalizeJob::DISCRIMINATOR,
+        Limit {
+            base: 45_000,
+            per_slot: 7_500,
+        },
+    ),
+];
+
+/// Accounts of `finalize_job` before the two per held slot.
+const FINALIZE_FIXED_ACCOUNTS: usize = 16;
+
+/// The limit of an instruction of the program by name (`finalize_job`), for `held` slots.
+pub fn program_limit(name: &str, held: u8) -> Option<u32> {
+    PROGRAM_LIMITS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, l)| l.units(held))
+}
+
+/// Units of instructions of other programs that clients send with ours.
+mod other {
+    /// Compute-budget and system instructions: builtins at a fixed cost.
+    pub const BUILTIN: u32 = 150;
+    /// An idempotent associated-token-account creation that creates the account (the worst
+    /// case; when it exists it costs far less).
+    pub const CREATE_ATA: u32 = 40_000;
+    /// A token program instruction (mint, transfer).
+    pub const TOKEN: u32 = 10_000;
+    /// An instruction of the upgradeable loader (it CPIs into the system program to create or
+    /// resize accounts).
+    pub const LOADER: u32 = 10_000;
+    /// Anything else: the runtime's default per instruction.
+    pub const UNKNOWN: u32 = 200_000;
+}
+
+/// Units of one bump tried by `find_program_address` (the `create_program_address` cost).
+pub const PDA_TRY_UNITS: u32 = 1_500;
+
+/// Units the program spends searching bumps for the PDAs `ix` creates beyond the first try of
+/// each: `find_program_address` tries 255, 254, … until the address is off the curve, and an
+/// account created with `init` has its bump searched. The limits above hold one try per PDA.
+pub fn pda_search_units(ix: &Instruction, program: &Pubkey) -> u32 {
+    use compute_market::constants::*;
+    let key = |i: usize| ix.accounts.get(i).map(|m| m.pubkey.to_bytes().to_vec());
+    let (Some(a0), Some(a1), Some(a2)) = (key(0), key(1), key(2)) else {
+        return 0;
+    };
+    // the u64 argument that leads every instruction's data (market id, job nonce)
+    let arg = ix.data.get(8..16).unwrap_or(&[0; 8]).to_vec();
+    let disc = ix.data.get(..8).unwrap_or_default();
+    // accounts in the order of each instruction's accounts struct
+    let searched: Vec<Vec<Vec<u8>>> = if disc == ixs::InitMarket::DISCRIMINATOR {
+        // authority, market, …
+        vec![
+            vec![SEED_MARKET.to_vec(), a0, arg],
+            vec![SEED_ESCROW_VAULT.to_vec(), a1.clone()],
+            vec![SEED_STAKE_VAULT.to_vec(), a1],
+        ]
+    } else if disc == ixs::RegisterProvider::DISCRIMINATOR {
+        // owner, market, provider
+        vec![vec![SEED_PROVIDER.to_vec(), a1, a0]]
+    } else if disc == ixs::PostJob::DISCRIMINATOR {
+        // requester, market, job, settlement
+        vec![
+            vec![SEED_JOB.to_vec(), a1, a0, arg],
+            vec![SEED_SETTLEMENT.to_vec(), a2],
+        ]
+    } else if disc == ixs::FinalizeJob::DISCRIMINATOR {
+        // caller, market, job, settlement
+        vec![vec![SEED_SETTLEMENT.to_vec(), a2]]
+    } else {
+        vec![]
+    };
+    searched
+        .iter()
+        .map(|seeds| {
+            let refs: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
+            let (_, bump) = Pubkey::find_program_address(&refs, program);
+            PDA_TRY_UNITS * (255 - u32::from(bump))
+        })
+        .sum()
+}
+
+/// Units one instruction needs; `program` is the market program's address.
+pub fn instruction_units(ix: &Instruction, program: &Pubkey) -> u32 {
+    use crate::token::{TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
+    let p = &ix.program_id;
+    if p == program {
+        let disc = ix.data.get(..8).unwrap_or_default();
+        let search = pda_search_units(ix, program);
+        return search
+            + match PROGRAM_LIMITS.iter().find(|(_, d, _)| *d == disc) {
+                Some(("finalize_job", _, l)) => {
+                    let held = ix.accounts.len().saturating_sub(FINALIZE_FIXED_ACCOUNTS) / 2;
+                    l.units(u8::try_from(held).unwrap_or(u8::MAX))
+                }
+                Some((_, _, l)) => l.units(0),
+                None => other::UNKNOWN,
+            };
+    }
+    if *p == solana_sdk_ids::compute_budget::ID || *p == solana_sdk_ids::system_program::ID {
+        other::BUILTIN
+    } else if *p == anchor_spl::associated_token::ID {
+        other::CREATE_ATA
+    } else if *p == TOKEN_PROGRAM || *p == TOKEN_2022_PROGRAM {
+        other::TOKEN
+    } else if *p == solana_sdk_ids::bpf_loader_upgradeable::ID {
+        other::LOADER
+    } else {
+        other::UNKNOWN
+    }
+}
+
+/// Largest limit a transaction may ask for.
+pub const MAX_TRANSACTION_UNITS: u32 = 1_400_000;
+
+/// The limit for a transaction of `ixs` (the compute-budget instructions it will carry
+/// included: two).
+pub fn transaction_units(ixs: &[Instruction], program: &Pubkey) -> u32 {
+    let sum: u32 = ixs.iter().map(|ix| instruction_units(ix, program)).sum();
+    (sum + 2 * other::BUILTIN).min(MAX_TRANSACTION_UNITS)
+}

@@ -1,0 +1,216 @@
+//! What the program leaves in a transaction's log messages, read the way Solana clients read it:
+//! its Anchor events (`Program data: <base64>`), its own `Program log:` lines, the error Anchor
+//! logs when it refuses an instruction, and the compute units each top-level call consumed.
+//!
+//! The runtime writes one `Program <id> invoke [depth]` line when a program starts and one
+//! `Program <id> success` or `Program <id> failed: …` line when it returns; lines in between
+//! belong to the innermost running program, so a token program called by ours (CPI) never has
+//! its lines taken for ours.
+
+use crate::Pubkey;
+use anchor_lang::{AnchorDeserialize, Discriminator};
+use base64::Engine;
+use compute_market::events as ev;
+
+macro_rules! events {
+    ($($name:ident),* $(,)?) => {
+        /// An event of the program, decoded from its `Program data:` line.
+        #[derive(Debug, Clone)]
+        pub enum Event {
+            $($name(ev::$name),)*
+        }
+
+        impl Event {
+            /// Decodes `discriminator || borsh` as written by `emit!`; `None` for other data.
+            pub fn decode(data: &[u8]) -> Option<Event> {
+                let (disc, mut body) = (data.get(..8)?, data.get(8..)?);
+                $(
+                    if disc == ev::$name::DISCRIMINATOR {
+                        return ev::$name::deserialize(&mut body).ok().map(Event::$name);
+                    }
+                )*
+                None
+            }
+
+            /// The event's name, as in the IDL.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Event::$name(_) => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+events!(
+    MarketInitialized,
+    MarketUpdated,
+    ProviderRegistered,
+    ProviderUpdated,
+    ProviderStaked,
+    UnstakeRequested,
+    StakeWithdrawn,
+    ProviderClosed,
+    JobPosted,
+    JobCancelled,
+    JobClaimed,
+    ClaimExpired,
+    ResultCommitted,
+    ResultRevealed,
+    JobFinalized,
+);
+
+/// One top-level call of the program within a transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// The instruction's name, from Anchor's `Instruction: <Name>` line (absent when the program
+    /// is built with `no-log-ix-name`).
+    pub instruction: Option<String>,
+    /// Compute units the call consumed, CPIs included, as the runtime reports them.
+    pub compute_units: Option<u64>,
+    /// Whether it returned successfully.
+    pub success: bool,
+}
+
+/// The program's part of a transaction's log.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramLogs {
+    /// Events in the order they were emitted.
+    pub events: Vec<Event>,
+    /// The program's own `Program log:` messages, without the prefix.
+    pub messages: Vec<String>,
+    /// Every top-level call of the program, in order.
+    pub invocations: Vec<Invocation>,
+    /// The first `AnchorError …` message (which account, which error and why).
+    pub error: Option<String>,
+}
+
+impl ProgramLogs {
+    /// Total compute units of the program's top-level calls.
+    pub fn compute_units(&self) -> u64 {
+        self.invocations
+            .iter()
+            .filter_map(|i| i.compute_units)
+            .sum()
+    }
+}
+
+/// Picks `program`'s lines out of a transaction's log messages.
+pub fn parse(logs: &[String], program: &Pubkey) -> ProgramLogs {
+    let id = program.to_string();
+    let mut out = ProgramLogs::default();
+    let mut stack: Vec<String> = Vec::new();
+    for line in logs {
+        let Some(rest) = line.strip_prefix("Program ") else {
+            continue;
+        };
+        let ours = stack.last() == Some(&id);
+        if let Some(msg) = rest.strip_prefix("log: ") {
+            if ours {
+                if let Some(name) = msg.strip_prefix("Instruction: ") {
+                    if stack.len() == 1 {
+                        if let Some(call) = out.invocations.last_mut() {
+                            call.instruction = Some(name.to_string());
+                        }
+                    }
+                }
+                if msg.starts_with("AnchorError") && out.error.is_none() {
+                    out.error = Some(msg.to_string());
+                }
+                out.messages.push(msg.to_string());
+            }
+        } else if let Some(data) = rest.strip_prefix("data: ") {
+            if ours {
+                // `sol_log_data` writes each field base64-encoded, separated by spaces
+                let bytes: Vec<u8> = data
+                    .split(' ')
+                    .filter_map(|f| base64::engine::general_purpose::STANDARD.decode(f).ok())
+                    .flatten()
+                    .collect();
+                out.events.extend(Event::decode(&bytes));
+            }
+        } else if let Some((who, tail)) = rest.split_once(' ') {
+            if tail.starts_with("invoke [") {
+                stack.push(who.to_string());
+                if who == id && stack.len() == 1 {
+                    out.invocations.push(Invocation::default());
+                }
+            } else if let Some(units) = tail.strip_prefix("consumed ") {
+                if who == id && stack.len() == 1 {
+                    let n = units.split(' ').next().and_then(|n| n.parse().ok());
+                    if let Some(call) = out.invocations.last_mut() {
+                        call.compute_units = n;
+                    }
+                }
+            } else if tail == "success" || tail.starts_with("failed") {
+                if who == id && stack.len() == 1 {
+                    if let Some(call) = out.invocations.last_mut() {
+                        call.success = tail == "success";
+                    }
+                }
+                stack.pop();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::{Discriminator, Event as _};
+
+    fn lines(ls: &[&str]) -> Vec<String> {
+        ls.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn events_errors_and_units_are_the_programs_own() {
+        let program = crate::PROGRAM_ID;
+        let token = Pubkey::new_unique();
+        let posted = ev::JobCancelled {
+            job: Pubkey::new_unique(),
+            refund: 42,
+        };
+        let data = base64::engine::general_purpose::STANDARD.encode(posted.data());
+        assert_eq!(&posted.data()[..8], ev::JobCancelled::DISCRIMINATOR);
+        let logs = lines(&[
+            &format!("Program {program} invoke [1]"),
+            "Program log: Instruction: CancelJob",
+            &format!("Program {token} invoke [2]"),
+            "Program log: Instruction: TransferChecked",
+            // data written by another program is not ours
+            &format!("Program data: {data}"),
+            &format!("Program {token} consumed 4000 of 190000 compute units"),
+            &format!("Program {token} success"),
+            &format!("Program data: {data}"),
+            &format!("Program {program} consumed 21000 of 200000 compute units"),
+            &format!("Program {program} success"),
+            &format!("Program {program} invoke [1]"),
+            "Program log: Instruction: ClaimJob",
+            "Program log: AnchorError caused by account: job. Error Code: JobFull. Error Number: 6010. Error Message: the job has no free slot.",
+            &format!("Program {program} consumed 9000 of 179000 compute units"),
+            &format!("Program {program} failed: custom program error: 0x177a"),
+        ]);
+        let p = parse(&logs, &program);
+        assert_eq!(p.events.len(), 1, "{:?}", p.events);
+        match &p.events[0] {
+            Event::JobCancelled(e) => assert_eq!((e.job, e.refund), (posted.job, 42)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.invocations.len(), 2);
+        assert_eq!(p.invocations[0].instruction.as_deref(), Some("CancelJob"));
+        assert_eq!(p.invocations[0].compute_units, Some(21_000));
+        assert!(p.invocations[0].success);
+        assert!(!p.invocations[1].success);
+        assert_eq!(p.compute_units(), 30_000);
+        assert!(p.error.unwrap().contains("caused by account: job"));
+        assert!(!p.messages.iter().any(|m| m.contains("TransferChecked")));
+    }
+
+    #[test]
+    fn unknown_data_is_not_an_event() {
+        assert!(Event::decode(&[1, 2, 3]).is_none());
+        assert!(Event::decode(&[0; 40]).is_none());
+    }
+}
