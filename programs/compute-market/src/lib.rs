@@ -9,8 +9,14 @@ pub mod error;
 pub mod events;
 pub mod instructions;
 pub mod math;
+pub mod security;
 pub mod state;
 pub mod token;
+
+// memcpy/memset/memcmp through the VM's syscalls above small sizes, and SVM-tuned 128-bit and
+// float helpers, in place of compiler-builtins' generic loops
+#[cfg(target_os = "solana")]
+use solana_compiler_builtins as _;
 
 use anchor_lang::prelude::*;
 pub use instructions::*;
