@@ -68,6 +68,16 @@ fn the_quick_bench_measures_every_section() {
         .all(|t| t["per_minute"].as_f64().unwrap() > 0.0));
 
     let sandbox = r["sandbox"].as_array().unwrap();
+    // every instruction's compute units on both token programs (tests/tests/compute_units.rs
+    // holds them to their limits)
+    let cu = r["compute_units"].as_array().unwrap();
+    assert!(cu.len() >= 15, "{cu:?}");
+    for row in cu {
+        for token in ["spl_token", "token_2022"] {
+            assert!(row[token].as_u64().unwrap() > 1_000, "{row}");
+        }
+        assert!(row["limit"].as_u64().unwrap() > 0, "{row}");
+    }
     assert_eq!(sandbox.len(), 4);
     assert!(sandbox.iter().all(|s| s["ratio"].as_f64().unwrap() > 0.0));
 
@@ -84,6 +94,7 @@ fn the_quick_bench_measures_every_section() {
     let md = std::fs::read_to_string(&md).unwrap();
     for heading in [
         "## Targets",
+        "## Compute units",
         "## Pickup",
         "## Post → settled",
         "## Throughput",

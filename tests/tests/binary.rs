@@ -35,12 +35,20 @@ fn no_path_of_the_build_machine_is_in_the_binary() {
         .unwrap()
         .display()
         .to_string();
-    for needle in [home.as_str(), workspace.as_str(), "/.cargo/", "/.rustup/", "/.cache/"] {
+    for needle in [
+        home.as_str(),
+        workspace.as_str(),
+        "/.cargo/",
+        "/.rustup/",
+        "/.cache/",
+    ] {
         if needle.len() < 2 {
             continue;
         }
         assert!(
-            !PROGRAM_SO.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            !PROGRAM_SO
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes()),
             "the binary contains {needle:?}"
         );
     }

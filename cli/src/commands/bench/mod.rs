@@ -11,6 +11,7 @@
 //! - `cmkt audit` over generated settlements.
 
 mod audit_gen;
+mod compute_units;
 mod report;
 mod sandbox;
 
@@ -101,6 +102,19 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => "cmkt worker".into(),
     };
+
+    println!("\n== compute units of every instruction (LiteSVM, mainnet features)");
+    report.program = report::ProgramInfo {
+        bytes: compute_market_harness::PROGRAM_SO.len(),
+        sha256: compute_market_harness::program_sha256(),
+    };
+    report.compute_units = compute_units::run()?;
+    for r in &report.compute_units {
+        println!(
+            "{:<36} n {:>1}  SPL Token {:>6}  Token-2022 {:>6}  limit {:>6}",
+            r.instruction, r.replicas, r.spl_token, r.token_2022, r.limit
+        );
+    }
 
     // the sandbox first, on a quiet machine
     println!("\n== sandbox against native");

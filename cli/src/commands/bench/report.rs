@@ -53,6 +53,27 @@ pub struct SandboxRow {
     pub fuel: u64,
 }
 
+/// Compute units of one instruction at one n, as the runtime measured them: the most any
+/// measured call consumed (bump searches beyond the first try included).
+#[derive(Serialize, Default)]
+pub struct CuRow {
+    pub instruction: String,
+    /// 0 for instructions that do not depend on a job.
+    pub replicas: u8,
+    pub spl_token: u64,
+    pub token_2022: u64,
+    /// What a client asks for this instruction (`compute_market_client::budget`), before the
+    /// allowance for bump searches.
+    pub limit: u64,
+}
+
+/// The program's binary the run measured.
+#[derive(Serialize, Default)]
+pub struct ProgramInfo {
+    pub bytes: usize,
+    pub sha256: String,
+}
+
 #[derive(Serialize, Default)]
 pub struct Rss {
     pub idle_kib: u64,
@@ -82,6 +103,8 @@ pub struct Report {
     /// `compute-worker` or `cmkt worker`.
     pub worker: String,
     pub slot_ms: f64,
+    pub program: ProgramInfo,
+    pub compute_units: Vec<CuRow>,
     pub pickup: Vec<PickupRow>,
     pub latency: Vec<LatencyRow>,
     pub throughput: Vec<ThroughputRow>,
@@ -201,6 +224,38 @@ impl Report {
             self.audit.settlements,
             verdict(self.audit.audit_secs <= 5.0 && self.audit.settlements >= 10_000)
         );
+
+        let _ = writeln!(w, "## Compute units\n");
+        let _ = writeln!(
+            w,
+            "Every instruction of the program as shipped (`target/deploy/compute_market.so`, {} \
+             bytes, sha256 `{}`), each alone in a transaction in LiteSVM with mainnet's feature \
+             set, on a market paying and staking in SPL Token and on one in Token-2022; units as \
+             the runtime logs them (`consumed … compute units`, CPIs included), the most of the \
+             measured calls. Finalize is measured with every replica agreeing and with a bare \
+             quorum and the rest slashed (more transfers). The limit is what clients request for \
+             the instruction (`client/src/budget.rs`, about 1.25× the measured need) before \
+             1 500 units per extra bump tried for each PDA the instruction creates, which depends \
+             on the address. `tests/tests/compute_units.rs` fails when a call exceeds its limit.\n",
+            self.program.bytes, self.program.sha256
+        );
+        let _ = writeln!(
+            w,
+            "| instruction | n | SPL Token | Token-2022 | limit |\n|---|---|---|---|---|"
+        );
+        for r in &self.compute_units {
+            let n = if r.replicas == 0 {
+                "–".to_string()
+            } else {
+                r.replicas.to_string()
+            };
+            let _ = writeln!(
+                w,
+                "| `{}` | {n} | {} | {} | {} |",
+                r.instruction, r.spl_token, r.token_2022, r.limit
+            );
+        }
+        let _ = writeln!(w);
 
         let _ = writeln!(w, "## Pickup: post → claim\n");
         let _ = writeln!(
