@@ -146,6 +146,11 @@ test("a declined signature sends nothing; a signed job is posted, settles live a
   assert.match(jobAddress, /^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
   // the page follows the job by subscription until its settlement appears
   await waitText(page.getByTestId("outcome"), /^verified$/, 120_000);
+  // its history, read from the events in its transactions' logs
+  const history = await waitText(page.getByTestId("history"), /JobFinalized/, 30_000);
+  for (const name of ["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"]) {
+    assert.match(history, new RegExp(name), history);
+  }
   await screenshot(page, "job-settled");
   // what the review said it costs in SOL is what it cost: the job's rent came back, the
   // settlement deposit paid the record's rent, and one signature fee

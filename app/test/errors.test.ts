@@ -17,6 +17,22 @@ describe("explain", () => {
     expect(explain(e, RPC)).toBe("The program refused the transaction: Reward per replica must be positive (ZeroReward).");
   });
 
+  it("names the account Anchor's log line blames", () => {
+    // 2006 = ConstraintSeeds, as the sBPF program logs it
+    const e = preflight(
+      [
+        "Program CMktmwEXZcTnCWNEdsbnZga5M6fAPPSB51D1zx64Bepp invoke [1]",
+        "Program log: Instruction: PostJob",
+        "Program log: AnchorError caused by account: settlement. Error Code: ConstraintSeeds. Error Number: 2006. Error Message: A seeds constraint was violated.",
+        "Program CMktmwEXZcTnCWNEdsbnZga5M6fAPPSB51D1zx64Bepp failed: custom program error: 0x7d6",
+      ],
+      "custom program error: 0x7d6",
+    );
+    expect(explain(e, RPC)).toBe(
+      "The program refused the transaction: an account address does not match the program's seeds (ConstraintSeeds) (account: settlement).",
+    );
+  });
+
   it("reports a token shortfall and a SOL shortfall as such, not as a declined signature", () => {
     expect(explain(preflight([], "Error processing Instruction 1: custom program error: 0x1"), RPC)).toMatch(/less than the escrow/);
     expect(explain(preflight([], "Attempt to debit an account but found no record of a prior credit."), RPC)).toMatch(

@@ -168,6 +168,32 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let s = net.json("provider-3", &["job", "finalize", &a.to_string()]);
     assert_eq!(s["outcome"], "Verified");
     assert_eq!(s["verdicts"][2]["verdict"], "Dissented");
+    // its history from the events in its transactions' logs, after the job account closed
+    let h = net.json("requester", &["job", "history", &a.to_string()]);
+    let names: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"JobPosted"), "{names:?}");
+    assert_eq!(names.last(), Some(&"JobFinalized"), "{names:?}");
+    for (event, count) in [
+        ("JobClaimed", 3),
+        ("ResultCommitted", 3),
+        ("ResultRevealed", 3),
+    ] {
+        assert_eq!(
+            names.iter().filter(|n| **n == event).count(),
+            count,
+            "{names:?}"
+        );
+    }
+    assert!(h[0]["compute_units"].as_u64().unwrap() > 1_000, "{h}");
+    assert!(h[h.as_array().unwrap().len() - 1]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Verified"));
 
     // the result: provider-1's bytes fail verification, provider-2's pass
     let out_file = net.dir.join("out.bin");

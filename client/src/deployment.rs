@@ -7,7 +7,8 @@
 //! 45-byte header (slot of the last deploy, upgrade authority) followed by the ELF, zero-padded up
 //! to the length reserved at the first deploy.
 
-use crate::Pubkey;
+use crate::rpc::{Chain, ChainError};
+use crate::{ClientError, Pubkey};
 use sha2::{Digest, Sha256};
 pub use solana_loader_v3_interface::{
     get_program_data_address, instruction as loader_ix, state::UpgradeableLoaderState,
@@ -88,6 +89,28 @@ impl Deployment {
         self.data.len() >= so.len()
             && self.data[..so.len()] == *so
             && self.data[so.len()..].iter().all(|b| *b == 0)
+    }
+}
+
+impl Chain {
+    /// The deployment at `program` (default: this chain's program), or `None` when no account
+    /// exists there.
+    pub async fn deployment(
+        &self,
+        program: Option<&Pubkey>,
+    ) -> Result<Option<Deployment>, ChainError> {
+        let program = program.unwrap_or(&self.program);
+        let Some(acc) = self.account(program).await? else {
+            return Ok(None);
+        };
+        let programdata = get_program_data_address(program);
+        let pd = self
+            .account(&programdata)
+            .await?
+            .ok_or(ChainError::Missing(programdata))?;
+        Deployment::from_accounts(program, &acc.owner, &acc.data, &pd.owner, &pd.data)
+            .map(Some)
+            .map_err(|why| ClientError::Decode(*program, "program", why).into())
     }
 }
 

@@ -7,10 +7,18 @@
 //! belong to the innermost running program, so a token program called by ours (CPI) never has
 //! its lines taken for ours.
 
+use crate::rpc::{Chain, ChainError};
 use crate::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
 use base64::Engine;
 use compute_market::events as ev;
+use solana_commitment_config::CommitmentConfig;
+use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+use solana_rpc_client_api::config::RpcTransactionConfig;
+use solana_sdk::signature::Signature;
+use solana_transaction_status_client_types::{
+    option_serializer::OptionSerializer, UiTransactionEncoding,
+};
 
 macro_rules! events {
     ($($name:ident),* $(,)?) => {
@@ -39,6 +47,15 @@ macro_rules! events {
                 }
             }
         }
+
+        impl std::fmt::Display for Event {
+            /// The event's name and fields, e.g. `JobClaimed { job: …, slot: 0, … }`.
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $(Event::$name(e) => write!(f, "{e:?}"),)*
+                }
+            }
+        }
     };
 }
 
@@ -59,6 +76,46 @@ events!(
     ResultRevealed,
     JobFinalized,
 );
+
+impl Event {
+    /// The fields that say what happened, in a few words (amounts in base units).
+    pub fn summary(&self) -> String {
+        let short = |k: &Pubkey| k.to_string()[..8].to_string();
+        match self {
+            Event::JobPosted(e) => format!(
+                "n {} / k {}, reward {} per replica, escrow {}",
+                e.replicas, e.quorum, e.reward_per_replica, e.escrow
+            ),
+            Event::JobClaimed(e) => format!(
+                "slot {} by {}, collateral {}",
+                e.slot,
+                short(&e.provider),
+                e.collateral
+            ),
+            Event::ResultCommitted(e) => format!("slot {} by {}", e.slot, short(&e.provider)),
+            Event::ResultRevealed(e) => format!(
+                "slot {} by {}, root {}",
+                e.slot,
+                short(&e.provider),
+                &hex::encode(e.result_root)[..12]
+            ),
+            Event::ClaimExpired(e) => format!(
+                "slot {} of {} expired by {}: slashed {}, bounty {}",
+                e.slot,
+                short(&e.provider),
+                short(&e.caller),
+                e.slashed,
+                e.bounty
+            ),
+            Event::JobFinalized(e) => format!(
+                "{:?}: paid {}, fee {}, refund {}, slashed {}, bounty {}",
+                e.outcome, e.total_paid, e.fee, e.refund, e.total_slashed, e.bounty
+            ),
+            Event::JobCancelled(e) => format!("refund {}", e.refund),
+            other => other.to_string(),
+        }
+    }
+}
 
 /// One top-level call of the program within a transaction.
 #[derive(Debug, Clone, Default)]
@@ -153,6 +210,84 @@ pub fn parse(logs: &[String], program: &Pubkey) -> ProgramLogs {
         }
     }
     out
+}
+
+/// One event of the program in a transaction naming an account.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub signature: Signature,
+    pub slot: u64,
+    /// Unix time of the block, when the node knows it.
+    pub block_time: Option<i64>,
+    pub event: Event,
+    /// Compute units the program's calls in that transaction consumed.
+    pub compute_units: u64,
+}
+
+impl Chain {
+    /// The log messages of a confirmed transaction (`getTransaction`).
+    pub async fn transaction_logs(&self, signature: &Signature) -> Result<Vec<String>, ChainError> {
+        let config = RpcTransactionConfig {
+            encoding: Some(UiTransactionEncoding::Json),
+            commitment: Some(CommitmentConfig::confirmed()),
+            max_supported_transaction_version: Some(0),
+        };
+        let tx = self
+            .rpc
+            .get_transaction_with_config(signature, config)
+            .await
+            .map_err(|e| self.rpc_error(e, &[]))?;
+        let logs = tx.transaction.meta.map(|m| m.log_messages);
+        Ok(match logs {
+            Some(OptionSerializer::Some(logs)) => logs,
+            _ => Vec::new(),
+        })
+    }
+
+    /// What the program logged in a confirmed transaction: events, messages, compute units.
+    pub async fn program_logs(&self, signature: &Signature) -> Result<ProgramLogs, ChainError> {
+        Ok(parse(
+            &self.transaction_logs(signature).await?,
+            &self.program,
+        ))
+    }
+
+    /// The program's events in the successful transactions that name `address` (a job: its
+    /// post, claims, commits, reveals and settlement), oldest first, from at most the last
+    /// `limit` of them. The history outlives a job's account, which closes at settlement.
+    pub async fn history(&self, address: &Pubkey, limit: usize) -> Result<Vec<Entry>, ChainError> {
+        let config = GetConfirmedSignaturesForAddress2Config {
+            limit: Some(limit),
+            commitment: Some(CommitmentConfig::confirmed()),
+            ..Default::default()
+        };
+        let mut sigs = self
+            .rpc
+            .get_signatures_for_address_with_config(address, config)
+            .await
+            .map_err(|e| self.rpc_error(e, &[]))?;
+        sigs.reverse();
+        let mut out = Vec::new();
+        for s in sigs.into_iter().filter(|s| s.err.is_none()) {
+            let signature: Signature = s.signature.parse().map_err(|_| ChainError::Rpc {
+                url: self.url(),
+                message: format!(
+                    "bad signature {:?} from getSignaturesForAddress",
+                    s.signature
+                ),
+            })?;
+            let logs = self.program_logs(&signature).await?;
+            let compute_units = logs.compute_units();
+            out.extend(logs.events.into_iter().map(|event| Entry {
+                signature,
+                slot: s.slot,
+                block_time: s.block_time,
+                event,
+                compute_units,
+            }));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -14,10 +14,7 @@ use solana_message::{v0, AddressLookupTableAccount, VersionedMessage};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::{
     client_error::Error as RpcError,
-    config::{
-        RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig,
-        RpcTransactionConfig,
-    },
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig},
     filter::{Memcmp, RpcFilterType},
 };
 use solana_sdk::transaction::VersionedTransaction;
@@ -27,9 +24,6 @@ use solana_sdk::{
     signature::{Keypair, Signature},
     signer::Signer,
     transaction::{Transaction, TransactionError},
-};
-use solana_transaction_status_client_types::{
-    option_serializer::OptionSerializer, UiTransactionEncoding,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -397,58 +391,6 @@ impl Chain {
             }
         }
         Err(ChainError::NotConfirmed(self.max_attempts))
-    }
-
-    /// The log messages of a confirmed transaction (`getTransaction`).
-    pub async fn transaction_logs(&self, signature: &Signature) -> Result<Vec<String>, ChainError> {
-        let config = RpcTransactionConfig {
-            encoding: Some(UiTransactionEncoding::Json),
-            commitment: Some(CommitmentConfig::confirmed()),
-            max_supported_transaction_version: Some(0),
-        };
-        let tx = self
-            .rpc
-            .get_transaction_with_config(signature, config)
-            .await
-            .map_err(|e| self.rpc_error(e, &[]))?;
-        let logs = tx.transaction.meta.map(|m| m.log_messages);
-        Ok(match logs {
-            Some(OptionSerializer::Some(logs)) => logs,
-            _ => Vec::new(),
-        })
-    }
-
-    /// What the program logged in a confirmed transaction: events, messages, compute units.
-    pub async fn program_logs(
-        &self,
-        signature: &Signature,
-    ) -> Result<logs::ProgramLogs, ChainError> {
-        Ok(logs::parse(
-            &self.transaction_logs(signature).await?,
-            &self.program,
-        ))
-    }
-
-    /// The deployment at `program` (default: this chain's program), or `None` when no account
-    /// exists there.
-    pub async fn deployment(
-        &self,
-        program: Option<&Pubkey>,
-    ) -> Result<Option<crate::deployment::Deployment>, ChainError> {
-        let program = program.unwrap_or(&self.program);
-        let Some(acc) = self.account(program).await? else {
-            return Ok(None);
-        };
-        let programdata = crate::deployment::get_program_data_address(program);
-        let pd = self
-            .account(&programdata)
-            .await?
-            .ok_or(ChainError::Missing(programdata))?;
-        crate::deployment::Deployment::from_accounts(
-            program, &acc.owner, &acc.data, &pd.owner, &pd.data,
-        )
-        .map(Some)
-        .map_err(|why| ClientError::Decode(*program, "program", why).into())
     }
 
     /// An account, or `None` when it does not exist.

@@ -57,7 +57,9 @@ export function explain(e: unknown, rpc: string): string {
   if (code !== undefined) {
     if (code === 1) return "Your token account holds less than the escrow this job needs (token program: insufficient funds).";
     const msg = PROGRAM_ERRORS.get(code) ?? ANCHOR_ERRORS[code];
-    if (msg) return `The program refused the transaction: ${msg}.`;
+    // the account Anchor names in its log line, when the logs came with the error
+    const account = /AnchorError caused by account: (\w+)\./.exec(text)?.[1];
+    if (msg) return `The program refused the transaction: ${msg}${account ? ` (account: ${account})` : ""}.`;
     return `The transaction failed with error code ${code}.`;
   }
   if (/no record of a prior credit|insufficient lamports|insufficient funds for (fee|rent)/i.test(text)) {

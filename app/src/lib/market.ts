@@ -6,6 +6,7 @@ import { BN, Program, type Idl } from "@anchor-lang/core";
 import { getAssociatedTokenAddressSync } from "@solana/spl-token";
 import { Connection, PublicKey, type TransactionInstruction } from "@solana/web3.js";
 import idlJson from "../../../idl/compute_market.json";
+import { programUnits } from "./budget";
 import { u64le, utf8 } from "./bytes";
 
 export const IDL = idlJson as unknown as Idl;
@@ -441,15 +442,29 @@ export class MarketClient {
 
 // ---- addresses ------------------------------------------------------------------------------
 
+/** The job PDA and its bump. */
+export function jobPda(market: PublicKey, requester: PublicKey, nonce: bigint): [PublicKey, number] {
+  return PublicKey.findProgramAddressSync([utf8("job"), market.toBytes(), requester.toBytes(), u64le(nonce)], PROGRAM_ID);
+}
+
 export function jobAddress(market: PublicKey, requester: PublicKey, nonce: bigint): PublicKey {
-  return PublicKey.findProgramAddressSync(
-    [utf8("job"), market.toBytes(), requester.toBytes(), u64le(nonce)],
-    PROGRAM_ID,
-  )[0];
+  return jobPda(market, requester, nonce)[0];
+}
+
+/** The settlement PDA of `job` and its bump. */
+export function settlementPda(job: PublicKey): [PublicKey, number] {
+  return PublicKey.findProgramAddressSync([utf8("settlement"), job.toBytes()], PROGRAM_ID);
 }
 
 export function settlementAddress(job: PublicKey): PublicKey {
-  return PublicKey.findProgramAddressSync([utf8("settlement"), job.toBytes()], PROGRAM_ID)[0];
+  return settlementPda(job)[0];
+}
+
+/** Compute units a `post_job` needs: the measured limit and the bump searches of the job and
+ * settlement PDAs it creates. */
+export function postJobUnits(market: PublicKey, requester: PublicKey, nonce: bigint): number {
+  const [job, jobBump] = jobPda(market, requester, nonce);
+  return programUnits("post_job", [jobBump, settlementPda(job)[1]]);
 }
 
 export function providerAddress(market: PublicKey, owner: PublicKey): PublicKey {

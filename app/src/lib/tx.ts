@@ -18,6 +18,14 @@ export async function sendAndConfirm(
   const signature = await sendTransaction(tx, connection);
   onSent?.();
   const r = await connection.confirmTransaction({ signature, blockhash, lastValidBlockHeight }, "confirmed");
-  if (r.value.err) throw new Error(`the transaction failed: ${JSON.stringify(r.value.err)}`);
+  if (r.value.err) {
+    // the logs say which error and, for a constraint, which account (`explain` reads them)
+    const tx = await connection
+      .getTransaction(signature, { commitment: "confirmed", maxSupportedTransactionVersion: 0 })
+      .catch(() => null);
+    throw Object.assign(new Error(`the transaction failed: ${JSON.stringify(r.value.err)}`), {
+      logs: tx?.meta?.logMessages ?? [],
+    });
+  }
   return signature;
 }

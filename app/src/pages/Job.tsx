@@ -6,6 +6,7 @@ import { settlementAddress, type Job, type Settlement } from "../lib/market";
 import { parseExact, summaryFromJson, verifyOutput, type ResultSummary } from "../lib/merkle";
 import { useApp } from "../state";
 import { Amount, hexShort, Key, outcomeText, SlotChips, time } from "./common";
+import { History } from "./History";
 
 type Download =
   | { state: "idle" }
@@ -257,6 +258,13 @@ export function JobPage({ address }: { address: string }) {
           )}
           <p className="muted">Amounts are in tokens of the market's payment mint (slashes: its stake mint).</p>
         </div>
+      )}
+      {(job || settlement) && (
+        <History
+          job={key}
+          version={settlement ? "settled" : (job?.slots.map((s) => s.state).join(",") ?? "")}
+          settled={settlement !== null}
+        />
       )}
     </section>
   );

@@ -1,6 +1,7 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
 import type { PublicKey } from "@solana/web3.js";
 import { useEffect, useState } from "react";
+import { computeUnitLimit, programUnits } from "../lib/budget";
 import { explain } from "../lib/errors";
 import type { Job, Settlement } from "../lib/market";
 import { sendAndConfirm } from "../lib/tx";
@@ -67,7 +68,7 @@ export function MyJobs() {
       const market = await client.market(job.market);
       if (!market) throw new Error(`the job's market ${job.market.toBase58()} is not on this cluster`);
       const ix = await client.cancelJobInstruction(market, job, publicKey);
-      await sendAndConfirm(connection, sendTransaction, publicKey, [ix]);
+      await sendAndConfirm(connection, sendTransaction, publicKey, [computeUnitLimit(programUnits("cancel_job")), ix]);
       setJobs((m) => {
         const n = new Map(m);
         n.delete(job.address.toBase58());

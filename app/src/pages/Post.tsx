@@ -1,6 +1,6 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
-import { ComputeBudgetProgram } from "@solana/web3.js";
 import { useState } from "react";
+import { computeUnitLimit } from "../lib/budget";
 import { fromHex, utf8 } from "../lib/bytes";
 import { explain } from "../lib/errors";
 import { blobUrl, canonicalManifest, MANIFEST_VERSION, RUNTIME_WASI_P1, uploadBlob } from "../lib/manifest";
@@ -8,6 +8,7 @@ import {
   jobAddress,
   MAX_MANIFEST_URI_LEN,
   postCost,
+  postJobUnits,
   requesterTokenAccount,
   type PostCost,
 } from "../lib/market";
@@ -163,7 +164,7 @@ export function PostJob() {
         connection,
         sendTransaction,
         publicKey,
-        [ComputeBudgetProgram.setComputeUnitLimit({ units: 200_000 }), ix],
+        [computeUnitLimit(postJobUnits(market.address, publicKey, nonce)), ix],
         () => setBusy("Waiting for the cluster to confirm…"),
       );
       window.location.hash = `#/job/${jobAddress(market.address, publicKey, nonce).toBase58()}`;

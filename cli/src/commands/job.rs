@@ -39,6 +39,9 @@ pub enum Cmd {
     Cancel { job: String },
     /// Settle a job that can be settled (anyone may; earns the bounty on others' slashes).
     Finalize { job: String },
+    /// The job's history: the program's events in every transaction naming it (also once it
+    /// settled).
+    History { job: String },
 }
 
 #[derive(clap::Args)]
@@ -426,6 +429,37 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             eprintln!("finalized ({sig})");
             out::emit(ctx.format, &settlement_json(&job, &s), || {
                 settlement_table(&job, &s, d, sd)
+            })
+        }
+        Cmd::History { job } => {
+            let job = parse_job(&job)?;
+            let entries = chain.history(&job, 1_000).await?;
+            if entries.is_empty() {
+                bail!("no transaction of the program names {job} on this cluster");
+            }
+            let rows: Vec<_> = entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "signature": e.signature.to_string(), "slot": e.slot, "time": e.block_time,
+                        "event": e.event.name(), "summary": e.event.summary(),
+                        "compute_units": e.compute_units,
+                    })
+                })
+                .collect();
+            out::emit(ctx.format, &rows, || {
+                let mut t =
+                    out::Table::new(&["slot", "event", "what", "compute units", "signature"]);
+                for e in &entries {
+                    t.row(vec![
+                        e.slot.to_string(),
+                        e.event.name().to_string(),
+                        e.event.summary(),
+                        e.compute_units.to_string(),
+                        e.signature.to_string()[..16].to_string() + "…",
+                    ]);
+                }
+                t.render()
             })
         }
         Cmd::Cancel { job } => {
