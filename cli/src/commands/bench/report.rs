@@ -241,7 +241,7 @@ impl Report {
         );
         let _ = writeln!(
             w,
-            "| instruction | n | SPL Token | Token-2022 | limit |\n|---|---|---|---|---|"
+            "| instruction | n | SPL Token | Token-2022 | limit before bump searches |\n|---|---|---|---|---|"
         );
         for r in &self.compute_units {
             let n = if r.replicas == 0 {
