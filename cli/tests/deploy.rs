@@ -61,11 +61,8 @@ fn a_fresh_program_id_is_deployed_resumed_and_settles_a_job() {
     assert!(e.contains("nothing is deployed"), "{e}");
 
     // a deploy killed while it writes the buffer ...
-    let mut child = Command::cargo_bin("cmkt")
-        .unwrap()
-        .args(["--url", &net.info.rpc_url, "--config", "/nonexistent"])
-        .args(["--keypair", net.wallet("authority").to_str().unwrap()])
-        .args(["--localnet-dir", net.keys().to_str().unwrap()])
+    let mut child = net
+        .command("authority")
         .args(["program", "deploy", so_s, "--program-keypair", kp_s])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -6,7 +6,7 @@
 
 use crate::rpc::{Chain, ChainError};
 use solana_commitment_config::CommitmentConfig;
-use solana_rpc_client_api::config::RpcSendTransactionConfig;
+use solana_rpc_client_api::{client_error::Error as RpcError, config::RpcSendTransactionConfig};
 use solana_sdk::{
     instruction::Instruction,
     signature::{Keypair, Signature},
@@ -37,6 +37,8 @@ impl Chain {
         keys.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
         let mut pending: Vec<usize> = (0..txs.len()).collect();
         let mut done = 0;
+        // why sends failed, for when nothing lands at all
+        let mut last_send_error = None;
         progress(done, txs.len());
         for _ in 0..ROUNDS {
             if pending.is_empty() {
@@ -66,15 +68,23 @@ impl Chain {
                 max_retries: Some(0),
                 ..RpcSendTransactionConfig::default()
             };
-            let mut sending = tokio::task::JoinSet::new();
-            for (_, tx) in &signed {
+            let mut sending: tokio::task::JoinSet<(usize, Result<Signature, RpcError>)> =
+                tokio::task::JoinSet::new();
+            for (i, tx) in &signed {
                 while sending.len() >= IN_FLIGHT {
-                    sending.join_next().await;
+                    if let Some(Ok((j, Err(e)))) = sending.join_next().await {
+                        last_send_error = Some(self.rpc_error(e, &self.with_budget(&txs[j])));
+                    }
                 }
-                let (rpc, tx) = (self.rpc.clone(), tx.clone());
-                sending.spawn(async move { rpc.send_transaction_with_config(&tx, config).await });
+                let (rpc, tx, i) = (self.rpc.clone(), tx.clone(), *i);
+                sending
+                    .spawn(async move { (i, rpc.send_transaction_with_config(&tx, config).await) });
             }
-            while sending.join_next().await.is_some() {}
+            while let Some(r) = sending.join_next().await {
+                if let Ok((j, Err(e))) = r {
+                    last_send_error = Some(self.rpc_error(e, &self.with_budget(&txs[j])));
+                }
+            }
 
             // wait for each to land, or for the blockhash to expire
             let mut open: Vec<(usize, Signature)> = signed
@@ -97,7 +107,7 @@ impl Chain {
                         match status {
                             Some(s) if s.err.is_some() => {
                                 let err = s.err.expect("checked");
-                                return Err(self.refused(err, &txs[*i]));
+                                return Err(self.refused(err, &self.with_budget(&txs[*i])));
                             }
                             Some(s) if s.satisfies_commitment(CommitmentConfig::confirmed()) => {
                                 done += 1;
@@ -127,10 +137,10 @@ impl Chain {
             }
             pending = open.into_iter().map(|(i, _)| i).collect();
         }
-        if pending.is_empty() {
-            Ok(())
-        } else {
-            Err(ChainError::NotConfirmed(ROUNDS as u32))
+        match (pending.is_empty(), last_send_error) {
+            (true, _) => Ok(()),
+            (false, Some(e)) => Err(e),
+            (false, None) => Err(ChainError::NotConfirmed(ROUNDS as u32)),
         }
     }
 }

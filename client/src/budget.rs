@@ -293,60 +293,24 @@ mod tests {
             instruction_units(&f8, &program) - pda_search_units(&f8, &program),
         );
         assert_eq!(eight - one, 7 * 6_600);
-        // the bump search of the job PDA a post creates is counted: 1 500 per extra try
-        let mut post = crate::ix::post_job(
-            &owner,
-            &crate::MarketRef {
-                program,
-                address: market,
-                state: crate::Market {
-                    version: 0,
-                    bump: 0,
-                    escrow_vault_bump: 0,
-                    stake_vault_bump: 0,
-                    paused: false,
-                    authority: Pubkey::default(),
-                    market_id: 0,
-                    payment_mint: Pubkey::default(),
-                    payment_token_program: Pubkey::default(),
-                    stake_mint: Pubkey::default(),
-                    stake_token_program: Pubkey::default(),
-                    escrow_vault: Pubkey::default(),
-                    stake_vault: Pubkey::default(),
-                    treasury: Pubkey::default(),
-                    config: crate::MarketConfig {
-                        min_stake: 0,
-                        collateral_per_claim: 0,
-                        fee_bps: 0,
-                        slash_bounty_bps: 0,
-                        max_replicas: 8,
-                        claim_timeout: 1,
-                        default_commit_window: 1,
-                        max_commit_window: 1,
-                        reveal_window: 1,
-                        unstake_cooldown: 1,
-                    },
-                    reserved: [0; 64],
-                },
-            },
-            &Pubkey::new_unique(),
-            crate::JobPostArgs {
-                nonce: 1,
-                manifest_hash: [0; 32],
-                manifest_uri: String::new(),
-                reward_per_replica: 1,
-                replicas: 1,
-                quorum: 1,
-                commit_window: 0,
-            },
-        );
-        let job = post.accounts[2].pubkey;
-        let (_, bump) = Pubkey::find_program_address(
+        // the bump searches of the job and settlement PDAs a post creates are counted
+        let meta = anchor_lang::solana_program::instruction::AccountMeta::new;
+        let (job, bump) = Pubkey::find_program_address(
             &[b"job", market.as_ref(), owner.as_ref(), &1u64.to_le_bytes()],
             &program,
         );
-        let (_, settlement_bump) =
+        let (settlement, settlement_bump) =
             Pubkey::find_program_address(&[b"settlement", job.as_ref()], &program);
+        let mut post = Instruction {
+            program_id: program,
+            accounts: vec![
+                meta(owner, true),
+                meta(market, false),
+                meta(job, false),
+                meta(settlement, false),
+            ],
+            data: [ixs::PostJob::DISCRIMINATOR, &1u64.to_le_bytes()].concat(),
+        };
         let search = PDA_TRY_UNITS * (510 - u32::from(bump) - u32::from(settlement_bump));
         assert_eq!(pda_search_units(&post, &program), search);
         assert_eq!(instruction_units(&post, &program), 27_000 + search);

@@ -120,20 +120,25 @@ pub fn elf_len(bytes: &[u8]) -> Option<usize> {
     if bytes.get(..5)? != b"\x7fELF\x02" {
         return None;
     }
-    let u16_at = |o: usize| Some(u16::from_le_bytes(bytes.get(o..o + 2)?.try_into().ok()?) as u64);
-    let u64_at = |o: usize| Some(u64::from_le_bytes(bytes.get(o..o + 8)?.try_into().ok()?));
+    // headers from any account's data: every sum is checked, and garbage gives None
+    let at = |o: u64, n: usize| {
+        let o = usize::try_from(o).ok()?;
+        bytes.get(o..o.checked_add(n)?)
+    };
+    let u16_at = |o: u64| Some(u64::from(u16::from_le_bytes(at(o, 2)?.try_into().ok()?)));
+    let u32_at = |o: u64| Some(u64::from(u32::from_le_bytes(at(o, 4)?.try_into().ok()?)));
+    let u64_at = |o: u64| Some(u64::from_le_bytes(at(o, 8)?.try_into().ok()?));
+    let end_of = |off: u64, size: u64, n: u64| off.checked_add(size.checked_mul(n)?);
     let (phoff, shoff) = (u64_at(0x20)?, u64_at(0x28)?);
     let (phentsize, phnum) = (u16_at(0x36)?, u16_at(0x38)?);
     let (shentsize, shnum) = (u16_at(0x3a)?, u16_at(0x3c)?);
-    let mut end = (phoff + phentsize * phnum).max(shoff + shentsize * shnum);
+    let mut end = end_of(phoff, phentsize, phnum)?.max(end_of(shoff, shentsize, shnum)?);
     for i in 0..shnum {
-        let h = (shoff + i * shentsize) as usize;
-        let kind = u64::from(u32::from_le_bytes(
-            bytes.get(h + 4..h + 8)?.try_into().ok()?,
-        ));
+        let h = end_of(shoff, shentsize, i)?;
         // SHT_NOBITS (8) occupies no bytes in the file
-        if kind != 8 {
-            end = end.max(u64_at(h + 0x18)? + u64_at(h + 0x20)?);
+        if u32_at(h.checked_add(4)?)? != 8 {
+            let (offset, size) = (u64_at(h.checked_add(0x18)?)?, u64_at(h.checked_add(0x20)?)?);
+            end = end.max(offset.checked_add(size)?);
         }
     }
     usize::try_from(end).ok()
@@ -208,5 +213,9 @@ mod tests {
         assert_eq!(elf_len(&h), Some(0x100 + 128));
         let padded = [h.clone(), vec![0; 50]].concat();
         assert_eq!(elf_len(&padded), Some(h.len()));
+        // headers that overflow or point outside are refused, not a panic
+        let mut bad = h.clone();
+        bad[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(elf_len(&bad), None);
     }
 }

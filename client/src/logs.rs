@@ -78,6 +78,20 @@ events!(
 );
 
 impl Event {
+    /// The job the event is about, for the events of jobs.
+    pub fn job(&self) -> Option<Pubkey> {
+        match self {
+            Event::JobPosted(e) => Some(e.job),
+            Event::JobCancelled(e) => Some(e.job),
+            Event::JobClaimed(e) => Some(e.job),
+            Event::ClaimExpired(e) => Some(e.job),
+            Event::ResultCommitted(e) => Some(e.job),
+            Event::ResultRevealed(e) => Some(e.job),
+            Event::JobFinalized(e) => Some(e.job),
+            _ => None,
+        }
+    }
+
     /// The fields that say what happened, in a few words (amounts in base units).
     pub fn summary(&self) -> String {
         let short = |k: &Pubkey| k.to_string()[..8].to_string();
@@ -244,6 +258,23 @@ impl Chain {
         })
     }
 
+    /// The logs of a transaction that failed, which a node may serve only once the failure is
+    /// confirmed: a few tries over about two seconds, then `None`.
+    pub(crate) async fn failed_transaction_logs(
+        &self,
+        signature: &Signature,
+    ) -> Option<Vec<String>> {
+        for _ in 0..10 {
+            if let Ok(logs) = self.transaction_logs(signature).await {
+                if !logs.is_empty() {
+                    return Some(logs);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        None
+    }
+
     /// What the program logged in a confirmed transaction: events, messages, compute units.
     pub async fn program_logs(&self, signature: &Signature) -> Result<ProgramLogs, ChainError> {
         Ok(parse(
@@ -278,7 +309,9 @@ impl Chain {
             })?;
             let logs = self.program_logs(&signature).await?;
             let compute_units = logs.compute_units();
-            out.extend(logs.events.into_iter().map(|event| Entry {
+            // a transaction may also settle or post other jobs
+            let about = |e: &Event| e.job().is_none_or(|j| j == *address);
+            out.extend(logs.events.into_iter().filter(about).map(|event| Entry {
                 signature,
                 slot: s.slot,
                 block_time: s.block_time,

@@ -113,9 +113,19 @@ impl Chain {
     ) -> Result<AddressLookupTableAccount, ChainError> {
         let wanted = market_addresses(market);
         if let Some(address) = known {
-            if let Some(table) = self.lookup_table(address).await? {
-                if wanted.iter().all(|a| table.addresses.contains(a)) {
-                    return Ok(table);
+            if let Some(acc) = self.account(address).await? {
+                // still usable: not deactivated, and ours to keep; its addresses in its order
+                // (a v0 transaction names them by index)
+                let usable = AddressLookupTable::deserialize(&acc.data).ok().filter(|t| {
+                    t.meta.deactivation_slot == u64::MAX
+                        && t.meta.authority == Some(payer.pubkey())
+                        && wanted.iter().all(|a| t.addresses.contains(a))
+                });
+                if let Some(t) = usable {
+                    return Ok(AddressLookupTableAccount {
+                        key: *address,
+                        addresses: t.addresses.to_vec(),
+                    });
                 }
             }
         }

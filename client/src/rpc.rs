@@ -366,7 +366,7 @@ impl Chain {
                 match status {
                     Some(status) => {
                         if let Some(err) = status.err {
-                            let logs = self.transaction_logs(&sig).await.ok();
+                            let logs = self.failed_transaction_logs(&sig).await;
                             return Err(transaction_error(
                                 err,
                                 &all,

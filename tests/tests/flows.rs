@@ -3,8 +3,10 @@
 mod common;
 
 use common::*;
-use compute_market_client::{self as client, ix, pda, Outcome, SlotState, Verdict};
-use solana_sdk::signer::Signer;
+use compute_market_client::{
+    self as client, ix, pda, Instruction, Outcome, Pubkey, SlotState, Verdict,
+};
+use solana_sdk::{signature::Keypair, signer::Signer};
 
 const REWARD: u64 = 10_000;
 const FEE: u64 = 250; // 2.5% of REWARD
@@ -484,13 +486,15 @@ fn jobs_keep_the_fee_they_were_posted_with() {
     assert_eq!(env.balance(&env.payment_ata(&env.treasury)), FEE + 1_000);
 }
 
-#[test]
-fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
+/// An n = 8 job on a market built from `opts` (max 8 replicas), six slots revealing one root and
+/// two another, with the payout accounts of the finalize created; returns the finalize
+/// instruction a cranker sends, and the cranker.
+fn eight_replicas_revealed(opts: Options) -> (Env, Pubkey, Keypair, Instruction) {
     let mut cfg = config();
     cfg.max_replicas = 8;
     let mut env = Env::with(Options {
         config: cfg,
-        ..Options::default()
+        ..opts
     });
     let requester = env.requester(1_000_000);
     let providers: Vec<_> = (0..8).map(|_| env.provider_with_stake(1_000)).collect();
@@ -514,21 +518,12 @@ fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
         compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
     env.send(&prereq, &[&cranker]).unwrap();
     let finalize = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
-    let tx = solana_sdk::transaction::Transaction::new_with_payer(
-        std::slice::from_ref(&finalize),
-        Some(&cranker.pubkey()),
-    );
-    let size = tx.message.serialize().len() + 1 + 64;
-    println!(
-        "finalize with n = 8: {} accounts, {size} bytes",
-        finalize.accounts.len()
-    );
-    assert!(
-        size <= 1232,
-        "a legacy transaction must fit one packet: {size} bytes"
-    );
-    env.send(&[finalize], &[&cranker]).unwrap();
-    let s = env.settlement(&job).unwrap();
+    (env, job, cranker, finalize)
+}
+
+/// The settlement of [`eight_replicas_revealed`]'s job: six paid, two slashed.
+fn assert_six_paid_two_slashed(env: &Env, job: &Pubkey) {
+    let s = env.settlement(job).unwrap();
     assert_eq!(
         s.verdicts
             .iter()
@@ -551,47 +546,43 @@ fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
 }
 
 #[test]
+fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
+    let (mut env, job, cranker, finalize) = eight_replicas_revealed(Options::default());
+    let tx = solana_sdk::transaction::Transaction::new_with_payer(
+        std::slice::from_ref(&finalize),
+        Some(&cranker.pubkey()),
+    );
+    let size = tx.message.serialize().len() + 1 + 64;
+    println!(
+        "finalize with n = 8: {} accounts, {size} bytes",
+        finalize.accounts.len()
+    );
+    assert!(
+        size <= 1232,
+        "a legacy transaction must fit one packet: {size} bytes"
+    );
+    env.send(&[finalize], &[&cranker]).unwrap();
+    assert_six_paid_two_slashed(&env, &job);
+}
+
+#[test]
 fn eight_replicas_with_two_token_programs_settle_in_a_v0_transaction_with_a_lookup_table() {
     use compute_market_client::{lookup, rpc};
     use solana_sdk::{
         message::{v0, VersionedMessage},
         transaction::VersionedTransaction,
     };
-    let mut cfg = config();
-    cfg.max_replicas = 8;
     // payment in Token-2022, stake in SPL Token: the most accounts a finalize names
-    let mut env = Env::with(Options {
+    let (mut env, job, cranker, finalize) = eight_replicas_revealed(Options {
         token_program: TOKEN_2022,
         stake_token_program: Some(SPL_TOKEN),
-        config: cfg,
         ..Options::default()
     });
-    let requester = env.requester(1_000_000);
-    let providers: Vec<_> = (0..8).map(|_| env.provider_with_stake(1_000)).collect();
-    let job = env.post(&requester, 1, REWARD, 8, 5);
-    let refs: Vec<_> = providers.iter().collect();
-    let roots: Vec<[u8; 32]> = (0..8)
-        .map(|i| if i < 6 { [1; 32] } else { [2; 32] })
-        .collect();
-    run_to_reveals(&mut env, &job, &refs, &roots);
-
-    let cranker = env.wallet();
-    let state = env.job(&job).unwrap();
     let market = env.market.clone();
-    let bounty_to = env.fund(
-        &cranker.pubkey(),
-        &market.state.stake_mint,
-        &market.state.stake_token_program,
-        0,
-    );
-    let prereq =
-        compute_market_client::ix::finalize_job_prerequisites(&cranker.pubkey(), &market, &state);
-    env.send(&prereq, &[&cranker]).unwrap();
 
     // what a client sends: the finalize behind a compute-unit limit and a priority fee
     let mut chain = rpc::Chain::new("http://127.0.0.1:1");
     chain.priority_fee = 1_000;
-    let finalize = ix::finalize_job(&cranker.pubkey(), &market, &job, &state, &bounty_to);
     let all = chain.with_budget(std::slice::from_ref(&finalize));
     let legacy = rpc::transaction_size(&all, &cranker.pubkey());
     assert!(
@@ -632,10 +623,5 @@ fn eight_replicas_with_two_token_programs_settle_in_a_v0_transaction_with_a_look
         .send_transaction(tx)
         .map_err(|f| f.meta.logs.join("\n"))
         .unwrap();
-    let s = env.settlement(&job).unwrap();
-    assert_eq!(
-        (s.total_paid, s.fee, s.refund, s.total_slashed),
-        (6 * (REWARD - FEE), 6 * FEE, 2 * REWARD, 2 * COLLATERAL)
-    );
-    env.assert_vaults_balanced();
+    assert_six_paid_two_slashed(&env, &job);
 }

@@ -410,7 +410,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let mut chain = chain.clone();
             if !chain.fits(std::slice::from_ref(&finalize), &caller.pubkey()) {
                 // too large for a legacy transaction: a v0 one with the market's lookup table
-                let dir = crate::settings::default_localnet_dir()
+                let dir = ctx
+                    .localnet_dir
                     .with_file_name("lookup-tables")
                     .join(market.address.to_string());
                 std::fs::create_dir_all(&dir)

@@ -210,10 +210,26 @@ pub async fn deploy(
             "this ELF does not declare program id {program}, so the program would refuse every instruction there; build it for that id with `scripts/build-sbf --program-id {program}`"
         );
     }
+    if stack_layout_without_gaps(chain).await? {
+        bail!(
+            "{} has feature virtual_address_space_adjustments active: its VM lays sBPF v0 stack frames out without gaps, and scripts/build-sbf links for the layout with gaps (mainnet's); calls with more than five arguments would read garbage there",
+            chain.url()
+        );
+    }
+    let buffer_keypair = buffer_keypair_path(state, program, elf);
     let existing = chain.deployment(Some(program)).await?;
     match (&existing, program_keypair) {
         (Some(d), _) if d.is(elf) => {
             eprintln!("{program} already runs this ELF: nothing to deploy");
+            if let Ok(kp) = solana_sdk::signature::read_keypair_file(&buffer_keypair) {
+                if chain.account(&kp.pubkey()).await?.is_some() {
+                    eprintln!(
+                        "an earlier buffer of this deploy is left at {}: {}",
+                        kp.pubkey(),
+                        close_hint(&kp.pubkey())
+                    );
+                }
+            }
             return Ok(existing.expect("matched Some"));
         }
         (Some(d), _) => match d.upgrade_authority {
@@ -236,8 +252,8 @@ pub async fn deploy(
         }
     }
 
-    let buffer_keypair = buffer_keypair_path(state, program, elf);
     let buffer = write_buffer(&buffer_keypair, chain, payer, authority, elf).await?;
+    check_buffer(chain, &buffer, elf).await?;
     let rent = |len: usize| async move {
         chain
             .rpc
@@ -299,6 +315,35 @@ pub async fn deploy(
     Ok(d)
 }
 
+/// Whether the cluster runs sBPF v0 programs with contiguous stack frames (the feature
+/// `virtual_address_space_adjustments` is active), a layout this build is not linked for.
+async fn stack_layout_without_gaps(chain: &Chain) -> Result<bool> {
+    let id = agave_feature_set::virtual_address_space_adjustments::id();
+    Ok(match chain.account(&id).await? {
+        // a feature account holds bincode `Feature { activated_at: Option<Slot> }`
+        Some(acc) => acc.owner == solana_sdk_ids::feature::ID && acc.data.first() == Some(&1),
+        None => false,
+    })
+}
+
+/// Fails unless the buffer at `buffer` holds exactly `elf`: what a deploy or upgrade would make
+/// the program.
+async fn check_buffer(chain: &Chain, buffer: &Pubkey, elf: &[u8]) -> Result<()> {
+    let acc = chain
+        .account(buffer)
+        .await?
+        .ok_or_else(|| anyhow!("buffer {buffer} vanished"))?;
+    if acc.data.get(BUFFER_HEADER..) != Some(elf) {
+        bail!("buffer {buffer} does not hold the ELF after the writes; run the deploy again to resume");
+    }
+    Ok(())
+}
+
+/// How to get a buffer's rent back.
+fn close_hint(buffer: &Pubkey) -> String {
+    format!("its authority can reclaim the rent with `solana program close {buffer}`")
+}
+
 /// Creates (or finds, when resuming) the buffer for `elf`, writes the chunks it does not hold
 /// yet, and returns its address.
 async fn write_buffer(
@@ -322,10 +367,11 @@ async fn write_buffer(
                 );
             if !ok {
                 bail!(
-                    "buffer {} (keypair {}) is not a buffer of this ELF with authority {}; delete the keypair file to start over",
+                    "buffer {} (keypair {}) is not a buffer of this ELF with authority {}; delete the keypair file to start over ({})",
                     buffer.pubkey(),
                     path.display(),
-                    authority.pubkey()
+                    authority.pubkey(),
+                    close_hint(&buffer.pubkey())
                 );
             }
             eprintln!("resuming with buffer {}", buffer.pubkey());

@@ -108,16 +108,18 @@ impl Net {
         self.keys().join(format!("{name}.json"))
     }
 
+    /// `cmkt` as `who` against this chain, to add arguments to.
+    pub fn command(&self, who: &str) -> Command {
+        let mut c = Command::cargo_bin("cmkt").unwrap();
+        c.args(["--url", &self.info.rpc_url, "--config", "/nonexistent"])
+            .args(["--keypair", self.wallet(who).to_str().unwrap()])
+            .args(["--localnet-dir", self.keys().to_str().unwrap()]);
+        c
+    }
+
     /// Runs `cmkt` as `who` against this chain.
     pub fn cmkt(&self, who: &str, args: &[&str]) -> Output {
-        Command::cargo_bin("cmkt")
-            .unwrap()
-            .args(["--url", &self.info.rpc_url, "--config", "/nonexistent"])
-            .args(["--keypair", self.wallet(who).to_str().unwrap()])
-            .args(["--localnet-dir", self.keys().to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap()
+        self.command(who).args(args).output().unwrap()
     }
 
     pub fn ok(&self, who: &str, args: &[&str]) -> String {

@@ -15,7 +15,7 @@ pub mod token;
 
 // memcpy/memset/memcmp through the VM's syscalls above small sizes, and SVM-tuned 128-bit and
 // float helpers, in place of compiler-builtins' generic loops
-#[cfg(target_os = "solana")]
+#[cfg(all(target_os = "solana", target_arch = "bpf"))]
 use solana_compiler_builtins as _;
 
 use anchor_lang::prelude::*;
