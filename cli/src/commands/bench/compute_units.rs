@@ -36,7 +36,8 @@ pub fn run() -> Result<Vec<CuRow>> {
         } else {
             &mut out[i].token_2022
         };
-        *cell = (*cell).max(r.units);
+        // the bump searches vary with the addresses of each run: left out, so figures compare
+        *cell = (*cell).max(r.units - r.pda_search);
     }
     Ok(out)
 }

@@ -54,7 +54,8 @@ pub struct SandboxRow {
 }
 
 /// Compute units of one instruction at one n, as the runtime measured them: the most any
-/// measured call consumed (bump searches beyond the first try included).
+/// measured call consumed, less its bump searches beyond the first try (which vary with the
+/// addresses).
 #[derive(Serialize, Default)]
 pub struct CuRow {
     pub instruction: String,
@@ -232,11 +233,13 @@ impl Report {
              bytes, sha256 `{}`), each alone in a transaction in LiteSVM with mainnet's feature \
              set, on a market paying and staking in SPL Token and on one in Token-2022; units as \
              the runtime logs them (`consumed … compute units`, CPIs included), the most of the \
-             measured calls. Finalize is measured with every replica agreeing and with a bare \
-             quorum and the rest slashed (more transfers). The limit is what clients request for \
-             the instruction (`client/src/budget.rs`, about 1.25× the measured need) before \
-             1 500 units per extra bump tried for each PDA the instruction creates, which depends \
-             on the address. `tests/tests/compute_units.rs` fails when a call exceeds its limit.\n",
+             measured calls, less 1 500 units for each bump tried beyond the first for the PDAs \
+             the instruction creates (that part depends on the addresses, so it differs from run \
+             to run: up to a few thousand units). Finalize is measured with every replica \
+             agreeing and with a bare quorum and the rest slashed (more transfers). The limit is \
+             what clients request for the instruction (`client/src/budget.rs`, about 1.25× the \
+             need), to which they add the bump searches of the very addresses they use. \
+             `tests/tests/compute_units.rs` fails when a call exceeds what its client requests.\n",
             self.program.bytes, self.program.sha256
         );
         let _ = writeln!(
