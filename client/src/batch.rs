@@ -68,23 +68,27 @@ impl Chain {
                 max_retries: Some(0),
                 ..RpcSendTransactionConfig::default()
             };
-            let mut sending: tokio::task::JoinSet<(usize, Result<Signature, RpcError>)> =
-                tokio::task::JoinSet::new();
+            type Sending = tokio::task::JoinSet<(usize, Result<Signature, RpcError>)>;
+            let mut sending = Sending::new();
+            // waits for one send to finish, keeping its error; false when none is in flight
+            let mut finish_one = async |sending: &mut Sending| {
+                let Some(r) = sending.join_next().await else {
+                    return false;
+                };
+                if let Ok((j, Err(e))) = r {
+                    last_send_error = Some(self.rpc_error(e, &self.with_budget(&txs[j])));
+                }
+                true
+            };
             for (i, tx) in &signed {
                 while sending.len() >= IN_FLIGHT {
-                    if let Some(Ok((j, Err(e)))) = sending.join_next().await {
-                        last_send_error = Some(self.rpc_error(e, &self.with_budget(&txs[j])));
-                    }
+                    finish_one(&mut sending).await;
                 }
                 let (rpc, tx, i) = (self.rpc.clone(), tx.clone(), *i);
                 sending
                     .spawn(async move { (i, rpc.send_transaction_with_config(&tx, config).await) });
             }
-            while let Some(r) = sending.join_next().await {
-                if let Ok((j, Err(e))) = r {
-                    last_send_error = Some(self.rpc_error(e, &self.with_budget(&txs[j])));
-                }
-            }
+            while finish_one(&mut sending).await {}
 
             // wait for each to land, or for the blockhash to expire
             let mut open: Vec<(usize, Signature)> = signed

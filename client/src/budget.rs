@@ -250,13 +250,10 @@ mod tests {
         }))
         .unwrap()
             + "\n";
-        if std::env::var_os("CMKT_WRITE_VECTORS").is_some() {
-            std::fs::write(PATH, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(PATH).unwrap_or_default();
-        assert!(
-            have == want,
-            "{PATH} is stale: CMKT_WRITE_VECTORS=1 cargo test -p compute-market-client budget"
+        crate::generated::check(
+            PATH,
+            &want,
+            "CMKT_WRITE_VECTORS=1 cargo test -p compute-market-client budget",
         );
     }
 

@@ -27,6 +27,24 @@ pub use compute_market::{
     JobPostArgs, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs, ID as PROGRAM_ID,
 };
 
+/// Test support: files other implementations read (the web app's vectors and tables), generated
+/// by this crate's tests.
+#[cfg(test)]
+pub(crate) mod generated {
+    /// Fails unless the file at `path` holds `want`; with `CMKT_WRITE_VECTORS` set, writes it
+    /// first. `regenerate` says how to refresh it.
+    pub fn check(path: &str, want: &str, regenerate: &str) {
+        if std::env::var_os("CMKT_WRITE_VECTORS").is_some() {
+            std::fs::write(path, want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{path} is stale: regenerate with {regenerate}"
+        );
+    }
+}
+
 /// Errors of the SDK.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

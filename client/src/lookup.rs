@@ -11,12 +11,11 @@
 //! the tables in [`Chain::lookup_tables`] only for transactions that do not fit as legacy ones.
 
 use crate::rpc::{Chain, ChainError};
-use crate::{ata, ix, ClientError, Job, MarketRef, Pubkey, Slot, SlotState};
+use crate::{ata, ix, Job, MarketRef, Pubkey, Slot, SlotState};
 pub use solana_address_lookup_table_interface::instruction as alt_ix;
 use solana_address_lookup_table_interface::state::AddressLookupTable;
 pub use solana_message::AddressLookupTableAccount;
 use solana_sdk::{signature::Keypair, signer::Signer};
-use std::time::Duration;
 
 /// The accounts of `market` that every finalize or claim expiry names, but the programs it
 /// invokes at the top level (those must be named in the transaction itself).
@@ -87,22 +86,6 @@ pub fn largest_finalize_fits(chain: &Chain, market: &MarketRef, payer: &Pubkey) 
 }
 
 impl Chain {
-    /// The lookup table at `address` with its addresses, or `None` when there is none.
-    pub async fn lookup_table(
-        &self,
-        address: &Pubkey,
-    ) -> Result<Option<AddressLookupTableAccount>, ChainError> {
-        let Some(acc) = self.account(address).await? else {
-            return Ok(None);
-        };
-        let table = AddressLookupTable::deserialize(&acc.data)
-            .map_err(|e| ClientError::Decode(*address, "address lookup table", format!("{e:?}")))?;
-        Ok(Some(AddressLookupTableAccount {
-            key: *address,
-            addresses: table.addresses.to_vec(),
-        }))
-    }
-
     /// A lookup table holding [`market_addresses`]: the one at `known` when it holds them all,
     /// else a new one created (and paid) by `payer`, returned once the cluster can use it.
     pub async fn market_lookup_table(
@@ -148,15 +131,7 @@ impl Chain {
             .get_slot()
             .await
             .map_err(|e| self.rpc_error(e, &[]))?;
-        while self
-            .rpc
-            .get_slot()
-            .await
-            .map_err(|e| self.rpc_error(e, &[]))?
-            <= landed
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_past_slot(landed).await?;
         Ok(AddressLookupTableAccount {
             key: address,
             addresses: wanted,

@@ -267,13 +267,10 @@ mod vectors {
     fn web_app_vectors_are_current() {
         let v = vectors();
         let want = serde_json::to_string_pretty(&v).unwrap() + "\n";
-        if std::env::var_os("CMKT_WRITE_VECTORS").is_some() {
-            std::fs::write(PATH, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(PATH).unwrap_or_default();
-        assert!(
-            have == want,
-            "{PATH} is stale: regenerate with CMKT_WRITE_VECTORS=1 cargo test -p compute-market-client vectors"
+        crate::generated::check(
+            PATH,
+            &want,
+            "CMKT_WRITE_VECTORS=1 cargo test -p compute-market-client vectors",
         );
         // the vectors verify with this implementation
         for case in v["cases"].as_array().unwrap() {

@@ -310,6 +310,28 @@ impl Chain {
             .ok_or_else(|| ClientError::Decode(id, "Clock", "short sysvar".into()).into())
     }
 
+    /// Waits until the cluster's (confirmed) slot is past `slot`: what was deployed or added to a
+    /// lookup table in `slot` can be used from the next one. Gives up after `send_timeout`.
+    pub async fn wait_past_slot(&self, slot: u64) -> Result<(), ChainError> {
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        while self
+            .rpc
+            .get_slot()
+            .await
+            .map_err(|e| self.rpc_error(e, &[]))?
+            <= slot
+        {
+            if tokio::time::Instant::now() > deadline {
+                return Err(ChainError::Rpc {
+                    url: self.url(),
+                    message: format!("the cluster did not move past slot {slot}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     /// The highest rooted (finalized) slot.
     pub async fn rooted_slot(&self) -> Result<u64, ChainError> {
         self.rpc

@@ -10,8 +10,6 @@ use compute_market_client::{
 };
 use solana_sdk::signer::Signer;
 
-const REWARD: u64 = 10_000;
-
 /// Replaces every occurrence of `from` among the instruction's accounts by `to`.
 fn swap(mut ix: Instruction, from: Pubkey, to: Pubkey) -> Instruction {
     let mut hit = false;

@@ -305,13 +305,7 @@ pub async fn deploy(
         bail!("the bytes deployed at {program} are not the ELF that was written");
     }
     // a program (re)deployed in a slot can be called from the next one
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while chain.rpc.get_slot().await.context("RPC getSlot")? <= d.slot {
-        if std::time::Instant::now() > deadline {
-            bail!("the cluster did not move past slot {} within 60 s", d.slot);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    chain.wait_past_slot(d.slot).await?;
     Ok(d)
 }
 

@@ -29,10 +29,17 @@ pub const SOL: u64 = 1_000_000_000;
 /// Start of the test clock: a realistic unix time, so no deadline sits at zero.
 pub const T0: i64 = 1_750_000_000;
 
+/// The reward per replica most tests post with, and what [`config`] takes of it.
+pub const REWARD: u64 = 10_000;
+/// The protocol fee on one [`REWARD`]: 2.5%.
+pub const FEE: u64 = 250;
+/// Collateral per claim.
+pub const COLLATERAL: u64 = 500;
+
 pub fn config() -> MarketConfig {
     MarketConfig {
         min_stake: 1_000,
-        collateral_per_claim: 500,
+        collateral_per_claim: COLLATERAL,
         fee_bps: 250,
         slash_bounty_bps: 1_000,
         max_replicas: 5,
@@ -561,5 +568,23 @@ fn placeholder_market() -> Market {
         treasury: Pubkey::default(),
         config: config(),
         reserved: [0; 64],
+    }
+}
+
+/// Claims, commits and reveals `roots[i]` for provider `i` (all commit before any reveals).
+pub fn run_to_reveals(
+    env: &mut Env,
+    job: &solana_sdk::pubkey::Pubkey,
+    providers: &[&solana_sdk::signature::Keypair],
+    roots: &[[u8; 32]],
+) {
+    for p in providers {
+        env.claim(p, job).unwrap();
+    }
+    for (i, (p, r)) in providers.iter().zip(roots).enumerate() {
+        env.commit(p, job, *r, salt(i as u8)).unwrap();
+    }
+    for (i, (p, r)) in providers.iter().zip(roots).enumerate() {
+        env.reveal(p, job, *r, salt(i as u8)).unwrap();
     }
 }
