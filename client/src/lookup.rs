@@ -131,7 +131,7 @@ impl Chain {
             .get_slot()
             .await
             .map_err(|e| self.rpc_error(e, &[]))?;
-        self.wait_past_slot(landed).await?;
+        self.wait_past_slot(landed, self.send_timeout).await?;
         Ok(AddressLookupTableAccount {
             key: address,
             addresses: wanted,

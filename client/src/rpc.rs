@@ -311,9 +311,9 @@ impl Chain {
     }
 
     /// Waits until the cluster's (confirmed) slot is past `slot`: what was deployed or added to a
-    /// lookup table in `slot` can be used from the next one. Gives up after `send_timeout`.
-    pub async fn wait_past_slot(&self, slot: u64) -> Result<(), ChainError> {
-        let deadline = tokio::time::Instant::now() + self.send_timeout;
+    /// lookup table in `slot` can be used from the next one. Gives up after `timeout`.
+    pub async fn wait_past_slot(&self, slot: u64, timeout: Duration) -> Result<(), ChainError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         while self
             .rpc
             .get_slot()
@@ -324,7 +324,9 @@ impl Chain {
             if tokio::time::Instant::now() > deadline {
                 return Err(ChainError::Rpc {
                     url: self.url(),
-                    message: format!("the cluster did not move past slot {slot}"),
+                    message: format!(
+                        "the cluster did not move past slot {slot} within {timeout:?}"
+                    ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -305,7 +305,9 @@ pub async fn deploy(
         bail!("the bytes deployed at {program} are not the ELF that was written");
     }
     // a program (re)deployed in a slot can be called from the next one
-    chain.wait_past_slot(d.slot).await?;
+    chain
+        .wait_past_slot(d.slot, std::time::Duration::from_secs(60))
+        .await?;
     Ok(d)
 }
 
