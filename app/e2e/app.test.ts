@@ -1,8 +1,8 @@
 /**
  * The web app in a real browser against a real local chain and worker: connect the Wallet
  * Standard test wallet, post a job, watch it settle live, download and verify the result (and see
- * a tampered download refused), cancel an unclaimed job, the errors a person meets, and the
- * auditor's page with its exports checked against `cmkt audit`.
+ * a tampered download refused), cancel an unclaimed job (which leaves a settlement record), the
+ * errors a person meets, and the auditor's page with its exports checked against `cmkt audit`.
  */
 import assert from "node:assert/strict";
 import { Connection, Keypair, PublicKey } from "@solana/web3.js";
@@ -111,14 +111,25 @@ test("connects the Wallet Standard test wallet and shows the market", async () =
   assert.equal(await page.getByTestId("wallet-address").getAttribute("title"), requester().toBase58());
 });
 
-test("the review shows escrow, fee and rent, and refuses an escrow the wallet cannot pay", async () => {
+test("the review shows escrow, fee, terms and rent, and refuses an escrow the wallet cannot pay", async () => {
   await page.goto(appUrl("post"));
-  await fillJob(page, "2000000", 2, 1);
+  await fillJob(page, "2000000", 2, 2);
   const review = await page.getByTestId("review").textContent();
   assert.match(review ?? "", /Escrow \(reward × n\)4000000 tokens/);
   assert.match(review ?? "", /Insufficient funds: the escrow is 4000000 tokens and your wallet holds \d+/);
+  // the terms the post will carry the hash of, as read for this review
+  assert.match(review ?? "", /Market terms you accept[0-9a-f]{16}…/);
+  assert.doesNotMatch(review ?? "", /strict majority/);
   assert.equal(await page.getByRole("button", { name: "Sign and post" }).isDisabled(), true);
   await screenshot(page, "post-insufficient-funds");
+});
+
+test("the review refuses a quorum that is not a strict majority of the replicas, and says why", async () => {
+  await page.goto(appUrl("post"));
+  await fillJob(page, "2", 2, 1);
+  const review = (await page.getByTestId("review").textContent()) ?? "";
+  assert.match(review, /must be a strict majority of the replicas n[\s\S]*For n = 2, k must be 2\./);
+  assert.equal(await page.getByRole("button", { name: "Sign and post" }).isDisabled(), true);
 });
 
 let jobAddress = "";
@@ -128,8 +139,9 @@ test("a declined signature sends nothing; a signed job is posted, settles live a
   await fillJob(page, "2");
   const review = (await page.getByTestId("review").textContent()) ?? "";
   assert.match(review, /Escrow \(reward × n\)2 tokens/);
-  const deposit = /Settlement record deposit[^)]*\)([\d.]+) SOL/.exec(review);
-  assert.ok(deposit, review);
+  // the deposit is sized for the most expired claims; the record keeps only its own rent
+  const recordRent = /Settlement record rent[^)]*\)([\d.]+) SOL/.exec(review);
+  assert.ok(recordRent, review);
   const lamportsBefore = await lamports(requester());
   await screenshot(page, "post-review");
 
@@ -152,10 +164,10 @@ test("a declined signature sends nothing; a signed job is posted, settles live a
     assert.match(history, new RegExp(name), history);
   }
   await screenshot(page, "job-settled");
-  // what the review said it costs in SOL is what it cost: the job's rent came back, the
-  // settlement deposit paid the record's rent, and one signature fee
+  // what the review said it costs in SOL is what it cost: the job's rent and the unused deposit
+  // came back, the record's rent was kept (no claim expired), and one signature fee
   const spent = lamportsBefore - (await lamports(requester()));
-  assert.equal(spent, parseUnits(deposit[1], 9) + 5000n);
+  assert.equal(spent, parseUnits(recordRent[1], 9) + 5000n);
 
   await page.getByRole("button", { name: "Download and verify the result" }).click();
   const ok = await waitText(page.getByTestId("verified"), /Verified: \d+ bytes/, 30_000);
@@ -187,12 +199,13 @@ test("a provider serving tampered bytes is shown as not verified", async () => {
   await page.unrouteAll();
 });
 
-test("my jobs lists the settled job, and an unclaimed job can be cancelled for a refund", async () => {
+test("my jobs lists the settled job, and an unclaimed job can be cancelled for a refund and a record", async () => {
   await page.goto(appUrl("post"));
   await fillJob(page, "0.5");
   const before = await tokens(requester());
   await page.getByRole("button", { name: "Sign and post" }).click();
   await page.waitForURL(/#\/job\//, { timeout: 60_000 });
+  const cancelled = (await page.getByTestId("job-address").textContent()) ?? "";
   await page.goto(appUrl("jobs"));
   await page.getByTestId("live").waitFor();
   await waitText(page.getByTestId("settled-jobs"), new RegExp(jobAddress.slice(0, 4)));
@@ -203,6 +216,12 @@ test("my jobs lists the settled job, and an unclaimed job can be cancelled for a
   const open = JSON.parse(net.cmkt("requester", ["--output", "json", "--market", net.info.market, "job", "list"]));
   assert.equal(open.length, 0, "the cancelled job is closed on-chain");
   assert.equal(await tokens(requester()), before, "the escrow came back");
+  // the cancellation left a settlement record, listed with the settled jobs and on the job's page
+  await waitText(page.getByTestId("settled-jobs"), new RegExp(`${cancelled.slice(0, 4)}[\\s\\S]*cancelled \\(refunded\\)`));
+  await page.goto(appUrl(`job/${cancelled}`));
+  await waitText(page.getByTestId("outcome"), /^cancelled \(refunded\)$/);
+  await waitText(page.getByTestId("history"), /JobCancelled/);
+  await screenshot(page, "job-cancelled");
 });
 
 test("the auditor page: conservation, totals, filters and exports agree with cmkt audit", async () => {
@@ -231,9 +250,21 @@ test("the auditor page: conservation, totals, filters and exports agree with cmk
   assert.equal(lines.length, 1 + cli.settlements);
   assert.ok(lines.some((l) => l.includes(jobAddress)));
 
-  // filters: no settlement has the outcome "no quorum"; an unknown requester matches nothing
+  // the report export is `cmkt audit`'s report: the same fields and figures (amounts are exact
+  // strings in the export, numbers in cmkt's JSON, so both are compared as strings)
+  const [report] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Export report" }).click()]);
+  const reports = JSON.parse(readFileSync((await report.path())!, "utf8")) as { market: string }[];
+  assert.equal(reports.length, 1, "one report per market shown");
+  const strings = (v: unknown) => JSON.parse(JSON.stringify(v, (_, x) => (typeof x === "number" ? String(x) : x)));
+  assert.deepEqual(strings(reports[0]), strings(cli));
+
+  // filters: no settlement has the outcome "no quorum", the cancelled job has its own; an unknown
+  // requester matches nothing
   await p.getByLabel("filter outcome").selectOption("noQuorum");
   assert.equal(Number(await p.getByTestId("total-count").textContent()), cli.no_quorum);
+  await p.getByLabel("filter outcome").selectOption("cancelled");
+  assert.equal(Number(await p.getByTestId("total-count").textContent()), cli.cancelled);
+  assert.ok(cli.cancelled >= 1, "the cancelled job's record is audited");
   await p.getByLabel("filter outcome").selectOption("");
   await p.getByLabel("filter requester").fill("11111111111111111111111111111111");
   assert.equal(Number(await p.getByTestId("total-count").textContent()), 0);

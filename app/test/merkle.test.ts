@@ -1,3 +1,4 @@
+import { PublicKey } from "@solana/web3.js";
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import {
@@ -16,6 +17,8 @@ import { fromHex, toHex } from "../src/lib/bytes";
 const text = readFileSync(new URL("./vectors/merkle.json", import.meta.url), "utf8");
 const vectors = parseExact(text) as {
   chunk_size: string | number;
+  /** The job (base58) every case's root is bound to. */
+  job: string;
   cases: {
     output: { len: number; seed: number };
     summary: unknown;
@@ -25,11 +28,19 @@ const vectors = parseExact(text) as {
 };
 
 const output = (len: number, seed: number) => Uint8Array.from({ length: len }, (_, i) => (i * 7 + seed) % 251);
+const job = new PublicKey(vectors.job);
+/** Any other job: the same summary must not verify for it. */
+const otherJob = new PublicKey(Uint8Array.from(job.toBytes(), (b, i) => (i === 31 ? b ^ 1 : b)));
 
 describe("result verification matches the Rust client", () => {
   it("uses the same chunk size", () => {
     expect(Number(vectors.chunk_size)).toBe(CHUNK_SIZE);
     expect(vectors.cases.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it("binds every root to the vectors' job", () => {
+    expect(vectors.job).toBe(job.toBase58());
+    expect(otherJob.equals(job)).toBe(false);
   });
 
   for (const c of vectors.cases) {
@@ -38,9 +49,17 @@ describe("result verification matches the Rust client", () => {
       const out = output(c.output.len, c.output.seed);
       const summary = summaryFromJson(c.summary);
       expect(toHex(dataRoot(out))).toBe(toHex(summary.dataRoot));
-      expect(toHex(resultRoot(summary))).toBe(c.root);
+      expect(toHex(resultRoot(job, summary))).toBe(c.root);
       const root = fromHex(c.root);
-      expect(verifyOutput(root, summary, out)).toEqual({ ok: true, summary });
+      expect(verifyOutput(job, root, summary, out)).toEqual({ ok: true, summary });
+    });
+
+    it(`${name}: the same summary and output under another job do not verify`, () => {
+      const out = output(c.output.len, c.output.seed);
+      const summary = summaryFromJson(c.summary);
+      expect(toHex(resultRoot(otherJob, summary))).not.toBe(c.root);
+      const v = verifyOutput(otherJob, fromHex(c.root), summary, out);
+      expect(v).toEqual({ ok: false, reason: "the summary does not hash to the root settled for this job" });
     });
 
     it(`${name}: tampered bytes, length, fuel and status are refused`, () => {
@@ -50,13 +69,13 @@ describe("result verification matches the Rust client", () => {
       if (out.length > 0) {
         const bad = out.slice();
         bad[bad.length - 1] ^= 1;
-        expect(verifyOutput(root, summary, bad).ok).toBe(false);
+        expect(verifyOutput(job, root, summary, bad).ok).toBe(false);
       }
-      expect(verifyOutput(root, summary, Uint8Array.of(...out, 0)).ok).toBe(false);
+      expect(verifyOutput(job, root, summary, Uint8Array.of(...out, 0)).ok).toBe(false);
       const fuel = summary.fuelUsed === 0n ? 1n : summary.fuelUsed - 1n;
-      expect(verifyOutput(root, { ...summary, fuelUsed: fuel }, out).ok).toBe(false);
+      expect(verifyOutput(job, root, { ...summary, fuelUsed: fuel }, out).ok).toBe(false);
       const status = summary.status.kind === "trapped" ? { kind: "out_of_fuel" as const } : { kind: "trapped" as const };
-      expect(verifyOutput(root, { ...summary, status }, out).ok).toBe(false);
+      expect(verifyOutput(job, root, { ...summary, status }, out).ok).toBe(false);
     });
 
     if (c.chunks.length > 0) {
@@ -83,6 +102,6 @@ describe("result verification matches the Rust client", () => {
     // a plain JSON.parse rounds the number to 2^64, which is no u64: it cannot hash to the root
     const plain = JSON.parse(JSON.stringify(big!.summary).replace('"18446744073709551615"', "18446744073709551615"));
     expect(plain.fuel_used).toBe(2 ** 64);
-    expect(() => resultRoot(summaryFromJson(plain))).toThrow(/not a u64/);
+    expect(() => resultRoot(job, summaryFromJson(plain))).toThrow(/not a u64/);
   });
 });

@@ -29,7 +29,10 @@ pub struct ProviderTotals {
     pub settled_slots: u64,
     pub agreed: u64,
     pub paid: u64,
+    /// Slashed at settlement and from expired claims, by the records (settlements and open jobs).
     pub slashed: u64,
+    /// `Provider.total_slashed` of the live account (0 when the provider closed its account).
+    pub account_slashed: u64,
 }
 
 /// Totals of one requester.
@@ -49,6 +52,7 @@ pub struct Report {
     pub settlements: u64,
     pub verified: u64,
     pub no_quorum: u64,
+    pub cancelled: u64,
     pub open_jobs: u64,
     pub open_escrow: u64,
     pub escrow_vault_balance: u64,
@@ -59,6 +63,11 @@ pub struct Report {
     pub total_refunded: u64,
     pub total_slashed: u64,
     pub total_bounties: u64,
+    /// Tokens in the escrow vault beyond the open jobs' escrow (sent to it from outside the
+    /// program): not owed to anyone, and not a violation.
+    pub escrow_surplus: u64,
+    /// Tokens in the stake vault beyond the providers' stakes.
+    pub stake_surplus: u64,
     pub providers: BTreeMap<String, ProviderTotals>,
     pub requesters: BTreeMap<String, RequesterTotals>,
     /// Every rule that does not hold, one line each. Empty when the market is sound.
@@ -142,9 +151,28 @@ pub fn check_settlement(address: &Pubkey, s: &Settlement, market: &Pubkey) -> Ve
         Outcome::NoQuorum if s.total_paid != 0 || s.refund != s.escrow => {
             fail("no quorum but not a full refund".into())
         }
+        Outcome::Cancelled
+            if s.refund != s.escrow
+                || s.total_slashed != 0
+                || s.verdicts.iter().any(|x| x.verdict != Verdict::Unclaimed) =>
+        {
+            fail("cancelled but not a full refund with every slot unclaimed".into())
+        }
         _ => {}
     }
     v
+}
+
+/// Adds `collateral` for each expired claim to its provider's slashes.
+fn attribute_expiries(
+    providers: &mut BTreeMap<String, ProviderTotals>,
+    expired: &[Pubkey],
+    collateral: u64,
+) {
+    for owner in expired {
+        let t = providers.entry(owner.to_string()).or_default();
+        t.slashed = t.slashed.saturating_add(collateral);
+    }
 }
 
 /// Runs every check and sums up.
@@ -162,6 +190,7 @@ pub fn audit(snap: &Snapshot) -> Report {
         let req = r.requesters.entry(j.requester.to_string()).or_default();
         req.jobs += 1;
         req.escrowed = req.escrowed.saturating_add(j.escrow);
+        attribute_expiries(&mut r.providers, &j.expired, j.collateral);
     }
     for (address, p) in &snap.providers {
         r.total_stake = r.total_stake.saturating_add(p.stake);
@@ -174,12 +203,14 @@ pub fn audit(snap: &Snapshot) -> Report {
         let t = r.providers.entry(p.owner.to_string()).or_default();
         t.stake = p.stake;
         t.locked = p.locked;
+        t.account_slashed = p.total_slashed;
     }
     for (address, s) in &snap.settlements {
         r.settlements += 1;
         match s.outcome {
             Outcome::Verified => r.verified += 1,
             Outcome::NoQuorum => r.no_quorum += 1,
+            Outcome::Cancelled => r.cancelled += 1,
         }
         // sums saturate: corrupted records must be reported, not crash the auditor
         r.total_paid = r.total_paid.saturating_add(s.total_paid);
@@ -207,18 +238,39 @@ pub fn audit(snap: &Snapshot) -> Report {
             t.paid = t.paid.saturating_add(x.paid);
             t.slashed = t.slashed.saturating_add(x.slashed);
         }
+        attribute_expiries(&mut r.providers, &s.expired, s.collateral);
     }
-    if r.escrow_vault_balance != r.open_escrow {
-        r.violations.push(format!(
+    // every slash a live provider account counts is explained by a record, and the other way
+    // round (the records of a provider that closed and registered again include its earlier
+    // account's slashes: compared only when no record predates the registration)
+    for (address, p) in &snap.providers {
+        let earlier = snap.settlements.iter().any(|(_, s)| {
+            s.settled_at < p.registered_at
+                && (s.expired.contains(&p.owner)
+                    || s.verdicts.iter().any(|x| x.provider == p.owner))
+        });
+        let t = &r.providers[&p.owner.to_string()];
+        if !earlier && t.slashed != p.total_slashed {
+            r.violations.push(format!(
+                "provider {address}: records attribute {} slashed, the account counts {}",
+                t.slashed, p.total_slashed
+            ));
+        }
+    }
+    // Anyone can send tokens to a vault: a surplus is reported, only a shortfall is a violation.
+    match r.escrow_vault_balance.checked_sub(r.open_escrow) {
+        Some(surplus) => r.escrow_surplus = surplus,
+        None => r.violations.push(format!(
             "escrow vault holds {} but open jobs escrow {}",
             r.escrow_vault_balance, r.open_escrow
-        ));
+        )),
     }
-    if r.stake_vault_balance != r.total_stake {
-        r.violations.push(format!(
+    match r.stake_vault_balance.checked_sub(r.total_stake) {
+        Some(surplus) => r.stake_surplus = surplus,
+        None => r.violations.push(format!(
             "stake vault holds {} but providers' stakes sum to {}",
             r.stake_vault_balance, r.total_stake
-        ));
+        )),
     }
     r
 }

@@ -73,7 +73,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
     (
         "cancel_job",
         ixs::CancelJob::DISCRIMINATOR,
-        Limit::flat(17_000),
+        Limit::flat(25_000),
     ),
     (
         "claim_job",
@@ -164,8 +164,8 @@ pub fn pda_search_units(ix: &Instruction, program: &Pubkey) -> u32 {
             vec![SEED_JOB.to_vec(), a1, a0, arg],
             vec![SEED_SETTLEMENT.to_vec(), a2],
         ]
-    } else if disc == ixs::FinalizeJob::DISCRIMINATOR {
-        // caller, market, job, settlement
+    } else if disc == ixs::FinalizeJob::DISCRIMINATOR || disc == ixs::CancelJob::DISCRIMINATOR {
+        // caller (requester), market, job, settlement
         vec![vec![SEED_SETTLEMENT.to_vec(), a2]]
     } else {
         vec![]

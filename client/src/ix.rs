@@ -199,7 +199,8 @@ pub fn post_job(
     )
 }
 
-/// `cancel_job`, refunding into `refund_to` (a payment-mint account).
+/// `cancel_job`, refunding into `refund_to` (a payment-mint account) and writing the job's
+/// `Cancelled` settlement record.
 pub fn cancel_job(
     requester: &Pubkey,
     market: &MarketRef,
@@ -213,10 +214,12 @@ pub fn cancel_job(
             requester: *requester,
             market: market.address,
             job: *job,
+            settlement: market.settlement(job),
             refund_to: *refund_to,
             escrow_vault: m.escrow_vault,
             payment_mint: m.payment_mint,
             token_program: m.payment_token_program,
+            system_program: system_program::ID,
         },
         data::CancelJob {},
     )

@@ -21,8 +21,8 @@ pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};
 pub use compute_market::{
     self as program, constants,
     state::{
-        commitment_hash, Job, JobStatus, Market, MarketConfig, Outcome, Provider, Settlement, Slot,
-        SlotState, SlotVerdict, Verdict,
+        commitment_hash, is_strict_majority, Job, JobStatus, Market, MarketConfig, Outcome,
+        Provider, Settlement, Slot, SlotState, SlotVerdict, Verdict,
     },
     JobPostArgs, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs, ID as PROGRAM_ID,
 };
@@ -77,6 +77,12 @@ impl MarketRef {
     /// The settlement record of `job`.
     pub fn settlement(&self, job: &Pubkey) -> Pubkey {
         pda::settlement(&self.program, job)
+    }
+
+    /// The hash of the terms read with this market (`JobPostArgs::terms_hash`): a post built
+    /// with it fails if the market's rules changed since they were read.
+    pub fn terms_hash(&self) -> [u8; 32] {
+        self.state.config.terms_hash()
     }
 }
 

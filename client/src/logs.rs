@@ -338,7 +338,9 @@ mod tests {
         let token = Pubkey::new_unique();
         let posted = ev::JobCancelled {
             job: Pubkey::new_unique(),
+            settlement: Pubkey::new_unique(),
             refund: 42,
+            expired_slashed: 0,
         };
         let data = base64::engine::general_purpose::STANDARD.encode(posted.data());
         assert_eq!(&posted.data()[..8], ev::JobCancelled::DISCRIMINATOR);

@@ -74,6 +74,7 @@ pub fn largest_finalize_fits(chain: &Chain, market: &MarketRef, payer: &Pubkey) 
         reserved: [0; 32],
         manifest_uri: String::new(),
         slots: (0..n).map(slot).collect(),
+        expired: Vec::new(),
     };
     let bounty_to = ata(
         payer,

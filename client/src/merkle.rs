@@ -1,14 +1,19 @@
-//! Result roots: a sha256 Merkle tree over fixed-size output chunks, bound to how the run ended,
-//! the fuel it used and the output length, with a domain tag on every hash.
+//! Result roots: a sha256 Merkle tree over fixed-size output chunks, bound to the job the result
+//! answers, how the run ended, the fuel it used and the output length, with a domain tag on every
+//! hash. Binding the job means a root revealed for one job says nothing about another: a provider
+//! cannot copy the public root of an earlier job with the same manifest and be paid without
+//! running anything (it would have to download and re-bind the output, see the README).
 //!
 //! ```text
 //! leaf(i, chunk)  = sha256(0x00 || "cmkt/leaf/v1" || u64le(i) || chunk)
 //! node(l, r)      = sha256(0x01 || l || r)        an odd node at the end of a level moves up as is
 //! empty           = sha256(0x02 || "cmkt/empty/v1")
-//! result_root     = sha256("cmkt/result/v1" || runtime || 0x00 || status || i64le(code)
+//! result_root     = sha256("cmkt/result/v2" || job || runtime || 0x00 || status || i64le(code)
 //!                          || u64le(fuel_used) || u64le(output_len) || data_root)
+//!                   job: the 32 bytes of the job account's address
 //! ```
 
+use crate::Pubkey;
 use sha2::{Digest, Sha256};
 
 /// Bytes per output chunk.
@@ -64,11 +69,12 @@ impl ResultSummary {
         }
     }
 
-    /// The 32 bytes committed and revealed on-chain.
-    pub fn root(&self) -> [u8; 32] {
+    /// The 32 bytes committed and revealed on-chain for `job`.
+    pub fn root(&self, job: &Pubkey) -> [u8; 32] {
         let (status, code) = self.status.tag();
         let mut h = Sha256::new();
-        h.update(b"cmkt/result/v1");
+        h.update(b"cmkt/result/v2");
+        h.update(job.as_ref());
         h.update(self.runtime.as_bytes());
         h.update([0u8, status]);
         h.update(code.to_le_bytes());
@@ -247,7 +253,8 @@ mod tests {
     }
 
     #[test]
-    fn roots_bind_status_fuel_length_and_runtime() {
+    fn roots_bind_job_status_fuel_length_and_runtime() {
+        let job = Pubkey::new_from_array([7; 32]);
         let out = output(10_000);
         let base = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 1_000, &out);
         let variants = [
@@ -274,12 +281,15 @@ mod tests {
             ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 1_000, &out[..9_999]),
         ];
         for v in variants {
-            assert_ne!(v.root(), base.root(), "{v:?}");
+            assert_ne!(v.root(&job), base.root(&job), "{v:?}");
         }
         assert_eq!(
-            base.root(),
-            ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 1_000, &out).root()
+            base.root(&job),
+            ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 1_000, &out).root(&job)
         );
+        // the same output for another job has another root: an earlier job's root cannot be
+        // copied
+        assert_ne!(base.root(&job), base.root(&Pubkey::new_from_array([8; 32])));
         // the empty output has its own root, distinct from any chunk's
         assert_ne!(data_root(&[]), data_root(&[0]));
     }

@@ -6,6 +6,7 @@
 //! - `GET {endpoint}/results/{root_hex}/chunks/{i}` → JSON [`ChunkResponse`] with a Merkle proof.
 
 use crate::merkle::{data_root, verify_chunk, ChunkProof, ExitStatus, ResultSummary};
+use crate::Pubkey;
 use serde::{Deserialize, Serialize};
 
 /// The wire form of a [`ResultSummary`].
@@ -109,25 +110,27 @@ pub fn chunk_url(endpoint: &str, root: &[u8; 32], index: u64) -> String {
     )
 }
 
-/// Checks a summary against the root settled on-chain.
+/// Checks a summary against the root settled on-chain for `job`.
 pub fn verify_summary(
+    job: &Pubkey,
     root: &[u8; 32],
     summary: &ResultSummaryJson,
 ) -> Result<ResultSummary, VerifyError> {
     let s = ResultSummary::try_from(summary)?;
-    if &s.root() != root {
+    if &s.root(job) != root {
         return Err(VerifyError::SummaryMismatch);
     }
     Ok(s)
 }
 
-/// Checks a summary and the full output against the root settled on-chain.
+/// Checks a summary and the full output against the root settled on-chain for `job`.
 pub fn verify_output(
+    job: &Pubkey,
     root: &[u8; 32],
     summary: &ResultSummaryJson,
     output: &[u8],
 ) -> Result<ResultSummary, VerifyError> {
-    let s = verify_summary(root, summary)?;
+    let s = verify_summary(job, root, summary)?;
     if s.output_len != output.len() as u64 {
         return Err(VerifyError::LengthMismatch {
             expected: s.output_len,
@@ -140,14 +143,15 @@ pub fn verify_output(
     Ok(s)
 }
 
-/// Checks chunk `index` against the settled root, given the summary.
+/// Checks chunk `index` against the root settled for `job`, given the summary.
 pub fn verify_chunk_response(
+    job: &Pubkey,
     root: &[u8; 32],
     summary: &ResultSummaryJson,
     index: u64,
     chunk: &ChunkResponse,
 ) -> Result<Vec<u8>, VerifyError> {
-    let s = verify_summary(root, summary)?;
+    let s = verify_summary(job, root, summary)?;
     if chunk.proof.index != index {
         return Err(VerifyError::ChunkMismatch);
     }
@@ -167,25 +171,31 @@ mod tests {
     fn outputs_and_chunks_verify_and_tampering_is_caught() {
         let out: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
         let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 77, &out);
-        let root = s.root();
+        let job = Pubkey::new_unique();
+        let root = s.root(&job);
         let j = ResultSummaryJson::from(&s);
-        assert_eq!(verify_output(&root, &j, &out).unwrap(), s);
+        assert_eq!(verify_output(&job, &root, &j, &out).unwrap(), s);
         let mut bad = out.clone();
         bad[5000] ^= 1;
         assert_eq!(
-            verify_output(&root, &j, &bad),
+            verify_output(&job, &root, &j, &bad),
             Err(VerifyError::DataMismatch)
         );
         assert!(matches!(
-            verify_output(&root, &j, &out[1..]),
+            verify_output(&job, &root, &j, &out[1..]),
             Err(VerifyError::LengthMismatch { .. })
         ));
+        // the same output bound to another job: a copied root does not verify
+        assert_eq!(
+            verify_output(&Pubkey::new_unique(), &root, &j, &out),
+            Err(VerifyError::SummaryMismatch)
+        );
         let lie = ResultSummaryJson {
             fuel_used: 78,
             ..j.clone()
         };
         assert_eq!(
-            verify_output(&root, &lie, &out),
+            verify_output(&job, &root, &lie, &out),
             Err(VerifyError::SummaryMismatch)
         );
         let c = ChunkResponse {
@@ -193,11 +203,11 @@ mod tests {
             proof: prove_chunk(&out, 1).unwrap(),
         };
         assert_eq!(
-            verify_chunk_response(&root, &j, 1, &c).unwrap(),
+            verify_chunk_response(&job, &root, &j, 1, &c).unwrap(),
             out[4096..8192].to_vec()
         );
         assert_eq!(
-            verify_chunk_response(&root, &j, 0, &c),
+            verify_chunk_response(&job, &root, &j, 0, &c),
             Err(VerifyError::ChunkMismatch),
             "asked for chunk 0, served chunk 1"
         );
@@ -206,7 +216,7 @@ mod tests {
             ..c
         };
         assert_eq!(
-            verify_chunk_response(&root, &j, 1, &forged),
+            verify_chunk_response(&job, &root, &j, 1, &forged),
             Err(VerifyError::ChunkMismatch)
         );
     }
@@ -228,6 +238,13 @@ mod vectors {
     fn output(len: usize, seed: usize) -> Vec<u8> {
         (0..len).map(|i| ((i * 7 + seed) % 251) as u8).collect()
     }
+
+    /// The job every vector's root is bound to.
+    const JOB: Pubkey = Pubkey::new_from_array([
+        0x4a, 0x6f, 0x62, 0x20, 0x6f, 0x66, 0x20, 0x74, 0x68, 0x65, 0x20, 0x76, 0x65, 0x63, 0x74,
+        0x6f, 0x72, 0x73, 0x3a, 0x20, 0x6a, 0x6f, 0x62, 0x2d, 0x62, 0x6f, 0x75, 0x6e, 0x64, 0x20,
+        0x76, 0x32,
+    ]);
 
     fn vectors() -> serde_json::Value {
         let cases = [
@@ -251,7 +268,7 @@ mod vectors {
                 serde_json::json!({
                     "output": { "len": len, "seed": seed },
                     "summary": ResultSummaryJson::from(&s),
-                    "root": hex::encode(s.root()),
+                    "root": hex::encode(s.root(&JOB)),
                     "chunks": chunks,
                 })
             })
@@ -259,6 +276,7 @@ mod vectors {
         serde_json::json!({
             "about": "Generated by compute-market-client (results::vectors); output byte i = (i * 7 + seed) % 251. Regenerate with CMKT_WRITE_VECTORS=1 cargo test -p compute-market-client vectors",
             "chunk_size": CHUNK_SIZE,
+            "job": JOB.to_string(),
             "cases": list,
         })
     }
@@ -280,7 +298,7 @@ mod vectors {
             hex::decode_to_slice(case["root"].as_str().unwrap(), &mut root).unwrap();
             let len = case["output"]["len"].as_u64().unwrap() as usize;
             let seed = case["output"]["seed"].as_u64().unwrap() as usize;
-            verify_output(&root, &summary, &output(len, seed)).unwrap();
+            verify_output(&JOB, &root, &summary, &output(len, seed)).unwrap();
         }
     }
 }

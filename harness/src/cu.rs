@@ -6,6 +6,7 @@
 //! The test suite checks these figures against the limits clients request
 //! (`compute_market_client::budget`); `cmkt bench` writes them to BENCHMARKS.md.
 
+use compute_market_client::constants::{MAX_EXPIRED_CLAIMS, MAX_REPLICAS};
 use compute_market_client::{
     self as client, budget, commitment_hash, ix, logs, pda, token, Instruction, JobPostArgs,
     MarketConfig, MarketInitArgs, MarketRef, Pubkey,
@@ -178,6 +179,7 @@ impl Bench {
             replicas: n,
             quorum: n / 2 + 1,
             commit_window: 0,
+            terms_hash: self.market.terms_hash(),
         };
         let market = self.market.clone();
         let post = ix::post_job(&requester.pubkey(), &market, from, args);
@@ -394,6 +396,36 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
         let cancel = ix::cancel_job(&requester.pubkey(), &market, &job, &from);
         b.measure("cancel_job", n, 0, cancel, &[&requester])?;
     }
+    // the largest record a cancellation writes: n = 8 and every expiry a job can record
+    nonce += 1;
+    let n = MAX_REPLICAS;
+    let job = b.post(&requester, &from, nonce, n)?;
+    let crank = providers[7].insecure_clone();
+    let bounty_to = client::ata(&crank.pubkey(), &m.stake_mint, &m.stake_token_program);
+    let mut squatters = vec![];
+    for _ in 0..MAX_EXPIRED_CLAIMS {
+        squatters.push(b.provider()?);
+    }
+    for round in squatters.chunks(n as usize) {
+        for p in round {
+            b.send(&[ix::claim_job(&p.pubkey(), &market, &job)], &[p])?;
+        }
+        b.warp(rules().claim_timeout + 1);
+        for (slot, p) in round.iter().enumerate() {
+            let expire = ix::expire_claim(
+                &crank.pubkey(),
+                &market,
+                &job,
+                slot as u8,
+                &p.pubkey(),
+                &bounty_to,
+            );
+            b.send(&[expire], &[&crank])?;
+        }
+    }
+    let cancel = ix::cancel_job(&requester.pubkey(), &market, &job, &from);
+    let name = format!("cancel_job ({MAX_EXPIRED_CLAIMS} expired)");
+    b.measure(&name, n, 0, cancel, &[&requester])?;
 
     // the provider lifecycle's end: unstake everything, withdraw, close
     let p = b.provider()?;

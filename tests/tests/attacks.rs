@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use compute_market::error::MarketError as E;
 use compute_market_client::{
-    self as client, ix, pda, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey,
+    self as client, ix, pda, Instruction, MarketConfig, MarketInitArgs, MarketRef, Pubkey, Verdict,
 };
 use solana_sdk::signer::Signer;
 
@@ -314,11 +314,18 @@ fn locked_stake_cannot_be_withdrawn() {
         env.send(&[ix::request_unstake(&p.pubkey(), &market, 701)], &[&p]),
         E::InsufficientFreeStake,
     );
-    env.send(&[ix::request_unstake(&p.pubkey(), &market, 700)], &[&p])
+    // with a claim open, the stake less pending withdrawals must stay at the minimum (1000)
+    assert_market_err(
+        env.send(&[ix::request_unstake(&p.pubkey(), &market, 700)], &[&p]),
+        E::StakeBelowMinimum,
+    );
+    env.send(&[ix::request_unstake(&p.pubkey(), &market, 200)], &[&p])
         .unwrap();
-    // pending stake no longer backs claims
+    // locked and pending stake no longer back claims: 500 are free for one more
     let job2 = env.post(&requester, 2, REWARD, 1, 1);
-    assert_market_err(env.claim(&p, &job2), E::InsufficientFreeStake);
+    env.claim(&p, &job2).unwrap();
+    let job3 = env.post(&requester, 3, REWARD, 1, 1);
+    assert_market_err(env.claim(&p, &job3), E::InsufficientFreeStake);
     assert_market_err(
         env.send(&[ix::close_provider(&p.pubkey(), &market)], &[&p]),
         E::ProviderBusy,
@@ -328,7 +335,7 @@ fn locked_stake_cannot_be_withdrawn() {
     env.send(&[ix::withdraw_stake(&p.pubkey(), &market, &to)], &[&p])
         .unwrap();
     let st = env.provider(&p.pubkey()).unwrap();
-    assert_eq!((st.stake, st.locked), (500, 500));
+    assert_eq!((st.stake, st.locked), (1_000, 1_000));
     env.assert_vaults_balanced();
 }
 
@@ -373,11 +380,28 @@ fn job_parameters_are_validated() {
             },
             E::InvalidQuorum,
         ),
+        // below a strict majority: a 1–1 split would void the job with nobody at fault
+        (
+            |a| {
+                a.replicas = 2;
+                a.quorum = 1
+            },
+            E::InvalidQuorum,
+        ),
+        (
+            |a| {
+                a.replicas = 4;
+                a.quorum = 2
+            },
+            E::InvalidQuorum,
+        ),
+        (|a| a.terms_hash = [0; 32], E::TermsChanged),
         (|a| a.reward_per_replica = 0, E::ZeroReward),
         (
             |a| {
                 a.reward_per_replica = u64::MAX;
-                a.replicas = 2
+                a.replicas = 2;
+                a.quorum = 2
             },
             E::MathOverflow,
         ),
@@ -389,15 +413,13 @@ fn job_parameters_are_validated() {
         (|a| a.commit_window = -1, E::InvalidCommitWindow),
     ];
     for (nonce, (mutate, err)) in cases.into_iter().enumerate() {
-        let mut args = Env::post_args(nonce as u64, REWARD, 1, 1);
+        let mut args = env.post_args(nonce as u64, REWARD, 1, 1);
         mutate(&mut args);
         assert_market_err(env.try_post(&r, args), err);
     }
     // more than the requester holds: the token program refuses, nothing is escrowed
     let poor = env.requester(REWARD - 1);
-    assert!(env
-        .try_post(&poor, Env::post_args(1, REWARD, 1, 1))
-        .is_err());
+    assert!(env.try_post(&poor, env.post_args(1, REWARD, 1, 1)).is_err());
     assert_eq!(env.escrow_balance(), 0);
     env.assert_vaults_balanced();
 }
@@ -408,7 +430,10 @@ fn forged_vault_mint_and_market_are_refused() {
     let r = env.requester(100_000);
     let market = env.market.clone();
     let from = env.payment_ata(&r.pubkey());
-    let args = || Env::post_args(1, REWARD, 1, 1);
+    let args = {
+        let a = env.post_args(1, REWARD, 1, 1);
+        move || a.clone()
+    };
 
     // escrow into the requester's own account instead of the vault
     let own = env.fund(&r.pubkey(), &market.state.stake_mint, &SPL_TOKEN, 0);
@@ -500,7 +525,7 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
     .unwrap();
 
     assert_market_err(
-        env.try_post(&r, Env::post_args(3, REWARD, 1, 1)),
+        env.try_post(&r, env.post_args(3, REWARD, 1, 1)),
         E::MarketPaused,
     );
     assert_market_err(env.claim(&p, &open), E::MarketPaused);
@@ -533,7 +558,7 @@ fn paused_market_refuses_new_business_but_lets_work_finish() {
         &[&admin],
     )
     .unwrap();
-    env.try_post(&r, Env::post_args(3, REWARD, 1, 1)).unwrap();
+    env.try_post(&r, env.post_args(3, REWARD, 1, 1)).unwrap();
     env.assert_vaults_balanced();
 }
 
@@ -573,7 +598,7 @@ fn cancel_only_by_the_requester_and_only_while_unclaimed() {
     let r = env.requester(100_000);
     let p = env.provider_with_stake(1_000);
     let market = env.market.clone();
-    let job = env.post(&r, 1, REWARD, 2, 1);
+    let job = env.post(&r, 1, REWARD, 2, 2);
     let thief = env.wallet();
     let thief_to = env.fund(&thief.pubkey(), &market.state.payment_mint, &SPL_TOKEN, 0);
     // the thief as "requester"
@@ -608,7 +633,7 @@ fn expiry_rules() {
         env.provider_with_stake(1_000),
         env.wallet(),
     );
-    let job = env.post(&r, 1, REWARD, 3, 1);
+    let job = env.post(&r, 1, REWARD, 3, 2);
     env.claim(&p, &job).unwrap();
     env.claim(&q, &job).unwrap();
     env.commit(&p, &job, [1; 32], salt(1)).unwrap();
@@ -680,24 +705,24 @@ fn commitments_cannot_be_copied_or_opened_early() {
         E::ZeroCommitment,
     );
     let root = [1; 32];
-    env.commit(&a, &job, root, salt(1)).unwrap();
-    let a_commitment = env.job(&job).unwrap().slots[0].commitment;
-    assert_market_err(env.commit(&a, &job, root, salt(1)), E::SlotNotClaimed);
-    // b copies a's commitment in the same job
-    assert_market_err(
-        env.send(
-            &[ix::commit_result(
-                &env.market,
-                &b.pubkey(),
-                &job,
-                a_commitment,
-            )],
-            &[&b],
-        ),
-        E::DuplicateCommitment,
-    );
+    // b copies a's commitment bytes (seen in flight) and lands first: a's commit still lands,
+    // because only a can ever open them
+    let a_commitment = client::commitment_hash(&job, &a.pubkey(), &root, &salt(1));
+    env.send(
+        &[ix::commit_result(
+            &env.market,
+            &b.pubkey(),
+            &job,
+            a_commitment,
+        )],
+        &[&b],
+    )
+    .unwrap();
     // reveal before every slot committed and before the commit deadline
-    assert_market_err(env.reveal(&a, &job, root, salt(1)), E::RevealNotOpen);
+    assert_market_err(env.reveal(&b, &job, root, salt(1)), E::RevealNotOpen);
+    env.commit(&a, &job, root, salt(1)).unwrap();
+    assert_eq!(env.job(&job).unwrap().slots[0].commitment, a_commitment);
+    assert_market_err(env.commit(&a, &job, root, salt(1)), E::SlotNotClaimed);
     // b reuses a's commitment in another job, hoping to open it with a's reveal later
     env.send(
         &[ix::commit_result(
@@ -709,7 +734,6 @@ fn commitments_cannot_be_copied_or_opened_early() {
         &[&b],
     )
     .unwrap();
-    env.commit(&b, &job, [2; 32], salt(2)).unwrap();
     // wrong salt, wrong root, and a reveal without a commitment
     assert_market_err(env.reveal(&a, &job, root, salt(9)), E::CommitmentMismatch);
     assert_market_err(
@@ -718,14 +742,20 @@ fn commitments_cannot_be_copied_or_opened_early() {
     );
     env.reveal(&a, &job, root, salt(1)).unwrap();
     assert_market_err(env.reveal(&a, &job, root, salt(1)), E::NotCommitted);
-    // a's root and salt are public now, but the commitment binds the provider's key
+    // a's root and salt are public now, but the commitment binds the provider's key: b can open
+    // neither copy
+    assert_market_err(env.reveal(&b, &job, root, salt(1)), E::CommitmentMismatch);
     assert_market_err(env.reveal(&b, &solo, root, salt(1)), E::CommitmentMismatch);
     // reveals close at the reveal deadline
     env.warp(600 + 300);
-    assert_market_err(
-        env.reveal(&b, &job, [2; 32], salt(2)),
-        E::RevealDeadlinePassed,
-    );
+    assert_market_err(env.reveal(&b, &job, root, salt(1)), E::RevealDeadlinePassed);
+    // the copier pays for its copy as a withheld reveal
+    env.finalize(&c, &job).unwrap();
+    let s = env.settlement(&job).unwrap();
+    assert_eq!(s.verdicts[1].provider, b.pubkey());
+    assert_eq!(s.verdicts[1].verdict, Verdict::Withheld);
+    assert!(s.verdicts[1].slashed > 0);
+    assert_eq!(s.verdicts[0].verdict, Verdict::Unverified, "1 of k = 2");
     env.assert_vaults_balanced();
 }
 
@@ -741,14 +771,14 @@ fn finalize_checks_timing_accounts_and_runs_once() {
         env.provider_with_stake(1_000),
     );
     let cranker = env.wallet();
-    let job = env.post(&r, 1, REWARD, 4, 2);
+    let job = env.post(&r, 1, REWARD, 3, 2);
     assert_market_err(env.finalize(&cranker, &job), E::FinalizeTooEarly);
     for p in [&a, &b, &c] {
         env.claim(p, &job).unwrap();
     }
     env.commit(&a, &job, [1; 32], salt(1)).unwrap();
     env.commit(&b, &job, [1; 32], salt(2)).unwrap();
-    // c never commits: at the deadline a and b reveal, c is absent, one slot never claimed
+    // c never commits: at the deadline a and b reveal, c is absent
     env.warp(600);
     env.reveal(&a, &job, [1; 32], salt(1)).unwrap();
     assert_market_err(env.finalize(&cranker, &job), E::FinalizeTooEarly);
@@ -847,7 +877,7 @@ fn finalize_checks_timing_accounts_and_runs_once() {
     let s = env.settlement(&job).unwrap();
     assert_eq!(
         (s.total_paid, s.refund, s.total_slashed),
-        (2 * (REWARD - 250), 2 * REWARD, 500)
+        (2 * (REWARD - 250), REWARD, 500)
     );
     env.assert_vaults_balanced();
 }
@@ -864,7 +894,8 @@ fn a_recipient_cannot_block_settlement_by_refusing_transfers() {
     });
     let r = env.requester(100_000);
     let p = env.provider_with_stake(1_000);
-    let job = env.post(&r, 1, REWARD, 2, 1);
+    // one reveal of k = 2: no quorum, a full refund is due
+    let job = env.post(&r, 1, REWARD, 2, 2);
     env.claim(&p, &job).unwrap();
     env.commit(&p, &job, [1; 32], salt(1)).unwrap();
     env.warp(600);
@@ -917,8 +948,8 @@ fn a_recipient_cannot_block_settlement_by_refusing_transfers() {
     env.send(&ixs, &[&cranker]).unwrap();
     assert_eq!(
         env.balance(&fresh.pubkey()),
-        REWARD,
-        "the unclaimed slot's reward is refunded"
+        2 * REWARD,
+        "no quorum: the whole escrow is refunded"
     );
     env.assert_vaults_balanced();
 }
@@ -958,7 +989,7 @@ fn closed_jobs_stay_closed() {
     );
     // the address of a settled job cannot be posted again: its settlement must stay unique
     assert_market_err(
-        env.try_post(&r, Env::post_args(1, REWARD, 1, 1)),
+        env.try_post(&r, env.post_args(1, REWARD, 1, 1)),
         E::SettlementExists,
     );
     env.assert_vaults_balanced();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use compute_market_client::{self as client, ix, pda, Outcome, SlotState, Verdict};
+use compute_market_client::{self as client, ix, pda, Outcome, Settlement, SlotState, Verdict};
 use solana_sdk::signer::Signer;
 
 const BOUNTY: u64 = 50; // 10% of one COLLATERAL
@@ -62,14 +62,22 @@ fn single_replica_settles_in_three_transactions() {
     assert!(env.account(&job).is_none(), "job account closed");
     let s = env.settlement(&job).expect("settlement written");
     let settlement_rent = env.lamports(&pda::settlement(&client::PROGRAM_ID, &job));
+    // the deposit is sized for the largest record the job could need (every expiry listed);
+    // what this record did not use returns with the job's rent
     assert_eq!(
-        state.settlement_deposit, settlement_rent,
-        "deposit covers the record exactly"
+        state.settlement_deposit,
+        env.svm
+            .minimum_balance_for_rent_exemption(Settlement::space(
+                1,
+                compute_market_client::constants::MAX_EXPIRED_CLAIMS as usize
+            ))
     );
+    assert!(state.settlement_deposit > settlement_rent);
     assert_eq!(
         env.lamports(&requester.pubkey()),
         requester_after_post + job_lamports - settlement_rent,
-        "the job's rent returns to the requester; the deposit paid for the settlement record"
+        "the job's rent returns to the requester; the deposit paid for the settlement record \
+         and its rest came back"
     );
 
     assert_eq!(s.outcome, Outcome::Verified);
@@ -201,7 +209,7 @@ fn deadline_settlement_slashes_absent_and_withholding_providers() {
         env.provider_with_stake(1_000),
         env.provider_with_stake(1_000),
     );
-    let job = env.post(&requester, 1, REWARD, 4, 2);
+    let job = env.post(&requester, 1, REWARD, 4, 3);
     for p in [&a, &b, &c] {
         env.claim(p, &job).unwrap();
     }
@@ -224,7 +232,7 @@ fn deadline_settlement_slashes_absent_and_withholding_providers() {
     env.finalize(&cranker, &job).unwrap();
 
     let s = env.settlement(&job).unwrap();
-    assert_eq!(s.outcome, Outcome::NoQuorum, "one reveal is below k = 2");
+    assert_eq!(s.outcome, Outcome::NoQuorum, "one reveal is below k = 3");
     let v: Vec<_> = s.verdicts.iter().map(|v| (v.verdict, v.slashed)).collect();
     assert_eq!(
         v,
@@ -318,7 +326,7 @@ fn run_commit_reveal(
 fn cancel_refunds_escrow_and_rent() {
     let mut env = Env::new();
     let requester = env.requester(50_000);
-    let job = env.post(&requester, 5, REWARD, 2, 1);
+    let job = env.post(&requester, 5, REWARD, 2, 2);
     let job_lamports = env.lamports(&job);
     let before = env.lamports(&requester.pubkey());
     let market = env.market.clone();
@@ -336,13 +344,28 @@ fn cancel_refunds_escrow_and_rent() {
     assert!(env.account(&job).is_none());
     assert_eq!(env.balance(&refund_to), 50_000);
     assert_eq!(env.escrow_balance(), 0);
-    // all of the job's lamports (rent + settlement deposit) came back, minus the 5000 tx fee
+    // the cancellation is on record, like a settlement
+    let s = env.settlement(&job).unwrap();
+    assert_eq!(s.outcome, Outcome::Cancelled);
+    assert_eq!(
+        (s.refund, s.escrow, s.total_paid),
+        (2 * REWARD, 2 * REWARD, 0)
+    );
+    assert!(s.expired.is_empty() && s.balances());
+    assert_eq!(s.finalizer, requester.pubkey());
+    // all of the job's lamports (rent + settlement deposit) came back, minus the record's rent
+    // (which the deposit covered) and the 5000 tx fee
+    let record_rent = env.lamports(&market.settlement(&job));
+    assert!(record_rent > 0 && record_rent < job_lamports);
     assert_eq!(
         env.lamports(&requester.pubkey()),
-        before + job_lamports - 5_000
+        before + job_lamports - record_rent - 5_000
     );
-    // the nonce is free again after a cancel (no settlement exists)
-    env.post(&requester, 5, REWARD, 1, 1);
+    // the record keeps the address: the nonce cannot be reused
+    assert_market_err(
+        env.try_post(&requester, env.post_args(5, REWARD, 1, 1)),
+        compute_market::error::MarketError::SettlementExists,
+    );
     env.assert_vaults_balanced();
 }
 
@@ -453,6 +476,8 @@ fn jobs_keep_the_fee_they_were_posted_with() {
     )
     .unwrap();
     assert_eq!(env.market_state(&market.address).config.fee_bps, 1_000);
+    // the requester reads the new terms before posting (a post names the terms it accepts)
+    env.market.state = env.market_state(&market.address);
     let new_job = env.post(&requester, 2, REWARD, 1, 1);
     for (job, fee) in [(old_job, FEE), (new_job, 1_000)] {
         env.claim(&w, &job).unwrap();

@@ -70,9 +70,13 @@ fn op() -> impl Strategy<Value = Op> {
     let who = 0..PROVIDERS;
     let job = 0..16usize;
     prop_oneof![
-        // mostly valid k <= n, sometimes k = n + 1
-        1 => (0..REQUESTERS, 1..=3u8, 0..=3u8, 1..=50_000u64)
-            .prop_map(|(who, n, k, reward)| Op::Post { who, n, k: if k == 3 { n + 1 } else { k.min(n - 1) + 1 }, reward }),
+        // mostly a valid quorum (a strict majority), sometimes k = n / 2 or k = n + 1
+        1 => (0..REQUESTERS, 1..=3u8, 0..=5u8, 1..=50_000u64)
+            .prop_map(|(who, n, k, reward)| Op::Post { who, n, k: match k {
+                4 => n / 2,
+                5 => n + 1,
+                k => n / 2 + 1 + k % (n - n / 2),
+            }, reward }),
         4 => (who.clone(), job.clone()).prop_map(|(who, job)| Op::Claim { who, job }),
         5 => (0..3usize, job.clone(), prop::bool::weighted(0.8))
             .prop_map(|(slot, job, honest)| Op::Commit { slot, job, honest }),
@@ -154,7 +158,7 @@ impl World {
             Op::Post { who, n, k, reward } => {
                 self.nonce += 1;
                 let r = self.requesters[who].insecure_clone();
-                if let Ok(job) = env.try_post(&r, Env::post_args(self.nonce, reward, n, k)) {
+                if let Ok(job) = env.try_post(&r, env.post_args(self.nonce, reward, n, k)) {
                     self.jobs.push((job, self.jobs.len()));
                 }
             }
@@ -266,6 +270,8 @@ impl World {
             PROVIDERS as u64 * (INITIAL_STAKE + PROVIDER_FUNDS),
             "stake tokens conserved"
         );
+        let report = env.audit();
+        prop_assert!(report.ok(), "the audit holds: {:?}", report.violations);
         for (job, _) in &self.jobs {
             if let Some(s) = env.settlement(job) {
                 prop_assert!(s.balances(), "settlement of {} adds up: {:?}", job, s);
@@ -297,7 +303,7 @@ fn random_walks_reach_settlements_and_slashes() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let (mut verified, mut no_quorum, mut slashed, mut paid) = (0, 0, 0, 0);
+    let (mut verified, mut no_quorum, mut cancelled, mut slashed, mut paid) = (0, 0, 0, 0, 0);
     for _ in 0..10 {
         let ops = prop::collection::vec(op(), 100)
             .new_tree(&mut runner)
@@ -313,15 +319,19 @@ fn random_walks_reach_settlements_and_slashes() {
                 match s.outcome {
                     compute_market_client::Outcome::Verified => verified += 1,
                     compute_market_client::Outcome::NoQuorum => no_quorum += 1,
+                    compute_market_client::Outcome::Cancelled => cancelled += 1,
                 }
                 slashed += s.total_slashed;
                 paid += s.total_paid;
             }
         }
     }
-    println!("verified {verified}, no quorum {no_quorum}, slashed {slashed}, paid {paid}");
+    let seen = format!(
+        "verified {verified}, no quorum {no_quorum}, cancelled {cancelled}, slashed {slashed}, paid {paid}"
+    );
+    println!("{seen}");
     assert!(
-        verified > 0 && no_quorum > 0 && slashed > 0 && paid > 0,
-        "verified {verified}, no quorum {no_quorum}, slashed {slashed}, paid {paid}"
+        verified > 0 && no_quorum > 0 && cancelled > 0 && slashed > 0 && paid > 0,
+        "{seen}"
     );
 }

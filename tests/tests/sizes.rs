@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use compute_market_client::{Job, Market, Provider, Settlement};
+use compute_market_client::{constants::MAX_EXPIRED_CLAIMS, Job, Market, Provider, Settlement};
 use solana_sdk::signer::Signer;
 
 #[test]
@@ -11,7 +11,7 @@ fn accounts_have_their_documented_sizes() {
     let mut env = Env::new();
     let r = env.requester(100_000);
     let p = env.provider_with_stake(1_000);
-    let uri = Env::post_args(1, 1, 1, 1).manifest_uri.len();
+    let uri = env.post_args(1, 1, 1, 1).manifest_uri.len();
     let job = env.post(&r, 1, 10_000, 1, 1);
     let job3 = env.post(&r, 3, 10_000, 3, 2);
 
@@ -26,7 +26,7 @@ fn accounts_have_their_documented_sizes() {
         .minimum_balance_for_rent_exemption(Job::space(1, uri));
     let deposit = env
         .svm
-        .minimum_balance_for_rent_exemption(Settlement::space(1));
+        .minimum_balance_for_rent_exemption(Settlement::space(1, MAX_EXPIRED_CLAIMS as usize));
     assert_eq!(env.lamports(&job), job_rent + deposit);
 
     env.claim(&p, &job).unwrap();
@@ -35,7 +35,7 @@ fn accounts_have_their_documented_sizes() {
     env.finalize(&p, &job).unwrap();
     assert_eq!(
         size(&env, env.market.settlement(&job)),
-        Settlement::space(1)
+        Settlement::space(1, 0)
     );
 
     let rent = |n: usize| env.svm.minimum_balance_for_rent_exemption(n);
@@ -46,9 +46,10 @@ fn accounts_have_their_documented_sizes() {
         ("Job n=1 (uri 200 B)", Job::space(1, 200)),
         ("Job n=3 (uri 200 B)", Job::space(3, 200)),
         ("Job n=8 (uri 200 B)", Job::space(8, 200)),
-        ("Settlement n=1", Settlement::space(1)),
-        ("Settlement n=3", Settlement::space(3)),
-        ("Settlement n=8", Settlement::space(8)),
+        ("Settlement n=1", Settlement::space(1, 0)),
+        ("Settlement n=3", Settlement::space(3, 0)),
+        ("Settlement n=8", Settlement::space(8, 0)),
+        ("Settlement n=8, 16 expired", Settlement::space(8, 16)),
     ] {
         println!("{name:<28} {bytes:>6} {:>16}", rent(bytes));
     }

@@ -644,7 +644,8 @@ impl Worker {
                 .extend_from_slice(b"\n(this provider lies)\n");
         }
         let summary: ResultSummary = execution.summary();
-        let root = summary.root();
+        // bound to the job: the root of this output for another job is another root
+        let root = summary.root(address);
         let root_hex = hex::encode(root);
         let summary_json = ResultSummaryJson::from(&summary);
         let mut salt = [0u8; 32];

@@ -194,6 +194,7 @@ impl Journal {
 mod tests {
     use super::*;
     use compute_market_client::merkle::{ExitStatus, ResultSummary};
+    use compute_market_client::Pubkey;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("cmkt-journal-{name}-{}", std::process::id()));
@@ -208,7 +209,7 @@ mod tests {
             market: "m".into(),
             stage,
             salt: Some("11".repeat(32)),
-            result_root: Some(hex::encode(s.root())),
+            result_root: Some(hex::encode(s.root(&Pubkey::new_from_array([9; 32])))),
             summary: Some((&s).into()),
             note: None,
         }
@@ -243,7 +244,7 @@ mod tests {
         let j = std::sync::Arc::new(Journal::open(&d).unwrap());
         let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 5, b"same output");
         let json = ResultSummaryJson::from(&s);
-        let root = hex::encode(s.root());
+        let root = hex::encode(s.root(&Pubkey::new_from_array([9; 32])));
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let (j, json, root) = (j.clone(), json.clone(), root.clone());

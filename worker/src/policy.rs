@@ -2,7 +2,9 @@
 //! then on the manifest before anything is claimed.
 
 use crate::config::Resolved;
-use compute_market_client::{manifest::Manifest, Job, JobStatus, Provider, Pubkey};
+use compute_market_client::{
+    constants::MAX_EXPIRED_CLAIMS, manifest::Manifest, Job, JobStatus, Provider, Pubkey, SlotState,
+};
 
 /// Why a job is not taken. `reason()` is a stable label for metrics.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -11,15 +13,21 @@ pub enum Skip {
     NotOpen,
     #[error("already holds a slot")]
     AlreadyClaimed,
+    #[error("an earlier claim of ours on this job expired: the program refuses another")]
+    ExpiredBefore,
+    #[error("the job recorded the most expired claims it can: it takes no more claims")]
+    ExpiryLimit,
     #[error("reward {0} is below the minimum {1}")]
     RewardTooLow(u64, u64),
     #[error("requester {0} is not allowed")]
     RequesterDenied(Pubkey),
     #[error("{0}s left before the commit deadline, less than {1}s")]
     TooLate(i64, i64),
+    #[error("{0}s left before the commit deadline: a claim window of {1}s no longer fits")]
+    ClaimWindowClosed(i64, i64),
     #[error("collateral {0} is more than the free stake {1}")]
     NotEnoughStake(u64, u64),
-    #[error("stake {0} is below the market's minimum {1}")]
+    #[error("stake {0} (less pending withdrawals) is below the market's minimum {1}")]
     BelowMinStake(u64, u64),
     #[error("runtime {0:?} is not supported")]
     Runtime(String),
@@ -40,9 +48,11 @@ impl Skip {
         match self {
             Skip::NotOpen => "not_open",
             Skip::AlreadyClaimed => "already_claimed",
+            Skip::ExpiredBefore => "expired_before",
+            Skip::ExpiryLimit => "expiry_limit",
             Skip::RewardTooLow(..) => "reward",
             Skip::RequesterDenied(_) => "requester",
-            Skip::TooLate(..) => "too_late",
+            Skip::TooLate(..) | Skip::ClaimWindowClosed(..) => "too_late",
             Skip::NotEnoughStake(..) | Skip::BelowMinStake(..) => "stake",
             Skip::Runtime(_) => "runtime",
             Skip::Limit { .. } => "limits",
@@ -78,6 +88,12 @@ pub fn check_job(
     if job.slot_of(me).is_some() {
         return Err(Skip::AlreadyClaimed);
     }
+    if job.expired.contains(me) {
+        return Err(Skip::ExpiredBefore);
+    }
+    if job.expired.len() + job.count(SlotState::Claimed) >= MAX_EXPIRED_CLAIMS as usize {
+        return Err(Skip::ExpiryLimit);
+    }
     if job.reward_per_replica < p.min_reward {
         return Err(Skip::RewardTooLow(job.reward_per_replica, p.min_reward));
     }
@@ -89,8 +105,13 @@ pub fn check_job(
     if left < p.min_time_left {
         return Err(Skip::TooLate(left, p.min_time_left));
     }
-    if provider.stake < min_stake {
-        return Err(Skip::BelowMinStake(provider.stake, min_stake));
+    // the program wants the whole claim window before the commit deadline
+    if left <= job.claim_timeout {
+        return Err(Skip::ClaimWindowClosed(left, job.claim_timeout));
+    }
+    let bonded = provider.stake.saturating_sub(provider.pending_unstake);
+    if bonded < min_stake {
+        return Err(Skip::BelowMinStake(bonded, min_stake));
     }
     let free = provider
         .stake
@@ -165,6 +186,7 @@ mod tests {
             reserved: [0; 32],
             manifest_uri: String::new(),
             slots: vec![Slot::FREE; 2],
+            expired: Vec::new(),
         }
     }
 
@@ -244,9 +266,33 @@ mod tests {
             check_job(&s, &me, &job(r), &p, 101, 0),
             Err(Skip::BelowMinStake(100, 101))
         );
+        assert_eq!(
+            check_job(&s, &me, &job(r), &unstaking, 41, 0),
+            Err(Skip::BelowMinStake(40, 41)),
+            "pending withdrawals do not count towards the minimum"
+        );
         let mut full = job(r);
         full.status = JobStatus::Full;
         assert_eq!(check_job(&s, &me, &full, &p, 0, 0), Err(Skip::NotOpen));
+        // claim_timeout 60, commit deadline 1000: a claim at 940 could not commit in time
+        let relaxed = settings(|c| c.policy.min_time_left = 0);
+        assert_eq!(check_job(&relaxed, &me, &job(r), &p, 0, 939), Ok(()));
+        assert_eq!(
+            check_job(&relaxed, &me, &job(r), &p, 0, 940),
+            Err(Skip::ClaimWindowClosed(60, 60))
+        );
+        let mut expired = job(r);
+        expired.expired = vec![me];
+        expired.expired_slashed = expired.collateral;
+        assert_eq!(
+            check_job(&s, &me, &expired, &p, 0, 0),
+            Err(Skip::ExpiredBefore)
+        );
+        expired.expired = vec![Pubkey::new_unique(); MAX_EXPIRED_CLAIMS as usize];
+        assert_eq!(
+            check_job(&s, &me, &expired, &p, 0, 0),
+            Err(Skip::ExpiryLimit)
+        );
     }
 
     #[test]

@@ -213,6 +213,7 @@ impl Net {
             replicas,
             quorum,
             commit_window: 0,
+            terms_hash: market.terms_hash(),
         };
         let from = ata(
             &requester.pubkey(),
@@ -549,7 +550,7 @@ fn honest_root(module: &[u8], input: &[u8], job: &Pubkey, max_fuel: u64) -> [u8;
             },
         )
         .unwrap();
-    x.summary().root()
+    x.summary().root(job)
 }
 
 fn test_dir(name: &str) -> PathBuf {
@@ -626,7 +627,9 @@ fn two_honest_workers_outvote_a_liar_who_is_slashed() {
     )
     .unwrap();
     assert_eq!(
-        verify_summary(&s.result_root, &summary).unwrap().status,
+        verify_summary(&s.job, &s.result_root, &summary)
+            .unwrap()
+            .status,
         ExitStatus::Exited(0)
     );
     let bytes = net
@@ -638,7 +641,7 @@ fn two_honest_workers_outvote_a_liar_who_is_slashed() {
                 .await
         })
         .unwrap();
-    verify_output(&s.result_root, &summary, &bytes).unwrap();
+    verify_output(&s.job, &s.result_root, &summary, &bytes).unwrap();
     assert_eq!(&bytes[..], b"IBM!:111!tbzt!ifmmp");
 
     // metrics tell the same story
@@ -765,7 +768,7 @@ fn hostile_modules_end_as_outcomes_and_bad_blobs_are_never_claimed() {
             .unwrap(),
         )
         .unwrap();
-        let summary = verify_summary(&s.result_root, &summary).unwrap();
+        let summary = verify_summary(&s.job, &s.result_root, &summary).unwrap();
         assert_eq!(summary.status, *status, "{name}");
     }
     // the worker survived all of them, and never claimed the bad ones
@@ -967,7 +970,8 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
     // 3. SIGTERM while a job runs: the run finishes and commits within the grace period, the
     //    worker exits 0, and the next start reveals
     let m = net.manifest(&net.put(&slow), &net.put(b"x"), 20_000_000_000);
-    let job = net.post(&market, &requester, 3, &m, 2, 1);
+    // n = 2, k = 2 and nobody else claims: the job cannot fill, so its commit deadline passes
+    let job = net.post(&market, &requester, 3, &m, 2, 2);
     wait(Duration::from_secs(30), "the claim", &[&w], || {
         net.job(&job).filter(|j| j.slot_of(&w.owner).is_some())
     });
@@ -992,11 +996,12 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         .iter()
         .any(|l| l["message"] == "stopping: no new claims" && l["in_flight"] == 1));
     w.start(None);
-    // the commit deadline passes with one slot free; then the worker reveals and finalizes
+    // the commit deadline passes with one slot free; then the worker reveals and finalizes (one
+    // reveal of k = 2: no quorum, but revealed in time, so its collateral comes back)
     let s = net.settled(&job, Duration::from_secs(120), &[&w]);
-    assert_eq!(s.outcome, Outcome::Verified);
+    assert_eq!(s.outcome, Outcome::NoQuorum);
     let v = s.verdicts.iter().find(|v| v.provider == w.owner).unwrap();
-    assert_eq!(v.verdict, Verdict::Agreed);
+    assert_eq!((v.verdict, v.slashed), (Verdict::Unverified, 0));
     let (status, _) = w.terminate();
     assert!(status.success());
 }

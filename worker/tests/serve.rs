@@ -18,7 +18,8 @@ async fn served_results_verify_against_their_root() {
     let journal = Arc::new(Journal::open(&dir).unwrap());
     let output: Vec<u8> = (0..10_000u32).map(|i| (i * 13 % 256) as u8).collect();
     let summary = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 4_242, &output);
-    let root = summary.root();
+    let job = compute_market_client::Pubkey::new_unique();
+    let root = summary.root(&job);
     journal
         .put_result(&(&summary).into(), &hex::encode(root), &output)
         .unwrap();
@@ -39,7 +40,7 @@ async fn served_results_verify_against_their_root() {
     let resp = http.get(output_url(&endpoint, &root)).send().await.unwrap();
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
     let bytes = resp.bytes().await.unwrap().to_vec();
-    assert_eq!(verify_output(&root, &s, &bytes).unwrap(), summary);
+    assert_eq!(verify_output(&job, &root, &s, &bytes).unwrap(), summary);
 
     // a range and a single chunk with its proof
     let part = http
@@ -63,7 +64,7 @@ async fn served_results_verify_against_their_root() {
         .await
         .unwrap();
     assert_eq!(
-        verify_chunk_response(&root, &s, 2, &c).unwrap(),
+        verify_chunk_response(&job, &root, &s, 2, &c).unwrap(),
         output[8192..].to_vec()
     );
 

@@ -1,12 +1,17 @@
 /** Turns what wallets, RPC nodes and the program throw into sentences a person can act on. */
 import { IDL } from "./market";
 
-const PROGRAM_ERRORS = new Map<number, string>(
-  ((IDL as unknown as { errors?: { code: number; name: string; msg: string }[] }).errors ?? []).map((e) => [
-    e.code,
-    `${e.msg} (${e.name})`,
-  ]),
+/** The program's errors by code, as the IDL lists them: codes shift when the program's error
+ * enum changes, so none is written down here (the advice below goes by name). */
+const PROGRAM_ERRORS = new Map<number, { name: string; msg: string }>(
+  ((IDL as unknown as { errors?: { code: number; name: string; msg: string }[] }).errors ?? []).map((e) => [e.code, e]),
 );
+
+/** What a requester should do about a program error, said instead of the program's message. */
+const ADVICE: Record<string, string> = {
+  TermsChanged:
+    "The market's terms (fee, collateral or time windows) changed after you reviewed them, so the program refused the job (TermsChanged). Nothing was posted and no escrow was taken: review the job again to see the new terms, then sign.",
+};
 
 /** Anchor's own account-validation errors that a requester can meet. */
 const ANCHOR_ERRORS: Record<number, string> = {
@@ -48,6 +53,12 @@ function declined(errors: unknown[]): boolean {
   );
 }
 
+/** The name of the program error `e` carries (`TermsChanged`, …), if it carries one. */
+export function programErrorName(e: unknown): string | undefined {
+  const code = customCode(chain(e).map(messageOf).join("\n"));
+  return code === undefined ? undefined : PROGRAM_ERRORS.get(code)?.name;
+}
+
 export function explain(e: unknown, rpc: string): string {
   const errors = chain(e);
   const text = errors.map(messageOf).join("\n");
@@ -56,7 +67,9 @@ export function explain(e: unknown, rpc: string): string {
   const code = customCode(text);
   if (code !== undefined) {
     if (code === 1) return "Your token account holds less than the escrow this job needs (token program: insufficient funds).";
-    const msg = PROGRAM_ERRORS.get(code) ?? ANCHOR_ERRORS[code];
+    const program = PROGRAM_ERRORS.get(code);
+    if (program && ADVICE[program.name]) return ADVICE[program.name];
+    const msg = program ? `${program.msg} (${program.name})` : ANCHOR_ERRORS[code];
     // the account Anchor names in its log line, when the logs came with the error
     const account = /AnchorError caused by account: (\w+)\./.exec(text)?.[1];
     if (msg) return `The program refused the transaction: ${msg}${account ? ` (account: ${account})` : ""}.`;

@@ -4,10 +4,11 @@
  */
 import { BN, Program, type Idl } from "@anchor-lang/core";
 import { getAssociatedTokenAddressSync } from "@solana/spl-token";
-import { Connection, PublicKey, type TransactionInstruction } from "@solana/web3.js";
+import { Connection, PublicKey, SystemProgram, type TransactionInstruction } from "@solana/web3.js";
 import idlJson from "../../../idl/compute_market.json";
 import { programUnits } from "./budget";
 import { u64le, utf8 } from "./bytes";
+import { idlConstant, termsHash } from "./terms";
 
 export const IDL = idlJson as unknown as Idl;
 export const PROGRAM_ID = new PublicKey(idlJson.address);
@@ -17,20 +18,34 @@ const OFFSET_MARKET = 8;
 const JOB_OFFSET_REQUESTER = 8 + 32 + 5;
 const SETTLEMENT_OFFSET_REQUESTER = 8 + 32 + 5 + 32;
 
+/** Most expired claims one job records; a job account is posted with room for that many. */
+export const MAX_EXPIRED_CLAIMS = Number(idlConstant("MAX_EXPIRED_CLAIMS"));
+
 /** Account sizes, as `Job::space` and `Settlement::space` compute them. */
 const JOB_FIXED = 225;
 const SLOT_SIZE = 105;
-const SETTLEMENT_FIXED = 327;
+const SETTLEMENT_FIXED = 335;
 const VERDICT_SIZE = 81;
-export const jobSpace = (replicas: number, uriLen: number) => JOB_FIXED + 4 + uriLen + 4 + replicas * SLOT_SIZE;
-export const settlementSpace = (replicas: number) => SETTLEMENT_FIXED + 4 + replicas * VERDICT_SIZE;
+export const jobSpace = (replicas: number, uriLen: number) =>
+  JOB_FIXED + 4 + uriLen + 4 + replicas * SLOT_SIZE + 4 + MAX_EXPIRED_CLAIMS * 32;
+export const settlementSpace = (replicas: number, expired: number) =>
+  SETTLEMENT_FIXED + 4 + replicas * VERDICT_SIZE + 4 + expired * 32;
 /** Lamports per signature on every cluster today. */
 export const SIGNATURE_FEE = 5000n;
 export const MAX_MANIFEST_URI_LEN = 200;
 
 export type SlotState = "free" | "claimed" | "committed" | "revealed";
 export type Verdict = "unclaimed" | "agreed" | "dissented" | "unverified" | "withheld" | "absent";
-export type Outcome = "verified" | "noQuorum";
+export type Outcome = "verified" | "noQuorum" | "cancelled";
+
+/**
+ * Whether a quorum of `k` agreeing results is a strict majority of `n` replicas (`n / 2 < k <= n`),
+ * as `post_job` requires: below a majority two different roots could each reach the quorum, and a
+ * 1–1 split of n = 2, k = 1 would void the job with nobody at fault.
+ */
+export const isStrictMajority = (k: number, n: number) => Number.isInteger(k) && k <= n && 2 * k > n;
+/** The smallest quorum allowed for `n` replicas. */
+export const minQuorum = (n: number) => Math.floor(n / 2) + 1;
 
 export interface MarketConfig {
   minStake: bigint;
@@ -58,6 +73,9 @@ export interface Market {
   stakeVault: PublicKey;
   treasury: PublicKey;
   config: MarketConfig;
+  /** `terms_hash` of the account bytes `config` was decoded from: what a post built with this
+   * market accepts (`post_job` refuses it with `TermsChanged` once the terms changed). */
+  termsHash: Uint8Array;
 }
 
 export interface Slot {
@@ -85,7 +103,12 @@ export interface Job {
   createdAt: number;
   commitDeadline: number;
   revealDeadline: number;
+  /** Collateral slashed from expired claims so far: `collateral × expired.length`. */
+  expiredSlashed: bigint;
   slots: Slot[];
+  /** Owners of the providers whose claims expired, in order; each lost `collateral` and may
+   * not claim this job again. */
+  expired: PublicKey[];
 }
 
 export interface SlotVerdict {
@@ -115,11 +138,17 @@ export interface Settlement {
   refund: bigint;
   totalSlashed: bigint;
   bounty: bigint;
+  /** `collateral × expired.length`, slashed before settlement by `expire_claim`. */
   expiredSlashed: bigint;
+  /** Collateral per claim of the job. */
+  collateral: bigint;
+  /** Who finalized; the requester for a cancelled job. */
   finalizer: PublicKey;
   settledSlot: bigint;
   settledAt: number;
   verdicts: SlotVerdict[];
+  /** Owners of the providers whose claims expired before settlement; each lost `collateral`. */
+  expired: PublicKey[];
 }
 
 export interface Provider {
@@ -147,7 +176,8 @@ const bytes = (v: unknown): Uint8Array => Uint8Array.from(v as number[]);
 /** Anchor decodes an enum as `{ variantName: {} }`. */
 const variant = <T extends string>(v: unknown): T => Object.keys(v as object)[0] as T;
 
-function decodeMarket(address: PublicKey, a: Raw): Market {
+/** `data` is the account's raw bytes, which the terms hash is taken of. */
+function decodeMarket(address: PublicKey, a: Raw, data: Uint8Array): Market {
   const c = a.config as Raw;
   return {
     address,
@@ -173,6 +203,7 @@ function decodeMarket(address: PublicKey, a: Raw): Market {
       revealWindow: num(c.revealWindow),
       unstakeCooldown: num(c.unstakeCooldown),
     },
+    termsHash: termsHash(data),
   };
 }
 
@@ -194,6 +225,7 @@ function decodeJob(address: PublicKey, a: Raw): Job {
     createdAt: num(a.createdAt),
     commitDeadline: num(a.commitDeadline),
     revealDeadline: num(a.revealDeadline),
+    expiredSlashed: big(a.expiredSlashed),
     slots: (a.slots as Raw[]).map((s) => ({
       provider: s.provider as PublicKey,
       state: variant(s.state),
@@ -201,6 +233,7 @@ function decodeJob(address: PublicKey, a: Raw): Job {
       commitment: bytes(s.commitment),
       resultRoot: bytes(s.resultRoot),
     })),
+    expired: a.expired as PublicKey[],
   };
 }
 
@@ -225,6 +258,7 @@ function decodeSettlement(address: PublicKey, a: Raw): Settlement {
     totalSlashed: big(a.totalSlashed),
     bounty: big(a.bounty),
     expiredSlashed: big(a.expiredSlashed),
+    collateral: big(a.collateral),
     finalizer: a.finalizer as PublicKey,
     settledSlot: big(a.settledSlot),
     settledAt: num(a.settledAt),
@@ -235,6 +269,7 @@ function decodeSettlement(address: PublicKey, a: Raw): Settlement {
       paid: big(v.paid),
       slashed: big(v.slashed),
     })),
+    expired: a.expired as PublicKey[],
   };
 }
 
@@ -268,7 +303,7 @@ function filters(f: { market?: PublicKey; requester?: PublicKey }, requesterOffs
   ];
 }
 
-type Kind = "market" | "job" | "settlement" | "provider";
+type Kind = "job" | "settlement" | "provider";
 /** The part of Anchor's untyped account namespace this client uses. */
 type Accounts = Record<
   Kind,
@@ -304,12 +339,23 @@ export class MarketClient {
     return info !== null && info.executable;
   }
 
-  markets(): Promise<Market[]> {
-    return this.all("market", decodeMarket);
+  // markets are read as raw accounts and decoded here: their terms hash is taken of the bytes
+
+  async markets(): Promise<Market[]> {
+    const all = await this.connection.getProgramAccounts(PROGRAM_ID, {
+      filters: [{ memcmp: this.program.coder.accounts.memcmp("market") } as never],
+    });
+    return all.map((x) => this.decodeMarket(x.pubkey, x.account.data));
   }
 
-  market(address: PublicKey): Promise<Market | null> {
-    return this.one("market", decodeMarket, address);
+  /** The market at `address`, read now; null when there is no market account there. */
+  async market(address: PublicKey): Promise<Market | null> {
+    const info = await this.connection.getAccountInfo(address);
+    return info && info.owner.equals(PROGRAM_ID) && info.data.length > 0 ? this.decodeMarket(address, info.data) : null;
+  }
+
+  decodeMarket(address: PublicKey, data: Buffer): Market {
+    return decodeMarket(address, this.program.coder.accounts.decode("market", data), data);
   }
 
   job(address: PublicKey): Promise<Job | null> {
@@ -388,6 +434,8 @@ export class MarketClient {
 
   // ---- building -----------------------------------------------------------------------------
 
+  /** Posts a job on the terms of `market` as it was read (`market.termsHash`): pass the market
+   * object whose terms the requester reviewed, not one read again. */
   async postJobInstruction(p: {
     market: Market;
     requester: PublicKey;
@@ -409,6 +457,7 @@ export class MarketClient {
         replicas: p.replicas,
         quorum: p.quorum,
         commitWindow: new BN(p.commitWindow),
+        termsHash: Array.from(p.market.termsHash),
       })
       .accountsPartial({
         requester: p.requester,
@@ -423,7 +472,8 @@ export class MarketClient {
       .instruction();
   }
 
-  /** Cancels `job`, signed by `requester` (the program checks it posted the job). */
+  /** Cancels `job`, signed by `requester` (the program checks it posted the job); the job's
+   * settlement record (`Cancelled`) is created with the requester paying its rent. */
   async cancelJobInstruction(market: Market, job: Job, requester: PublicKey): Promise<TransactionInstruction> {
     return this.program.methods
       .cancelJob()
@@ -431,10 +481,12 @@ export class MarketClient {
         requester,
         market: market.address,
         job: job.address,
+        settlement: settlementAddress(job.address),
         refundTo: requesterTokenAccount(market, requester),
         escrowVault: market.escrowVault,
         paymentMint: market.paymentMint,
         tokenProgram: market.paymentTokenProgram,
+        systemProgram: SystemProgram.programId,
       })
       .instruction();
   }
@@ -467,6 +519,12 @@ export function postJobUnits(market: PublicKey, requester: PublicKey, nonce: big
   return programUnits("post_job", [jobBump, settlementPda(job)[1]]);
 }
 
+/** Compute units a `cancel_job` needs: the measured limit and the bump search of the settlement
+ * record it creates. */
+export function cancelJobUnits(job: PublicKey): number {
+  return programUnits("cancel_job", [settlementPda(job)[1]]);
+}
+
 export function providerAddress(market: PublicKey, owner: PublicKey): PublicKey {
   return PublicKey.findProgramAddressSync([utf8("provider"), market.toBytes(), owner.toBytes()], PROGRAM_ID)[0];
 }
@@ -487,9 +545,14 @@ export interface PostCost {
   providersGetPerReplica: bigint;
   maxFee: bigint;
   jobRent: bigint;
+  /** Prepaid for the settlement record, sized for `MAX_EXPIRED_CLAIMS` expired claims. */
   settlementDeposit: bigint;
+  /** The record's rent when no claim expired: what settling or cancelling keeps of the deposit
+   * (32 bytes' rent more per expired claim it lists). */
+  settlementRent: bigint;
   signatureFee: bigint;
-  /** SOL that comes back when the job settles or is cancelled (job rent + unused deposit). */
+  /** SOL locked while the job is open (job rent + deposit); all but the record's rent comes back
+   * when it settles or is cancelled. */
   lamportsLocked: bigint;
 }
 
@@ -501,9 +564,10 @@ export async function postCost(
   uriLen: number,
 ): Promise<PostCost> {
   const fee = feePerReplica(rewardPerReplica, market.config.feeBps);
-  const [jobRent, settlementDeposit] = await Promise.all([
+  const [jobRent, settlementDeposit, settlementRent] = await Promise.all([
     connection.getMinimumBalanceForRentExemption(jobSpace(replicas, uriLen)),
-    connection.getMinimumBalanceForRentExemption(settlementSpace(replicas)),
+    connection.getMinimumBalanceForRentExemption(settlementSpace(replicas, MAX_EXPIRED_CLAIMS)),
+    connection.getMinimumBalanceForRentExemption(settlementSpace(replicas, 0)),
   ]);
   return {
     escrow: rewardPerReplica * BigInt(replicas),
@@ -512,6 +576,7 @@ export async function postCost(
     maxFee: fee * BigInt(replicas),
     jobRent: BigInt(jobRent),
     settlementDeposit: BigInt(settlementDeposit),
+    settlementRent: BigInt(settlementRent),
     signatureFee: SIGNATURE_FEE,
     lamportsLocked: BigInt(jobRent) + BigInt(settlementDeposit),
   };

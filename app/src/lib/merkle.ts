@@ -7,11 +7,16 @@
  * leaf(i, chunk)  = sha256(0x00 || "cmkt/leaf/v1" || u64le(i) || chunk)
  * node(l, r)      = sha256(0x01 || l || r)        an odd node at the end of a level moves up as is
  * empty           = sha256(0x02 || "cmkt/empty/v1")
- * result_root     = sha256("cmkt/result/v1" || runtime || 0x00 || status || i64le(code)
+ * result_root     = sha256("cmkt/result/v2" || job || runtime || 0x00 || status || i64le(code)
  *                          || u64le(fuel_used) || u64le(output_len) || data_root)
+ *                   job: the 32 bytes of the job account's address
  * ```
+ *
+ * A root is bound to the job it answers: the same output verifies only against the job it was
+ * settled for, so a provider cannot be paid for copying the public root of an earlier job.
  */
 import { sha256 } from "@noble/hashes/sha2";
+import type { PublicKey } from "@solana/web3.js";
 import { concat, equalBytes, fromHex, i64le, u64le, utf8 } from "./bytes";
 
 export const CHUNK_SIZE = 4096;
@@ -56,13 +61,14 @@ export function dataRoot(output: Uint8Array): Uint8Array {
   return level[0];
 }
 
-/** The 32 bytes committed and revealed on-chain. */
-export function resultRoot(s: ResultSummary): Uint8Array {
+/** The 32 bytes committed and revealed on-chain for `job`. */
+export function resultRoot(job: PublicKey, s: ResultSummary): Uint8Array {
   const tag = STATUS_TAGS[s.status.kind];
   const code = s.status.kind === "exited" ? s.status.code : 0n;
   return sha256(
     concat(
-      utf8("cmkt/result/v1"),
+      utf8("cmkt/result/v2"),
+      job.toBytes(),
       utf8(s.runtime),
       Uint8Array.of(0, tag),
       i64le(code),
@@ -142,10 +148,10 @@ export type Verification =
   | { ok: true; summary: ResultSummary }
   | { ok: false; reason: string };
 
-/** Checks a summary and the full output against the root settled on-chain. */
-export function verifyOutput(root: Uint8Array, summary: ResultSummary, output: Uint8Array): Verification {
-  if (!equalBytes(resultRoot(summary), root)) {
-    return { ok: false, reason: "the summary does not hash to the settled root" };
+/** Checks a summary and the full output against the root settled on-chain for `job`. */
+export function verifyOutput(job: PublicKey, root: Uint8Array, summary: ResultSummary, output: Uint8Array): Verification {
+  if (!equalBytes(resultRoot(job, summary), root)) {
+    return { ok: false, reason: "the summary does not hash to the root settled for this job" };
   }
   if (summary.outputLen !== BigInt(output.length)) {
     return { ok: false, reason: `the output is ${output.length} bytes, the summary says ${summary.outputLen}` };

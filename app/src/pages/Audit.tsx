@@ -1,13 +1,15 @@
 import { PublicKey } from "@solana/web3.js";
 import { useEffect, useMemo, useRef, useState } from "react";
 import {
-  checkConservation,
+  audit,
   checkSettlement,
   filterSettlements,
   perProvider,
+  reportsToJson,
   toCsv,
   toJson,
   totals,
+  type Report,
   type SettlementFilter,
 } from "../lib/audit";
 import { explain } from "../lib/errors";
@@ -15,14 +17,10 @@ import { type Market, type Provider, type Settlement } from "../lib/market";
 import { short, useApp } from "../state";
 import { Amount, Key, outcomeText, time } from "./common";
 
+/** A market and its audit, over every record of the market (the filters below do not apply). */
 interface MarketView {
   market: Market;
-  openEscrow: bigint;
-  escrowVaultBalance: bigint;
-  totalStake: bigint;
-  stakeVaultBalance: bigint;
-  openJobs: number;
-  violations: string[];
+  report: Report;
 }
 
 interface Loaded {
@@ -93,22 +91,24 @@ export function AuditPage() {
           client.tokenBalance(m.escrowVault),
           client.tokenBalance(m.stakeVault),
         ]);
-        const openJobs = jobs.filter((j) => j.market.equals(m.address));
-        const c = checkConservation({
+        const of = <T extends { market: PublicKey }>(xs: T[]) => xs.filter((x) => x.market.equals(m.address));
+        const report = audit({
           market: m,
           escrowVaultBalance,
           stakeVaultBalance,
-          openJobs,
-          providers: providers.filter((p) => p.market.equals(m.address)),
+          jobs: of(jobs),
+          providers: of(providers),
+          settlements: of(settlements),
         });
-        return { market: m, escrowVaultBalance, stakeVaultBalance, openJobs: openJobs.length, ...c };
+        return { market: m, report };
       }),
     );
     const known = new Set(markets.map((m) => m.address.toBase58()));
+    const orphans = settlements.filter((s) => !known.has(s.market.toBase58()));
     const violations = [
-      ...views.flatMap((v) => v.violations),
-      ...settlements.flatMap(checkSettlement),
-      ...settlements.filter((s) => !known.has(s.market.toBase58())).map((s) => `settlement ${s.address.toBase58()}: its market ${s.market.toBase58()} does not exist`),
+      ...views.flatMap((v) => v.report.violations),
+      ...orphans.flatMap(checkSettlement),
+      ...orphans.map((s) => `settlement ${s.address.toBase58()}: its market ${s.market.toBase58()} does not exist`),
     ];
     settlements.sort((a, b) => b.settledAt - a.settledAt || Number(b.settledSlot - a.settledSlot));
     return { markets: views, settlements, providers, violations, at: new Date() };
@@ -127,7 +127,9 @@ export function AuditPage() {
   const t = totals(shown);
   const figures = perProvider(shown);
   const providers = (data?.providers ?? []).filter((p) => !f.market || p.market.toBase58() === f.market);
-  const marketOf = (k: PublicKey) => data?.markets.find((m) => m.market.address.equals(k))?.market;
+  const viewOf = (k: PublicKey) => data?.markets.find((m) => m.market.address.equals(k));
+  const marketOf = (k: PublicKey) => viewOf(k)?.market;
+  const reports = (data?.markets ?? []).filter((m) => !f.market || m.market.address.toBase58() === f.market).map((m) => m.report);
   const pay = (k: PublicKey) => {
     const m = marketOf(k);
     return m ? mintDecimals(m.paymentMint) : undefined;
@@ -160,25 +162,30 @@ export function AuditPage() {
         <>
           <div className={data.violations.length === 0 ? "ok" : "error"} data-testid="conservation" role="status">
             {data.violations.length === 0
-              ? `✔ Conservation holds: in every market the escrow vault holds exactly the open jobs' escrow, the stake vault exactly the providers' stakes, and all ${data.settlements.length} settlements add up.`
+              ? `✔ Conservation holds: in every market the escrow vault covers the open jobs' escrow and the stake vault the providers' stakes (a surplus someone sent to a vault is shown below, owed to nobody), every slash a provider account counts is attributed by a record, and all ${data.settlements.length} settlements add up.`
               : `✘ ${data.violations.length} rule(s) broken:`}
             {data.violations.length > 0 && <ul>{data.violations.map((v) => <li key={v}>{v}</li>)}</ul>}
           </div>
           <h3>Markets</h3>
           <table data-testid="markets">
             <thead>
-              <tr><th>Market</th><th>Open jobs</th><th>Open escrow</th><th>Escrow vault</th><th>Stakes</th><th>Stake vault</th><th>Fee</th></tr>
+              <tr>
+                <th>Market</th><th>Open jobs</th><th>Open escrow</th><th>Escrow vault</th><th>Escrow surplus</th>
+                <th>Stakes</th><th>Stake vault</th><th>Stake surplus</th><th>Fee</th>
+              </tr>
             </thead>
             <tbody>
-              {data.markets.map((m) => (
-                <tr key={m.market.address.toBase58()}>
-                  <td><Key k={m.market.address} /></td>
-                  <td>{m.openJobs}</td>
-                  <td><Amount v={m.openEscrow} decimals={pay(m.market.address)} /></td>
-                  <td><Amount v={m.escrowVaultBalance} decimals={pay(m.market.address)} /></td>
-                  <td><Amount v={m.totalStake} decimals={stk(m.market.address)} /></td>
-                  <td><Amount v={m.stakeVaultBalance} decimals={stk(m.market.address)} /></td>
-                  <td>{m.market.config.feeBps / 100}%</td>
+              {data.markets.map(({ market: m, report: r }) => (
+                <tr key={m.address.toBase58()}>
+                  <td><Key k={m.address} /></td>
+                  <td>{r.openJobs}</td>
+                  <td><Amount v={r.openEscrow} decimals={pay(m.address)} /></td>
+                  <td><Amount v={r.escrowVaultBalance} decimals={pay(m.address)} /></td>
+                  <td data-testid="escrow-surplus"><Amount v={r.escrowSurplus} decimals={pay(m.address)} /></td>
+                  <td><Amount v={r.totalStake} decimals={stk(m.address)} /></td>
+                  <td><Amount v={r.stakeVaultBalance} decimals={stk(m.address)} /></td>
+                  <td data-testid="stake-surplus"><Amount v={r.stakeSurplus} decimals={stk(m.address)} /></td>
+                  <td>{m.config.feeBps / 100}%</td>
                 </tr>
               ))}
             </tbody>
@@ -196,11 +203,13 @@ export function AuditPage() {
               <option value="">all</option>
               <option value="verified">verified</option>
               <option value="noQuorum">no quorum</option>
+              <option value="cancelled">cancelled</option>
             </select></label>
             <label>From <input type="datetime-local" aria-label="filter from" value={f.from} onChange={set("from")} /></label>
             <label>To <input type="datetime-local" aria-label="filter to" value={f.to} onChange={set("to")} /></label>
             <button onClick={() => save(`settlements-${stamp}.csv`, "text/csv", toCsv(shown))}>Export CSV</button>
             <button onClick={() => save(`settlements-${stamp}.json`, "application/json", toJson(shown))}>Export JSON</button>
+            <button onClick={() => save(`audit-${stamp}.json`, "application/json", reportsToJson(reports))}>Export report</button>
           </div>
           {!oneMint && (
             <p className="error" role="status">The settlements shown are in several mints: pick a market to see totals.</p>
@@ -211,6 +220,7 @@ export function AuditPage() {
                 <th>Settlements</th><td data-testid="total-count">{t.settlements}</td>
                 <th>Verified</th><td>{t.verified}</td>
                 <th>No quorum</th><td>{t.noQuorum}</td>
+                <th>Cancelled</th><td data-testid="total-cancelled">{t.cancelled}</td>
               </tr>
               <tr>
                 <th>Escrowed</th><td>{oneMint ? tot(t.escrow) : "–"}</td>
@@ -241,7 +251,12 @@ export function AuditPage() {
                   <td><Amount v={s.fee} decimals={pay(s.market)} /></td>
                   <td><Amount v={s.refund} decimals={pay(s.market)} /></td>
                   <td><Amount v={s.totalSlashed + s.expiredSlashed} decimals={stk(s.market)} /></td>
-                  <td>{s.verdicts.filter((v) => v.verdict !== "unclaimed").map((v) => `${short(v.provider)} ${v.verdict}`).join(", ")}</td>
+                  <td>
+                    {[
+                      ...s.verdicts.filter((v) => v.verdict !== "unclaimed").map((v) => `${short(v.provider)} ${v.verdict}`),
+                      ...s.expired.map((k) => `${short(k)} claim expired`),
+                    ].join(", ")}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -251,11 +266,25 @@ export function AuditPage() {
           <h3>Providers</h3>
           <table data-testid="providers">
             <thead>
-              <tr><th>Owner</th><th>Endpoint</th><th>Stake</th><th>Locked</th><th>Earned (all time)</th><th>Slashed (all time)</th><th>Completed / failed</th><th>Slots in filter</th><th>Agreed</th><th>Paid in filter</th><th>Slashed in filter</th></tr>
+              <tr>
+                <th>Owner</th><th>Endpoint</th><th>Stake</th><th>Locked</th><th>Earned (all time)</th>
+                <th>Slashed: account</th><th>Slashed: records</th><th>Completed / failed</th>
+                <th>Slots in filter</th><th>Agreed</th><th>Paid in filter</th><th>Slashed in filter</th>
+              </tr>
             </thead>
             <tbody>
               {providers.map((p) => {
-                const x = figures.get(p.owner.toBase58());
+                const owner = p.owner.toBase58();
+                const x = figures.get(owner);
+                const r = viewOf(p.market)?.report;
+                const records = r?.providers.get(owner)?.slashed ?? 0n;
+                // the account's all-time slashes against the market's records (settlement verdicts
+                // and expired claims), which must agree unless a record predates this account
+                const check = r?.earlierAccount.has(owner)
+                  ? { mark: "~", note: "records include an earlier account of this owner: not compared" }
+                  : records === p.totalSlashed
+                    ? { mark: "✔", note: "every slash the account counts is attributed by a record" }
+                    : { mark: "✘", note: "the records and the account disagree" };
                 return (
                   <tr key={p.address.toBase58()}>
                     <td><Key k={p.owner} /></td>
@@ -264,6 +293,9 @@ export function AuditPage() {
                     <td><Amount v={p.locked} decimals={stk(p.market)} /></td>
                     <td><Amount v={p.totalEarned} decimals={pay(p.market)} /></td>
                     <td><Amount v={p.totalSlashed} decimals={stk(p.market)} /></td>
+                    <td data-testid="provider-slashed-records" title={check.note}>
+                      <Amount v={records} decimals={stk(p.market)} /> {check.mark}
+                    </td>
                     <td>{p.jobsCompleted.toString()} / {p.jobsFailed.toString()}</td>
                     <td>{x?.slots ?? 0}</td>
                     <td>{x?.agreed ?? 0}</td>
@@ -274,7 +306,11 @@ export function AuditPage() {
               })}
             </tbody>
           </table>
-          <p className="muted">Amounts are in tokens of each market's mints (slashes and stakes: its stake mint); the exports carry exact base units.</p>
+          <p className="muted">
+            Amounts are in tokens of each market's mints (slashes and stakes: its stake mint); the exports carry exact base units.
+            Slashes include the collateral of expired claims, attributed to each provider by the jobs and settlements that list them.
+            The report export has the fields of <code>cmkt audit --format json</code>, one entry per market shown.
+          </p>
         </>
       )}
     </section>

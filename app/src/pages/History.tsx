@@ -5,6 +5,12 @@ import { jobHistory, type JobEvent } from "../lib/events";
 import { useApp } from "../state";
 import { Key, time } from "./common";
 
+/** Anchor decodes an enum as `{ variantName: {} }`. */
+const OUTCOMES: Record<string, string> = { verified: "verified", noQuorum: "no quorum", cancelled: "cancelled" };
+
+/** Whether an event's u64 field (a BN once decoded) is positive. */
+const positive = (v: unknown) => v !== undefined && v !== null && String(v) !== "0";
+
 /** What an event says beyond its name, in a few words. */
 function details(e: JobEvent) {
   const d = e.data;
@@ -12,7 +18,15 @@ function details(e: JobEvent) {
   if (typeof d.replicas === "number" && typeof d.quorum === "number") parts.push(`n ${d.replicas} / k ${d.quorum}`);
   if (typeof d.slot === "number") parts.push(`slot ${d.slot}`);
   if (d.provider instanceof PublicKey) parts.push(<Key k={d.provider} />);
-  if (d.outcome && typeof d.outcome === "object") parts.push("verified" in d.outcome ? "verified" : "no quorum");
+  if (d.outcome && typeof d.outcome === "object") {
+    const k = Object.keys(d.outcome)[0] ?? "";
+    parts.push(OUTCOMES[k] ?? k);
+  }
+  if (e.name === "JobCancelled") {
+    parts.push("escrow refunded in full");
+    // the settlement record lists whose claims expired and what each lost
+    if (positive(d.expiredSlashed)) parts.push("expired claims' collateral slashed earlier");
+  }
   return parts.map((p, i) => (
     <span key={i}>
       {i > 0 && " · "}

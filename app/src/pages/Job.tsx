@@ -47,6 +47,33 @@ function preview(bytes: Uint8Array): string | null {
 const statusText = (s: ResultSummary) =>
   s.status.kind === "exited" ? `exited with code ${s.status.code}` : s.status.kind.replace(/_/g, " ");
 
+/** The providers whose claims on the job expired, in order: each lost the job's collateral. */
+function ExpiredClaims({ owners, collateral, decimals }: { owners: PublicKey[]; collateral: bigint; decimals: number | undefined }) {
+  if (owners.length === 0) return null;
+  return (
+    <div data-testid="expired-claims">
+      <h4>Expired claims ({owners.length})</h4>
+      <p className="muted">
+        These providers claimed a slot and did not commit in time: each lost its collateral, and none may claim this job again.
+      </p>
+      <table>
+        <thead>
+          <tr><th>#</th><th>Provider (owner)</th><th>Collateral lost</th></tr>
+        </thead>
+        <tbody>
+          {owners.map((k, i) => (
+            <tr key={i}>
+              <td>{i + 1}</td>
+              <td><Key k={k} /></td>
+              <td><Amount v={collateral} decimals={decimals} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function JobPage({ address }: { address: string }) {
   const { client, cluster, connection, markets, mintDecimals } = useApp();
   const [job, setJob] = useState<Job | null | undefined>(undefined);
@@ -125,7 +152,8 @@ export function JobPage({ address }: { address: string }) {
         const or = await fetch(base);
         if (!or.ok) throw new Error(`output: HTTP ${or.status}`);
         const bytes = await readCapped(or, Number(summary.outputLen));
-        const v = verifyOutput(s.resultRoot, summary, bytes);
+        // the root is bound to the job: a result settled for another job does not verify here
+        const v = verifyOutput(s.job, s.resultRoot, summary, bytes);
         if (!v.ok) throw new Error(v.reason);
         const png = isPng(bytes);
         const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: png ? "image/png" : "application/octet-stream" }));
@@ -159,7 +187,7 @@ export function JobPage({ address }: { address: string }) {
       <h2>Job <code data-testid="job-address">{address}</code></h2>
       {error && <div className="error" role="alert">{error}</div>}
       {job === undefined && !settlement && <p className="muted">Loading…</p>}
-      {job === null && !settlement && <p>No such job on this cluster, and no settlement for it (wrong cluster, or cancelled).</p>}
+      {job === null && !settlement && <p>No such job on this cluster, and no settlement for it (wrong cluster?).</p>}
       {job && (
         <div data-testid="job-live">
           <p>
@@ -193,18 +221,31 @@ export function JobPage({ address }: { address: string }) {
               ))}
             </tbody>
           </table>
+          <ExpiredClaims owners={job.expired} collateral={job.collateral} decimals={stakeDecimals} />
         </div>
       )}
       {settlement && (
         <div data-testid="settlement">
           <h3>Settlement: <span data-testid="outcome">{outcomeText(settlement)}</span></h3>
           <p className="muted">
-            Settled {time(settlement.settledAt)} at slot {settlement.settledSlot.toString()} by <Key k={settlement.finalizer} /> · record{" "}
-            <Key k={settlement.address} />
+            {settlement.outcome === "cancelled" ? "Cancelled" : "Settled"} {time(settlement.settledAt)} at slot{" "}
+            {settlement.settledSlot.toString()} by <Key k={settlement.finalizer} /> · record <Key k={settlement.address} />
           </p>
-          <p>
-            Result root <code data-testid="result-root">{toHex(settlement.resultRoot)}</code>
-          </p>
+          {settlement.outcome === "cancelled" ? (
+            <p data-testid="cancelled">
+              The requester cancelled the job while no slot was held: the whole escrow was refunded, and this record keeps what happened.
+            </p>
+          ) : (
+            <p>
+              Result root <code data-testid="result-root">{toHex(settlement.resultRoot)}</code>
+            </p>
+          )}
+          {settlement.outcome === "noQuorum" && settlement.verdicts.some((v) => v.verdict === "dissented") && (
+            <p className="muted">
+              No root reached the quorum, but a majority of the {settlement.replicas} slots revealed the same one: the slots that
+              revealed another were slashed, the others' collateral returned.
+            </p>
+          )}
           <table>
             <tbody>
               <tr><th>Escrow</th><td><Amount v={settlement.escrow} decimals={decimals} /></td></tr>
@@ -214,6 +255,7 @@ export function JobPage({ address }: { address: string }) {
               <tr><th>Slashed (incl. expired claims)</th><td><Amount v={settlement.totalSlashed + settlement.expiredSlashed} decimals={stakeDecimals} /></td></tr>
             </tbody>
           </table>
+          <ExpiredClaims owners={settlement.expired} collateral={settlement.collateral} decimals={stakeDecimals} />
           <table>
             <thead>
               <tr><th>Slot</th><th>Provider</th><th>Verdict</th><th>Revealed root</th><th>Paid</th><th>Slashed</th></tr>

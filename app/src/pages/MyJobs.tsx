@@ -1,9 +1,9 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
 import type { PublicKey } from "@solana/web3.js";
 import { useEffect, useState } from "react";
-import { computeUnitLimit, programUnits } from "../lib/budget";
+import { computeUnitLimit } from "../lib/budget";
 import { explain } from "../lib/errors";
-import type { Job, Settlement } from "../lib/market";
+import { cancelJobUnits, type Job, type Settlement } from "../lib/market";
 import { sendAndConfirm } from "../lib/tx";
 import { useApp } from "../state";
 import { Amount, Key, outcomeText, SlotChips, time } from "./common";
@@ -68,12 +68,15 @@ export function MyJobs() {
       const market = await client.market(job.market);
       if (!market) throw new Error(`the job's market ${job.market.toBase58()} is not on this cluster`);
       const ix = await client.cancelJobInstruction(market, job, publicKey);
-      await sendAndConfirm(connection, sendTransaction, publicKey, [computeUnitLimit(programUnits("cancel_job")), ix]);
+      await sendAndConfirm(connection, sendTransaction, publicKey, [computeUnitLimit(cancelJobUnits(job.address)), ix]);
       setJobs((m) => {
         const n = new Map(m);
         n.delete(job.address.toBase58());
         return n;
       });
+      // the cancellation left a settlement record: list it now rather than at the next refresh
+      const record = await client.settlement(job.address).catch(() => null);
+      if (record) setSettled((m) => new Map(m).set(record.job.toBase58(), record));
     } catch (e) {
       setError(explain(e, cluster.rpc));
     }
@@ -89,7 +92,7 @@ export function MyJobs() {
       <h3>Open ({open.length})</h3>
       <table data-testid="open-jobs">
         <thead>
-          <tr><th>Job</th><th>Posted</th><th>n / k</th><th>Reward / replica</th><th>Slots</th><th>Commit deadline</th><th /></tr>
+          <tr><th>Job</th><th>Posted</th><th>n / k</th><th>Reward / replica</th><th>Slots</th><th>Expired claims</th><th>Commit deadline</th><th /></tr>
         </thead>
         <tbody>
           {open.map((j) => (
@@ -99,6 +102,7 @@ export function MyJobs() {
               <td>{j.replicas} / {j.quorum}</td>
               <td><Amount v={j.rewardPerReplica} decimals={decimalsOf(j.market)} /></td>
               <td><SlotChips job={j} /></td>
+              <td>{j.expired.length}</td>
               <td>{time(j.commitDeadline)}</td>
               <td>
                 {j.slots.every((s) => s.state === "free") && <button onClick={() => cancel(j)}>Cancel and refund</button>}

@@ -1,15 +1,19 @@
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
 import { useState } from "react";
 import { computeUnitLimit } from "../lib/budget";
-import { fromHex, utf8 } from "../lib/bytes";
-import { explain } from "../lib/errors";
+import { fromHex, toHex, utf8 } from "../lib/bytes";
+import { explain, programErrorName } from "../lib/errors";
 import { blobUrl, canonicalManifest, MANIFEST_VERSION, RUNTIME_WASI_P1, uploadBlob } from "../lib/manifest";
 import {
+  isStrictMajority,
   jobAddress,
+  MAX_EXPIRED_CLAIMS,
   MAX_MANIFEST_URI_LEN,
+  minQuorum,
   postCost,
   postJobUnits,
   requesterTokenAccount,
+  type Market,
   type PostCost,
 } from "../lib/market";
 import { sendAndConfirm } from "../lib/tx";
@@ -17,8 +21,12 @@ import { formatSol, formatUnits, parseUnits } from "../lib/units";
 import { useApp } from "../state";
 
 interface Review {
+  /**
+   * The market as read for this review: the terms shown are decoded from it, and the post carries
+   * their hash (`termsHash`), so it lands only on exactly these terms.
+   */
+  market: Market;
   /** What the review was made for: a change of any of them voids it. */
-  market: string;
   wallet: string;
   decimals: number;
   cost: PostCost;
@@ -34,8 +42,14 @@ async function readFile(f: File | null): Promise<Uint8Array> {
   return f ? new Uint8Array(await f.arrayBuffer()) : new Uint8Array();
 }
 
+/** Why k must be a strict majority of n, shown by the form and when it is broken. */
+const QUORUM_RULE =
+  "The quorum k must be a strict majority of the replicas n (more than n / 2, at most n): otherwise two different results could each reach the quorum, or a 1–1 split could void the job with nobody at fault.";
+
+const seconds = (s: number) => `${s} s`;
+
 export function PostJob() {
-  const { cluster, client, market, decimals } = useApp();
+  const { cluster, client, market, decimals, mintDecimals } = useApp();
   const { connection } = useConnection();
   const { publicKey, sendTransaction } = useWallet();
   const [module, setModule] = useState<File | null>(null);
@@ -61,7 +75,8 @@ export function PostJob() {
   const uriLen = utf8(blobUrl(cluster.blob, "0".repeat(64))).length;
   const current =
     review &&
-    review.market === market?.address.toBase58() &&
+    market &&
+    review.market.address.equals(market.address) &&
     review.wallet === publicKey?.toBase58() &&
     review.decimals === decimals
       ? review
@@ -77,14 +92,21 @@ export function PostJob() {
       if (!module) throw new Error("Choose the job's module (a .wasm file for wasm32-wasip1).");
       if (!cluster.blob) throw new Error("Set the blob store URL in the cluster settings: modules and inputs are uploaded there.");
       if (decimals === undefined) throw new Error("The market's payment mint is still being read: try again in a moment.");
+      // the terms are read now, not taken from when the app loaded: what the review shows is what
+      // the post accepts
+      const reviewed = await client.market(market.address);
+      if (!reviewed) throw new Error(`The market ${market.address.toBase58()} is no longer on this cluster.`);
       const rewardUnits = parseUnits(reward, decimals);
       const problems: string[] = [];
       if (rewardUnits === 0n) problems.push("The reward must be positive.");
-      if (replicas < 1 || replicas > market.config.maxReplicas) {
-        problems.push(`Replicas must be between 1 and ${market.config.maxReplicas} in this market.`);
+      if (!Number.isInteger(replicas) || replicas < 1 || replicas > reviewed.config.maxReplicas) {
+        problems.push(`Replicas must be between 1 and ${reviewed.config.maxReplicas} in this market.`);
+      } else if (!isStrictMajority(quorum, replicas)) {
+        problems.push(
+          `${QUORUM_RULE} For n = ${replicas}, k must be ${minQuorum(replicas) === replicas ? replicas : `${minQuorum(replicas)} to ${replicas}`}.`,
+        );
       }
-      if (quorum < 1 || quorum > replicas) problems.push("The quorum must be between 1 and the number of replicas.");
-      const { claimTimeout, maxCommitWindow } = market.config;
+      const { claimTimeout, maxCommitWindow } = reviewed.config;
       if (!Number.isInteger(commitWindow) || (commitWindow !== 0 && (commitWindow < claimTimeout || commitWindow > maxCommitWindow))) {
         problems.push(`The commit window must be 0 (the market default) or ${claimTimeout} to ${maxCommitWindow} s.`);
       }
@@ -95,10 +117,10 @@ export function PostJob() {
         if (!Number.isInteger(v) || v < 1 || v > 1 << 20) problems.push(`${what} must be a whole number of MiB, at least 1.`);
       }
       if (uriLen > MAX_MANIFEST_URI_LEN) problems.push(`The blob store URL is too long for an on-chain manifest URI.`);
-      if (market.paused) problems.push("The market is paused: it takes no new jobs.");
-      const cost = await postCost(connection, market, rewardUnits, replicas, uriLen);
+      if (reviewed.paused) problems.push("The market is paused: it takes no new jobs.");
+      const cost = await postCost(connection, reviewed, rewardUnits, replicas, uriLen);
       const [tokenBalance, lamports] = await Promise.all([
-        client.tokenBalance(requesterTokenAccount(market, publicKey)),
+        client.tokenBalance(requesterTokenAccount(reviewed, publicKey)),
         connection.getBalance(publicKey).then(BigInt),
       ]);
       if (tokenBalance < cost.escrow) {
@@ -112,7 +134,7 @@ export function PostJob() {
         );
       }
       setReview({
-        market: market.address.toBase58(),
+        market: reviewed,
         wallet: publicKey.toBase58(),
         decimals,
         cost,
@@ -128,7 +150,8 @@ export function PostJob() {
 
   async function onSign() {
     const review = current;
-    if (!review || !market || !publicKey || !module) return;
+    if (!review || !publicKey || !module) return;
+    const market = review.market;
     setError("");
     try {
       setBusy("Uploading the module, input and manifest…");
@@ -169,6 +192,8 @@ export function PostJob() {
       );
       window.location.hash = `#/job/${jobAddress(market.address, publicKey, nonce).toBase58()}`;
     } catch (e) {
+      // the terms reviewed are gone: the review may not be signed again as it stands
+      if (programErrorName(e) === "TermsChanged") setReview(null);
       setError(explain(e, cluster.rpc));
     } finally {
       setBusy("");
@@ -177,6 +202,9 @@ export function PostJob() {
 
   const c = current?.cost;
   const tok = (v: bigint) => (decimals === undefined ? `${v} units` : `${formatUnits(v, decimals)} tokens`);
+  const stakeDecimals = current ? mintDecimals(current.market.stakeMint) : undefined;
+  const stk = (v: bigint) => (stakeDecimals === undefined ? `${v} units` : `${formatUnits(v, stakeDecimals)} stake tokens`);
+  const terms = current?.market.config;
   return (
     <section>
       <h2>Post a job</h2>
@@ -197,8 +225,8 @@ export function PostJob() {
           Replicas n
           <input type="number" min={1} max={8} aria-label="replicas" value={replicas} onChange={(e) => changed(setReplicas)(Number(e.target.value))} />
         </label>
-        <label>
-          Quorum k
+        <label title={QUORUM_RULE}>
+          Quorum k (more than n / 2, at most n)
           <input type="number" min={1} max={8} aria-label="quorum" value={quorum} onChange={(e) => changed(setQuorum)(Number(e.target.value))} />
         </label>
         <label>
@@ -225,18 +253,34 @@ export function PostJob() {
           <button type="submit">Review fees and escrow</button>
         </div>
       </form>
-      {c && current && market && (
+      {c && current && terms && (
         <div className="review" data-testid="review">
           <h3>Before you sign</h3>
           <table>
             <tbody>
               <tr><th>Escrow (reward × n)</th><td data-testid="escrow">{tok(c.escrow)}</td></tr>
-              <tr><th>Protocol fee per agreeing replica ({market.config.feeBps / 100}%)</th><td>{tok(c.feePerReplica)}</td></tr>
+              <tr><th>Protocol fee per agreeing replica ({terms.feeBps / 100}%)</th><td>{tok(c.feePerReplica)}</td></tr>
               <tr><th>Each agreeing provider gets</th><td>{tok(c.providersGetPerReplica)}</td></tr>
               <tr><th>Most you pay (all n agree)</th><td>{tok(c.escrow)}, of which {tok(c.maxFee)} fee</td></tr>
-              <tr><th>Refunded</th><td>the escrow of replicas that are not verified; everything if no quorum by the deadline, or if you cancel before a claim</td></tr>
+              <tr><th>Refunded</th><td>the escrow of replicas that are not verified; everything if no quorum by the deadline, or if you cancel while no slot is held</td></tr>
+              <tr><th>Collateral each provider stakes per claim (slashed if it fails the job)</th><td data-testid="collateral">{stk(terms.collateralPerClaim)}</td></tr>
+              <tr>
+                <th>Windows</th>
+                <td data-testid="windows">
+                  commits close {seconds(commitWindow || terms.defaultCommitWindow)} after posting; a provider has {seconds(terms.claimTimeout)} from
+                  its claim to commit; reveals close {seconds(terms.revealWindow)} after the commit deadline
+                </td>
+              </tr>
+              <tr>
+                <th>Market terms you accept</th>
+                <td>
+                  <code data-testid="terms-hash" title={toHex(current.market.termsHash)}>{toHex(current.market.termsHash).slice(0, 16)}…</code>{" "}
+                  <span className="muted">(as read at this review: if the market's terms change before the job lands, it is refused and you review again)</span>
+                </td>
+              </tr>
               <tr><th>Job account rent (back when it settles)</th><td>{formatSol(c.jobRent)} SOL</td></tr>
-              <tr><th>Settlement record deposit (pays the audit record's rent)</th><td>{formatSol(c.settlementDeposit)} SOL</td></tr>
+              <tr><th>Settlement record deposit (room for {MAX_EXPIRED_CLAIMS} expired claims; what the record does not use comes back)</th><td>{formatSol(c.settlementDeposit)} SOL</td></tr>
+              <tr><th>Settlement record rent (kept by the audit record; 32 bytes' rent more per expired claim it lists)</th><td data-testid="record-rent">{formatSol(c.settlementRent)} SOL</td></tr>
               <tr><th>Transaction fee</th><td>{formatSol(c.signatureFee)} SOL</td></tr>
               <tr><th>Your wallet</th><td>{tok(current.tokenBalance)}, {formatSol(current.lamports)} SOL</td></tr>
             </tbody>

@@ -27,4 +27,10 @@ export function Amount({ v, decimals }: { v: bigint; decimals: number | undefine
   return <span className="amount">{decimals === undefined ? `${v} units` : formatUnits(v, decimals)}</span>;
 }
 
-export const outcomeText = (s: Settlement) => (s.outcome === "verified" ? "verified" : "no quorum (refunded)");
+const OUTCOMES: Record<Settlement["outcome"], string> = {
+  verified: "verified",
+  noQuorum: "no quorum (refunded)",
+  cancelled: "cancelled (refunded)",
+};
+
+export const outcomeText = (s: Settlement) => OUTCOMES[s.outcome] ?? s.outcome;

@@ -83,25 +83,27 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 (
                     "settlements",
                     format!(
-                        "{} ({} verified, {} without quorum)",
-                        r.settlements, r.verified, r.no_quorum
+                        "{} ({} verified, {} without quorum, {} cancelled)",
+                        r.settlements, r.verified, r.no_quorum, r.cancelled
                     ),
                 ),
                 ("open jobs", r.open_jobs.to_string()),
                 (
                     "escrow vault / open escrows",
                     format!(
-                        "{} / {}",
+                        "{} / {}{}",
                         format_amount(r.escrow_vault_balance, d),
-                        format_amount(r.open_escrow, d)
+                        format_amount(r.open_escrow, d),
+                        surplus(r.escrow_surplus, d)
                     ),
                 ),
                 (
                     "stake vault / stakes",
                     format!(
-                        "{} / {}",
+                        "{} / {}{}",
                         format_amount(r.stake_vault_balance, sd),
-                        format_amount(r.total_stake, sd)
+                        format_amount(r.total_stake, sd),
+                        surplus(r.stake_surplus, sd)
                     ),
                 ),
                 ("paid to providers", format_amount(r.total_paid, d)),
@@ -136,4 +138,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
         bail!("the audit found {} violation(s)", r.violations.len());
     }
     Ok(())
+}
+
+/// A vault's balance beyond its books: tokens sent to it from outside the program, owed to
+/// nobody.
+fn surplus(amount: u64, decimals: u8) -> String {
+    if amount == 0 {
+        String::new()
+    } else {
+        format!(
+            " (surplus {}, sent from outside)",
+            format_amount(amount, decimals)
+        )
+    }
 }

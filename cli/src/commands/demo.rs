@@ -220,7 +220,7 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
                     let x = ex
                         .run(&m, input, args, &job.to_bytes(), limits)
                         .map_err(|e| anyhow!("{e}"))?;
-                    Ok(x.summary().root())
+                    Ok(x.summary().root(job))
                 })
                 .collect()
         }
@@ -364,10 +364,15 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
         let Some(winner) = s.verdicts.iter().find(|v| v.verdict == Verdict::Agreed) else {
             continue;
         };
-        let (_, bytes) =
-            super::job::fetch_verified(&chain, &market.address, &winner.provider, &s.result_root)
-                .await
-                .with_context(|| format!("downloading the {} result", sample.name))?;
+        let (_, bytes) = super::job::fetch_verified(
+            &chain,
+            &market.address,
+            &s.job,
+            &winner.provider,
+            &s.result_root,
+        )
+        .await
+        .with_context(|| format!("downloading the {} result", sample.name))?;
         let path = dir
             .join("outputs")
             .join(format!("{}.{}", sample.name, sample.ext));
@@ -422,6 +427,7 @@ async fn post(
         replicas: s.replicas,
         quorum: s.quorum,
         commit_window: 0,
+        terms_hash: market.terms_hash(),
     };
     fleet::post(chain, market, requester, args)
         .await

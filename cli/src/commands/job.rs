@@ -58,9 +58,9 @@ pub struct PostArgs {
     /// Replicas n.
     #[arg(long, short = 'n', default_value_t = 1)]
     replicas: u8,
-    /// Agreeing results needed, k.
-    #[arg(long, short = 'q', default_value_t = 1)]
-    quorum: u8,
+    /// Agreeing results needed, k: a strict majority of n (default: the smallest, n / 2 + 1).
+    #[arg(long, short = 'q')]
+    quorum: Option<u8>,
     /// Reward per replica in whole tokens.
     #[arg(long)]
     reward: String,
@@ -110,6 +110,8 @@ fn job_json(address: &Pubkey, j: &Job) -> serde_json::Value {
         "manifest_hash": hex::encode(j.manifest_hash), "manifest_uri": j.manifest_uri,
         "reward_per_replica": j.reward_per_replica, "replicas": j.replicas, "quorum": j.quorum,
         "escrow": j.escrow, "commit_deadline": j.commit_deadline, "reveal_deadline": j.reveal_deadline,
+        "collateral": j.collateral,
+        "expired": j.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "slots": j.slots.iter().map(|s| json!({
             "provider": (s.state != SlotState::Free).then(|| s.provider.to_string()),
             "state": format!("{:?}", s.state),
@@ -124,6 +126,8 @@ fn settlement_json(job: &Pubkey, s: &Settlement) -> serde_json::Value {
         "result_root": hex::encode(s.result_root), "requester": s.requester.to_string(),
         "escrow": s.escrow, "total_paid": s.total_paid, "fee": s.fee, "refund": s.refund,
         "total_slashed": s.total_slashed, "bounty": s.bounty, "expired_slashed": s.expired_slashed,
+        "collateral": s.collateral,
+        "expired": s.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "settled_slot": s.settled_slot, "settled_at": s.settled_at, "finalizer": s.finalizer.to_string(),
         "verdicts": s.verdicts.iter().map(|v| json!({
             "provider": (v.verdict != Verdict::Unclaimed).then(|| v.provider.to_string()),
@@ -164,6 +168,12 @@ fn settlement_table(job: &Pubkey, s: &Settlement, d: u8, sd: u8) -> String {
         ]);
     }
     out += &t.render();
+    for p in &s.expired {
+        out += &format!(
+            "  expired claim: {p} lost {}\n",
+            format_amount(s.collateral, sd)
+        );
+    }
     out
 }
 
@@ -217,6 +227,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 }
                 None => Vec::new(),
             };
+            let quorum = a.quorum.unwrap_or(a.replicas / 2 + 1);
+            if !compute_market_client::is_strict_majority(quorum, a.replicas) {
+                bail!(
+                    "--quorum {quorum} is not a strict majority of --replicas {}: k must satisfy \
+                     n / 2 < k <= n, so that a minority can never void the job for free",
+                    a.replicas
+                );
+            }
             let reward = parse_amount(&a.reward, d)?;
             let escrow = reward
                 .checked_mul(a.replicas as u64)
@@ -251,8 +269,10 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 manifest_uri,
                 reward_per_replica: reward,
                 replicas: a.replicas,
-                quorum: a.quorum,
+                quorum,
                 commit_window: a.commit_window,
+                // the terms read above and printed below: the post fails if they change first
+                terms_hash: market.terms_hash(),
             };
             let job = market.job(&requester.pubkey(), nonce);
             let sig = chain
@@ -263,12 +283,15 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 )
                 .await?;
             eprintln!(
-                "posted job {job}: {} × {} escrowed, n = {}, k = {}, fee {} bps ({sig})",
+                "posted job {job}: {} × {} escrowed, n = {}, k = {quorum}, fee {} bps, \
+                 collateral {} per claim, claim timeout {} s, reveal window {} s ({sig})",
                 a.replicas,
                 format_amount(reward, d),
                 a.replicas,
-                a.quorum,
-                m.config.fee_bps
+                m.config.fee_bps,
+                format_amount(m.config.collateral_per_claim, sd),
+                m.config.claim_timeout,
+                m.config.reveal_window,
             );
             if !a.wait {
                 return out::emit(
@@ -292,7 +315,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let j = chain
                 .job(&job)
                 .await?
-                .ok_or_else(|| anyhow!("job {job} does not exist (never posted, or cancelled)"))?;
+                .ok_or_else(|| anyhow!("job {job} does not exist (never posted)"))?;
             out::emit(ctx.format, &job_json(&job, &j), || {
                 let mut t = out::Table::new(&["slot", "provider", "state", "result root"]);
                 for (i, s) in j.slots.iter().enumerate() {
@@ -311,8 +334,18 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                         },
                     ]);
                 }
+                let expired: String = j
+                    .expired
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "  expired claim: {p} lost {} and may not claim again\n",
+                            format_amount(j.collateral, sd)
+                        )
+                    })
+                    .collect();
                 format!(
-                    "job {job}: {:?}, n = {}, k = {}, reward {} each, escrow {}\n{}",
+                    "job {job}: {:?}, n = {}, k = {}, reward {} each, escrow {}\n{}{expired}",
                     j.status,
                     j.replicas,
                     j.quorum,
@@ -361,7 +394,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let root = s.result_root;
             let mut failures = Vec::new();
             for v in s.verdicts.iter().filter(|v| v.verdict == Verdict::Agreed) {
-                match fetch_verified(&chain, &market.address, &v.provider, &root).await {
+                match fetch_verified(&chain, &market.address, &job, &v.provider, &root).await {
                     Ok((summary, bytes)) => {
                         for f in &failures {
                             eprintln!("warning: {f}");
@@ -487,11 +520,13 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     }
 }
 
-/// Downloads a result from `provider`'s endpoint and checks it against `root`: the summary first
-/// (small, checked against the root), which then bounds the size of the output download.
+/// Downloads a result from `provider`'s endpoint and checks it against `root`, the root settled
+/// for `job`: the summary first (small, checked against the root), which then bounds the size of
+/// the output download.
 pub(crate) async fn fetch_verified(
     chain: &Chain,
     market: &Pubkey,
+    job: &Pubkey,
     provider: &Pubkey,
     root: &[u8; 32],
 ) -> Result<(ResultSummaryJson, Vec<u8>)> {
@@ -508,12 +543,12 @@ pub(crate) async fn fetch_verified(
         .with_context(|| format!("fetching the summary from {}", p.endpoint))?;
     let summary: ResultSummaryJson =
         serde_json::from_slice(&summary_bytes).context("the summary is not valid JSON")?;
-    let checked = verify_summary(root, &summary)
+    let checked = verify_summary(job, root, &summary)
         .map_err(|e| anyhow!("the summary fails verification: {e}"))?;
     let bytes = read_capped(&http, &output_url(&p.endpoint, root), checked.output_len)
         .await
         .with_context(|| format!("fetching the output from {}", p.endpoint))?;
-    verify_output(root, &summary, &bytes)
+    verify_output(job, root, &summary, &bytes)
         .map_err(|e| anyhow!("served bytes fail verification: {e}"))?;
     Ok((summary, bytes))
 }

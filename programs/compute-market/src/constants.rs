@@ -26,12 +26,23 @@ pub const SEED_STAKE_VAULT: &[u8] = b"stake_vault";
 #[constant]
 pub const COMMIT_DOMAIN: &[u8] = b"compute-market/commit/v1";
 
+/// Domain separator of the market terms a requester accepts when posting:
+/// `sha256(TERMS_DOMAIN || borsh(MarketConfig))` (`MarketConfig::terms_hash`).
+#[constant]
+pub const TERMS_DOMAIN: &[u8] = b"compute-market/terms/v1";
+
 /// Layout version written into every account this program creates.
 pub const ACCOUNT_VERSION: u8 = 1;
 
 /// Hard upper bound on replicas per job; a market may choose a lower one.
 #[constant]
 pub const MAX_REPLICAS: u8 = 8;
+/// Most expired claims one job records. A provider whose claim on a job expired may not claim it
+/// again, and a claim is accepted only while every claim that could still expire has room in the
+/// record, so at most this many expiries can ever happen in one job: after that the job takes no
+/// more claims and ends at its deadline (or by cancellation) with a full refund.
+#[constant]
+pub const MAX_EXPIRED_CLAIMS: u8 = 16;
 /// Longest manifest URI a job may carry, in bytes.
 pub const MAX_MANIFEST_URI_LEN: usize = 200;
 /// Longest result endpoint URL a provider may register, in bytes.

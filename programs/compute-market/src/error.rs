@@ -24,7 +24,7 @@ pub enum MarketError {
     UnsupportedMintExtension,
     #[msg("Replicas must be between 1 and the market's max_replicas")]
     InvalidReplicas,
-    #[msg("Quorum must be between 1 and the number of replicas")]
+    #[msg("Quorum must be a strict majority of the replicas (n / 2 < k <= n)")]
     InvalidQuorum,
     #[msg("Reward per replica must be positive")]
     ZeroReward,
@@ -40,7 +40,7 @@ pub enum MarketError {
     JobFull,
     #[msg("This provider already holds a slot of this job")]
     DuplicateProvider,
-    #[msg("The provider's stake is below the market minimum")]
+    #[msg("The provider's stake, less pending withdrawals, is below the market minimum")]
     InsufficientStake,
     #[msg("The provider's free stake cannot cover the collateral")]
     InsufficientFreeStake,
@@ -60,8 +60,6 @@ pub enum MarketError {
     ClaimExpired,
     #[msg("The commitment must not be all zeroes")]
     ZeroCommitment,
-    #[msg("Another slot already holds this commitment")]
-    DuplicateCommitment,
     #[msg("Reveals open only after every slot committed or the commit deadline passed")]
     RevealNotOpen,
     #[msg("The reveal deadline has passed")]
@@ -95,4 +93,14 @@ pub enum MarketError {
     InvalidCommitWindow,
     #[msg("Too late to claim: the claim timeout would end after the commit deadline")]
     ClaimWindowClosed,
+    #[msg("The market's terms changed after the requester reviewed them: fetch the market and post again")]
+    TermsChanged,
+    #[msg("This provider's claim on the job expired before: it may not claim the job again")]
+    ClaimExpiredBefore,
+    #[msg("The job recorded MAX_EXPIRED_CLAIMS expired claims: it takes no more claims")]
+    TooManyExpiredClaims,
+    #[msg(
+        "Stake minus pending withdrawals would fall below the market minimum while claims are open"
+    )]
+    StakeBelowMinimum,
 }

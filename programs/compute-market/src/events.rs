@@ -98,7 +98,10 @@ pub struct JobPosted {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobCancelled {
     pub job: Pubkey,
+    pub settlement: Pubkey,
     pub refund: u64,
+    /// Collateral slashed from the job's expired claims (listed in the settlement record).
+    pub expired_slashed: u64,
 }
 
 #[event]

@@ -373,7 +373,8 @@ impl Env {
         k
     }
 
-    pub fn post_args(nonce: u64, reward: u64, n: u8, k: u8) -> JobPostArgs {
+    /// Arguments of a post that accepts the market's current terms.
+    pub fn post_args(&self, nonce: u64, reward: u64, n: u8, k: u8) -> JobPostArgs {
         JobPostArgs {
             nonce,
             manifest_hash: [7; 32],
@@ -382,6 +383,7 @@ impl Env {
             replicas: n,
             quorum: k,
             commit_window: 0,
+            terms_hash: self.market.terms_hash(),
         }
     }
 
@@ -401,8 +403,8 @@ impl Env {
     }
 
     pub fn post(&mut self, requester: &Keypair, nonce: u64, reward: u64, n: u8, k: u8) -> Pubkey {
-        self.try_post(requester, Self::post_args(nonce, reward, n, k))
-            .expect("post_job")
+        let args = self.post_args(nonce, reward, n, k);
+        self.try_post(requester, args).expect("post_job")
     }
 
     pub fn claim(&mut self, provider: &Keypair, job: &Pubkey) -> Result<(), TransactionError> {
@@ -514,6 +516,31 @@ impl Env {
             }
         }
         (jobs, providers)
+    }
+
+    /// What `cmkt audit` reports for this market, from every account on the chain.
+    pub fn audit(&self) -> client::audit::Report {
+        let mut snap = client::audit::Snapshot {
+            market: self.market.clone(),
+            escrow_vault_balance: self.escrow_balance(),
+            stake_vault_balance: self.stake_vault_balance(),
+            jobs: vec![],
+            providers: vec![],
+            settlements: vec![],
+        };
+        for (address, acc) in self.svm.get_program_accounts(&client::PROGRAM_ID) {
+            if acc.lamports == 0 {
+                continue;
+            }
+            if let Ok(j) = client::decode::<Job>(&address, "Job", &acc.data) {
+                snap.jobs.push((address, j));
+            } else if let Ok(p) = client::decode::<Provider>(&address, "Provider", &acc.data) {
+                snap.providers.push((address, p));
+            } else if let Ok(s) = client::decode::<Settlement>(&address, "Settlement", &acc.data) {
+                snap.settlements.push((address, s));
+            }
+        }
+        client::audit::audit(&snap)
     }
 
     /// The auditor's invariant: each vault holds exactly what the books say.

@@ -224,7 +224,10 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
         .minimum_balance_for_rent_exemption(Job::space(1, uri.len()))
         + svm
             .0
-            .minimum_balance_for_rent_exemption(compute_market_client::Settlement::space(1))
+            .minimum_balance_for_rent_exemption(compute_market_client::Settlement::space(
+                1,
+                compute_market_client::constants::MAX_EXPIRED_CLAIMS as usize,
+            ))
         + 20_000;
     let (requester, from) = wallet(&mut svm, SOL + count * per_job_lamports, count * REWARD)?;
     for i in 0..count as usize {
@@ -237,6 +240,7 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
             replicas: 1,
             quorum: 1,
             commit_window: 0,
+            terms_hash: market.terms_hash(),
         };
         svm.send(
             "posting a job",

@@ -382,6 +382,7 @@ impl Bench {
             replicas,
             quorum,
             commit_window: 0,
+            terms_hash: self.market.terms_hash(),
         };
         let job = fleet::post(&self.chain, &self.market, &self.requester, args).await?;
         Ok((job, Instant::now()))

@@ -36,22 +36,39 @@ impl JobClaim<'_> {
         let now = Clock::get()?.unix_timestamp;
         let (job, provider) = (&self.job, &self.provider);
         require!(job.commit_phase_open(now), MarketError::CommitPhaseOver);
-        // A claim must be able to commit before the deadline, or the provider would be slashed
+        // The whole claim window must lie inside the commit phase: a commit is accepted up to
+        // `claimed_at + claim_timeout` inclusive and only while `now < commit_deadline`, so the
+        // window's last second must come before the deadline, or the provider would be slashed
         // for a window it never had.
         require!(
-            math::add_i64(now, job.claim_timeout)? <= job.commit_deadline,
+            math::add_i64(now, job.claim_timeout)? < job.commit_deadline,
             MarketError::ClaimWindowClosed
         );
+        let owner = self.owner.key();
         require!(
-            job.slot_of(&self.owner.key()).is_none(),
+            job.slot_of(&owner).is_none(),
             MarketError::DuplicateProvider
+        );
+        // Otherwise a second wallet could expire the claim and the same provider re-claim the
+        // slot in one transaction, every timeout, and keep honest providers out for good.
+        require!(
+            !job.expired.contains(&owner),
+            MarketError::ClaimExpiredBefore
         );
         require!(
             job.slots.iter().any(|s| s.state == SlotState::Free),
             MarketError::JobFull
         );
+        // Every claim that could still expire needs room in the job's record of expiries.
         require!(
-            provider.stake >= self.market.config.min_stake,
+            job.expired.len() + job.count(SlotState::Claimed) < MAX_EXPIRED_CLAIMS as usize,
+            MarketError::TooManyExpiredClaims
+        );
+        // Stake pending withdrawal does not count: otherwise `request_unstake` of all but the
+        // collateral, then `[claim_job, withdraw_stake]` after the cooldown, would hold a slot
+        // with only the collateral at stake.
+        require!(
+            provider.bonded()? >= self.market.config.min_stake,
             MarketError::InsufficientStake
         );
         require!(

@@ -35,11 +35,11 @@ impl JobCommit<'_> {
             now <= math::add_i64(slot.claimed_at, job.claim_timeout)?,
             MarketError::ClaimExpired
         );
+        // Another slot's commitment bytes are accepted: a commitment binds the provider that
+        // opens it (`commitment_hash`), so a copy can never be revealed by its copier, whose slot
+        // is then slashed as withheld. Refusing copies would let a copier who lands first block
+        // the honest commit until its claim expired.
         require!(*commitment != [0; 32], MarketError::ZeroCommitment);
-        require!(
-            job.slots.iter().all(|s| s.commitment != *commitment),
-            MarketError::DuplicateCommitment
-        );
         Ok(())
     }
 

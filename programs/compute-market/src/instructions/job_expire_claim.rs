@@ -77,6 +77,9 @@ impl JobExpireClaim<'_> {
         a.provider.slash(collateral)?;
         a.provider.invariant()?;
         a.job.slots[slot as usize] = Slot::FREE;
+        // `job_claim` keeps room for every claim that can expire (`MAX_EXPIRED_CLAIMS`), and the
+        // job account was sized for that many at posting
+        a.job.expired.push(slashed_owner);
         a.job.expired_slashed = math::add(a.job.expired_slashed, collateral)?;
         a.job.refresh_status();
         a.job.invariant()?;

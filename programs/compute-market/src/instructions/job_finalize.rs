@@ -37,7 +37,7 @@ pub struct JobFinalize<'info> {
     #[account(
         init,
         payer = caller,
-        space = Settlement::space(job.replicas),
+        space = Settlement::space(job.replicas, job.expired.len()),
         seeds = [SEED_SETTLEMENT, job.key().as_ref()],
         bump,
     )]
@@ -112,6 +112,7 @@ impl JobFinalize<'_> {
         let a = &*ctx.accounts;
         let job = &a.job;
         let winner = job.winning_root();
+        let majority = job.majority_root();
         let fee_each = math::bps_of(job.reward_per_replica, job.fee_bps)?;
         let payout = math::sub(job.reward_per_replica, fee_each)?;
         let payment_program = a.payment_token_program.to_account_info();
@@ -122,13 +123,7 @@ impl JobFinalize<'_> {
         let mut rest = ctx.remaining_accounts.iter();
         for slot in &job.slots {
             if slot.state == SlotState::Free {
-                verdicts.push(SlotVerdict {
-                    provider: Pubkey::default(),
-                    verdict: Verdict::Unclaimed,
-                    result_root: [0; 32],
-                    paid: 0,
-                    slashed: 0,
-                });
+                verdicts.push(SlotVerdict::UNCLAIMED);
                 continue;
             }
             let (Some(provider_info), Some(payout_to)) = (rest.next(), rest.next()) else {
@@ -141,11 +136,13 @@ impl JobFinalize<'_> {
                     && provider.market == a.market.key(),
                 MarketError::ProviderAccountMismatch
             );
-            let verdict = match (slot.state, winner) {
-                (SlotState::Revealed, Some(w)) if slot.result_root == w => Verdict::Agreed,
-                (SlotState::Revealed, Some(_)) => Verdict::Dissented,
-                (SlotState::Revealed, None) => Verdict::Unverified,
-                (SlotState::Committed, _) => Verdict::Withheld,
+            let root = slot.result_root;
+            let verdict = match slot.state {
+                SlotState::Revealed if winner == Some(root) => Verdict::Agreed,
+                // also without a quorum: a minority that contradicts a majority of the slots pays
+                SlotState::Revealed if majority.is_some_and(|m| m != root) => Verdict::Dissented,
+                SlotState::Revealed => Verdict::Unverified,
+                SlotState::Committed => Verdict::Withheld,
                 _ => Verdict::Absent,
             };
             let (mut paid, mut slashed) = (0, 0);
@@ -235,33 +232,16 @@ impl JobFinalize<'_> {
         } else {
             Outcome::NoQuorum
         };
-        let record = Settlement {
-            market: a.market.key(),
-            outcome,
-            version: ACCOUNT_VERSION,
-            bump: ctx.bumps.settlement,
-            replicas: job.replicas,
-            quorum: job.quorum,
-            job: job.key(),
-            requester: job.requester,
-            nonce: job.nonce,
-            manifest_hash: job.manifest_hash,
-            result_root: winner.unwrap_or_default(),
-            reward_per_replica: job.reward_per_replica,
-            fee_bps: job.fee_bps,
-            escrow: job.escrow,
-            total_paid: totals.paid,
-            fee: totals.fee,
-            refund,
-            total_slashed: totals.slashed,
-            bounty,
-            expired_slashed: job.expired_slashed,
-            finalizer: a.caller.key(),
-            settled_slot: clock.slot,
-            settled_at: clock.unix_timestamp,
-            reserved: [0; 32],
-            verdicts,
-        };
+        let mut record =
+            Settlement::of_job(job, job.key(), ctx.bumps.settlement, a.caller.key(), &clock);
+        record.outcome = outcome;
+        record.result_root = winner.unwrap_or_default();
+        record.total_paid = totals.paid;
+        record.fee = totals.fee;
+        record.refund = refund;
+        record.total_slashed = totals.slashed;
+        record.bounty = bounty;
+        record.verdicts = verdicts;
         require!(record.balances(), MarketError::InvariantViolated);
 
         // Reimburse the settlement's rent to the caller out of the requester's deposit; the

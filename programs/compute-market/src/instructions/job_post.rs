@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobPosted;
 use crate::math;
-use crate::state::{Job, JobStatus, Market, Settlement, Slot};
+use crate::state::{is_strict_majority, Job, JobStatus, Market, Settlement, Slot};
 use crate::token::transfer_in;
 use anchor_lang::prelude::*;
 use anchor_lang::system_program::{self, Transfer};
@@ -20,12 +20,16 @@ pub struct JobPostArgs {
     pub reward_per_replica: u64,
     /// Number of providers that run the job, n.
     pub replicas: u8,
-    /// Agreeing results needed, k (1 ≤ k ≤ n).
+    /// Agreeing results needed, k: a strict majority of n (n / 2 < k ≤ n).
     pub quorum: u8,
     /// Seconds from now to the commit deadline; 0 uses the market default.
     pub commit_window: i64,
+    /// `MarketConfig::terms_hash` of the market config the requester reviewed (fee, collateral,
+    /// windows, ...): the post fails with `TermsChanged` if the market changed since.
+    pub terms_hash: [u8; 32],
 }
 
+/// The deserialized accounts are boxed to keep `try_accounts` within an sBPF stack frame.
 #[derive(Accounts)]
 #[instruction(args: JobPostArgs)]
 pub struct JobPost<'info> {
@@ -34,7 +38,7 @@ pub struct JobPost<'info> {
     pub requester: Signer<'info>,
 
     #[account(constraint = !market.paused @ MarketError::MarketPaused)]
-    pub market: Account<'info, Market>,
+    pub market: Box<Account<'info, Market>>,
 
     #[account(
         init,
@@ -51,7 +55,7 @@ pub struct JobPost<'info> {
         ],
         bump,
     )]
-    pub job: Account<'info, Job>,
+    pub job: Box<Account<'info, Job>>,
 
     /// CHECK: the job's settlement address (seeds constraint); `validate` requires it to be
     /// empty, so a settled job's address cannot be reused and its record never clashes.
@@ -60,13 +64,13 @@ pub struct JobPost<'info> {
 
     /// Source of the escrow; the token program checks that the requester may spend it.
     #[account(mut, token::mint = payment_mint, token::token_program = token_program)]
-    pub requester_token: InterfaceAccount<'info, TokenAccount>,
+    pub requester_token: Box<InterfaceAccount<'info, TokenAccount>>,
 
     #[account(mut, address = market.escrow_vault)]
-    pub escrow_vault: InterfaceAccount<'info, TokenAccount>,
+    pub escrow_vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
     #[account(address = market.payment_mint)]
-    pub payment_mint: InterfaceAccount<'info, Mint>,
+    pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
 
     #[account(address = market.payment_token_program)]
     pub token_program: Interface<'info, TokenInterface>,
@@ -82,7 +86,11 @@ impl JobPost<'_> {
             MarketError::InvalidReplicas
         );
         require!(
-            args.quorum >= 1 && args.quorum <= args.replicas,
+            args.terms_hash == cfg.terms_hash(),
+            MarketError::TermsChanged
+        );
+        require!(
+            is_strict_majority(args.quorum, args.replicas),
             MarketError::InvalidQuorum
         );
         require!(args.reward_per_replica > 0, MarketError::ZeroReward);
@@ -119,9 +127,13 @@ impl JobPost<'_> {
         };
         let commit_deadline = math::add_i64(now, window)?;
         let escrow = math::mul(args.reward_per_replica, args.replicas as u64)?;
-        // The requester prepays the settlement record's rent; the finalizer who creates the
-        // record is reimbursed from this deposit and any rest returns with the job's rent.
-        let settlement_deposit = Rent::get()?.minimum_balance(Settlement::space(args.replicas));
+        // The requester prepays the settlement record's rent, sized for the most expired claims
+        // it can list; whoever creates the record is reimbursed from this deposit and the rest
+        // returns with the job's rent.
+        let settlement_deposit = Rent::get()?.minimum_balance(Settlement::space(
+            args.replicas,
+            MAX_EXPIRED_CLAIMS as usize,
+        ));
 
         a.job.set_inner(Job {
             market: a.market.key(),
@@ -147,6 +159,7 @@ impl JobPost<'_> {
             reserved: [0; 32],
             manifest_uri: args.manifest_uri,
             slots: vec![Slot::FREE; args.replicas as usize],
+            expired: Vec::new(),
         });
         a.job.invariant()?;
 

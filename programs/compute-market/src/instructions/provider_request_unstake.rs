@@ -24,9 +24,16 @@ pub struct ProviderRequestUnstake<'info> {
 impl ProviderRequestUnstake<'_> {
     pub fn validate(&self, amount: u64) -> Result<()> {
         require!(amount > 0, MarketError::ZeroAmount);
+        let p = &self.provider;
         require!(
-            amount <= self.provider.free_stake()?,
+            amount <= p.free_stake()?,
             MarketError::InsufficientFreeStake
+        );
+        // While claims are open the provider must stay bonded at the market minimum, the level
+        // it claimed at.
+        require!(
+            p.active_claims == 0 || math::sub(p.bonded()?, amount)? >= self.market.config.min_stake,
+            MarketError::StakeBelowMinimum
         );
         Ok(())
     }

@@ -45,9 +45,12 @@ impl ProviderWithdrawStake<'_> {
             Clock::get()?.unix_timestamp >= p.unstake_available_at,
             MarketError::CooldownActive
         );
+        require!(p.bonded()? >= p.locked, MarketError::StakeLocked);
+        // Defensive: `request_unstake` already keeps a provider with open claims bonded at the
+        // minimum; this holds it even if that was not so (a slash, a raised minimum).
         require!(
-            math::sub(p.stake, p.pending_unstake)? >= p.locked,
-            MarketError::StakeLocked
+            p.active_claims == 0 || p.bonded()? >= self.market.config.min_stake,
+            MarketError::StakeBelowMinimum
         );
         Ok(())
     }

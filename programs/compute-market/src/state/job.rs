@@ -108,6 +108,10 @@ pub struct Job {
     pub manifest_uri: String,
     /// One entry per replica.
     pub slots: Vec<Slot>,
+    /// Owners of the providers whose claims on this job expired, in order; each lost
+    /// `collateral` (so `expired_slashed == collateral × expired.len()`) and may not claim the job
+    /// again. Space for `MAX_EXPIRED_CLAIMS` entries is reserved when the job is posted.
+    pub expired: Vec<Pubkey>,
 }
 
 /// Byte offset of `Job::market` (after the discriminator).
@@ -140,9 +144,16 @@ impl Job {
         + 8 // settlement_deposit
         + 32; // reserved
 
-    /// Exact account size for `replicas` slots and a manifest URI of `uri_len` bytes.
+    /// Account size for `replicas` slots, a manifest URI of `uri_len` bytes and room for
+    /// `MAX_EXPIRED_CLAIMS` expired claims.
     pub fn space(replicas: u8, uri_len: usize) -> usize {
-        Self::FIXED_SIZE + 4 + uri_len + 4 + replicas as usize * Slot::INIT_SPACE
+        Self::FIXED_SIZE
+            + 4
+            + uri_len
+            + 4
+            + replicas as usize * Slot::INIT_SPACE
+            + 4
+            + MAX_EXPIRED_CLAIMS as usize * 32
     }
 
     /// Index of the slot held by `provider`, if any.
@@ -152,7 +163,8 @@ impl Job {
             .position(|s| s.state != SlotState::Free && s.provider == *provider)
     }
 
-    fn count(&self, state: SlotState) -> usize {
+    /// Slots in `state`.
+    pub fn count(&self, state: SlotState) -> usize {
         self.slots.iter().filter(|s| s.state == state).count()
     }
 
@@ -187,30 +199,40 @@ impl Job {
         };
     }
 
-    /// The result root revealed by at least `quorum` slots and by more slots than any other
-    /// root; `None` when there is no such root.
-    pub fn winning_root(&self) -> Option<[u8; 32]> {
-        let revealed: Vec<[u8; 32]> = self
-            .slots
+    fn votes(&self, root: &[u8; 32]) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.state == SlotState::Revealed && s.result_root == *root)
+            .count()
+    }
+
+    /// The root revealed by more than half of the job's `replicas` slots, if any (at most one
+    /// root can be). Reveals of any other root are slashed at settlement even when the majority
+    /// falls short of the quorum: a minority cannot void a job for free.
+    pub fn majority_root(&self) -> Option<[u8; 32]> {
+        self.slots
             .iter()
             .filter(|s| s.state == SlotState::Revealed)
             .map(|s| s.result_root)
-            .collect();
-        let votes = |root: &[u8; 32]| revealed.iter().filter(|r| *r == root).count();
-        let best = revealed.iter().map(votes).max()?;
-        let mut leaders: Vec<&[u8; 32]> = revealed.iter().filter(|r| votes(r) == best).collect();
-        leaders.sort_unstable();
-        leaders.dedup();
-        (best >= self.quorum as usize && leaders.len() == 1).then(|| *leaders[0])
+            .find(|r| 2 * self.votes(r) > self.replicas as usize)
+    }
+
+    /// The root revealed by at least `quorum` slots. `post_job` requires `quorum` to be a strict
+    /// majority of `replicas`, so such a root is also the majority root and unique.
+    pub fn winning_root(&self) -> Option<[u8; 32]> {
+        self.majority_root()
+            .filter(|r| self.votes(r) >= self.quorum as usize)
     }
 
     /// Structural rules that must hold after every change.
     pub fn invariant(&self) -> Result<()> {
         require!(
             self.slots.len() == self.replicas as usize
-                && self.quorum >= 1
-                && self.quorum <= self.replicas
-                && self.escrow == math::mul(self.reward_per_replica, self.replicas as u64)?,
+                && is_strict_majority(self.quorum, self.replicas)
+                && self.escrow == math::mul(self.reward_per_replica, self.replicas as u64)?
+                && self.expired_slashed == math::mul(self.collateral, self.expired.len() as u64)?
+                && self.expired.len() + self.count(SlotState::Claimed)
+                    <= MAX_EXPIRED_CLAIMS as usize,
             MarketError::InvariantViolated
         );
         for (i, s) in self.slots.iter().enumerate() {
@@ -228,6 +250,13 @@ impl Job {
         }
         Ok(())
     }
+}
+
+/// Whether `quorum` is a strict majority of `replicas` (`replicas / 2 < quorum <= replicas`).
+/// Below a majority, two roots could each reach the quorum, and a 1–1 split of `n = 2, k = 1`
+/// would void a job with nobody at fault.
+pub fn is_strict_majority(quorum: u8, replicas: u8) -> bool {
+    quorum <= replicas && 2 * quorum as usize > replicas as usize
 }
 
 /// `sha256(COMMIT_DOMAIN || job || provider || result_root || salt)`: what a provider commits to.
@@ -278,6 +307,7 @@ mod tests {
             reserved: [0; 32],
             manifest_uri: "data:,x".into(),
             slots: vec![Slot::FREE; n as usize],
+            expired: Vec::new(),
         }
     }
 
@@ -292,35 +322,64 @@ mod tests {
     }
 
     #[test]
-    fn space_matches_serialized_size() {
+    fn space_holds_the_fullest_job() {
         let mut j = job(3, 2);
         reveal(&mut j, 0, 1);
+        j.expired = vec![Pubkey::new_unique(); MAX_EXPIRED_CLAIMS as usize];
         let mut buf = Vec::new();
         anchor_lang::AccountSerialize::try_serialize(&j, &mut buf).unwrap();
         assert_eq!(buf.len(), Job::space(3, j.manifest_uri.len()));
     }
 
     #[test]
-    fn quorum_needs_k_votes_and_a_unique_leader() {
+    fn quorum_needs_k_votes_of_a_majority_root() {
         let mut j = job(3, 2);
         reveal(&mut j, 0, 1);
         assert_eq!(j.winning_root(), None);
         reveal(&mut j, 1, 2);
         assert_eq!(j.winning_root(), None, "1-1 split");
+        assert_eq!(j.majority_root(), None);
         reveal(&mut j, 2, 1);
         assert_eq!(j.winning_root(), Some([1; 32]));
 
-        let mut j = job(4, 1);
+        // n = 3, k = 3 with X, X, Y: no quorum, but X is the majority and Y pays
+        let mut j = job(3, 3);
         reveal(&mut j, 0, 1);
-        reveal(&mut j, 1, 2);
-        assert_eq!(j.winning_root(), None, "tie between two roots with k = 1");
+        reveal(&mut j, 1, 1);
         reveal(&mut j, 2, 2);
-        assert_eq!(j.winning_root(), Some([2; 32]));
+        assert_eq!(j.winning_root(), None);
+        assert_eq!(j.majority_root(), Some([1; 32]));
+
+        // a majority of the n slots, not of the reveals: 2 of 5 is none
+        let mut j = job(5, 3);
+        reveal(&mut j, 0, 1);
+        reveal(&mut j, 1, 1);
+        reveal(&mut j, 2, 2);
+        assert_eq!(j.majority_root(), None);
+    }
+
+    #[test]
+    fn quorum_must_be_a_strict_majority() {
+        for (k, n, ok) in [
+            (1, 1, true),
+            (1, 2, false),
+            (2, 2, true),
+            (1, 3, false),
+            (2, 3, true),
+            (3, 3, true),
+            (2, 4, false),
+            (3, 4, true),
+            (3, 5, true),
+            (6, 5, false),
+            (0, 1, false),
+        ] {
+            assert_eq!(is_strict_majority(k, n), ok, "k = {k}, n = {n}");
+        }
     }
 
     #[test]
     fn phases_follow_slots_and_deadlines() {
-        let mut j = job(2, 1);
+        let mut j = job(2, 2);
         assert!(j.commit_phase_open(0));
         assert!(!j.reveal_phase_open(0));
         assert!(!j.can_finalize(0));
@@ -343,7 +402,7 @@ mod tests {
 
     #[test]
     fn invariant_rejects_duplicate_providers() {
-        let mut j = job(2, 1);
+        let mut j = job(2, 2);
         j.invariant().unwrap();
         let p = Pubkey::new_unique();
         for s in j.slots.iter_mut() {
@@ -351,6 +410,26 @@ mod tests {
             s.state = SlotState::Claimed;
         }
         assert!(j.invariant().is_err());
+    }
+
+    #[test]
+    fn invariant_bounds_expiries_and_their_slashes() {
+        let mut j = job(2, 2);
+        j.expired = vec![Pubkey::new_unique(); MAX_EXPIRED_CLAIMS as usize - 1];
+        j.expired_slashed = j.collateral * j.expired.len() as u64;
+        j.invariant().unwrap();
+        j.expired_slashed -= 1;
+        assert!(j.invariant().is_err(), "slashes not attributed");
+        j.expired_slashed += 1;
+        j.slots[0].state = SlotState::Claimed;
+        j.slots[0].provider = Pubkey::new_unique();
+        j.invariant().unwrap();
+        j.slots[1].state = SlotState::Claimed;
+        j.slots[1].provider = Pubkey::new_unique();
+        assert!(
+            j.invariant().is_err(),
+            "a claim that could expire without room"
+        );
     }
 
     #[test]

@@ -29,6 +29,17 @@ pub struct MarketConfig {
 }
 
 impl MarketConfig {
+    /// `sha256(TERMS_DOMAIN || borsh(self))`: what a requester passes to `post_job` to say which
+    /// terms it accepted. The config's borsh bytes are also the raw bytes at
+    /// `MARKET_CONFIG_OFFSET..+MARKET_CONFIG_LEN` of the market account, so a client can hash
+    /// them without decoding.
+    pub fn terms_hash(&self) -> [u8; 32] {
+        let mut bytes = Vec::with_capacity(MARKET_CONFIG_LEN);
+        // a Vec writer cannot fail and every field is fixed-size
+        let _ = self.serialize(&mut bytes);
+        solana_sha256_hasher::hashv(&[TERMS_DOMAIN, &bytes]).to_bytes()
+    }
+
     /// Checks every field against the program's limits.
     pub fn validate(&self) -> Result<()> {
         require!(self.fee_bps <= MAX_FEE_BPS, MarketError::FeeTooHigh);
@@ -62,6 +73,11 @@ impl MarketConfig {
         Ok(())
     }
 }
+
+/// Byte offset of `Market::config` in the account (after the discriminator).
+pub const MARKET_CONFIG_OFFSET: usize = 8 + 5 + 32 + 8 + 32 * 7;
+/// Bytes of a borsh-serialized `MarketConfig`.
+pub const MARKET_CONFIG_LEN: usize = MarketConfig::INIT_SPACE;
 
 /// A marketplace: its mints, vaults, treasury and rules.
 /// PDA `["market", authority, market_id (u64 LE)]`.
@@ -109,5 +125,76 @@ impl Market {
     /// Signer seeds of the market PDA, which owns both vaults.
     pub fn signer_seeds<'a>(&'a self, id_bytes: &'a [u8; 8], bump: &'a [u8; 1]) -> [&'a [u8]; 4] {
         [SEED_MARKET, self.authority.as_ref(), id_bytes, bump]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MarketConfig {
+        MarketConfig {
+            min_stake: 100,
+            collateral_per_claim: 10,
+            fee_bps: 100,
+            slash_bounty_bps: 1_000,
+            max_replicas: 5,
+            claim_timeout: 60,
+            default_commit_window: 600,
+            max_commit_window: 3_600,
+            reveal_window: 300,
+            unstake_cooldown: 60,
+        }
+    }
+
+    #[test]
+    fn config_sits_where_the_offset_says() {
+        let market = Market {
+            version: 1,
+            bump: 2,
+            escrow_vault_bump: 3,
+            stake_vault_bump: 4,
+            paused: false,
+            authority: Pubkey::new_unique(),
+            market_id: 7,
+            payment_mint: Pubkey::new_unique(),
+            payment_token_program: Pubkey::new_unique(),
+            stake_mint: Pubkey::new_unique(),
+            stake_token_program: Pubkey::new_unique(),
+            escrow_vault: Pubkey::new_unique(),
+            stake_vault: Pubkey::new_unique(),
+            treasury: Pubkey::new_unique(),
+            config: config(),
+            reserved: [0; 64],
+        };
+        let mut data = Vec::new();
+        anchor_lang::AccountSerialize::try_serialize(&market, &mut data).unwrap();
+        let raw = &data[MARKET_CONFIG_OFFSET..MARKET_CONFIG_OFFSET + MARKET_CONFIG_LEN];
+        assert_eq!(
+            solana_sha256_hasher::hashv(&[TERMS_DOMAIN, raw]).to_bytes(),
+            market.config.terms_hash()
+        );
+    }
+
+    #[test]
+    fn terms_hash_covers_every_field() {
+        let base = config().terms_hash();
+        let changes: [fn(&mut MarketConfig); 10] = [
+            |c| c.min_stake += 1,
+            |c| c.collateral_per_claim += 1,
+            |c| c.fee_bps += 1,
+            |c| c.slash_bounty_bps += 1,
+            |c| c.max_replicas += 1,
+            |c| c.claim_timeout += 1,
+            |c| c.default_commit_window += 1,
+            |c| c.max_commit_window += 1,
+            |c| c.reveal_window += 1,
+            |c| c.unstake_cooldown += 1,
+        ];
+        for change in changes {
+            let mut c = config();
+            change(&mut c);
+            assert_ne!(c.terms_hash(), base, "{c:?}");
+        }
     }
 }

@@ -55,6 +55,12 @@ impl Provider {
         math::sub(math::sub(self.stake, self.locked)?, self.pending_unstake)
     }
 
+    /// Stake that stays at stake: everything but what is pending withdrawal. Claims need this to
+    /// reach the market minimum, and while claims are open it may not fall below it.
+    pub fn bonded(&self) -> Result<u64> {
+        math::sub(self.stake, self.pending_unstake)
+    }
+
     /// `locked + pending_unstake <= stake` must hold after every change.
     pub fn invariant(&self) -> Result<()> {
         let committed = math::add(self.locked, self.pending_unstake)?;

@@ -1,3 +1,5 @@
+use crate::constants::ACCOUNT_VERSION;
+use crate::state::Job;
 use anchor_lang::prelude::*;
 
 /// How a job ended.
@@ -7,6 +9,8 @@ pub enum Outcome {
     Verified,
     /// No root reached the quorum by the deadline (or reveals disagreed): full refund.
     NoQuorum,
+    /// The requester cancelled the job while no slot was held: full refund.
+    Cancelled,
 }
 
 /// What happened to one slot at settlement.
@@ -16,7 +20,8 @@ pub enum Verdict {
     Unclaimed,
     /// Revealed the winning root: paid, collateral returned.
     Agreed,
-    /// Revealed another root than the winning one: slashed.
+    /// Revealed another root than the winning one, or than the root a majority of the slots
+    /// revealed when that majority fell short of the quorum: slashed.
     Dissented,
     /// Revealed, but no root reached the quorum: collateral returned, not paid.
     Unverified,
@@ -41,10 +46,22 @@ pub struct SlotVerdict {
     pub slashed: u64,
 }
 
+impl SlotVerdict {
+    /// The verdict of a slot nobody held at the end.
+    pub const UNCLAIMED: SlotVerdict = SlotVerdict {
+        provider: Pubkey::new_from_array([0; 32]),
+        verdict: Verdict::Unclaimed,
+        result_root: [0; 32],
+        paid: 0,
+        slashed: 0,
+    };
+}
+
 /// The durable audit record of a settled job. PDA `["settlement", job]`.
 ///
-/// Money is conserved when `escrow == total_paid + fee + refund` and
-/// `total_slashed == sum(verdicts.slashed) == to_treasury + bounty`.
+/// Money is conserved when `escrow == total_paid + fee + refund`,
+/// `total_slashed == sum(verdicts.slashed) == to_treasury + bounty` and
+/// `expired_slashed == collateral × expired.len()`. Cancelled jobs leave one too.
 #[account]
 #[derive(Debug)]
 pub struct Settlement {
@@ -86,8 +103,11 @@ pub struct Settlement {
     pub total_slashed: u64,
     /// Part of `total_slashed` paid to the finalizer as bounty (the rest went to the treasury).
     pub bounty: u64,
-    /// Stake-mint tokens slashed earlier from claims that expired (`expire_claim`).
+    /// Stake-mint tokens slashed earlier from claims that expired (`expire_claim`):
+    /// `collateral × expired.len()`.
     pub expired_slashed: u64,
+    /// Collateral per claim of the job.
+    pub collateral: u64,
     /// Who finalized.
     pub finalizer: Pubkey,
     /// Slot at which the job settled.
@@ -98,6 +118,8 @@ pub struct Settlement {
     pub reserved: [u8; 32],
     /// One verdict per replica slot.
     pub verdicts: Vec<SlotVerdict>,
+    /// Owners of the providers whose claims expired before settlement; each lost `collateral`.
+    pub expired: Vec<Pubkey>,
 }
 
 /// Byte offset of `Settlement::market`.
@@ -126,14 +148,49 @@ impl Settlement {
         + 8 // total_slashed
         + 8 // bounty
         + 8 // expired_slashed
+        + 8 // collateral
         + 32 // finalizer
         + 8 // settled_slot
         + 8 // settled_at
         + 32; // reserved
 
-    /// Exact account size for `replicas` verdicts.
-    pub fn space(replicas: u8) -> usize {
-        Self::FIXED_SIZE + 4 + replicas as usize * SlotVerdict::INIT_SPACE
+    /// Exact account size for `replicas` verdicts and `expired` expired claims.
+    pub fn space(replicas: u8, expired: usize) -> usize {
+        Self::FIXED_SIZE + 4 + replicas as usize * SlotVerdict::INIT_SPACE + 4 + expired * 32
+    }
+
+    /// The record of `job` (at `job_key`) with nothing paid, refunded or slashed yet and every
+    /// slot unclaimed: the settling instruction fills in what happened.
+    pub fn of_job(job: &Job, job_key: Pubkey, bump: u8, finalizer: Pubkey, clock: &Clock) -> Self {
+        Settlement {
+            market: job.market,
+            outcome: Outcome::NoQuorum,
+            version: ACCOUNT_VERSION,
+            bump,
+            replicas: job.replicas,
+            quorum: job.quorum,
+            job: job_key,
+            requester: job.requester,
+            nonce: job.nonce,
+            manifest_hash: job.manifest_hash,
+            result_root: [0; 32],
+            reward_per_replica: job.reward_per_replica,
+            fee_bps: job.fee_bps,
+            escrow: job.escrow,
+            total_paid: 0,
+            fee: 0,
+            refund: 0,
+            total_slashed: 0,
+            bounty: 0,
+            expired_slashed: job.expired_slashed,
+            collateral: job.collateral,
+            finalizer,
+            settled_slot: clock.slot,
+            settled_at: clock.unix_timestamp,
+            reserved: [0; 32],
+            verdicts: vec![SlotVerdict::UNCLAIMED; job.replicas as usize],
+            expired: job.expired.clone(),
+        }
     }
 
     /// The conservation rules an auditor checks; also enforced before the account is written.
@@ -155,5 +212,7 @@ impl Settlement {
             && out == Some(self.escrow)
             && self.bounty <= self.total_slashed
             && self.verdicts.len() == self.replicas as usize
+            && (self.expired.len() as u64).checked_mul(self.collateral)
+                == Some(self.expired_slashed)
     }
 }

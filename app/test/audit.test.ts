@@ -1,0 +1,165 @@
+import { Keypair, PublicKey } from "@solana/web3.js";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { audit, checkSettlement, filterSettlements, perProvider, reportRecord, toCsv, totals, type Snapshot } from "../src/lib/audit";
+import type { Job, Market, Provider, Settlement, SlotVerdict } from "../src/lib/market";
+
+const key = () => Keypair.generate().publicKey;
+const ZERO = new PublicKey(new Uint8Array(32));
+const COLLATERAL = 100n;
+const REWARD = 1_000n;
+const FEE_BPS = 250;
+const FEE_EACH = (REWARD * BigInt(FEE_BPS)) / 10_000n;
+
+const market = { address: key(), escrowVault: key(), stakeVault: key() } as Market;
+
+function provider(owner: PublicKey, over: Partial<Provider> = {}): Provider {
+  return {
+    address: key(), market: market.address, owner, stake: 1_000n, locked: 0n, pendingUnstake: 0n, activeClaims: 0,
+    jobsCompleted: 0n, jobsFailed: 0n, totalSlashed: 0n, totalEarned: 0n, registeredAt: 100, endpoint: "http://p", ...over,
+  };
+}
+
+const unclaimed: SlotVerdict = { provider: ZERO, verdict: "unclaimed", resultRoot: new Uint8Array(32), paid: 0n, slashed: 0n };
+
+/** A settlement of a job of `verdicts.length` replicas; amounts follow from the verdicts. */
+function settlement(outcome: Settlement["outcome"], verdicts: SlotVerdict[], expired: PublicKey[] = [], settledAt = 200): Settlement {
+  const escrow = REWARD * BigInt(verdicts.length);
+  const totalPaid = verdicts.reduce((a, v) => a + v.paid, 0n);
+  const fee = BigInt(verdicts.filter((v) => v.verdict === "agreed").length) * FEE_EACH;
+  return {
+    address: key(), market: market.address, outcome, replicas: verdicts.length, quorum: Math.floor(verdicts.length / 2) + 1, job: key(),
+    requester: key(), nonce: 1n, manifestHash: new Uint8Array(32), resultRoot: new Uint8Array(32).fill(outcome === "verified" ? 7 : 0),
+    rewardPerReplica: REWARD, feeBps: FEE_BPS, escrow, totalPaid, fee, refund: escrow - totalPaid - fee,
+    totalSlashed: verdicts.reduce((a, v) => a + v.slashed, 0n), bounty: 0n,
+    expiredSlashed: COLLATERAL * BigInt(expired.length), collateral: COLLATERAL, finalizer: key(), settledSlot: 10n, settledAt,
+    verdicts, expired,
+  };
+}
+
+const agreed = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "agreed", resultRoot: new Uint8Array(32).fill(7), paid: REWARD - FEE_EACH, slashed: 0n });
+const dissented = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "dissented", resultRoot: new Uint8Array(32).fill(8), paid: 0n, slashed: COLLATERAL });
+
+function openJob(expired: PublicKey[]): Job {
+  return {
+    address: key(), market: market.address, status: "open", replicas: 1, quorum: 1, requester: key(), nonce: 2n,
+    manifestHash: new Uint8Array(32), manifestUri: "", rewardPerReplica: REWARD, escrow: REWARD, feeBps: FEE_BPS,
+    collateral: COLLATERAL, createdAt: 0, commitDeadline: 0, revealDeadline: 0, expiredSlashed: COLLATERAL * BigInt(expired.length),
+    slots: [{ provider: ZERO, state: "free", claimedAt: 0, commitment: new Uint8Array(32), resultRoot: new Uint8Array(32) }],
+    expired,
+  };
+}
+
+/** A sound market: a verified job whose minority dissented, a cancelled one after an expired
+ * claim, and an open job with an expired claim. */
+function sound() {
+  const [a, b, c] = [key(), key(), key()];
+  const settlements = [
+    settlement("verified", [agreed(a), agreed(b), dissented(c)]),
+    settlement("cancelled", [unclaimed, unclaimed], [c]),
+  ];
+  const jobs = [openJob([b])];
+  const providers = [
+    provider(a),
+    provider(b, { totalSlashed: COLLATERAL }),
+    provider(c, { totalSlashed: 2n * COLLATERAL }),
+  ];
+  const snap: Snapshot = {
+    market,
+    escrowVaultBalance: REWARD,
+    stakeVaultBalance: 3_000n,
+    jobs,
+    providers,
+    settlements,
+  };
+  return { snap, a, b, c };
+}
+
+describe("the audit of a market", () => {
+  it("finds a sound market sound, attributing expired claims to their providers", () => {
+    const { snap, a, b, c } = sound();
+    const r = audit(snap);
+    expect(r.violations).toEqual([]);
+    expect([r.settlements, r.verified, r.noQuorum, r.cancelled, r.openJobs]).toEqual([2, 1, 0, 1, 1]);
+    expect(r.providers.get(a.toBase58())!.slashed).toBe(0n);
+    expect(r.providers.get(b.toBase58())!.slashed).toBe(COLLATERAL);
+    expect(r.providers.get(c.toBase58())).toMatchObject({ slashed: 2n * COLLATERAL, accountSlashed: 2n * COLLATERAL, settledSlots: 1 });
+    expect(r.totalSlashed).toBe(2n * COLLATERAL);
+    expect([r.escrowSurplus, r.stakeSurplus]).toEqual([0n, 0n]);
+  });
+
+  it("reports a vault surplus and flags only a shortfall", () => {
+    const { snap } = sound();
+    const r = audit({ ...snap, escrowVaultBalance: REWARD + 5n, stakeVaultBalance: 3_007n });
+    expect(r.violations).toEqual([]);
+    expect([r.escrowSurplus, r.stakeSurplus]).toEqual([5n, 7n]);
+    const short = audit({ ...snap, escrowVaultBalance: REWARD - 1n, stakeVaultBalance: 2_999n });
+    expect(short.violations).toHaveLength(2);
+    expect(short.violations[0]).toMatch(/escrow vault holds 999 but open jobs escrow 1000/);
+    expect(short.violations[1]).toMatch(/stake vault holds 2999 but providers' stakes sum to 3000/);
+  });
+
+  it("flags a provider account whose slashes the records do not explain, unless a record predates it", () => {
+    const { snap, b } = sound();
+    const providers = snap.providers.map((p) => (p.owner.equals(b) ? { ...p, totalSlashed: 3n * COLLATERAL } : p));
+    const r = audit({ ...snap, providers });
+    expect(r.violations).toHaveLength(1);
+    expect(r.violations[0]).toMatch(/records attribute 100 slashed, the account counts 300/);
+    // b registered again after a settlement that names it: its records include an earlier account
+    const earlier = settlement("verified", [agreed(b)], [], 50);
+    const again = audit({ ...snap, providers, settlements: [...snap.settlements, earlier], escrowVaultBalance: REWARD });
+    expect(again.violations).toEqual([]);
+    expect(again.earlierAccount.has(b.toBase58())).toBe(true);
+  });
+
+  it("requires a cancellation to refund everything with every slot unclaimed", () => {
+    const ok = settlement("cancelled", [unclaimed], [key()]);
+    expect(checkSettlement(ok)).toEqual([]);
+    const p = key();
+    const bad = settlement("cancelled", [agreed(p)]);
+    expect(checkSettlement(bad).join("\n")).toMatch(/cancelled but not a full refund with every slot unclaimed/);
+    expect(checkSettlement({ ...ok, refund: ok.refund - 1n, fee: 1n }).join("\n")).toMatch(/cancelled but not a full refund/);
+  });
+
+  it("requires the expired claims' slashes to be the collateral of each listed claim", () => {
+    const s = settlement("noQuorum", [unclaimed], [key(), key()]);
+    expect(checkSettlement(s)).toEqual([]);
+    expect(checkSettlement({ ...s, expiredSlashed: COLLATERAL }).join("\n")).toMatch(/amounts do not add up/);
+  });
+});
+
+describe("filters, figures and exports", () => {
+  it("counts cancellations and finds a provider by its expired claims", () => {
+    const { snap, c } = sound();
+    expect(totals(snap.settlements)).toMatchObject({ settlements: 2, verified: 1, noQuorum: 0, cancelled: 1 });
+    expect(filterSettlements(snap.settlements, { outcome: "cancelled" })).toHaveLength(1);
+    expect(filterSettlements(snap.settlements, { provider: c.toBase58() })).toHaveLength(2);
+    expect(perProvider(snap.settlements).get(c.toBase58())).toMatchObject({ slots: 1, slashed: 2n * COLLATERAL });
+  });
+
+  it("exports the cancelled outcome, the collateral and the expired claims", () => {
+    const { snap, c } = sound();
+    const [header, , cancelled] = toCsv(snap.settlements).trim().split("\n");
+    const cols = header.split(",");
+    const cell = (name: string) => cancelled.split(",")[cols.indexOf(name)];
+    expect(cell("outcome")).toBe("cancelled");
+    expect(cell("collateral")).toBe(String(COLLATERAL));
+    expect(cell("expired")).toBe(c.toBase58());
+  });
+
+  it("names the report's fields as cmkt audit --format json does", () => {
+    // the serde names are the Rust field names: read them from the Rust source
+    const rust = readFileSync(new URL("../../client/src/audit.rs", import.meta.url), "utf8");
+    const fields = (name: string) => {
+      const body = new RegExp(`pub struct ${name} \\{([\\s\\S]*?)\\n\\}`).exec(rust)?.[1] ?? "";
+      return [...body.matchAll(/^\s*pub (\w+):/gm)].map((m) => m[1]).sort();
+    };
+    const { snap, a } = sound();
+    const record = reportRecord(audit(snap));
+    expect(Object.keys(record).sort()).toEqual(fields("Report"));
+    expect(Object.keys(record.providers[a.toBase58()]).sort()).toEqual(fields("ProviderTotals"));
+    expect(Object.keys(Object.values(record.requesters)[0]).sort()).toEqual(fields("RequesterTotals"));
+    expect(fields("Report")).toEqual(expect.arrayContaining(["escrow_surplus", "stake_surplus", "cancelled"]));
+    expect(fields("ProviderTotals")).toContain("account_slashed");
+  });
+});

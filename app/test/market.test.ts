@@ -1,0 +1,218 @@
+import { sha256 } from "@noble/hashes/sha2";
+import { BN } from "@anchor-lang/core";
+import { Connection, Keypair, SystemProgram } from "@solana/web3.js";
+import { describe, expect, it } from "vitest";
+import idl from "../../idl/compute_market.json";
+import { concat, equalBytes, i64le, u64le, utf8 } from "../src/lib/bytes";
+import {
+  isStrictMajority,
+  jobAddress,
+  jobSpace,
+  MarketClient,
+  MAX_EXPIRED_CLAIMS,
+  minQuorum,
+  settlementAddress,
+  settlementSpace,
+  type Job,
+  type Market,
+} from "../src/lib/market";
+import { MARKET_CONFIG_LEN, MARKET_CONFIG_OFFSET, TERMS_DOMAIN, termsHash } from "../src/lib/terms";
+
+// no request is sent: the client only encodes, decodes and builds here
+const client = new MarketClient(new Connection("http://127.0.0.1:1"));
+const key = () => Keypair.generate().publicKey;
+
+const config = {
+  minStake: 1_000_000_000n,
+  collateralPerClaim: 100_000_000n,
+  feeBps: 250,
+  slashBountyBps: 1000,
+  maxReplicas: 8,
+  claimTimeout: 60,
+  defaultCommitWindow: 300,
+  maxCommitWindow: 86_400,
+  revealWindow: 120,
+  unstakeCooldown: 60,
+};
+type Config = typeof config;
+
+/** A market account's bytes as the program writes them (the IDL's layout, through Anchor's coder). */
+async function marketAccount(c: Config): Promise<Buffer> {
+  const bn = (v: bigint | number) => new BN(v.toString());
+  return client.program.coder.accounts.encode("market", {
+    version: 1,
+    bump: 254,
+    escrowVaultBump: 253,
+    stakeVaultBump: 252,
+    paused: false,
+    authority: key(),
+    marketId: bn(7),
+    paymentMint: key(),
+    paymentTokenProgram: key(),
+    stakeMint: key(),
+    stakeTokenProgram: key(),
+    escrowVault: key(),
+    stakeVault: key(),
+    treasury: key(),
+    config: {
+      minStake: bn(c.minStake),
+      collateralPerClaim: bn(c.collateralPerClaim),
+      feeBps: c.feeBps,
+      slashBountyBps: c.slashBountyBps,
+      maxReplicas: c.maxReplicas,
+      claimTimeout: bn(c.claimTimeout),
+      defaultCommitWindow: bn(c.defaultCommitWindow),
+      maxCommitWindow: bn(c.maxCommitWindow),
+      revealWindow: bn(c.revealWindow),
+      unstakeCooldown: bn(c.unstakeCooldown),
+    },
+    reserved: new Array(64).fill(0),
+  });
+}
+
+/** `borsh(MarketConfig)` written out field by field, as the Rust struct declares them. */
+const borshConfig = (c: Config) =>
+  concat(
+    u64le(c.minStake),
+    u64le(c.collateralPerClaim),
+    Uint8Array.of(c.feeBps & 0xff, c.feeBps >> 8),
+    Uint8Array.of(c.slashBountyBps & 0xff, c.slashBountyBps >> 8),
+    Uint8Array.of(c.maxReplicas),
+    i64le(BigInt(c.claimTimeout)),
+    i64le(BigInt(c.defaultCommitWindow)),
+    i64le(BigInt(c.maxCommitWindow)),
+    i64le(BigInt(c.revealWindow)),
+    i64le(BigInt(c.unstakeCooldown)),
+  );
+
+describe("the terms hash a post carries", () => {
+  it("uses the program's domain separator", () => {
+    expect(new TextDecoder().decode(TERMS_DOMAIN)).toBe("compute-market/terms/v1");
+    expect(MARKET_CONFIG_OFFSET).toBe(277);
+    expect(MARKET_CONFIG_LEN).toBe(61);
+  });
+
+  it("hashes the config's borsh bytes where the market account keeps them", async () => {
+    const data = await marketAccount(config);
+    const raw = data.subarray(MARKET_CONFIG_OFFSET, MARKET_CONFIG_OFFSET + MARKET_CONFIG_LEN);
+    expect(equalBytes(raw, borshConfig(config))).toBe(true);
+    expect(equalBytes(raw, client.program.coder.types.encode("marketConfig", client.program.coder.accounts.decode("market", data).config))).toBe(true);
+    const expected = sha256(concat(utf8("compute-market/terms/v1"), borshConfig(config)));
+    expect(equalBytes(termsHash(data), expected)).toBe(true);
+    // a decoded market carries the hash of the bytes its terms were decoded from
+    const m = client.decodeMarket(key(), data);
+    expect(m.config.feeBps).toBe(config.feeBps);
+    expect(equalBytes(m.termsHash, expected)).toBe(true);
+  });
+
+  it("changes with every field of the config, and with nothing else", async () => {
+    const base = termsHash(await marketAccount(config));
+    // another authority, mints and vaults: the same terms
+    expect(equalBytes(termsHash(await marketAccount(config)), base)).toBe(true);
+    for (const k of Object.keys(config) as (keyof Config)[]) {
+      const changed = { ...config, [k]: typeof config[k] === "bigint" ? (config[k] as bigint) + 1n : (config[k] as number) + 1 };
+      expect(equalBytes(termsHash(await marketAccount(changed)), base), k).toBe(false);
+    }
+  });
+
+  it("refuses bytes too short to be a market", () => {
+    expect(() => termsHash(new Uint8Array(300))).toThrow(/at least 338 bytes/);
+  });
+});
+
+describe("the instructions a requester signs", () => {
+  const market = async (): Promise<Market> => client.decodeMarket(key(), await marketAccount(config));
+
+  it("post_job carries the reviewed market's terms hash as its last argument", async () => {
+    const m = await market();
+    const requester = key();
+    const ix = await client.postJobInstruction({
+      market: m,
+      requester,
+      nonce: 42n,
+      manifestHash: new Uint8Array(32).fill(9),
+      manifestUri: "http://127.0.0.1/blobs/x",
+      rewardPerReplica: 5n,
+      replicas: 3,
+      quorum: 2,
+      commitWindow: 0,
+    });
+    expect(equalBytes(ix.data.subarray(ix.data.length - 32), m.termsHash)).toBe(true);
+    const args = idl.types.find((t) => t.name === "JobPostArgs")!.type.fields!.map((f) => f.name);
+    expect(args.at(-1)).toBe("terms_hash");
+    expect(ix.keys[2].pubkey.equals(jobAddress(m.address, requester, 42n))).toBe(true);
+  });
+
+  it("cancel_job passes the settlement record it writes and the system program", async () => {
+    const m = await market();
+    const requester = key();
+    const address = jobAddress(m.address, requester, 1n);
+    const ix = await client.cancelJobInstruction(m, { address } as Job, requester);
+    const names = idl.instructions.find((i) => i.name === "cancel_job")!.accounts.map((a) => a.name);
+    expect(ix.keys.length).toBe(names.length);
+    const at = (name: string) => ix.keys[names.indexOf(name)];
+    expect(at("settlement").pubkey.equals(settlementAddress(address))).toBe(true);
+    expect(at("settlement").isWritable).toBe(true);
+    expect(at("system_program").pubkey.equals(SystemProgram.programId)).toBe(true);
+    expect(at("job").pubkey.equals(address)).toBe(true);
+  });
+});
+
+/**
+ * A value of IDL type `t` with every field zero (the first variant of each enum), `vecs` entries
+ * in each vec and `text` as each string: enough to lay out an account as the program does.
+ */
+function zeroValue(t: unknown, vecs: (field: string) => number, text: string, field = ""): unknown {
+  if (typeof t === "string") {
+    if (t === "pubkey") return key();
+    if (t === "bool") return false;
+    if (t === "string") return text;
+    return /^[ui](64|128)$/.test(t) ? new BN(0) : 0;
+  }
+  const o = t as { array?: [unknown, number]; vec?: unknown; defined?: { name: string } };
+  if (o.array) return new Array(o.array[1]).fill(0).map(() => zeroValue(o.array![0], vecs, text));
+  if (o.vec) return new Array(vecs(field)).fill(0).map(() => zeroValue(o.vec, vecs, text));
+  const def = idl.types.find((x) => x.name === o.defined!.name)!.type as {
+    kind: string;
+    fields?: { name: string; type: unknown }[];
+    variants?: { name: string }[];
+  };
+  if (def.kind === "enum") return { [def.variants![0].name.charAt(0).toLowerCase() + def.variants![0].name.slice(1)]: {} };
+  const camel = (n: string) => n.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+  return Object.fromEntries(def.fields!.map((f) => [camel(f.name), zeroValue(f.type, vecs, text, f.name)]));
+}
+
+/** Bytes of an account with its discriminator, through the coder's layout (its `encode` writes
+ * into a 1000-byte buffer, too small for the larger jobs and settlements). */
+function encodedLength(name: string, value: unknown): number {
+  const layouts = (client.program.coder.accounts as unknown as {
+    accountLayouts: Map<string, { layout: { encode(v: unknown, b: Buffer): number } }>;
+  }).accountLayouts;
+  return 8 + layouts.get(name)!.layout.encode(value, Buffer.alloc(10_240));
+}
+
+describe("account sizes", () => {
+  it("match the accounts as the IDL lays them out", () => {
+    for (const n of [1, 3, 8]) {
+      const uri = "http://127.0.0.1:7878/blobs/" + "0".repeat(64);
+      const job = zeroValue({ defined: { name: "Job" } }, (f) => (f === "slots" ? n : MAX_EXPIRED_CLAIMS), uri);
+      expect(encodedLength("job", job), `job, n = ${n}`).toBe(jobSpace(n, uri.length));
+      for (const expired of [0, 5, MAX_EXPIRED_CLAIMS]) {
+        const s = zeroValue({ defined: { name: "Settlement" } }, (f) => (f === "verdicts" ? n : expired), "");
+        expect(encodedLength("settlement", s), `settlement, n = ${n}, ${expired} expired`).toBe(settlementSpace(n, expired));
+      }
+    }
+  });
+});
+
+describe("quorum", () => {
+  it("must be a strict majority of the replicas, as post_job requires", () => {
+    for (const [k, n, ok] of [
+      [1, 1, true], [1, 2, false], [2, 2, true], [1, 3, false], [2, 3, true], [3, 3, true],
+      [2, 4, false], [3, 4, true], [3, 5, true], [6, 5, false], [0, 1, false],
+    ] as const) {
+      expect(isStrictMajority(k, n), `k = ${k}, n = ${n}`).toBe(ok);
+    }
+    expect([1, 2, 3, 4, 5, 8].map(minQuorum)).toEqual([1, 2, 2, 3, 3, 5]);
+  });
+});
