@@ -45,6 +45,7 @@ function openJob(expired: PublicKey[]): Job {
     address: key(), market: market.address, status: "open", replicas: 1, quorum: 1, requester: key(), nonce: 2n,
     manifestHash: new Uint8Array(32), manifestUri: "", rewardPerReplica: REWARD, escrow: REWARD, feeBps: FEE_BPS,
     collateral: COLLATERAL, createdAt: 0, commitDeadline: 0, revealDeadline: 0, expiredSlashed: COLLATERAL * BigInt(expired.length),
+    seedSlot: 0n, seed: new Uint8Array(32), stakeScale: 1n,
     slots: [{ provider: ZERO, state: "free", claimedAt: 0, commitment: new Uint8Array(32), resultRoot: new Uint8Array(32) }],
     expired,
   };

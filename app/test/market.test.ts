@@ -141,6 +141,17 @@ describe("the instructions a requester signs", () => {
     const args = idl.types.find((t) => t.name === "JobPostArgs")!.type.fields!.map((f) => f.name);
     expect(args.at(-1)).toBe("terms_hash");
     expect(ix.keys[2].pubkey.equals(jobAddress(m.address, requester, 42n))).toBe(true);
+    // every account in the IDL's order: the stake vault, read only, scales the job's eligibility
+    const names = idl.instructions.find((i) => i.name === "post_job")!.accounts.map((a) => a.name);
+    expect(ix.keys.length).toBe(names.length);
+    const at = (name: string) => ix.keys[names.indexOf(name)];
+    expect(names.indexOf("stake_vault")).toBe(names.indexOf("payment_mint") + 1);
+    expect(at("stake_vault").pubkey.equals(m.stakeVault)).toBe(true);
+    expect(at("stake_vault").isWritable).toBe(false);
+    expect(at("payment_mint").pubkey.equals(m.paymentMint)).toBe(true);
+    expect(at("escrow_vault").pubkey.equals(m.escrowVault)).toBe(true);
+    expect(at("token_program").pubkey.equals(m.paymentTokenProgram)).toBe(true);
+    expect(at("settlement").pubkey.equals(settlementAddress(jobAddress(m.address, requester, 42n)))).toBe(true);
   });
 
   it("cancel_job passes the settlement record it writes and the system program", async () => {
@@ -202,6 +213,29 @@ describe("account sizes", () => {
         expect(encodedLength("settlement", s), `settlement, n = ${n}, ${expired} expired`).toBe(settlementSpace(n, expired));
       }
     }
+  });
+});
+
+describe("decoding a job", () => {
+  it("reads the eligibility fields where the program writes them", async () => {
+    const job = zeroValue({ defined: { name: "Job" } }, (f) => (f === "slots" ? 2 : 1), "data:,x") as Record<string, unknown>;
+    Object.assign(job, {
+      settlementDeposit: new BN(11),
+      seedSlot: new BN("18446744073709551615"),
+      seed: new Array(32).fill(0).map((_, i) => i + 1),
+      stakeScale: new BN(123_456_789),
+      reserved: new Array(32).fill(0xee),
+    });
+    const j = client.decodeJob(key(), await client.program.coder.accounts.encode("job", job));
+    expect(j.seedSlot).toBe(2n ** 64n - 1n);
+    expect(Array.from(j.seed)).toEqual(job.seed);
+    expect(j.stakeScale).toBe(123_456_789n);
+    expect(j.manifestUri).toBe("data:,x");
+    // seed_slot, seed and stake_scale sit between the settlement deposit and the reserved bytes
+    const fields = idl.types.find((t) => t.name === "Job")!.type.fields!.map((f) => f.name);
+    expect(fields.slice(fields.indexOf("settlement_deposit"), fields.indexOf("reserved") + 1)).toEqual([
+      "settlement_deposit", "seed_slot", "seed", "stake_scale", "reserved",
+    ]);
   });
 });
 

@@ -116,13 +116,10 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         .collect();
     let act = |job: &Pubkey, who: &[(usize, [u8; 32])]| {
         rt.block_on(async {
+            // each in its turn (stake-weighted eligibility)
             for (i, _) in who {
                 chain
-                    .send(
-                        &[ix::claim_job(&p[*i].pubkey(), &market_ref, job)],
-                        &p[*i],
-                        &[],
-                    )
+                    .claim_when_eligible(&market_ref, job, &p[*i], Duration::from_secs(90))
                     .await
                     .unwrap();
             }
@@ -165,6 +162,23 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     assert!(manifest_uri.starts_with(net.info.blob_url.as_deref().unwrap()));
     let open = net.json("requester", &["job", "list", "--open"]);
     assert_eq!(open.as_array().unwrap().len(), 1);
+    // the job's eligibility seed and each staked provider's turn, once the seed slot passed
+    let e = loop {
+        let st = net.json("requester", &["job", "status", &a.to_string()]);
+        if !st["eligibility"]["seed"].is_null() {
+            break st["eligibility"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let turns = e["eligible_from"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{e}");
+    let seed_slot = e["seed_slot"].as_u64().unwrap();
+    assert!(
+        turns
+            .iter()
+            .all(|t| t["slot"].as_u64().unwrap() >= seed_slot),
+        "{e}"
+    );
     act(&a, &[(0, root(&a)), (1, root(&a)), (2, [7; 32])]);
     let s = net.json("provider-3", &["job", "finalize", &a.to_string()]);
     assert_eq!(s["outcome"], "Verified");

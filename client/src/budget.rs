@@ -78,7 +78,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
     (
         "claim_job",
         ixs::ClaimJob::DISCRIMINATOR,
-        Limit::flat(16_000),
+        Limit::flat(25_000),
     ),
     (
         "expire_claim",
@@ -267,7 +267,7 @@ mod tests {
             accounts: vec![],
             data: ixs::ClaimJob::DISCRIMINATOR.to_vec(),
         };
-        assert_eq!(instruction_units(&claim, &program), 16_000);
+        assert_eq!(instruction_units(&claim, &program), 25_000);
         // finalize grows with the held slots: 16 fixed accounts, two per slot
         let metas = |n: usize| {
             (0..n)
@@ -317,7 +317,7 @@ mod tests {
         // a transaction sums its instructions and the two compute-budget ones
         assert_eq!(
             transaction_units(&[claim.clone(), claim], &program),
-            2 * 16_000 + 2 * other::BUILTIN
+            2 * 25_000 + 2 * other::BUILTIN
         );
     }
 }

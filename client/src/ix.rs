@@ -192,6 +192,7 @@ pub fn post_job(
             requester_token: *requester_token,
             escrow_vault: m.escrow_vault,
             payment_mint: m.payment_mint,
+            stake_vault: m.stake_vault,
             token_program: m.payment_token_program,
             system_program: system_program::ID,
         },
@@ -234,6 +235,7 @@ pub fn claim_job(owner: &Pubkey, market: &MarketRef, job: &Pubkey) -> Instructio
             market: market.address,
             job: *job,
             provider: market.provider(owner),
+            slot_hashes: compute_market::constants::SLOT_HASHES_SYSVAR,
         },
         data::ClaimJob {},
     )

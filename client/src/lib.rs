@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod pda;
 pub mod results;
 pub mod rpc;
+pub mod sortition;
 pub mod token;
 
 pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};

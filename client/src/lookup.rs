@@ -43,39 +43,7 @@ pub fn market_addresses(market: &MarketRef) -> Vec<Pubkey> {
 /// instructions), paid by `payer`.
 pub fn largest_finalize_fits(chain: &Chain, market: &MarketRef, payer: &Pubkey) -> bool {
     let n = market.state.config.max_replicas;
-    let slot = |_| Slot {
-        provider: Pubkey::new_unique(),
-        state: SlotState::Revealed,
-        claimed_at: 0,
-        commitment: [0; 32],
-        result_root: [0; 32],
-    };
-    let job = Job {
-        market: market.address,
-        status: crate::JobStatus::Revealing,
-        version: 0,
-        bump: 0,
-        replicas: n,
-        quorum: n,
-        requester: Pubkey::new_unique(),
-        nonce: 0,
-        manifest_hash: [0; 32],
-        reward_per_replica: 0,
-        escrow: 0,
-        fee_bps: 0,
-        collateral: 0,
-        claim_timeout: 0,
-        created_at: 0,
-        commit_deadline: 0,
-        reveal_deadline: 0,
-        expired_slashed: 0,
-        slash_bounty_bps: 0,
-        settlement_deposit: 0,
-        reserved: [0; 32],
-        manifest_uri: String::new(),
-        slots: (0..n).map(slot).collect(),
-        expired: Vec::new(),
-    };
+    let job = sample_job(&market.address, n);
     let bounty_to = ata(
         payer,
         &market.state.stake_mint,
@@ -137,5 +105,45 @@ impl Chain {
             key: address,
             addresses: wanted,
         })
+    }
+}
+
+/// A job of `market` with all `n` slots revealed by distinct providers: the largest finalize.
+pub(crate) fn sample_job(market: &Pubkey, n: u8) -> Job {
+    let slot = |_| Slot {
+        provider: Pubkey::new_unique(),
+        state: SlotState::Revealed,
+        claimed_at: 0,
+        commitment: [0; 32],
+        result_root: [0; 32],
+    };
+    Job {
+        market: *market,
+        status: crate::JobStatus::Revealing,
+        version: 0,
+        bump: 0,
+        replicas: n,
+        quorum: n,
+        requester: Pubkey::new_unique(),
+        nonce: 0,
+        manifest_hash: [0; 32],
+        reward_per_replica: 0,
+        escrow: 0,
+        fee_bps: 0,
+        collateral: 0,
+        claim_timeout: 0,
+        created_at: 0,
+        commit_deadline: 0,
+        reveal_deadline: 0,
+        expired_slashed: 0,
+        slash_bounty_bps: 0,
+        settlement_deposit: 0,
+        seed_slot: 0,
+        seed: [0; 32],
+        stake_scale: 0,
+        reserved: [0; 32],
+        manifest_uri: String::new(),
+        slots: (0..n).map(slot).collect(),
+        expired: Vec::new(),
     }
 }

@@ -117,8 +117,8 @@ impl Bench {
     fn warp(&mut self, secs: i64) {
         let mut clock: Clock = self.svm.get_sysvar();
         clock.unix_timestamp += secs;
-        clock.slot += 1;
         self.svm.set_sysvar(&clock);
+        crate::advance_slots(&mut self.svm, 1);
     }
 
     fn wallet(&mut self) -> Result<Keypair, String> {
@@ -184,6 +184,12 @@ impl Bench {
         let market = self.market.clone();
         let post = ix::post_job(&requester.pubkey(), &market, from, args);
         self.measure("post_job", n, 0, post, &[requester])?;
+        // past every eligibility window: each provider may claim at once
+        crate::advance_slots(
+            &mut self.svm,
+            compute_market_client::constants::SEED_DELAY_SLOTS
+                + compute_market_client::constants::ELIGIBILITY_CAP_SLOTS,
+        );
         Ok(market.job(&requester.pubkey(), nonce))
     }
 

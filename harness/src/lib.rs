@@ -36,3 +36,41 @@ pub fn litesvm() -> litesvm::LiteSVM {
         .expect("the embedded compute_market.so loads");
     svm
 }
+
+/// Moves `svm`'s clock forward `n` slots (its Unix time unchanged) and lists a hash for each new
+/// slot in the SlotHashes sysvar, newest first and at most 512, as a validator does: what a
+/// job's eligibility seed is read from.
+pub fn advance_slots(svm: &mut litesvm::LiteSVM, n: u64) {
+    use solana_sdk::{account::Account, clock::Clock};
+    const MAX_ENTRIES: usize = 512;
+    let id = compute_market::constants::SLOT_HASHES_SYSVAR;
+    let mut clock: Clock = svm.get_sysvar();
+    let old = svm.get_account(&id).expect("LiteSVM sets SlotHashes");
+    let listed = u64::from_le_bytes(old.data[..8].try_into().expect("8 bytes")) as usize;
+    let kept: Vec<[u8; 40]> = old.data[8..8 + 40 * listed]
+        .chunks(40)
+        .map(|c| c.try_into().expect("40 bytes"))
+        .collect();
+    // (LiteSVM lists the current slot too, as its initial SlotHashes does); only the newest
+    // MAX_ENTRIES can be listed
+    let first = clock.slot + 1 + n.saturating_sub(MAX_ENTRIES as u64);
+    let last = clock.slot + n;
+    let mut entries: Vec<[u8; 40]> = (first..=last)
+        .rev()
+        .map(|slot| {
+            let mut e = [0u8; 40];
+            e[..8].copy_from_slice(&slot.to_le_bytes());
+            e[8..].copy_from_slice(&Sha256::digest(slot.to_le_bytes()));
+            e
+        })
+        .collect();
+    entries.extend(kept);
+    clock.slot = last;
+    entries.truncate(MAX_ENTRIES);
+    let mut data = (entries.len() as u64).to_le_bytes().to_vec();
+    data.extend(entries.iter().flatten());
+    data.resize(old.data.len().max(data.len()), 0);
+    svm.set_account(id, Account { data, ..old })
+        .expect("SlotHashes is writable by the test");
+    svm.set_sysvar(&clock);
+}

@@ -124,7 +124,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
 
         for w in &workers {
             chain
-                .send(&[ix::claim_job(&w.pubkey(), &market, &job)], w, &[])
+                .claim_when_eligible(&market, &job, w, std::time::Duration::from_secs(90))
                 .await
                 .unwrap();
         }

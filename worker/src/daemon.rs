@@ -551,6 +551,25 @@ impl Worker {
             Ok(p) => p,
             Err(why) => return self.skip(&address, &why),
         };
+        // stake-weighted eligibility: claim from this provider's own slot on, not in a race
+        let bonded = provider.stake.saturating_sub(provider.pending_unstake);
+        let waiting = Instant::now();
+        let mut shutdown = self.shutdown.clone();
+        match crate::turn::wait_for_turn(&self.chain, &address, &self.me(), bonded, &mut shutdown)
+            .await
+        {
+            Ok(slots) => {
+                self.metrics.observe("eligibility_wait", waiting.elapsed());
+                tracing::debug!(job = %address, slots, "our turn");
+            }
+            Err(crate::turn::NoTurn::Skip(why)) => return self.skip(&address, &why),
+            Err(crate::turn::NoTurn::Stopping) => return,
+            Err(crate::turn::NoTurn::Chain(e)) => {
+                let _ = self.rpc::<()>(Err(e));
+                tracing::warn!(job = %address, "reading the job or the slot failed while waiting for our turn");
+                return;
+            }
+        }
         if self.stopping() {
             return;
         }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod policy;
 pub mod server;
 pub mod tables;
+pub mod turn;
 
 /// Capability bits this worker registers: bit 0 is runtime `wasi-p1`.
 pub const CAPABILITIES: u64 = 1;

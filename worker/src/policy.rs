@@ -11,6 +11,8 @@ use compute_market_client::{
 pub enum Skip {
     #[error("no free slot")]
     NotOpen,
+    #[error("the job filled before this provider's eligibility window opened")]
+    FilledBeforeTurn,
     #[error("already holds a slot")]
     AlreadyClaimed,
     #[error("an earlier claim of ours on this job expired: the program refuses another")]
@@ -47,6 +49,7 @@ impl Skip {
     pub fn reason(&self) -> &'static str {
         match self {
             Skip::NotOpen => "not_open",
+            Skip::FilledBeforeTurn => "eligibility",
             Skip::AlreadyClaimed => "already_claimed",
             Skip::ExpiredBefore => "expired_before",
             Skip::ExpiryLimit => "expiry_limit",
@@ -183,6 +186,9 @@ mod tests {
             expired_slashed: 0,
             slash_bounty_bps: 0,
             settlement_deposit: 0,
+            seed_slot: 0,
+            seed: [0; 32],
+            stake_scale: 0,
             reserved: [0; 32],
             manifest_uri: String::new(),
             slots: vec![Slot::FREE; 2],

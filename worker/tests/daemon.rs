@@ -652,6 +652,15 @@ fn two_honest_workers_outvote_a_liar_who_is_slashed() {
     assert_eq!(metric(&m0, "cmkt_worker_earned_total"), h1.paid as f64);
     assert_eq!(metric(&m0, "cmkt_worker_websocket_connected"), 1.0);
     assert!(metric(&m0, "cmkt_worker_stage_seconds_count{stage=\"execute\"}") >= 1.0);
+    // it claimed in its own eligibility window, having waited for it (an early claim is refused
+    // with NotEligibleYet and the job would not have settled with three providers)
+    assert_eq!(
+        metric(
+            &m0,
+            "cmkt_worker_stage_seconds_count{stage=\"eligibility_wait\"}"
+        ),
+        1.0
+    );
     let ml = wait(Duration::from_secs(10), "liar metrics", &refs, || {
         let m = workers[2].metrics();
         (metric(&m, "cmkt_worker_jobs_total{outcome=\"dissented\"}") == 1.0).then_some(m)
@@ -918,7 +927,7 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         let chain = net.chain();
         let me = other.pubkey();
         chain
-            .send(&[ix::claim_job(&me, &market, &job)], &other, &[])
+            .claim_when_eligible(&market, &job, &other, Duration::from_secs(90))
             .await
             .unwrap();
         chain
@@ -1147,11 +1156,14 @@ fn the_crank_expires_a_vanished_claim_and_the_job_is_rescued() {
                 &[
                     ix::register_provider(&me, &market, "http://127.0.0.1:1", 1),
                     ix::stake(&me, &market, &from, 2_000 * TOKEN),
-                    ix::claim_job(&me, &market, &job),
                 ],
                 &ghost,
                 &[],
             )
+            .await
+            .unwrap();
+        chain
+            .claim_when_eligible(&market, &job, &ghost, Duration::from_secs(90))
             .await
             .unwrap();
     });

@@ -21,8 +21,8 @@ const SETTLEMENT_OFFSET_REQUESTER = 8 + 32 + 5 + 32;
 /** Most expired claims one job records; a job account is posted with room for that many. */
 export const MAX_EXPIRED_CLAIMS = Number(idlConstant("MAX_EXPIRED_CLAIMS"));
 
-/** Account sizes, as `Job::space` and `Settlement::space` compute them. */
-const JOB_FIXED = 225;
+/** Account sizes, as `Job::space` and `Settlement::space` compute them (`Job::FIXED_SIZE`). */
+const JOB_FIXED = 273;
 const SLOT_SIZE = 105;
 const SETTLEMENT_FIXED = 335;
 const VERDICT_SIZE = 81;
@@ -105,6 +105,12 @@ export interface Job {
   revealDeadline: number;
   /** Collateral slashed from expired claims so far: `collateral × expired.length`. */
   expiredSlashed: bigint;
+  /** The eligibility seed comes from the first slot at or after this one (`lib/sortition`). */
+  seedSlot: bigint;
+  /** The eligibility seed, fixed by the first claim; all zero until then. */
+  seed: Uint8Array;
+  /** Stake that scales the eligibility windows: the stake vault's balance at posting. */
+  stakeScale: bigint;
   slots: Slot[];
   /** Owners of the providers whose claims expired, in order; each lost `collateral` and may
    * not claim this job again. */
@@ -226,6 +232,9 @@ function decodeJob(address: PublicKey, a: Raw): Job {
     commitDeadline: num(a.commitDeadline),
     revealDeadline: num(a.revealDeadline),
     expiredSlashed: big(a.expiredSlashed),
+    seedSlot: big(a.seedSlot),
+    seed: bytes(a.seed),
+    stakeScale: big(a.stakeScale),
     slots: (a.slots as Raw[]).map((s) => ({
       provider: s.provider as PublicKey,
       state: variant(s.state),
@@ -467,6 +476,8 @@ export class MarketClient {
         requesterToken: requesterTokenAccount(p.market, p.requester),
         escrowVault: p.market.escrowVault,
         paymentMint: p.market.paymentMint,
+        // read only: its balance at posting scales the job's eligibility windows
+        stakeVault: p.market.stakeVault,
         tokenProgram: p.market.paymentTokenProgram,
       })
       .instruction();

@@ -6,6 +6,7 @@ import { settlementAddress, type Job, type Settlement } from "../lib/market";
 import { parseExact, summaryFromJson, verifyOutput, type ResultSummary } from "../lib/merkle";
 import { useApp } from "../state";
 import { Amount, hexShort, Key, outcomeText, SlotChips, time } from "./common";
+import { Eligibility } from "./Eligibility";
 import { History } from "./History";
 
 type Download =
@@ -221,6 +222,8 @@ export function JobPage({ address }: { address: string }) {
               ))}
             </tbody>
           </table>
+          {/* only an open job has free slots to claim; keyed so nothing of another job stays shown */}
+          {job.status === "open" && !settlement && <Eligibility key={job.address.toBase58()} job={job} market={market} />}
           <ExpiredClaims owners={job.expired} collateral={job.collateral} decimals={stakeDecimals} />
         </div>
       )}

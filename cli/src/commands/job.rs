@@ -316,7 +316,10 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 .job(&job)
                 .await?
                 .ok_or_else(|| anyhow!("job {job} does not exist (never posted)"))?;
-            out::emit(ctx.format, &job_json(&job, &j), || {
+            let turns = super::turns::turns(&chain, &market, &job, &j).await?;
+            let mut value = job_json(&job, &j);
+            value["eligibility"] = turns.json(&j);
+            out::emit(ctx.format, &value, || {
                 let mut t = out::Table::new(&["slot", "provider", "state", "result root"]);
                 for (i, s) in j.slots.iter().enumerate() {
                     t.row(vec![
@@ -345,13 +348,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                     })
                     .collect();
                 format!(
-                    "job {job}: {:?}, n = {}, k = {}, reward {} each, escrow {}\n{}{expired}",
+                    "job {job}: {:?}, n = {}, k = {}, reward {} each, escrow {}\n{}{expired}{}",
                     j.status,
                     j.replicas,
                     j.quorum,
                     format_amount(j.reward_per_replica, d),
                     format_amount(j.escrow, d),
-                    t.render()
+                    t.render(),
+                    turns.text(&j)
                 )
             })
         }

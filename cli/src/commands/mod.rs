@@ -10,6 +10,7 @@ mod localnet;
 mod market;
 mod program;
 mod provider;
+mod turns;
 
 use crate::{settings, Cli, Ctx};
 use anyhow::{anyhow, bail, Context, Result};

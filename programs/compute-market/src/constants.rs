@@ -31,6 +31,29 @@ pub const COMMIT_DOMAIN: &[u8] = b"compute-market/commit/v1";
 #[constant]
 pub const TERMS_DOMAIN: &[u8] = b"compute-market/terms/v1";
 
+/// Domain separator of a job's eligibility seed (`state::sortition`).
+#[constant]
+pub const SEED_DOMAIN: &[u8] = b"compute-market/seed/v1";
+/// Domain separator of a provider's eligibility ticket in a job (`state::sortition`).
+#[constant]
+pub const TICKET_DOMAIN: &[u8] = b"compute-market/ticket/v1";
+/// A job's seed comes from the hash of a slot this many slots after the post's, which nobody
+/// knows when the post is signed.
+#[constant]
+pub const SEED_DELAY_SLOTS: u64 = 2;
+/// Time scale of eligibility: a provider holding all the stake, with the median ticket, may
+/// claim this many slots after the seed slot (about 0.8 s); one with a share `s` after `1 / s`
+/// times as long. The first of all providers is eligible after about 1.44 units on average.
+#[constant]
+pub const ELIGIBILITY_UNIT_SLOTS: u64 = 2;
+/// After this many slots past the seed slot (about a minute) every staked provider is
+/// eligible, so a job still fills when the providers whose turn it was are offline.
+#[constant]
+pub const ELIGIBILITY_CAP_SLOTS: u64 = 150;
+
+/// The SlotHashes sysvar, which seeds eligibility.
+pub const SLOT_HASHES_SYSVAR: Pubkey = pubkey!("SysvarS1otHashes111111111111111111111111111");
+
 /// Layout version written into every account this program creates.
 pub const ACCOUNT_VERSION: u8 = 1;
 

@@ -103,4 +103,10 @@ pub enum MarketError {
         "Stake minus pending withdrawals would fall below the market minimum while claims are open"
     )]
     StakeBelowMinimum,
+    #[msg("The job's seed slot has not been reached yet: claims open a few slots after the post")]
+    SeedNotReady,
+    #[msg(
+        "Not this provider's turn yet: its eligibility window for the job opens at a later slot"
+    )]
+    NotEligibleYet,
 }

@@ -6,6 +6,7 @@ use anchor_lang::solana_program::{program_pack::Pack, system_instruction};
 use anchor_spl::token_interface::spl_token_2022::{
     self, extension::ExtensionType, instruction as token_ix, state::Mint as MintState,
 };
+use compute_market::constants::{ELIGIBILITY_CAP_SLOTS, SEED_DELAY_SLOTS};
 use compute_market::error::MarketError;
 use compute_market_client::{
     self as client, ix, pda, Instruction, Job, JobPostArgs, Market, MarketConfig, MarketInitArgs,
@@ -215,8 +216,29 @@ impl Env {
     pub fn warp(&mut self, secs: i64) {
         let mut clock: Clock = self.svm.get_sysvar();
         clock.unix_timestamp += secs;
-        clock.slot += 1;
         self.svm.set_sysvar(&clock);
+        self.advance_slots(1);
+    }
+
+    /// Moves the chain forward `n` slots, the Unix time unchanged (SlotHashes listing them).
+    pub fn advance_slots(&mut self, n: u64) {
+        compute_market_harness::advance_slots(&mut self.svm, n);
+    }
+
+    /// Posts without waiting: eligibility windows open slot by slot from now.
+    pub fn try_post_now(
+        &mut self,
+        requester: &Keypair,
+        args: JobPostArgs,
+    ) -> Result<Pubkey, TransactionError> {
+        let job = self.market.job(&requester.pubkey(), args.nonce);
+        let from = self.payment_ata(&requester.pubkey());
+        let market = self.market.clone();
+        self.send(
+            &[ix::post_job(&requester.pubkey(), &market, &from, args)],
+            &[requester],
+        )?;
+        Ok(job)
     }
 
     pub fn wallet(&mut self) -> Keypair {
@@ -387,18 +409,16 @@ impl Env {
         }
     }
 
+    /// Posts, then moves past every eligibility window (the Unix time unchanged), so that any
+    /// provider may claim at once: the tests of other rules claim in the order they choose
+    /// (`tests/tests/sortition.rs` tests the windows).
     pub fn try_post(
         &mut self,
         requester: &Keypair,
         args: JobPostArgs,
     ) -> Result<Pubkey, TransactionError> {
-        let job = self.market.job(&requester.pubkey(), args.nonce);
-        let from = self.payment_ata(&requester.pubkey());
-        let market = self.market.clone();
-        self.send(
-            &[ix::post_job(&requester.pubkey(), &market, &from, args)],
-            &[requester],
-        )?;
+        let job = self.try_post_now(requester, args)?;
+        self.advance_slots(SEED_DELAY_SLOTS + ELIGIBILITY_CAP_SLOTS);
         Ok(job)
     }
 

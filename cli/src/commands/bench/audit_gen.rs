@@ -247,6 +247,12 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
             &[ix::post_job(&requester.pubkey(), &market, &from, args)],
             &[&requester],
         )?;
+        // past the eligibility windows: the provider claims at once
+        compute_market_harness::advance_slots(
+            &mut svm.0,
+            compute_market_client::constants::SEED_DELAY_SLOTS
+                + compute_market_client::constants::ELIGIBILITY_CAP_SLOTS,
+        );
         let p = &providers[i % PROVIDERS];
         let owner = p.pubkey();
         let root = solana_sdk::hash::hashv(&[job.as_ref()]).to_bytes();

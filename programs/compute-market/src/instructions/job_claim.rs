@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobClaimed;
 use crate::math;
-use crate::state::{Job, Market, Provider, SlotState};
+use crate::state::{sortition, Job, Market, Provider, SlotState};
 use anchor_lang::prelude::*;
 
 #[derive(Accounts)]
@@ -29,11 +29,30 @@ pub struct JobClaim<'info> {
         has_one = owner,
     )]
     pub provider: Account<'info, Provider>,
+
+    /// CHECK: the SlotHashes sysvar (address checked), read raw by the job's first claim to fix
+    /// its eligibility seed.
+    #[account(address = SLOT_HASHES_SYSVAR)]
+    pub slot_hashes: UncheckedAccount<'info>,
 }
 
 impl JobClaim<'_> {
+    /// The job's eligibility seed: the one fixed by an earlier claim, or the one this claim
+    /// fixes from the SlotHashes sysvar.
+    fn seed(&self) -> Result<[u8; 32]> {
+        let job = &self.job;
+        if job.seed != [0; 32] {
+            return Ok(job.seed);
+        }
+        let data = self.slot_hashes.try_borrow_data()?;
+        let (slot, hash) =
+            sortition::seed_entry(&data, job.seed_slot).ok_or(MarketError::SeedNotReady)?;
+        Ok(sortition::job_seed(&job.key(), slot, &hash))
+    }
+
     pub fn validate(&self) -> Result<()> {
-        let now = Clock::get()?.unix_timestamp;
+        let clock = Clock::get()?;
+        let now = clock.unix_timestamp;
         let (job, provider) = (&self.job, &self.provider);
         require!(job.commit_phase_open(now), MarketError::CommitPhaseOver);
         // The whole claim window must lie inside the commit phase: a commit is accepted up to
@@ -75,14 +94,24 @@ impl JobClaim<'_> {
             provider.free_stake()? >= job.collateral,
             MarketError::InsufficientFreeStake
         );
+        // Sortition: whose turn it is depends on the stake, not on how many wallets hold it or
+        // on who is fastest.
+        let ticket = sortition::ticket(&self.seed()?, &owner);
+        let delay = sortition::eligibility_delay(ticket, provider.bonded()?, job.stake_scale);
+        require!(
+            clock.slot >= math::add(job.seed_slot, delay)?,
+            MarketError::NotEligibleYet
+        );
         Ok(())
     }
 
     /// Takes the first free slot and locks the job's collateral from the provider's stake.
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let now = Clock::get()?.unix_timestamp;
+        let seed = ctx.accounts.seed()?;
         let a = ctx.accounts;
         let owner = a.owner.key();
+        a.job.seed = seed;
         let job = &mut a.job;
         let index = job
             .slots

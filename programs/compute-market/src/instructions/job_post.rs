@@ -72,6 +72,10 @@ pub struct JobPost<'info> {
     #[account(address = market.payment_mint)]
     pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
 
+    /// Read only: its balance scales the job's eligibility windows (`Job::stake_scale`).
+    #[account(address = market.stake_vault)]
+    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+
     #[account(address = market.payment_token_program)]
     pub token_program: Interface<'info, TokenInterface>,
 
@@ -117,7 +121,8 @@ impl JobPost<'_> {
     }
 
     pub fn handler(ctx: Context<Self>, args: JobPostArgs) -> Result<()> {
-        let now = Clock::get()?.unix_timestamp;
+        let clock = Clock::get()?;
+        let now = clock.unix_timestamp;
         let a = ctx.accounts;
         let cfg = a.market.config;
         let window = if args.commit_window == 0 {
@@ -156,6 +161,9 @@ impl JobPost<'_> {
             expired_slashed: 0,
             slash_bounty_bps: cfg.slash_bounty_bps,
             settlement_deposit,
+            seed_slot: math::add(clock.slot, SEED_DELAY_SLOTS)?,
+            seed: [0; 32],
+            stake_scale: a.stake_vault.amount.max(1),
             reserved: [0; 32],
             manifest_uri: args.manifest_uri,
             slots: vec![Slot::FREE; args.replicas as usize],

@@ -102,6 +102,12 @@ pub struct Job {
     pub slash_bounty_bps: u16,
     /// Lamports the requester prepaid for the settlement record's rent, held on this account.
     pub settlement_deposit: u64,
+    /// The seed comes from the first slot at or after this one (`state::sortition`).
+    pub seed_slot: u64,
+    /// Eligibility seed, fixed by the first claim (zero until then).
+    pub seed: [u8; 32],
+    /// Stake that scales the eligibility windows: the stake vault's balance at posting.
+    pub stake_scale: u64,
     /// Room for future fields.
     pub reserved: [u8; 32],
     /// Where the manifest can be fetched (https, http, file or data URI).
@@ -142,6 +148,9 @@ impl Job {
         + 8 // expired_slashed
         + 2 // slash_bounty_bps
         + 8 // settlement_deposit
+        + 8 // seed_slot
+        + 32 // seed
+        + 8 // stake_scale
         + 32; // reserved
 
     /// Account size for `replicas` slots, a manifest URI of `uri_len` bytes and room for
@@ -304,6 +313,9 @@ mod tests {
             expired_slashed: 0,
             slash_bounty_bps: 0,
             settlement_deposit: 0,
+            seed_slot: 0,
+            seed: [0; 32],
+            stake_scale: 0,
             reserved: [0; 32],
             manifest_uri: "data:,x".into(),
             slots: vec![Slot::FREE; n as usize],

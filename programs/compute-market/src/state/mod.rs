@@ -4,6 +4,7 @@ pub mod job;
 pub mod market;
 pub mod provider;
 pub mod settlement;
+pub mod sortition;
 
 pub use job::*;
 pub use market::*;

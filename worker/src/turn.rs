@@ -1,0 +1,72 @@
+//! Waiting for this provider's turn in a job: the program lets a provider claim only from the
+//! slot its stake-weighted ticket names (`client::sortition`), so the worker computes that slot
+//! itself and claims then, instead of racing the other providers.
+
+use crate::policy::Skip;
+use compute_market_client::{
+    rpc::{Chain, ChainError},
+    sortition, JobStatus, Pubkey,
+};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Slot time the worker assumes when sleeping towards its turn (it re-reads the slot on waking).
+const SLOT_TIME: Duration = Duration::from_millis(400);
+/// Longest sleep between two looks at the job and the slot.
+const MAX_NAP: Duration = Duration::from_secs(2);
+
+/// How a wait for the turn ended without one.
+#[derive(Debug)]
+pub enum NoTurn {
+    /// The job filled (or went away) before this provider's turn.
+    Skip(Skip),
+    /// The worker is stopping.
+    Stopping,
+    Chain(ChainError),
+}
+
+impl From<ChainError> for NoTurn {
+    fn from(e: ChainError) -> Self {
+        NoTurn::Chain(e)
+    }
+}
+
+/// Waits until `me`, with `bonded` stake, may claim the job at `address`; returns the slots it
+/// waited past the job's seed slot. Ends early when the job stops taking claims or `shutdown`
+/// says so.
+pub async fn wait_for_turn(
+    chain: &Chain,
+    address: &Pubkey,
+    me: &Pubkey,
+    bonded: u64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<u64, NoTurn> {
+    loop {
+        let job = chain
+            .job(address)
+            .await?
+            .ok_or(NoTurn::Skip(Skip::NotOpen))?;
+        if job.status != JobStatus::Open {
+            return Err(NoTurn::Skip(Skip::FilledBeforeTurn));
+        }
+        let nap = match chain.job_seed(address, &job).await? {
+            Some(seed) => {
+                let from = sortition::eligible_from(&job, &seed, me, bonded);
+                let now = chain.slot().await?;
+                if now >= from {
+                    return Ok(from.saturating_sub(job.seed_slot));
+                }
+                SLOT_TIME * (from - now) as u32
+            }
+            // the seed slot is a few slots ahead
+            None => SLOT_TIME,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(nap.min(MAX_NAP)) => {}
+            _ = shutdown.changed() => return Err(NoTurn::Stopping),
+        }
+        if *shutdown.borrow() {
+            return Err(NoTurn::Stopping);
+        }
+    }
+}
