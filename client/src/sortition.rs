@@ -60,9 +60,10 @@ impl Chain {
         Ok(seed_of(address, job, &self.slot_hashes().await?))
     }
 
-    /// Waits for `owner`'s turn in the job at `address` and claims a slot. Gives up after
-    /// `timeout`, or at once with the program's error when the claim is refused for another
-    /// reason than the turn (a full job, a closed window, ...).
+    /// Waits for `owner`'s turn in the job at `address` and claims a slot (reading the job and
+    /// the provider's stake again on every look). Gives up after `timeout`, or at once with the
+    /// program's error when the claim is refused for another reason than the turn (a full job, a
+    /// closed window, ...).
     pub async fn claim_when_eligible(
         &self,
         market: &MarketRef,
@@ -85,9 +86,15 @@ impl Chain {
             if let Some(seed) = self.job_seed(address, &job).await? {
                 let from = eligible_from(&job, &seed, &me, bonded);
                 if self.slot().await? >= from {
-                    self.send(&[ix::claim_job(&me, market, address)], owner, &[])
-                        .await?;
-                    return Ok(from);
+                    match self
+                        .send(&[ix::claim_job(&me, market, address)], owner, &[])
+                        .await
+                    {
+                        Ok(_) => return Ok(from),
+                        // the node's slot was behind the one read: look again
+                        Err(e) if e.program_error() == Some("NotEligibleYet") => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             if tokio::time::Instant::now() > deadline {

@@ -552,34 +552,55 @@ impl Worker {
             Err(why) => return self.skip(&address, &why),
         };
         // stake-weighted eligibility: claim from this provider's own slot on, not in a race
-        let bonded = provider.stake.saturating_sub(provider.pending_unstake);
         let waiting = Instant::now();
         let mut shutdown = self.shutdown.clone();
-        match crate::turn::wait_for_turn(&self.chain, &address, &self.me(), bonded, &mut shutdown)
+        let me = self.me();
+        let mut early = 0;
+        let mut entry: Option<Entry> = None;
+        let sent = loop {
+            match crate::turn::wait_for_turn(
+                &self.chain,
+                &self.market.address,
+                &address,
+                &me,
+                &mut shutdown,
+            )
             .await
-        {
-            Ok(slots) => {
-                self.metrics.observe("eligibility_wait", waiting.elapsed());
-                tracing::debug!(job = %address, slots, "our turn");
+            {
+                Ok(slots) => {
+                    self.metrics.observe("eligibility_wait", waiting.elapsed());
+                    tracing::debug!(job = %address, slots, "our turn");
+                }
+                Err(crate::turn::NoTurn::Skip(why)) => return self.skip(&address, &why),
+                Err(crate::turn::NoTurn::Stopping) => return,
+                Err(crate::turn::NoTurn::Chain(e)) => {
+                    let _ = self.rpc::<()>(Err(e));
+                    tracing::warn!(job = %address, "reading the job or the slot failed while waiting for our turn");
+                    return;
+                }
             }
-            Err(crate::turn::NoTurn::Skip(why)) => return self.skip(&address, &why),
-            Err(crate::turn::NoTurn::Stopping) => return,
-            Err(crate::turn::NoTurn::Chain(e)) => {
-                let _ = self.rpc::<()>(Err(e));
-                tracing::warn!(job = %address, "reading the job or the slot failed while waiting for our turn");
+            if self.stopping() {
                 return;
             }
-        }
-        if self.stopping() {
-            return;
-        }
-
-        // recorded before the claim is sent: after a crash, the tracker checks the chain
-        let entry = Entry::claimed(&address.to_string(), &self.market.address.to_string());
-        self.record(&entry);
-        tracing::info!(job = %address, "claiming");
-        let claim = ix::claim_job(&self.me(), &self.market, &address);
-        if let Err(e) = self.send("claim", &[claim]).await {
+            if entry.is_none() {
+                // recorded before the claim is sent: after a crash, the tracker checks the chain
+                let e = Entry::claimed(&address.to_string(), &self.market.address.to_string());
+                self.record(&e);
+                tracing::info!(job = %address, "claiming");
+                entry = Some(e);
+            }
+            let claim = ix::claim_job(&me, &self.market, &address);
+            match self.send("claim", &[claim]).await {
+                // the node's view of the slot or of our stake was behind ours: wait again
+                Err(e) if e.program_error() == Some("NotEligibleYet") && early < 3 => {
+                    early += 1;
+                    tracing::debug!(job = %address, "claimed before our turn by the node's clock; waiting again");
+                }
+                sent => break sent,
+            }
+        };
+        let entry = entry.expect("recorded before the first claim");
+        if let Err(e) = sent {
             // the claim may have landed even though the confirmation failed
             match self.job(&address).await {
                 Ok(Some(j)) if j.slot_of(&self.me()).is_some() => {}

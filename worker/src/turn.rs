@@ -31,14 +31,15 @@ impl From<ChainError> for NoTurn {
     }
 }
 
-/// Waits until `me`, with `bonded` stake, may claim the job at `address`; returns the slots it
-/// waited past the job's seed slot. Ends early when the job stops taking claims or `shutdown`
-/// says so.
+/// Waits until `me` may claim the job at `address` in `market`; returns the slots it waited
+/// past the job's seed slot. Ends early when the job stops taking claims or `shutdown` says so.
+/// The provider account is read on every look: a slash or an unstake changes the bonded stake,
+/// and with it the turn.
 pub async fn wait_for_turn(
     chain: &Chain,
+    market: &Pubkey,
     address: &Pubkey,
     me: &Pubkey,
-    bonded: u64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<u64, NoTurn> {
     loop {
@@ -49,6 +50,11 @@ pub async fn wait_for_turn(
         if job.status != JobStatus::Open {
             return Err(NoTurn::Skip(Skip::FilledBeforeTurn));
         }
+        let provider = chain
+            .provider(market, me)
+            .await?
+            .ok_or(NoTurn::Skip(Skip::BelowMinStake(0, 1)))?;
+        let bonded = provider.stake.saturating_sub(provider.pending_unstake);
         let nap = match chain.job_seed(address, &job).await? {
             Some(seed) => {
                 let from = sortition::eligible_from(&job, &seed, me, bonded);
