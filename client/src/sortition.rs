@@ -2,7 +2,7 @@
 //! computed off-chain exactly as the program checks it, and a claim that waits for its turn.
 
 use crate::rpc::{Chain, ChainError};
-use crate::{ix, Job, MarketRef, Pubkey};
+use crate::{ix, Job, JobStatus, MarketRef, Provider, Pubkey};
 use compute_market::constants::SLOT_HASHES_SYSVAR;
 pub use compute_market::state::sortition::{
     eligibility_delay, job_seed, neg_log2_q32, seed_entry, ticket,
@@ -18,6 +18,27 @@ pub fn seed_of(address: &Pubkey, job: &Job, slot_hashes: &[u8]) -> Option<[u8; 3
     }
     let (slot, hash) = seed_entry(slot_hashes, job.seed_slot)?;
     Some(job_seed(address, slot, &hash))
+}
+
+/// Stake that counts for a provider's turn and for the market minimum: its stake less what is
+/// pending withdrawal (`Provider::bonded` on the chain).
+pub fn bonded(p: &Provider) -> u64 {
+    p.stake.saturating_sub(p.pending_unstake)
+}
+
+/// Where a provider stands in a job (`Chain::turn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// The job account is gone (settled or cancelled).
+    Gone,
+    /// The job takes no more claims (every slot held, or reveals open).
+    Closed,
+    /// The owner has no provider account in the market.
+    Unregistered,
+    /// The job's seed slot is still ahead.
+    SeedAhead,
+    /// The provider may claim from slot `from`; the cluster is at `now`.
+    At { from: u64, now: u64, seed_slot: u64 },
 }
 
 /// The first slot in which `owner`, with `bonded` stake (stake less pending withdrawals), may
@@ -60,6 +81,33 @@ impl Chain {
         Ok(seed_of(address, job, &self.slot_hashes().await?))
     }
 
+    /// Where `owner` stands in the job at `address` now: the job, the owner's provider account
+    /// in `market` (its bonded stake sets the turn) and the slot, read from the chain.
+    pub async fn turn(
+        &self,
+        market: &Pubkey,
+        address: &Pubkey,
+        owner: &Pubkey,
+    ) -> Result<Turn, ChainError> {
+        let Some(job) = self.job(address).await? else {
+            return Ok(Turn::Gone);
+        };
+        if job.status != JobStatus::Open {
+            return Ok(Turn::Closed);
+        }
+        let Some(provider) = self.provider(market, owner).await? else {
+            return Ok(Turn::Unregistered);
+        };
+        let Some(seed) = self.job_seed(address, &job).await? else {
+            return Ok(Turn::SeedAhead);
+        };
+        Ok(Turn::At {
+            from: eligible_from(&job, &seed, owner, bonded(&provider)),
+            now: self.slot().await?,
+            seed_slot: job.seed_slot,
+        })
+    }
+
     /// Waits for `owner`'s turn in the job at `address` and claims a slot (reading the job and
     /// the provider's stake again on every look). Gives up after `timeout`, or at once with the
     /// program's error when the claim is refused for another reason than the turn (a full job, a
@@ -74,18 +122,10 @@ impl Chain {
         let deadline = tokio::time::Instant::now() + timeout;
         let me = owner.pubkey();
         loop {
-            let job = self
-                .job(address)
-                .await?
-                .ok_or(ChainError::Missing(*address))?;
-            let provider = self
-                .provider(&market.address, &me)
-                .await?
-                .ok_or(ChainError::Missing(market.provider(&me)))?;
-            let bonded = provider.stake.saturating_sub(provider.pending_unstake);
-            if let Some(seed) = self.job_seed(address, &job).await? {
-                let from = eligible_from(&job, &seed, &me, bonded);
-                if self.slot().await? >= from {
+            match self.turn(&market.address, address, &me).await? {
+                Turn::Gone => return Err(ChainError::Missing(*address)),
+                Turn::Unregistered => return Err(ChainError::Missing(market.provider(&me))),
+                Turn::At { from, now, .. } if now >= from => {
                     match self
                         .send(&[ix::claim_job(&me, market, address)], owner, &[])
                         .await
@@ -96,6 +136,13 @@ impl Chain {
                         Err(e) => return Err(e),
                     }
                 }
+                // a closed job: the claim's own error says why
+                Turn::Closed => {
+                    self.send(&[ix::claim_job(&me, market, address)], owner, &[])
+                        .await?;
+                    return Ok(0);
+                }
+                Turn::SeedAhead | Turn::At { .. } => {}
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(ChainError::Rpc {

@@ -22,12 +22,7 @@ fn eligible_from(env: &Env, job: &Pubkey, p: &Keypair) -> u64 {
         .data;
     let seed = sortition::seed_of(job, &state, &hashes).expect("seed slot reached");
     let provider = env.provider(&p.pubkey()).unwrap();
-    sortition::eligible_from(
-        &state,
-        &seed,
-        &p.pubkey(),
-        provider.stake - provider.pending_unstake,
-    )
+    sortition::eligible_from(&state, &seed, &p.pubkey(), sortition::bonded(&provider))
 }
 
 #[test]

@@ -112,7 +112,7 @@ pub fn check_job(
     if left <= job.claim_timeout {
         return Err(Skip::ClaimWindowClosed(left, job.claim_timeout));
     }
-    let bonded = provider.stake.saturating_sub(provider.pending_unstake);
+    let bonded = compute_market_client::sortition::bonded(provider);
     if bonded < min_stake {
         return Err(Skip::BelowMinStake(bonded, min_stake));
     }

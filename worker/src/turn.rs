@@ -5,7 +5,8 @@
 use crate::policy::Skip;
 use compute_market_client::{
     rpc::{Chain, ChainError},
-    sortition, JobStatus, Pubkey,
+    sortition::Turn,
+    Pubkey,
 };
 use std::time::Duration;
 use tokio::sync::watch;
@@ -43,29 +44,18 @@ pub async fn wait_for_turn(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<u64, NoTurn> {
     loop {
-        let job = chain
-            .job(address)
-            .await?
-            .ok_or(NoTurn::Skip(Skip::NotOpen))?;
-        if job.status != JobStatus::Open {
-            return Err(NoTurn::Skip(Skip::FilledBeforeTurn));
-        }
-        let provider = chain
-            .provider(market, me)
-            .await?
-            .ok_or(NoTurn::Skip(Skip::BelowMinStake(0, 1)))?;
-        let bonded = provider.stake.saturating_sub(provider.pending_unstake);
-        let nap = match chain.job_seed(address, &job).await? {
-            Some(seed) => {
-                let from = sortition::eligible_from(&job, &seed, me, bonded);
-                let now = chain.slot().await?;
-                if now >= from {
-                    return Ok(from.saturating_sub(job.seed_slot));
-                }
-                SLOT_TIME * (from - now) as u32
-            }
+        let nap = match chain.turn(market, address, me).await? {
+            Turn::Gone => return Err(NoTurn::Skip(Skip::NotOpen)),
+            Turn::Closed => return Err(NoTurn::Skip(Skip::FilledBeforeTurn)),
+            Turn::Unregistered => return Err(NoTurn::Skip(Skip::BelowMinStake(0, 1))),
+            Turn::At {
+                from,
+                now,
+                seed_slot,
+            } if now >= from => return Ok(from.saturating_sub(seed_slot)),
+            Turn::At { from, now, .. } => SLOT_TIME * (from - now) as u32,
             // the seed slot is a few slots ahead
-            None => SLOT_TIME,
+            Turn::SeedAhead => SLOT_TIME,
         };
         tokio::select! {
             _ = tokio::time::sleep(nap.min(MAX_NAP)) => {}

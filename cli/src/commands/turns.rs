@@ -25,7 +25,7 @@ pub async fn turns(
     let mut providers = vec![];
     if let Some(seed) = &seed {
         for (_, p) in chain.providers(&market.address).await? {
-            let bonded = p.stake.saturating_sub(p.pending_unstake);
+            let bonded = sortition::bonded(&p);
             if bonded >= market.state.config.min_stake {
                 providers.push((
                     p.owner,
