@@ -58,6 +58,20 @@ export interface LocalnetInfo {
   mint: string;
   authority_keypair: string;
   wallets: [string, string][];
+  /** Every port the chain listens on. */
+  ports: {
+    rpc: number;
+    websocket: number;
+    faucet: number;
+    gossip: number;
+    tpu: number;
+    tpu_forwards: number;
+    tpu_vote: number;
+    tvu: number;
+    repair: number;
+    dynamic_range: [number, number];
+    blob_store?: number;
+  };
 }
 
 export class Localnet {
@@ -79,13 +93,13 @@ export class Localnet {
     return JSON.parse(readFileSync(this.wallet(name), "utf8"));
   }
 
-  /** Starts `cmkt localnet` on free ports and waits for its `localnet.json`. */
-  static async start(name: string): Promise<Localnet> {
+  /** Starts `cmkt localnet` on free ports (plus `extra` arguments) and waits for its `localnet.json`. */
+  static async start(name: string, extra: string[] = []): Promise<Localnet> {
     const net = new Localnet(mkdtempSync(join(tmpdir(), `cmkt-${name}-`)));
     const [rpc, blob] = [await freePort(), await freePort()];
     const log = join(net.dir, "localnet.log");
     const child = net.spawn(
-      ["localnet", "--ledger", join(net.dir, "ledger"), "--rpc-port", String(rpc), "--blob-port", String(blob)],
+      ["localnet", "--ledger", join(net.dir, "ledger"), "--rpc-port", String(rpc), "--blob-port", String(blob), ...extra],
       log,
     );
     const info = join(net.keys, "localnet.json");

@@ -417,6 +417,56 @@ impl Chain {
         Err(ChainError::NotConfirmed(self.max_attempts))
     }
 
+    /// Asks the cluster's faucet for `lamports` (JSON-RPC `requestAirdrop`, what `solana
+    /// airdrop` does) and waits until the transfer is `confirmed`. Fails with the node's answer
+    /// when it has no faucet, or with the faucet's memo when it refuses the amount (it answers
+    /// a request over its cap with a memo transaction that moves nothing).
+    pub async fn request_airdrop(
+        &self,
+        to: &Pubkey,
+        lamports: u64,
+    ) -> Result<Signature, ChainError> {
+        let sig = self
+            .rpc
+            .request_airdrop(to, lamports)
+            .await
+            .map_err(|e| self.rpc_error(e, &[]))?;
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        loop {
+            let status = self
+                .rpc
+                .get_signature_statuses(&[sig])
+                .await
+                .map_err(|e| self.rpc_error(e, &[]))?
+                .value
+                .into_iter()
+                .next()
+                .flatten();
+            match status {
+                Some(s) if s.err.is_some() => {
+                    let err = s.err.expect("checked");
+                    return Err(transaction_error(err, &[], &self.program, None));
+                }
+                Some(s) if s.satisfies_commitment(CommitmentConfig::confirmed()) => {
+                    // Solana's faucet answers a request over its cap with a memo transaction
+                    // that moves nothing: that is a refusal, not an airdrop
+                    let logs = self.transaction_logs(&sig).await.unwrap_or_default();
+                    if let Some(memo) = logs.iter().find(|l| l.contains("request too large")) {
+                        return Err(ChainError::Rpc {
+                            url: self.url(),
+                            message: format!("the faucet refused: {memo}"),
+                        });
+                    }
+                    return Ok(sig);
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return Err(ChainError::NotConfirmed(1))
+                }
+                _ => tokio::time::sleep(self.poll_interval).await,
+            }
+        }
+    }
+
     /// An account, or `None` when it does not exist.
     pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
         Ok(self

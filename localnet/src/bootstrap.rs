@@ -73,6 +73,9 @@ pub struct LocalnetInfo {
     pub mint: String,
     pub authority_keypair: PathBuf,
     pub wallets: Vec<(String, PathBuf)>,
+    /// Every port the chain listens on (absent in files of older versions).
+    #[serde(default)]
+    pub ports: crate::Ports,
 }
 
 /// Mint, market and demo wallets; `admin` is the genesis mint keypair of the local chain.

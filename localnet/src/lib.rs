@@ -34,7 +34,11 @@ use std::{
 
 pub mod blobs;
 pub mod bootstrap;
+pub mod faucet;
+pub mod ports;
 pub mod state;
+
+pub use ports::Ports;
 
 pub use compute_market_harness::PROGRAM_ID;
 
@@ -51,8 +55,18 @@ pub struct LocalnetConfig {
     pub reset: bool,
     /// JSON-RPC port (websockets on `rpc_port + 1`); 0 picks free ports.
     pub rpc_port: u16,
+    /// Gossip port; 0 picks a free one in `dynamic_port_range`.
+    pub gossip_port: u16,
+    /// Faucet port (what `requestAirdrop` forwards to); 0 picks a free one.
+    pub faucet_port: u16,
+    /// Where the validator's other sockets (TPU, TVU, repair, ...) are bound.
+    pub dynamic_port_range: (u16, u16),
     /// Slots per epoch (small values exercise epoch boundaries in tests).
     pub slots_per_epoch: Option<u64>,
+    /// Send the validator's start-up progress lines (`Waiting for first slot 1...`) to
+    /// /dev/null. Redirects the whole process's stdout while the validator starts: only for a
+    /// program that owns its terminal, such as `cmkt`.
+    pub quiet: bool,
 }
 
 impl Default for LocalnetConfig {
@@ -61,7 +75,11 @@ impl Default for LocalnetConfig {
             ledger: None,
             reset: false,
             rpc_port: DEFAULT_RPC_PORT,
+            gossip_port: 0,
+            faucet_port: 0,
+            dynamic_port_range: ports::DEFAULT_DYNAMIC_PORT_RANGE,
             slots_per_epoch: None,
+            quiet: false,
         }
     }
 }
@@ -76,6 +94,9 @@ pub struct Localnet {
     pub mint_keypair: Keypair,
     /// The ledger directory (temporary unless configured).
     pub ledger: PathBuf,
+    /// Every port the chain listens on.
+    pub ports: Ports,
+    faucet: Option<faucet::FaucetService>,
     _tmp: Option<TempLedger>,
 }
 
@@ -134,6 +155,7 @@ impl Localnet {
         std::fs::create_dir_all(&ledger)
             .with_context(|| format!("creating ledger directory {}", ledger.display()))?;
         let mint_keypair = load_or_create_keypair(&ledger.join(MINT_KEYPAIR_FILE))?;
+        let faucet_keypair = load_or_create_keypair(&ledger.join(faucet::FAUCET_KEYPAIR_FILE))?;
         let state_file = ledger.join(STATE_FILE);
         let saved = state::State::load(&state_file)?;
         // The blockstore is rebuilt at every start; the saved state carries the accounts over.
@@ -153,6 +175,15 @@ impl Localnet {
             enable_extended_tx_metadata_storage: true,
             ..solana_rpc::rpc::JsonRpcConfig::default_for_test()
         });
+        // the faucet's funds; a saved state (below) carries its balance over instead
+        genesis.add_account(
+            faucet_keypair.pubkey(),
+            solana_sdk::account::AccountSharedData::new(
+                faucet::FAUCET_LAMPORTS,
+                0,
+                &solana_sdk_ids::system_program::ID,
+            ),
+        );
         if let Some(saved) = &saved {
             for (address, account) in saved.accounts()? {
                 if address != mint_keypair.pubkey() {
@@ -160,9 +191,39 @@ impl Localnet {
                 }
             }
         }
-        if config.rpc_port != 0 {
-            genesis.rpc_port(config.rpc_port);
+        let rpc_port = match config.rpc_port {
+            0 => ports::free_port_pair().context("picking free RPC ports")?,
+            p => {
+                for (port, what) in [(Some(p), "RPC"), (p.checked_add(1), "websocket")] {
+                    match port {
+                        Some(port) if ports::is_free(port, false) => {}
+                        Some(port) => bail!(
+                            "{what} port {port} is taken (another local chain?): pass another --rpc-port, or 0 for free ports"
+                        ),
+                        None => bail!("--rpc-port {p} leaves no port for websockets"),
+                    }
+                }
+                p
+            }
+        };
+        genesis.rpc_port(rpc_port);
+        let (low, high) = config.dynamic_port_range;
+        if high.saturating_sub(low) < solana_net_utils::MINIMUM_VALIDATOR_PORT_RANGE_WIDTH {
+            bail!(
+                "the dynamic port range {low}-{high} is narrower than the validator's {} ports",
+                solana_net_utils::MINIMUM_VALIDATOR_PORT_RANGE_WIDTH
+            );
         }
+        genesis.port_range(config.dynamic_port_range);
+        if config.gossip_port != 0 && !ports::is_free(config.gossip_port, true) {
+            bail!(
+                "gossip port {} is taken (another local chain?): pass another --gossip-port, or 0 for a free one",
+                config.gossip_port
+            );
+        }
+        genesis.gossip_port(config.gossip_port);
+        let faucet = faucet::FaucetService::start(faucet_keypair, config.faucet_port)?;
+        genesis.faucet_addr(Some(faucet.addr));
         if let Some(slots) = config.slots_per_epoch {
             genesis.epoch_schedule(solana_sdk::epoch_schedule::EpochSchedule::custom(
                 slots, slots, false,
@@ -179,12 +240,20 @@ impl Localnet {
             program_path,
         }]);
         genesis.deactivate_features(&mainnet_inactive_features());
-        let validator = genesis
-            .start_with_mint_address(
-                mint_keypair.pubkey(),
-                solana_net_utils::SocketAddrSpace::new(true),
-            )
-            .map_err(|e| anyhow!("starting the validator: {e}"))?;
+        let start = || {
+            genesis
+                .start_with_mint_address(
+                    mint_keypair.pubkey(),
+                    solana_net_utils::SocketAddrSpace::new(true),
+                )
+                .map_err(|e| anyhow!("starting the validator: {e}"))
+        };
+        let validator = if config.quiet {
+            ports::with_stdout_silenced(start)?
+        } else {
+            start()?
+        };
+        let ports = listening_ports(&validator, faucet.addr.port(), config.dynamic_port_range);
 
         let stop = Arc::new(AtomicBool::new(false));
         let saver = spawn_saver(
@@ -199,6 +268,8 @@ impl Localnet {
             stop,
             mint_keypair,
             ledger,
+            ports,
+            faucet: Some(faucet),
             _tmp: tmp,
         };
         net.wait_for_slots(3, Duration::from_secs(30))?;
@@ -280,6 +351,27 @@ impl Drop for Localnet {
         }
         // Dropping the validator shuts it down (and joins its threads).
         self.validator.take();
+        self.faucet.take();
+    }
+}
+
+/// The ports a started validator bound, as its own contact info advertises them.
+fn listening_ports(validator: &TestValidator, faucet: u16, dynamic_range: (u16, u16)) -> Ports {
+    use solana_gossip::contact_info::Protocol;
+    let me = validator.cluster_info().my_contact_info();
+    let port = |a: Option<SocketAddr>| a.map_or(0, |a| a.port());
+    Ports {
+        rpc: port(me.rpc()),
+        websocket: port(me.rpc_pubsub()),
+        faucet,
+        gossip: port(me.gossip()),
+        tpu: port(me.tpu(Protocol::QUIC)),
+        tpu_forwards: port(me.tpu_forwards(Protocol::QUIC)),
+        tpu_vote: port(me.tpu_vote(Protocol::UDP)),
+        tvu: port(me.tvu(Protocol::UDP)),
+        repair: port(me.serve_repair(Protocol::UDP)),
+        dynamic_range,
+        blob_store: None,
     }
 }
 

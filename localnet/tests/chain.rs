@@ -16,6 +16,7 @@ fn config(ledger: &std::path::Path) -> LocalnetConfig {
         reset: false,
         rpc_port: 0,
         slots_per_epoch: Some(32),
+        ..Default::default()
     }
 }
 

@@ -38,6 +38,7 @@ fn the_local_chain_keeps_up_with_sustained_load() {
         reset: false,
         rpc_port: 0,
         slots_per_epoch: None,
+        ..Default::default()
     })
     .expect("validator starts");
     let rt = tokio::runtime::Runtime::new().unwrap();

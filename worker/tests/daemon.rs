@@ -71,6 +71,7 @@ fn net() -> &'static Net {
             reset: false,
             rpc_port: 0,
             slots_per_epoch: None,
+            ..Default::default()
         })
         .expect("validator starts");
         let (rpc, ws) = (localnet.rpc_url(), localnet.ws_url());

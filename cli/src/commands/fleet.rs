@@ -43,6 +43,9 @@ pub fn local_chain(dir: &Path) -> Result<compute_market_localnet::Localnet> {
         reset: false,
         rpc_port: 0,
         slots_per_epoch: None,
+        // `cmkt demo` and `cmkt bench` own the terminal: no validator start-up lines on it
+        quiet: true,
+        ..Default::default()
     })
 }
 

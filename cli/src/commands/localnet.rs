@@ -21,12 +21,21 @@ pub struct Args {
     /// Delete the ledger in --ledger before starting.
     #[arg(long, requires = "ledger")]
     reset: bool,
-    /// JSON-RPC port; websockets listen on the next one.
+    /// JSON-RPC port; websockets listen on the next one; 0 picks free ones.
     #[arg(long, default_value_t = DEFAULT_RPC_PORT)]
     rpc_port: u16,
-    /// Blob store port.
+    /// Blob store port; 0 picks a free one.
     #[arg(long, default_value_t = DEFAULT_BLOB_PORT)]
     blob_port: u16,
+    /// Faucet port (JSON-RPC requestAirdrop forwards to it); default: a free one.
+    #[arg(long, default_value_t = 0)]
+    faucet_port: u16,
+    /// Gossip port; default: a free one in the dynamic port range.
+    #[arg(long, default_value_t = 0)]
+    gossip_port: u16,
+    /// Range for the validator's other ports (TPU, TVU, repair, ...): LOW-HIGH.
+    #[arg(long, value_parser = parse_range, default_value = "1024-65535")]
+    dynamic_port_range: (u16, u16),
     /// Exit after start-up instead of running until Ctrl-C (for scripts and tests).
     #[arg(long, hide = true)]
     exit_after_start: bool,
@@ -38,7 +47,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ledger: args.ledger.clone(),
         reset: args.reset,
         rpc_port: args.rpc_port,
+        gossip_port: args.gossip_port,
+        faucet_port: args.faucet_port,
+        dynamic_port_range: args.dynamic_port_range,
         slots_per_epoch: None,
+        quiet: true,
     })?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let keys = ctx.localnet_dir.clone();
@@ -53,7 +66,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     args.blob_port
                 )
             })?;
-        let blob_url = format!("http://{}", listener.local_addr()?);
+        let blob_addr = listener.local_addr()?;
+        let blob_url = format!("http://{blob_addr}");
         tokio::spawn(async move {
             if let Err(e) = compute_market_localnet::blobs::serve(listener, blobs).await {
                 eprintln!("blob store stopped: {e}");
@@ -77,6 +91,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .iter()
                 .map(|w| (w.to_string(), keys.join(format!("{w}.json"))))
                 .collect(),
+            ports: compute_market_localnet::Ports {
+                blob_store: Some(blob_addr.port()),
+                ..net.ports.clone()
+            },
         };
         std::fs::write(
             keys.join("localnet.json"),
@@ -89,6 +107,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     println!("  RPC         {}", info.rpc_url);
     println!("  websocket   {}", info.ws_url);
     println!("  blob store  {}", info.blob_url.as_deref().unwrap_or("-"));
+    println!(
+        "  faucet      requestAirdrop over RPC, up to {} SOL a request (`cmkt airdrop`)",
+        compute_market_localnet::faucet::AIRDROP_CAP_LAMPORTS / 1_000_000_000
+    );
     println!("  program     {}", info.program_id);
     println!("  market      {}", info.market);
     println!(
@@ -102,6 +124,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         DEMO_WALLETS.join(", ")
     );
     println!("  info        {}", keys.join("localnet.json").display());
+    let ports: Vec<String> = info
+        .ports
+        .lines()
+        .into_iter()
+        .map(|(name, port)| format!("{name} {port}"))
+        .collect();
+    println!("  ports       {}", ports.join(", "));
     if args.exit_after_start {
         return Ok(());
     }
@@ -119,4 +148,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     drop(rt);
     drop(net);
     Ok(())
+}
+
+/// `LOW-HIGH`, as `solana-test-validator --dynamic-port-range` takes it.
+fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?} is not LOW-HIGH"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port"))
+    };
+    let (low, high) = (port(low)?, port(high)?);
+    if low == 0 || low >= high {
+        return Err(format!("{s:?}: LOW must be a port below HIGH"));
+    }
+    Ok((low, high))
 }

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+mod airdrop;
 mod audit;
 mod bench;
 mod blob;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Deploy, upgrade or inspect the program on a cluster (upgradeable BPF loader).
     #[command(subcommand)]
     Program(program::Cmd),
+    /// SOL from the cluster's faucet (JSON-RPC requestAirdrop, as `solana airdrop`), and on
+    /// `cmkt localnet` the market's tokens.
+    Airdrop(airdrop::Args),
     /// Check a market's books: settlements, totals, vault invariants.
     Audit(audit::Args),
     /// The whole market on this machine: local chain, three workers (one cheats), the sample
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Blob(c) => blob::run(&ctx, c).await,
             Command::Program(c) => program::run(&ctx, c).await,
             Command::Audit(a) => audit::run(&ctx, a).await,
+            Command::Airdrop(a) => airdrop::run(&ctx, a).await,
         }
     })
 }

@@ -96,6 +96,7 @@ pub fn placeholder() -> LocalnetInfo {
         mint: String::new(),
         authority_keypair: PathBuf::new(),
         wallets: vec![],
+        ports: Default::default(),
     }
 }
 

@@ -1,0 +1,173 @@
+//! `cmkt localnet` as a user meets it: a start-up with nothing that looks like an error, every
+//! port printed and in `localnet.json`, a port given that is taken refused by name, and the
+//! faucet behind `requestAirdrop` and `cmkt airdrop`, on two chains running at once.
+
+use assert_cmd::cargo::CommandCargoExt;
+use compute_market_localnet::bootstrap::LocalnetInfo;
+use solana_sdk::{signature::Keypair, signer::Signer};
+use std::process::{Command, Stdio};
+
+mod common;
+use common::*;
+
+/// Words that make a newcomer think something failed.
+const ALARMING: &[&str] = &[
+    "error",
+    "warn",
+    "panic",
+    "failed",
+    "waiting for",
+    "anchorerror",
+];
+
+fn alarming(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            ALARMING.iter().any(|w| l.contains(w))
+        })
+        .collect()
+}
+
+#[test]
+fn start_up_is_clean_and_reports_every_port() {
+    let dir = std::env::temp_dir().join(format!("cmkt-localnet-clean-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rpc = free_port_pair();
+    let out = Command::cargo_bin("cmkt")
+        .unwrap()
+        .args(["localnet", "--exit-after-start", "--blob-port", "0"])
+        .args(["--rpc-port", &rpc.to_string()])
+        .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("local chain ready"), "{stdout}");
+    assert!(stdout.contains("faucet"), "{stdout}");
+    assert_eq!(alarming(&stdout), Vec::<&str>::new(), "{stdout}");
+    assert_eq!(
+        stderr.trim(),
+        "",
+        "nothing on stderr when nothing went wrong"
+    );
+
+    let info: LocalnetInfo =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("keys/localnet.json")).unwrap())
+            .unwrap();
+    let p = &info.ports;
+    assert_eq!((p.rpc, p.websocket), (rpc, rpc + 1));
+    for (name, port) in [
+        ("faucet", p.faucet),
+        ("gossip", p.gossip),
+        ("tpu", p.tpu),
+        ("tvu", p.tvu),
+        ("repair", p.repair),
+        ("blob store", p.blob_store.unwrap_or(0)),
+    ] {
+        assert!(port > 0, "{name} port reported");
+        assert!(
+            stdout.contains(&format!("{name} {port}")),
+            "{name} {port} printed:\n{stdout}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_port_given_that_is_taken_is_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("cmkt-localnet-taken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // held for the whole test: TCP and UDP, as gossip binds both
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = tcp.local_addr().unwrap().port();
+    let _udp = std::net::UdpSocket::bind(("127.0.0.1", taken));
+    for (flag, what) in [
+        ("--gossip-port", "gossip port"),
+        ("--rpc-port", "RPC port"),
+        ("--faucet-port", "faucet port"),
+    ] {
+        let mut args = vec![
+            "localnet".to_string(),
+            "--exit-after-start".into(),
+            "--blob-port".into(),
+            "0".into(),
+        ];
+        if flag != "--rpc-port" {
+            args.extend(["--rpc-port".into(), free_port_pair().to_string()]);
+        }
+        args.extend([flag.to_string(), taken.to_string()]);
+        let out = Command::cargo_bin("cmkt")
+            .unwrap()
+            .args(&args)
+            .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {taken} must fail");
+        assert!(
+            err.starts_with("Error: ") && err.contains(what) && err.contains(&taken.to_string()),
+            "{flag}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    drop(tcp);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn airdrops_land_on_two_chains_running_at_once() {
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(start_localnet);
+        let b = s.spawn(start_localnet);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let ports = |n: &Net| {
+        let p = &n.info.ports;
+        vec![
+            p.rpc,
+            p.websocket,
+            p.faucet,
+            p.gossip,
+            p.tpu,
+            p.tvu,
+            p.repair,
+        ]
+    };
+    let shared: Vec<u16> = ports(&a)
+        .into_iter()
+        .filter(|p| ports(&b).contains(p))
+        .collect();
+    assert!(shared.is_empty(), "ports bound by both chains: {shared:?}");
+
+    let who = Keypair::new().pubkey().to_string();
+    let v = a.json("requester", &["airdrop", "2", &who]);
+    assert_eq!(v["balance_lamports"], 2_000_000_000u64);
+    let v = b.json("requester", &["airdrop", "0.25", &who, "--tokens", "7.5"]);
+    assert_eq!(
+        v["balance_lamports"], 250_000_000u64,
+        "the other chain has its own faucet and its own balances"
+    );
+    assert_eq!(v["token_balance"], 7_500_000u64);
+
+    // over the cap, nonsense, and a cluster without localnet.json for --tokens
+    let err = a.fails("requester", &["airdrop", "1001", &who]);
+    assert!(err.contains("at most 1000 SOL"), "{err}");
+    let err = a.fails("requester", &["airdrop", "-1", &who]);
+    assert!(err.contains("positive"), "{err}");
+    let err = a.fails("requester", &["airdrop", "1", "not-an-address"]);
+    assert!(err.contains("recipient"), "{err}");
+    // the faucet's own refusal, asked directly over JSON-RPC (what web3.js sends)
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let chain = compute_market_client::rpc::Chain::new(&a.info.rpc_url);
+    let over = rt.block_on(chain.request_airdrop(&Keypair::new().pubkey(), 1_001_000_000_000));
+    assert!(over.is_err(), "the faucet refuses more than its cap");
+    // and the balance the first airdrop left is still there
+    let v = a.json("requester", &["airdrop", "1", &who]);
+    assert_eq!(v["balance_lamports"], 3_000_000_000u64);
+}
