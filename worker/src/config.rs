@@ -178,6 +178,8 @@ pub struct RunConfig {
     pub timeout_secs: u64,
     /// Seconds SIGINT/SIGTERM waits for in-flight jobs to commit before exiting.
     pub shutdown_grace_secs: u64,
+    /// Days a finished job's record and output are kept (and served) before compaction.
+    pub retention_days: u64,
 }
 
 impl Default for RunConfig {
@@ -185,6 +187,7 @@ impl Default for RunConfig {
         RunConfig {
             timeout_secs: 300,
             shutdown_grace_secs: 30,
+            retention_days: 7,
         }
     }
 }
@@ -261,6 +264,9 @@ min_bounty = 1
 timeout_secs = 300
 # On SIGINT/SIGTERM: stop claiming, wait this long for in-flight jobs to commit, then exit.
 shutdown_grace_secs = 30
+# Days a finished job's journal record and output are kept (the result server serves the output
+# that long), then compacted away.
+retention_days = 7
 "#;
 
 /// The template with the given values filled in.
@@ -432,6 +438,7 @@ impl Resolved {
             ("chain.rescan_secs", config.chain.rescan_secs),
             ("chain.tick_ms", config.chain.tick_ms),
             ("crank.interval_secs", config.crank.interval_secs),
+            ("run.retention_days", config.run.retention_days),
             ("fetch.timeout_secs", config.fetch.timeout_secs),
         ] {
             if value == 0 {

@@ -39,6 +39,8 @@ const DECLARED: &[(&str, Kind, &str)] = &[
     ("cmkt_worker_stage_seconds", Kind::Summary, "Latency of each stage: pickup (post to claim), fetch, compile, execute, claim, commit, reveal, finalize."),
     ("cmkt_worker_in_flight", Kind::Gauge, "Jobs claimed and not yet committed."),
     ("cmkt_worker_pending", Kind::Gauge, "Journal entries not finished (committed, awaiting reveal or settlement)."),
+    ("cmkt_worker_waiting", Kind::Gauge, "Unfinished entries the tracker backs off on while they wait on the chain."),
+    ("cmkt_worker_refused_total", Kind::Counter, "Transactions the program refused as part of normal operation (a race lost, a job someone else moved on), by instruction and error."),
     ("cmkt_worker_websocket_connected", Kind::Gauge, "1 while the program subscription is live, 0 while polling."),
     ("cmkt_worker_up", Kind::Gauge, "1 while the worker accepts jobs, 0 once shutting down."),
 ];
@@ -156,6 +158,47 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every metric name the worker's sources use is declared: an undeclared one panics at its
+    /// first update, inside whichever task made it.
+    #[test]
+    fn every_metric_the_sources_name_is_declared() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    sources(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs")
+                    && p.file_name().is_some_and(|n| n != "metrics.rs")
+                {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let declared: Vec<&str> = DECLARED.iter().map(|d| d.0).collect();
+        let mut used = 0;
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (i, _) in text.match_indices("\"cmkt_worker_") {
+                let name: String = text[i + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used += 1;
+                assert!(
+                    declared.contains(&name.as_str()),
+                    "{name} (in {}) is not declared in DECLARED",
+                    f.display()
+                );
+            }
+        }
+        assert!(used > 20, "the scan found the metric names ({used})");
+    }
 
     #[test]
     fn renders_the_exposition_format() {

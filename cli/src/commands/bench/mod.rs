@@ -8,10 +8,12 @@
 //! - bytes and rent a job locks while open and after settlement;
 //! - the sandbox against the same kernels compiled natively;
 //! - worker memory idle and busy;
+//! - the worker journal's tick with 10 and 100 000 finished jobs;
 //! - `cmkt audit` over generated settlements.
 
 mod audit_gen;
 mod compute_units;
+mod journal;
 mod report;
 mod sandbox;
 
@@ -125,6 +127,14 @@ pub fn run(args: Args) -> Result<()> {
             r.sample, r.native_ms, r.sandbox_ms, r.ratio
         );
     }
+
+    println!("\n== worker journal with 10 and 100 000 finished jobs");
+    report.journal = journal::run(&dir)?;
+    let j = &report.journal;
+    println!(
+        "tick {:.0} µs with 10, {:.0} µs with 100 000 ({:.2}×); open {:.1} ms and {:.0} ms",
+        j.tick_10_us, j.tick_100k_us, j.ratio, j.open_10_ms, j.open_100k_ms
+    );
 
     let net = fleet::local_chain(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
