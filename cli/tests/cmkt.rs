@@ -119,7 +119,7 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
             // each in its turn (stake-weighted eligibility)
             for (i, _) in who {
                 chain
-                    .claim_when_eligible(&market_ref, job, &p[*i], Duration::from_secs(90))
+                    .claim_when_eligible(&market_ref, job, &p[*i], Duration::from_secs(300))
                     .await
                     .unwrap();
             }

@@ -125,7 +125,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
 
         for w in &workers {
             chain
-                .claim_when_eligible(&market, &job, w, std::time::Duration::from_secs(90))
+                .claim_when_eligible(&market, &job, w, std::time::Duration::from_secs(300))
                 .await
                 .unwrap();
         }

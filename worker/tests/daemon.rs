@@ -928,7 +928,7 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         let chain = net.chain();
         let me = other.pubkey();
         chain
-            .claim_when_eligible(&market, &job, &other, Duration::from_secs(90))
+            .claim_when_eligible(&market, &job, &other, Duration::from_secs(300))
             .await
             .unwrap();
         chain
@@ -1164,7 +1164,7 @@ fn the_crank_expires_a_vanished_claim_and_the_job_is_rescued() {
             .await
             .unwrap();
         chain
-            .claim_when_eligible(&market, &job, &ghost, Duration::from_secs(90))
+            .claim_when_eligible(&market, &job, &ghost, Duration::from_secs(300))
             .await
             .unwrap();
     });
