@@ -25,6 +25,26 @@ fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
         "{stdout}"
     );
     assert!(stdout.contains("(the cheater) lost 300 tokens"), "{stdout}");
+    // nothing that looks like a failure when nothing failed (the validator's start-up lines,
+    // refused transactions of normal operation: they belong in the workers' logs)
+    let alarming: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            [
+                "error",
+                "warn",
+                "panic",
+                "failed",
+                "waiting for",
+                "anchorerror",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .collect();
+    assert!(alarming.is_empty(), "alarming lines: {alarming:#?}");
+    assert_eq!(stderr.trim(), "", "nothing on stderr");
     let png = std::fs::read(dir.join("outputs/mandelbrot.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let pi = std::fs::read_to_string(dir.join("outputs/monte-carlo.txt")).unwrap();

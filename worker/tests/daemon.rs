@@ -835,7 +835,10 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
     let _g = serial();
     let net = net();
     let root = test_dir("crash");
-    let market = net.market(20, 30);
+    // a claim needs its 20 s timeout to end before the commit deadline: the 90 s window leaves
+    // 70 s for the turns of part 2's two providers (up to 150 slots after the seed; with a
+    // 30 s window a late turn on a loaded machine failed the claim with ClaimWindowClosed)
+    let market = net.market(20, 90);
     let mut w = WorkerProc::install(net, &market, &root, "worker", &net.rpc, &net.ws, "");
     let (requester, _) = net.wallet(&root, "requester");
     w.start(None);
@@ -1008,7 +1011,7 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
     w.start(None);
     // the commit deadline passes with one slot free; then the worker reveals and finalizes (one
     // reveal of k = 2: no quorum, but revealed in time, so its collateral comes back)
-    let s = net.settled(&job, Duration::from_secs(120), &[&w]);
+    let s = net.settled(&job, Duration::from_secs(240), &[&w]);
     assert_eq!(s.outcome, Outcome::NoQuorum);
     let v = s.verdicts.iter().find(|v| v.provider == w.owner).unwrap();
     assert_eq!((v.verdict, v.slashed), (Verdict::Unverified, 0));
