@@ -7,6 +7,10 @@
 //! as `authority.json`, so `cmkt program deploy` can upgrade it. The runtime runs with mainnet's
 //! feature set ([`mainnet_inactive_features`] are turned off): the `.so` is linked for mainnet's
 //! stack layout, and compute units and logs are what a mainnet transaction would show.
+//!
+//! Like `solana-test-validator` it runs a faucet behind `requestAirdrop` ([`faucet`]), deploys
+//! SPL Token, Token-2022, Associated Token and Memo, and binds only ports it was given or found
+//! free ([`ports`]), so two chains share a machine.
 #![allow(deprecated)]
 
 use anyhow::{anyhow, bail, Context, Result};
