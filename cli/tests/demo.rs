@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod common;
+
 #[test]
 fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
     let dir = std::env::temp_dir().join(format!("cmkt-demo-test-{}", std::process::id()));
@@ -27,22 +29,7 @@ fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
     assert!(stdout.contains("(the cheater) lost 300 tokens"), "{stdout}");
     // nothing that looks like a failure when nothing failed (the validator's start-up lines,
     // refused transactions of normal operation: they belong in the workers' logs)
-    let alarming: Vec<&str> = stdout
-        .lines()
-        .filter(|l| {
-            let l = l.to_lowercase();
-            [
-                "error",
-                "warn",
-                "panic",
-                "failed",
-                "waiting for",
-                "anchorerror",
-            ]
-            .iter()
-            .any(|w| l.contains(w))
-        })
-        .collect();
+    let alarming = common::alarming(&stdout);
     assert!(alarming.is_empty(), "alarming lines: {alarming:#?}");
     assert_eq!(stderr.trim(), "", "nothing on stderr");
     let png = std::fs::read(dir.join("outputs/mandelbrot.png")).unwrap();

@@ -10,25 +10,6 @@ use std::process::{Command, Stdio};
 mod common;
 use common::*;
 
-/// Words that make a newcomer think something failed.
-const ALARMING: &[&str] = &[
-    "error",
-    "warn",
-    "panic",
-    "failed",
-    "waiting for",
-    "anchorerror",
-];
-
-fn alarming(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter(|l| {
-            let l = l.to_lowercase();
-            ALARMING.iter().any(|w| l.contains(w))
-        })
-        .collect()
-}
-
 #[test]
 fn start_up_is_clean_and_reports_every_port() {
     let dir = std::env::temp_dir().join(format!("cmkt-localnet-clean-{}", std::process::id()));

@@ -378,16 +378,7 @@ impl Chain {
                 if tokio::time::Instant::now() > deadline {
                     return Err(ChainError::NotConfirmed(self.max_attempts));
                 }
-                let status = self
-                    .rpc
-                    .get_signature_statuses(&[sig])
-                    .await
-                    .map_err(e)?
-                    .value
-                    .into_iter()
-                    .next()
-                    .flatten();
-                match status {
+                match self.signature_status(&sig, &all).await? {
                     Some(status) => {
                         if let Some(err) = status.err {
                             let logs = self.failed_transaction_logs(&sig).await;
@@ -417,6 +408,24 @@ impl Chain {
         Err(ChainError::NotConfirmed(self.max_attempts))
     }
 
+    /// The status of one signature, `None` while the node has not seen it; RPC errors are
+    /// described with `ixs`, the instructions it carries.
+    async fn signature_status(
+        &self,
+        sig: &Signature,
+        ixs: &[Instruction],
+    ) -> Result<Option<solana_transaction_status_client_types::TransactionStatus>, ChainError> {
+        Ok(self
+            .rpc
+            .get_signature_statuses(std::slice::from_ref(sig))
+            .await
+            .map_err(|e| self.rpc_error(e, ixs))?
+            .value
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
     /// Asks the cluster's faucet for `lamports` (JSON-RPC `requestAirdrop`, what `solana
     /// airdrop` does) and waits until the transfer is `confirmed`. Fails with the node's answer
     /// when it has no faucet, or with the faucet's memo when it refuses the amount (it answers
@@ -433,16 +442,7 @@ impl Chain {
             .map_err(|e| self.rpc_error(e, &[]))?;
         let deadline = tokio::time::Instant::now() + self.send_timeout;
         loop {
-            let status = self
-                .rpc
-                .get_signature_statuses(&[sig])
-                .await
-                .map_err(|e| self.rpc_error(e, &[]))?
-                .value
-                .into_iter()
-                .next()
-                .flatten();
-            match status {
+            match self.signature_status(&sig, &[]).await? {
                 Some(s) if s.err.is_some() => {
                     let err = s.err.expect("checked");
                     return Err(transaction_error(err, &[], &self.program, None));

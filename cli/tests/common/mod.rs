@@ -11,17 +11,28 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A port `p` with `p` and `p + 1` free (RPC and websocket).
+/// A port `p` with `p` and `p + 1` free (RPC and websocket): what `cmkt localnet --rpc-port 0`
+/// picks.
 pub fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
+    compute_market_localnet::ports::free_port_pair().expect("a free port pair")
+}
+
+/// The lines of `text` that would make a newcomer think something failed.
+pub fn alarming(text: &str) -> Vec<&str> {
+    const WORDS: &[&str] = &[
+        "error",
+        "warn",
+        "panic",
+        "failed",
+        "waiting for",
+        "anchorerror",
+    ];
+    text.lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            WORDS.iter().any(|w| l.contains(w))
+        })
+        .collect()
 }
 
 pub struct Net {

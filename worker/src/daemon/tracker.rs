@@ -78,10 +78,10 @@ impl Worker {
         );
         let tick = Duration::from_millis(self.settings.config.chain.tick_ms);
         {
-            let live: std::collections::HashSet<&str> =
-                pending.iter().map(|e| e.job.as_str()).collect();
+            let live: std::collections::HashSet<Pubkey> =
+                pending.iter().filter_map(|e| e.job.parse().ok()).collect();
             let mut waits = self.waits.lock().unwrap();
-            waits.retain(|a, _| live.contains(a.to_string().as_str()));
+            waits.retain(|a, _| live.contains(a));
             self.metrics.set("cmkt_worker_waiting", waits.len() as f64);
         }
         for entry in pending {
