@@ -102,7 +102,8 @@ export class Localnet {
       ["localnet", "--ledger", join(net.dir, "ledger"), "--rpc-port", String(rpc), "--blob-port", String(blob), ...extra],
       log,
     );
-    const info = join(net.keys, "localnet.json");
+    // off the default RPC port, `cmkt localnet` names the file after its port
+    const info = join(net.keys, rpc === 8899 ? "localnet.json" : `localnet-${rpc}.json`);
     const t = Date.now();
     while (!existsSync(info)) {
       if (child.exitCode !== null) throw new Error(`cmkt localnet exited (${child.exitCode}); see ${log}`);

@@ -3,6 +3,7 @@
 //! faucet behind `requestAirdrop` and `cmkt airdrop`, on two chains running at once.
 
 use assert_cmd::cargo::CommandCargoExt;
+use compute_market_client::config::localnet_file;
 use compute_market_localnet::bootstrap::LocalnetInfo;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use std::process::{Command, Stdio};
@@ -38,9 +39,10 @@ fn start_up_is_clean_and_reports_every_port() {
         "nothing on stderr when nothing went wrong"
     );
 
-    let info: LocalnetInfo =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("keys/localnet.json")).unwrap())
-            .unwrap();
+    let info: LocalnetInfo = serde_json::from_str(
+        &std::fs::read_to_string(localnet_file(&dir.join("keys"), "localnet", rpc)).unwrap(),
+    )
+    .unwrap();
     let p = &info.ports;
     assert_eq!((p.rpc, p.websocket), (rpc, rpc + 1));
     for (name, port) in [
@@ -103,11 +105,34 @@ fn a_port_given_that_is_taken_is_refused_by_name() {
 
 #[test]
 fn airdrops_land_on_two_chains_running_at_once() {
+    // both on one keys directory, as two `cmkt localnet` with the default --localnet-dir would be
+    let keys = std::env::temp_dir().join(format!("cmkt-two-chains-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keys);
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(start_localnet);
-        let b = s.spawn(start_localnet);
+        let a = s.spawn(|| start_localnet_with_keys(Some(&keys)));
+        let b = s.spawn(|| start_localnet_with_keys(Some(&keys)));
         (a.join().unwrap(), b.join().unwrap())
     });
+    // each chain's description and upgrade authority in a file of its own, found by its URL
+    assert_ne!(a.info.market, b.info.market, "two ledgers, two authorities");
+    assert_ne!(a.info.authority_keypair, b.info.authority_keypair);
+    for net in [&a, &b] {
+        let v = net.json("requester", &["market", "show"]);
+        assert_eq!(v["address"], net.info.market.as_str(), "{v}");
+        assert_eq!(
+            key(&net.info.authority_keypair).pubkey().to_string(),
+            v["authority"].as_str().unwrap(),
+            "the authority file holds this chain's authority"
+        );
+    }
+    // the demo wallets are shared keypairs: funded on both chains
+    for net in [&a, &b] {
+        let v = net.json("requester", &["airdrop", "1"]);
+        assert!(
+            v["balance_lamports"].as_u64().unwrap() > 100_000_000_000u64,
+            "{v}"
+        );
+    }
     let ports = |n: &Net| {
         let p = &n.info.ports;
         vec![
@@ -151,4 +176,6 @@ fn airdrops_land_on_two_chains_running_at_once() {
     // and the balance the first airdrop left is still there
     let v = a.json("requester", &["airdrop", "1", &who]);
     assert_eq!(v["balance_lamports"], 3_000_000_000u64);
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&keys);
 }

@@ -69,16 +69,51 @@ pub fn websocket_url(rpc_url: &str) -> String {
         None => ("ws", rpc_url),
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once(':') {
-        Some((host, port)) if host.ends_with(']') || !host.contains(':') => {
-            match port.parse::<u16>() {
-                Ok(p) => format!("{host}:{}", p.saturating_add(1)),
-                Err(_) => authority.to_string(),
-            }
-        }
-        _ => authority.to_string(),
+    let authority = match split_port(authority) {
+        Some((host, p)) => format!("{host}:{}", p.saturating_add(1)),
+        None => authority.to_string(),
     };
     format!("{scheme}://{authority}{path}")
+}
+
+/// `host` and explicit port of a URL authority (`127.0.0.1:8899`, `[::1]:8899`).
+fn split_port(authority: &str) -> Option<(&str, u16)> {
+    let (host, port) = authority.rsplit_once(':')?;
+    if !host.ends_with(']') && host.contains(':') {
+        return None; // a bare IPv6 address, no port
+    }
+    Some((host, port.parse().ok()?))
+}
+
+/// The explicit port of a URL (`http://127.0.0.1:18899/` gives 18899).
+pub fn url_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    split_port(authority).map(|(_, p)| p)
+}
+
+/// The RPC port `cmkt localnet` (like `solana-test-validator`) listens on by default.
+pub const LOCALNET_RPC_PORT: u16 = 8899;
+
+/// The local chain's file `stem` (`localnet`, `authority`) in its keys directory, for the chain
+/// whose RPC listens on `rpc_port`: `<stem>.json` on the default port, `<stem>-<port>.json` on
+/// any other. Chains on different ports can share one keys directory without overwriting each
+/// other's description or upgrade authority.
+pub fn localnet_file(dir: &Path, stem: &str, rpc_port: u16) -> PathBuf {
+    if rpc_port == LOCALNET_RPC_PORT {
+        dir.join(format!("{stem}.json"))
+    } else {
+        dir.join(format!("{stem}-{rpc_port}.json"))
+    }
+}
+
+/// `localnet.json` (or `localnet-<port>.json`) of the local chain that would answer at `rpc_url`.
+pub fn localnet_info_file(dir: &Path, rpc_url: &str) -> PathBuf {
+    localnet_file(
+        dir,
+        "localnet",
+        url_port(rpc_url).unwrap_or(LOCALNET_RPC_PORT),
+    )
 }
 
 /// Expands a leading `~/`.
@@ -212,5 +247,28 @@ mod tests {
         );
         assert_eq!(websocket_url("http://[::1]:8899"), "ws://[::1]:8900");
         assert_eq!(websocket_url("http://[::1]"), "ws://[::1]");
+    }
+
+    #[test]
+    fn each_local_chain_port_has_its_own_files() {
+        let dir = Path::new("/k");
+        assert_eq!(
+            localnet_info_file(dir, "http://127.0.0.1:8899"),
+            dir.join("localnet.json")
+        );
+        assert_eq!(
+            localnet_info_file(dir, "http://127.0.0.1:18899/"),
+            dir.join("localnet-18899.json")
+        );
+        assert_eq!(
+            localnet_info_file(dir, "http://[::1]:2000"),
+            dir.join("localnet-2000.json")
+        );
+        assert_eq!(
+            localnet_file(dir, "authority", 18899),
+            dir.join("authority-18899.json")
+        );
+        assert_eq!(url_port("https://api.devnet.solana.com"), None);
+        assert_eq!(url_port("http://[::1]"), None);
     }
 }

@@ -444,13 +444,24 @@ fn spawn_saver(
 
 /// Reads a keypair file, or creates it (mode 0600) when it does not exist.
 pub fn load_or_create_keypair(path: &Path) -> Result<Keypair> {
+    let read = |p: &Path| {
+        read_keypair_file(p).map_err(|e| anyhow!("reading keypair {}: {e}", p.display()))
+    };
     if path.exists() {
-        return read_keypair_file(path)
-            .map_err(|e| anyhow!("reading keypair {}: {e}", path.display()));
+        return read(path);
     }
+    // written whole under another name, then linked into place (which fails if the name exists):
+    // two chains starting at once on one keys directory end up with the same keypair
+    let tmp = path.with_extension(format!("tmp-{}-{:x}", std::process::id(), rand_u64()));
     let k = Keypair::new();
-    write_keypair_file(&k, path).map_err(|e| anyhow!("writing keypair {}: {e}", path.display()))?;
-    Ok(k)
+    write_keypair_file(&k, &tmp).map_err(|e| anyhow!("writing keypair {}: {e}", tmp.display()))?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(k),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(anyhow!("writing keypair {}: {e}", path.display())),
+    }
 }
 
 fn rand_u64() -> u64 {

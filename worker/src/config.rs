@@ -369,10 +369,11 @@ fn pubkeys(what: &str, list: &[String]) -> Result<Vec<Pubkey>> {
         .collect()
 }
 
-/// A field (`market`, `program_id`) of `cmkt localnet`'s `localnet.json` when `rpc_url` is that
-/// chain.
+/// A field (`market`, `program_id`) of `cmkt localnet`'s `localnet.json` (`localnet-<port>.json`
+/// off the default port) when `rpc_url` is that chain.
 fn localnet_field(localnet_dir: &Path, rpc_url: &str, field: &str) -> Option<String> {
-    let text = std::fs::read_to_string(localnet_dir.join("localnet.json")).ok()?;
+    let path = shared::localnet_info_file(localnet_dir, rpc_url);
+    let text = std::fs::read_to_string(path).ok()?;
     let info: serde_json::Value = serde_json::from_str(&text).ok()?;
     (info["rpc_url"].as_str()? == rpc_url).then(|| info[field].as_str().map(str::to_string))?
 }
@@ -535,8 +536,15 @@ mod tests {
         )
         .unwrap();
         let market = Pubkey::new_unique();
+        // a chain on the default port beside it: its file is not this chain's
         std::fs::write(
             dir.join("localnet.json"),
+            serde_json::json!({"rpc_url": "http://127.0.0.1:9899", "market": Pubkey::new_unique().to_string()})
+                .to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("localnet-9899.json"),
             serde_json::json!({"rpc_url": "http://127.0.0.1:9899", "market": market.to_string()})
                 .to_string(),
         )

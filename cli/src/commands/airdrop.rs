@@ -65,9 +65,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if let Some(tokens) = args.tokens {
         let info = local.ok_or_else(|| {
             anyhow!(
-                "--tokens works only against `cmkt localnet` (no localnet.json of {} in {})",
-                ctx.settings.url,
-                ctx.localnet_dir.display()
+                "--tokens works only against `cmkt localnet` ({} does not describe {})",
+                compute_market_client::config::localnet_info_file(
+                    &ctx.localnet_dir,
+                    &ctx.settings.url
+                )
+                .display(),
+                ctx.settings.url
             )
         })?;
         let mint: Pubkey = settings::parse_pubkey("mint", &info.mint)?;

@@ -2,7 +2,7 @@
 
 use crate::Ctx;
 use anyhow::{Context, Result};
-use compute_market_client::rpc::Chain;
+use compute_market_client::{config::localnet_file, rpc::Chain};
 use compute_market_localnet::{
     bootstrap::{self, LocalnetInfo, DEMO_WALLETS},
     Localnet, LocalnetConfig, DEFAULT_RPC_PORT,
@@ -75,8 +75,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         });
         let chain = Chain::new(&net.rpc_url());
         let (market, mint) = bootstrap::bootstrap(&chain, &admin, &keys).await?;
-        // the authority is the ledger's genesis key: rewrite it, a fresh ledger has a new one
-        let authority = keys.join("authority.json");
+        // the authority is the ledger's genesis key: rewrite it, a fresh ledger has a new one;
+        // a chain on another RPC port has its own file, so two chains can share `keys`
+        let authority = localnet_file(&keys, "authority", net.ports.rpc);
         solana_sdk::signature::write_keypair_file(&admin, &authority)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", authority.display()))?;
         let info = LocalnetInfo {
@@ -96,10 +97,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 ..net.ports.clone()
             },
         };
-        std::fs::write(
-            keys.join("localnet.json"),
-            serde_json::to_string_pretty(&info)?,
-        )?;
+        let path = localnet_file(&keys, "localnet", net.ports.rpc);
+        std::fs::write(&path, serde_json::to_string_pretty(&info)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         anyhow::Ok(info)
     })?;
 
@@ -123,7 +123,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         keys.display(),
         DEMO_WALLETS.join(", ")
     );
-    println!("  info        {}", keys.join("localnet.json").display());
+    println!(
+        "  info        {}",
+        localnet_file(&keys, "localnet", info.ports.rpc).display()
+    );
     let ports: Vec<String> = info
         .ports
         .lines()

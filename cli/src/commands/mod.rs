@@ -17,6 +17,7 @@ use crate::{settings, Cli, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use compute_market_client::{
+    config::localnet_info_file,
     rpc::{Chain, ChainError},
     ClientError, MarketRef, Pubkey,
 };
@@ -115,9 +116,11 @@ impl Ctx {
         Ok(chain)
     }
 
-    /// `localnet.json` of `cmkt localnet`, if it describes the chain we talk to.
+    /// `localnet.json` of `cmkt localnet` (`localnet-<port>.json` off the default port), if it
+    /// describes the chain we talk to.
     pub fn localnet_info(&self) -> Option<LocalnetInfo> {
-        let text = std::fs::read_to_string(self.localnet_dir.join("localnet.json")).ok()?;
+        let path = localnet_info_file(&self.localnet_dir, &self.settings.url);
+        let text = std::fs::read_to_string(path).ok()?;
         let info: LocalnetInfo = serde_json::from_str(&text).ok()?;
         (info.rpc_url == self.settings.url).then_some(info)
     }

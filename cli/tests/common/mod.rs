@@ -38,6 +38,8 @@ pub fn alarming(text: &str) -> Vec<&str> {
 pub struct Net {
     pub child: Child,
     pub dir: PathBuf,
+    /// The keys directory (`dir/keys` unless the chain was started on a shared one).
+    pub keys: PathBuf,
     pub info: LocalnetInfo,
 }
 
@@ -50,11 +52,17 @@ impl Drop for Net {
 }
 
 pub fn start_localnet() -> Net {
+    start_localnet_with_keys(None)
+}
+
+/// A chain whose keypairs and `localnet*.json` go to `keys` (else to a directory of its own).
+pub fn start_localnet_with_keys(keys: Option<&Path>) -> Net {
     static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("cmkt-cli-test-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let keys = keys.map_or_else(|| dir.join("keys"), Path::to_path_buf);
     let rpc_port = free_port_pair();
     let blob_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -70,15 +78,16 @@ pub fn start_localnet() -> Net {
             "--blob-port",
             &blob_port.to_string(),
         ])
-        .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
+        .args(["--localnet-dir", keys.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let info_path = dir.join("keys/localnet.json");
+    let info_path = compute_market_client::config::localnet_file(&keys, "localnet", rpc_port);
     let mut net = Net {
         child,
         dir: dir.clone(),
+        keys: keys.clone(),
         info: placeholder(),
     };
     while !info_path.exists() {
@@ -113,7 +122,7 @@ pub fn placeholder() -> LocalnetInfo {
 
 impl Net {
     pub fn keys(&self) -> PathBuf {
-        self.dir.join("keys")
+        self.keys.clone()
     }
 
     pub fn wallet(&self, name: &str) -> PathBuf {
