@@ -47,7 +47,7 @@ pub use ports::Ports;
 pub use compute_market_harness::PROGRAM_ID;
 
 /// Default JSON-RPC port, as with `solana-test-validator`; websockets listen on the next port.
-pub const DEFAULT_RPC_PORT: u16 = 8899;
+pub const DEFAULT_RPC_PORT: u16 = compute_market_client::config::LOCALNET_RPC_PORT;
 
 /// How to start the chain.
 #[derive(Clone, Debug)]

@@ -536,7 +536,7 @@ mod tests {
         )
         .unwrap();
         let market = Pubkey::new_unique();
-        // a chain on the default port beside it: its file is not this chain's
+        // the default port's file, even one naming this URL, is not read for port 9899
         std::fs::write(
             dir.join("localnet.json"),
             serde_json::json!({"rpc_url": "http://127.0.0.1:9899", "market": Pubkey::new_unique().to_string()})

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let keys = ctx.localnet_dir.clone();
     let admin = net.mint_keypair.insecure_clone();
-    let info = rt.block_on(async {
+    let (info, info_path) = rt.block_on(async {
         let blobs = net.ledger.join("blobs");
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.blob_port))
             .await
@@ -100,7 +100,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let path = localnet_file(&keys, "localnet", net.ports.rpc);
         std::fs::write(&path, serde_json::to_string_pretty(&info)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        anyhow::Ok(info)
+        anyhow::Ok((info, path))
     })?;
 
     println!("local chain ready in {:.1} s", t0.elapsed().as_secs_f64());
@@ -123,10 +123,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         keys.display(),
         DEMO_WALLETS.join(", ")
     );
-    println!(
-        "  info        {}",
-        localnet_file(&keys, "localnet", info.ports.rpc).display()
-    );
+    println!("  info        {}", info_path.display());
     let ports: Vec<String> = info
         .ports
         .lines()
