@@ -125,7 +125,13 @@ impl Net {
         self.keys.clone()
     }
 
+    /// The keypair file of `name` (`requester`, `provider-1`, …). `authority` is the chain's
+    /// upgrade and market authority, whose file name depends on the RPC port
+    /// (`authority-<port>.json` off 8899), so it comes from `localnet.json`.
     pub fn wallet(&self, name: &str) -> PathBuf {
+        if name == "authority" {
+            return self.info.authority_keypair.clone();
+        }
         self.keys().join(format!("{name}.json"))
     }
 
