@@ -18,7 +18,14 @@ fn start_up_is_clean_and_reports_every_port() {
     let rpc = free_port_pair();
     let out = Command::cargo_bin("cmkt")
         .unwrap()
-        .args(["localnet", "--exit-after-start", "--blob-port", "0"])
+        .args([
+            "localnet",
+            "--exit-after-start",
+            "--blob-port",
+            "0",
+            "--nice",
+            "3",
+        ])
         .args(["--rpc-port", &rpc.to_string()])
         .args(["--localnet-dir", dir.join("keys").to_str().unwrap()])
         .env_remove("RUST_LOG")
@@ -32,6 +39,11 @@ fn start_up_is_clean_and_reports_every_port() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("local chain ready"), "{stdout}");
     assert!(stdout.contains("faucet"), "{stdout}");
+    // a test's child shares the test's session: only its threads are lowered, and it says so
+    assert!(
+        stdout.contains("priority    nice 3 for its threads"),
+        "{stdout}"
+    );
     assert_eq!(alarming(&stdout), Vec::<&str>::new(), "{stdout}");
     assert_eq!(
         stderr.trim(),
@@ -178,4 +190,60 @@ fn airdrops_land_on_two_chains_running_at_once() {
     assert_eq!(v["balance_lamports"], 3_000_000_000u64);
     drop((a, b));
     let _ = std::fs::remove_dir_all(&keys);
+}
+
+/// The nice value of thread `name` of process `pid`.
+fn thread_nice(pid: u32, name: &str) -> i32 {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        if std::fs::read_to_string(dir.join("comm")).unwrap().trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // after `(comm) `: field 3 (state) onwards; nice is field 19
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        return fields[19 - 3].parse().unwrap();
+    }
+    panic!("process {pid} has no thread {name}");
+}
+
+/// `nice 7` as `/proc/PID/autogroup` says it, when the kernel schedules by autogroup.
+fn autogroup_nice(pid: u32) -> Option<i32> {
+    let line = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok()?;
+    line.rsplit_once("nice ")?.1.trim().parse().ok()
+}
+
+#[test]
+fn a_niced_chain_lowers_its_own_threads_and_never_the_callers_session() {
+    let own = autogroup_nice(std::process::id());
+    // started from this test's session: the threads (the busy-polling scheduler among them),
+    // and the session's autogroup, which the test shares, left alone
+    let net = start_localnet_with(None, None, &["--nice", "7"]);
+    let pid = net.child.id();
+    assert_eq!(thread_nice(pid, "solBnkTxSched"), 7);
+    assert_eq!(
+        autogroup_nice(pid),
+        own,
+        "the shared session's autogroup is untouched"
+    );
+    assert_eq!(autogroup_nice(std::process::id()), own);
+    // the chain still answers: a niced chain is slower to schedule, not broken
+    let who = Keypair::new().pubkey().to_string();
+    let v = net.json("requester", &["airdrop", "1", &who]);
+    assert_eq!(v["balance_lamports"], 1_000_000_000u64);
+    drop(net);
+
+    // in a session of its own (as `setsid cmkt localnet`): its autogroup as well
+    let net = start_localnet_with(None, Some("setsid"), &["--nice", "7"]);
+    let pid = net.child.id();
+    assert_eq!(thread_nice(pid, "solBnkTxSched"), 7);
+    if own.is_some() {
+        assert_eq!(autogroup_nice(pid), Some(7));
+    }
+    assert_eq!(autogroup_nice(std::process::id()), own);
+    drop(net);
+
+    // and without --nice nothing changes
+    let net = start_localnet();
+    assert_eq!(thread_nice(net.child.id(), "solBnkTxSched"), 0);
 }

@@ -40,6 +40,7 @@ pub mod blobs;
 pub mod bootstrap;
 pub mod faucet;
 pub mod ports;
+pub mod priority;
 pub mod state;
 
 pub use ports::Ports;
@@ -71,6 +72,9 @@ pub struct LocalnetConfig {
     /// /dev/null. Redirects the whole process's stdout while the validator starts: only for a
     /// program that owns its terminal, such as `cmkt`.
     pub quiet: bool,
+    /// Lower the whole chain's CPU priority to this nice value (0 leaves it), so that builds
+    /// and tests beside an idle chain keep the CPU (see [`priority`]).
+    pub nice: i32,
 }
 
 impl Default for LocalnetConfig {
@@ -84,6 +88,7 @@ impl Default for LocalnetConfig {
             dynamic_port_range: ports::DEFAULT_DYNAMIC_PORT_RANGE,
             slots_per_epoch: None,
             quiet: false,
+            nice: 0,
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct Localnet {
     /// Every port the chain listens on.
     pub ports: Ports,
     faucet: Option<faucet::FaucetService>,
+    /// What `LocalnetConfig::nice` lowered, if it was set.
+    pub lowered: Option<priority::Lowered>,
     _tmp: Option<TempLedger>,
 }
 
@@ -258,6 +265,10 @@ impl Localnet {
             start()?
         };
         let ports = listening_ports(&validator, faucet.addr.port(), config.dynamic_port_range);
+        let lowered = match config.nice {
+            0 => None,
+            n => Some(priority::lower(n)?),
+        };
 
         let stop = Arc::new(AtomicBool::new(false));
         let saver = spawn_saver(
@@ -274,6 +285,7 @@ impl Localnet {
             ledger,
             ports,
             faucet: Some(faucet),
+            lowered,
             _tmp: tmp,
         };
         net.wait_for_slots(3, Duration::from_secs(30))?;

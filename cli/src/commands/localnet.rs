@@ -36,6 +36,11 @@ pub struct Args {
     /// Range for the validator's other ports (TPU, TVU, repair, ...): LOW-HIGH.
     #[arg(long, value_parser = parse_range, default_value = "1024-65535")]
     dynamic_port_range: (u16, u16),
+    /// Lower the chain's CPU priority to this nice value (0-19) so that builds and tests beside
+    /// it keep the CPU: an idle chain otherwise takes about 1.6 cores, as solana-test-validator
+    /// does. On a saturated machine its transactions may then wait seconds.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    nice: i32,
     /// Exit after start-up instead of running until Ctrl-C (for scripts and tests).
     #[arg(long, hide = true)]
     exit_after_start: bool,
@@ -52,6 +57,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         dynamic_port_range: args.dynamic_port_range,
         slots_per_epoch: None,
         quiet: true,
+        nice: args.nice,
     })?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let keys = ctx.localnet_dir.clone();
@@ -131,6 +137,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .map(|(name, port)| format!("{name} {port}"))
         .collect();
     println!("  ports       {}", ports.join(", "));
+    if let Some(lowered) = net.lowered {
+        println!("  priority    nice {} for {lowered}", args.nice);
+    }
     if args.exit_after_start {
         return Ok(());
     }

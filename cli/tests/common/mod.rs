@@ -57,6 +57,12 @@ pub fn start_localnet() -> Net {
 
 /// A chain whose keypairs and `localnet*.json` go to `keys` (else to a directory of its own).
 pub fn start_localnet_with_keys(keys: Option<&Path>) -> Net {
+    start_localnet_with(keys, None, &[])
+}
+
+/// A chain as [`start_localnet_with_keys`], started through `launcher` (such as `setsid`) and
+/// with `extra` arguments to `cmkt localnet`.
+pub fn start_localnet_with(keys: Option<&Path>, launcher: Option<&str>, extra: &[&str]) -> Net {
     static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("cmkt-cli-test-{}-{n}", std::process::id()));
@@ -69,8 +75,16 @@ pub fn start_localnet_with_keys(keys: Option<&Path>) -> Net {
         l.local_addr().unwrap().port()
     };
     let t = Instant::now();
-    let child = Command::cargo_bin("cmkt")
-        .unwrap()
+    let cmkt = assert_cmd::cargo::cargo_bin("cmkt");
+    let mut command = match launcher {
+        Some(launcher) => {
+            let mut c = Command::new(launcher);
+            c.arg(cmkt);
+            c
+        }
+        None => Command::new(cmkt),
+    };
+    let child = command
         .args([
             "localnet",
             "--rpc-port",
@@ -79,6 +93,7 @@ pub fn start_localnet_with_keys(keys: Option<&Path>) -> Net {
             &blob_port.to_string(),
         ])
         .args(["--localnet-dir", keys.to_str().unwrap()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
