@@ -215,12 +215,27 @@ fn autogroup_nice(pid: u32) -> Option<i32> {
 
 #[test]
 fn a_niced_chain_lowers_its_own_threads_and_never_the_callers_session() {
+    const POLLER: &str = "solBnkTxSched"; // busy-polls while leader: always the lowest priority
+    const REPLAY: &str = "solReplayStage"; // any other thread of the validator
     let own = autogroup_nice(std::process::id());
-    // started from this test's session: the threads (the busy-polling scheduler among them),
-    // and the session's autogroup, which the test shares, left alone
+    // without --nice only the poller is lowered
+    let net = start_localnet();
+    let pid = net.child.id();
+    assert_eq!(
+        (thread_nice(pid, POLLER), thread_nice(pid, REPLAY)),
+        (19, 0)
+    );
+    assert_eq!(autogroup_nice(pid), own);
+    drop(net);
+
+    // started from this test's session: every thread, and the session's autogroup, which the
+    // test shares, left alone
     let net = start_localnet_with(None, None, &["--nice", "7"]);
     let pid = net.child.id();
-    assert_eq!(thread_nice(pid, "solBnkTxSched"), 7);
+    assert_eq!(
+        (thread_nice(pid, POLLER), thread_nice(pid, REPLAY)),
+        (19, 7)
+    );
     assert_eq!(
         autogroup_nice(pid),
         own,
@@ -236,14 +251,9 @@ fn a_niced_chain_lowers_its_own_threads_and_never_the_callers_session() {
     // in a session of its own (as `setsid cmkt localnet`): its autogroup as well
     let net = start_localnet_with(None, Some("setsid"), &["--nice", "7"]);
     let pid = net.child.id();
-    assert_eq!(thread_nice(pid, "solBnkTxSched"), 7);
+    assert_eq!(thread_nice(pid, REPLAY), 7);
     if own.is_some() {
         assert_eq!(autogroup_nice(pid), Some(7));
     }
     assert_eq!(autogroup_nice(std::process::id()), own);
-    drop(net);
-
-    // and without --nice nothing changes
-    let net = start_localnet();
-    assert_eq!(thread_nice(net.child.id(), "solBnkTxSched"), 0);
 }

@@ -269,6 +269,7 @@ impl Localnet {
             0 => None,
             n => Some(priority::lower(n)?),
         };
+        priority::calm_polling_threads()?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let saver = spawn_saver(

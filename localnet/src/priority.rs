@@ -7,12 +7,20 @@
 //! Linux's autogroup scheduling a thread's nice value only counts against the threads of its
 //! own session, so `nice cmkt localnet` changes nothing for a build in another terminal: the
 //! chain's autogroup has to be lowered too.
+//!
+//! So every chain puts its polling threads at the lowest priority ([`calm_polling_threads`]:
+//! they then only take CPU that nothing else of its session wants), and `--nice N`
+//! ([`lower`]) lowers the whole chain, and its autogroup when it leads its own session.
 
 use anyhow::{bail, Context, Result};
 use rustix::process::{getpid, getsid, setpriority_process, Pid};
 
 /// The highest (least favoured) nice value.
 pub const MAX_NICE: i32 = 19;
+
+/// Threads that poll without blocking while the node is leader: Agave's banking-stage
+/// scheduler.
+pub const POLLING_THREADS: [&str; 1] = ["solBnkTxSched"];
 
 /// What [`lower`] changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,20 +55,7 @@ pub fn lower(nice: i32) -> Result<Lowered> {
     if !(0..=MAX_NICE).contains(&nice) {
         bail!("nice value {nice} is outside 0-{MAX_NICE}");
     }
-    for task in std::fs::read_dir("/proc/self/task").context("listing /proc/self/task")? {
-        let name = task.context("listing /proc/self/task")?.file_name();
-        let Some(tid) = name.to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        // `setpriority(PRIO_PROCESS, tid)` sets one thread on Linux. A thread that has ended
-        // since the listing is no error.
-        match setpriority_process(Pid::from_raw(tid), nice) {
-            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("setting thread {tid} to nice {nice}"))
-            }
-        }
-    }
+    set_threads(nice, |_| true)?;
     let autogroup = std::path::Path::new("/proc/self/autogroup");
     if !autogroup.exists() {
         return Ok(Lowered::Threads);
@@ -73,20 +68,37 @@ pub fn lower(nice: i32) -> Result<Lowered> {
     Ok(Lowered::ThreadsAndAutogroup)
 }
 
-/// The nice value of thread `tid` of this process and of this process's autogroup
-/// (`None` when the kernel does not schedule by autogroup).
-pub fn current(tid: i32) -> Result<(i32, Option<i32>)> {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .with_context(|| format!("reading thread {tid}'s stat"))?;
-    // fields after the `(comm)`: state is field 3, nice is field 19
-    let after = &stat[stat.rfind(')').context("malformed stat")? + 2..];
-    let thread: i32 = after
-        .split_whitespace()
-        .nth(19 - 3)
-        .and_then(|f| f.parse().ok())
-        .context("malformed stat")?;
-    let group = std::fs::read_to_string("/proc/self/autogroup")
-        .ok()
-        .and_then(|s| s.rsplit_once("nice ")?.1.trim().parse().ok());
-    Ok((thread, group))
+/// Gives the [`POLLING_THREADS`] the lowest priority, so that their busy-polling only takes
+/// CPU that nothing else of the same session wants (every chain does this, `--nice` or not).
+pub fn calm_polling_threads() -> Result<()> {
+    set_threads(MAX_NICE, |name| POLLING_THREADS.contains(&name))
+}
+
+/// Sets every thread of this process whose name passes `pick` to `nice`.
+fn set_threads(nice: i32, pick: impl Fn(&str) -> bool) -> Result<()> {
+    for task in std::fs::read_dir("/proc/self/task").context("listing /proc/self/task")? {
+        let dir = task.context("listing /proc/self/task")?.path();
+        let Some(tid) = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|s| s.parse().ok())
+        else {
+            continue;
+        };
+        // a thread that has ended since the listing is no error
+        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if !pick(name.trim()) {
+            continue;
+        }
+        // `setpriority(PRIO_PROCESS, tid)` sets one thread on Linux
+        match setpriority_process(Pid::from_raw(tid), nice) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("setting thread {tid} to nice {nice}"))
+            }
+        }
+    }
+    Ok(())
 }
