@@ -28,7 +28,7 @@ mod tracker;
 
 use crate::{
     config::Resolved,
-    executor::Executor,
+    executor::{Executor, Module},
     fetch::{FetchPolicy, Fetcher},
     journal::{Entry, Journal, Stage},
     metrics::Metrics,
@@ -99,7 +99,7 @@ pub struct Worker {
     /// Unfinished entries that wait on the chain, and when the tracker looks at them again.
     waits: Mutex<HashMap<Pubkey, tracker::Backoff>>,
     /// Compiled modules by sha256, oldest first: a module posted again starts without compiling.
-    modules: Mutex<Vec<(String, wasmtime::Module)>>,
+    modules: Mutex<Vec<(String, Module)>>,
     /// Holds the exclusive lock on the data directory while the worker runs.
     _lock: std::fs::File,
     permits: Arc<Semaphore>,
@@ -125,7 +125,7 @@ impl Drop for ActiveGuard<'_> {
 /// A job ready to claim: its manifest and blobs passed every check.
 struct Prepared {
     manifest: Manifest,
-    module: wasmtime::Module,
+    module: Module,
     input: Vec<u8>,
 }
 
@@ -181,7 +181,11 @@ impl Worker {
                 file_roots: c.fetch.file_roots.iter().map(Into::into).collect(),
             },
         )?;
-        let executor = Arc::new(Executor::new().map_err(|e| anyhow!("{e}"))?);
+        // compiled modules survive restarts: a job whose module this provider has run before
+        // starts without a compile
+        let executor = Arc::new(
+            Executor::cached(&settings.data_dir.join("modules")).map_err(|e| anyhow!("{e}"))?,
+        );
         Ok(Arc::new(Worker {
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
             settings,

@@ -1,60 +1,17 @@
-//! The sandbox: runs a job's `wasm32-wasip1` module in wasmtime, deterministically.
+//! The sandbox as the worker uses it: [`compute_sandbox`] runs a job's `wasm32-wasip1` module
+//! deterministically (runtime `wasi-p1`: fuel, memory and output caps, no file system or
+//! network, a fixed clock, randomness seeded by the job address; see that crate), and this
+//! module turns its outcome into the [`ResultSummary`] whose root the worker commits.
 //!
-//! Runtime `wasi-p1` means, for every honest provider:
-//! - fuel metering (`max_fuel`), a linear-memory cap (`max_memory`) and an output cap
-//!   (`max_output`); reaching one of them is a deterministic outcome, not an error;
-//! - NaN canonicalisation, no threads, deterministic relaxed SIMD;
-//! - no file system, no network, no environment variables; stdin is the input, stdout the output,
-//!   stderr is discarded, args come from the manifest (after the program name `job`);
-//! - a fixed clock (2020-01-01T00:00:00Z, monotonic time 0) and random bytes drawn from a
-//!   64 KiB stream derived from the job address (repeating; not for secrets);
-//! - the same wasmtime version and configuration: a change that alters fuel counting or
-//!   behaviour needs a new runtime id.
-//!
-//! A wall-clock timeout (epoch interruption) guards the worker against modules that burn fuel
-//! slowly through host calls; hitting it is not deterministic, so it is a refusal: the worker
-//! does not commit to such a run.
+//! A worker's executor keeps compiled modules on disk ([`Executor::cached`]), so a module it
+//! has seen before, in this process or an earlier one, is loaded instead of compiled.
 
-use compute_market_client::merkle::ExitStatus;
-use sha2::{Digest, Sha256};
-use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    thread::JoinHandle,
-    time::Duration,
-};
-use wasmtime::{Config, Engine, Linker, Module, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{
-    cli::{IsTerminal, StdoutStream},
-    p1::WasiP1Ctx,
-    p2::pipe::MemoryInputPipe,
-    HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder,
-};
-use wasmtime_wasi_io::streams::{OutputStream, StreamError};
+use compute_market_client::merkle::{ExitStatus, ResultSummary};
+pub use compute_sandbox::{CacheStats, Limits, Module, Options, Refusal};
+use std::path::Path;
 
-/// The runtime id this executor implements.
+/// The runtime id this executor implements (the same string as [`compute_sandbox::RUNTIME`]).
 pub const RUNTIME: &str = compute_market_client::manifest::RUNTIME_WASI_P1;
-
-/// Epoch ticks per second of the timeout clock.
-const TICK: Duration = Duration::from_millis(10);
-/// Unix time of the fixed wall clock: 2020-01-01T00:00:00Z.
-const FIXED_UNIX_SECS: u64 = 1_577_836_800;
-/// Length of the random byte stream before it repeats.
-const RANDOM_STREAM_BYTES: usize = 64 * 1024;
-/// Most table elements a module may use.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-
-/// Resource limits of one run.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub max_fuel: u64,
-    pub max_memory: u64,
-    pub max_output: u64,
-    /// Wall-clock guard; reaching it makes the run a refusal.
-    pub timeout: Duration,
-}
 
 /// What a run produced. Identical for every honest provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,267 +26,54 @@ pub struct Execution {
 
 impl Execution {
     /// The result summary whose root is committed on-chain.
-    pub fn summary(&self) -> compute_market_client::merkle::ResultSummary {
-        compute_market_client::merkle::ResultSummary::new(
-            RUNTIME,
-            self.status,
-            self.fuel_used,
-            &self.output,
-        )
+    pub fn summary(&self) -> ResultSummary {
+        ResultSummary::new(RUNTIME, self.status, self.fuel_used, &self.output)
     }
 }
 
-/// Why a module was not run to a result. A worker never commits to a refused run.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refusal {
-    #[error("invalid module: {0}")]
-    InvalidModule(String),
-    #[error("the run exceeded the wall-clock timeout of {0:?}")]
-    Timeout(Duration),
-    #[error("sandbox error: {0}")]
-    Internal(String),
-}
-
-/// stdout with a hard cap: the write that would pass `cap` stores what fits and traps at once,
-/// so where a run stops depends only on the module, never on buffering.
-#[derive(Clone)]
-struct CappedOutput {
-    cap: usize,
-    buf: Arc<std::sync::Mutex<Vec<u8>>>,
-    overflow: Arc<AtomicBool>,
-}
-
-/// Bytes a single write may carry (the same for every run).
-const WRITE_BUDGET: usize = 64 * 1024;
-
-impl CappedOutput {
-    fn new(cap: usize) -> Self {
-        CappedOutput {
-            cap,
-            buf: Arc::default(),
-            overflow: Arc::default(),
-        }
-    }
-
-    fn append(&self, bytes: &[u8]) -> bool {
-        let mut buf = self.buf.lock().expect("output lock");
-        let room = self.cap.saturating_sub(buf.len());
-        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        if bytes.len() > room {
-            self.overflow.store(true, Ordering::Relaxed);
-            return false;
-        }
-        true
+/// The protocol's name for how a sandboxed run ended.
+pub fn exit_status(status: compute_sandbox::Status) -> ExitStatus {
+    use compute_sandbox::Status;
+    match status {
+        Status::Exited(code) => ExitStatus::Exited(code),
+        Status::Trapped => ExitStatus::Trapped,
+        Status::OutOfFuel => ExitStatus::OutOfFuel,
+        Status::OutOfMemory => ExitStatus::OutOfMemory,
+        Status::OutputLimit => ExitStatus::OutputLimit,
     }
 }
 
-#[wasmtime_wasi::async_trait]
-impl wasmtime_wasi_io::poll::Pollable for CappedOutput {
-    async fn ready(&mut self) {}
-}
-
-impl OutputStream for CappedOutput {
-    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
-        if self.append(&bytes) {
-            Ok(())
-        } else {
-            Err(StreamError::trap("output limit reached"))
-        }
-    }
-    fn flush(&mut self) -> Result<(), StreamError> {
-        Ok(())
-    }
-    fn check_write(&mut self) -> Result<usize, StreamError> {
-        Ok(WRITE_BUDGET)
-    }
-}
-
-impl tokio::io::AsyncWrite for CappedOutput {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        bytes: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(if self.append(bytes) {
-            Ok(bytes.len())
-        } else {
-            Err(std::io::Error::other("output limit reached"))
-        })
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-impl IsTerminal for CappedOutput {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for CappedOutput {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
-    }
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-struct FixedWallClock;
-impl HostWallClock for FixedWallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::from_secs(FIXED_UNIX_SECS)
-    }
-}
-
-struct FixedMonotonicClock;
-impl HostMonotonicClock for FixedMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}
-
-/// Memory and table caps; remembers whether the memory cap was hit.
-struct Limiter {
-    max_memory: usize,
-    memory_hit: bool,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            self.memory_hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-    fn tables(&self) -> usize {
-        4
-    }
-    fn memories(&self) -> usize {
-        1
-    }
-}
-
-struct RunState {
-    wasi: WasiP1Ctx,
-    limiter: Limiter,
-}
-
-/// The random bytes a job sees: sha256 counter-mode stream over the seed (the job address).
-fn random_stream(seed: &[u8; 32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RANDOM_STREAM_BYTES);
-    let mut counter = 0u64;
-    while out.len() < RANDOM_STREAM_BYTES {
-        let mut h = Sha256::new();
-        h.update(b"cmkt/random/v1");
-        h.update(seed);
-        h.update(counter.to_le_bytes());
-        out.extend_from_slice(&h.finalize());
-        counter += 1;
-    }
-    out
-}
-
-/// A wasmtime engine configured for runtime `wasi-p1`, with its timeout clock.
-pub struct Executor {
-    engine: Engine,
-    stop: Arc<AtomicBool>,
-    ticker: Option<JoinHandle<()>>,
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.ticker.take() {
-            let _ = t.join();
+impl From<compute_sandbox::Execution> for Execution {
+    fn from(x: compute_sandbox::Execution) -> Self {
+        Execution {
+            status: exit_status(x.status),
+            fuel_used: x.fuel_used,
+            output: x.output,
+            detail: x.detail,
         }
     }
 }
+
+/// Runtime `wasi-p1`'s engine with its timeout clock (always [`Options::default`]: a worker
+/// never commits to a run of another configuration).
+pub struct Executor(compute_sandbox::Executor);
 
 impl Executor {
+    /// An executor that compiles every module it is given.
     pub fn new() -> Result<Self, Refusal> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .cranelift_nan_canonicalization(true)
-            .relaxed_simd_deterministic(true);
-        let engine = Engine::new(&config).map_err(|e| Refusal::Internal(e.to_string()))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let (engine, stop) = (engine.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("wasm-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| Refusal::Internal(e.to_string()))?
-        };
-        Ok(Executor {
-            engine,
-            stop,
-            ticker: Some(ticker),
-        })
+        compute_sandbox::Executor::new().map(Executor)
     }
 
-    /// Compiles a module and checks that it can run here: every import is a WASI preview 1
-    /// function of the right type and `_start` is a function of no arguments and no results.
-    /// An invalid module is refused before a worker claims its job.
+    /// An executor that keeps compiled modules in `dir` (created if missing), keyed by the
+    /// module's hash, the engine's configuration and wasmtime's version.
+    pub fn cached(dir: &Path) -> Result<Self, Refusal> {
+        compute_sandbox::Executor::cached(dir).map(Executor)
+    }
+
+    /// Compiles (or loads from the disk cache) a module and checks that it can run here; an
+    /// invalid module is refused before a worker claims its job.
     pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
-        let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
-        let module = Module::new(&self.engine, module).map_err(invalid)?;
-        let mut linker: Linker<RunState> = Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
-            .map_err(|e| Refusal::Internal(format!("{e:#}")))?;
-        linker.instantiate_pre(&module).map_err(invalid)?;
-        match module.get_export("_start") {
-            Some(wasmtime::ExternType::Func(f))
-                if f.params().len() == 0 && f.results().len() == 0 =>
-            {
-                Ok(module)
-            }
-            _ => Err(Refusal::InvalidModule(
-                "no `_start` function of type () -> () exported".into(),
-            )),
-        }
+        self.0.compile(module)
     }
 
     /// Runs `module` on `input` with `args`, random bytes seeded by `seed` (the job address).
@@ -341,96 +85,21 @@ impl Executor {
         seed: &[u8; 32],
         limits: Limits,
     ) -> Result<Execution, Refusal> {
-        let internal = |e: wasmtime::Error| Refusal::Internal(format!("{e:#}"));
-        let stdout = CappedOutput::new(usize::try_from(limits.max_output).unwrap_or(usize::MAX));
-        let mut argv = vec!["job".to_string()];
-        argv.extend(args.iter().cloned());
-        let wasi = WasiCtxBuilder::new()
-            .stdin(MemoryInputPipe::new(input.to_vec()))
-            .stdout(stdout.clone())
-            .args(&argv)
-            .wall_clock(FixedWallClock)
-            .monotonic_clock(FixedMonotonicClock)
-            .secure_random(wasmtime_wasi::random::Deterministic::new(random_stream(
-                seed,
-            )))
-            .insecure_random(wasmtime_wasi::random::Deterministic::new(random_stream(
-                &Sha256::digest(seed).into(),
-            )))
-            .insecure_random_seed(u128::from_le_bytes(
-                seed[..16].try_into().expect("16 bytes"),
-            ))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build_p1();
-        let limiter = Limiter {
-            max_memory: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
-            memory_hit: false,
-        };
-        let mut store = Store::new(&self.engine, RunState { wasi, limiter });
-        store.limiter(|s| &mut s.limiter);
-        store.set_fuel(limits.max_fuel).map_err(internal)?;
-        let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        self.0
+            .run(module, input, args, seed, limits)
+            .map(Into::into)
+    }
 
-        let mut linker: Linker<RunState> = Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
-            .map_err(internal)?;
-
-        let outcome = linker
-            .instantiate(&mut store, module)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
-        let fuel_used = limits
-            .max_fuel
-            .saturating_sub(store.get_fuel().unwrap_or(0));
-        let memory_hit = store.data().limiter.memory_hit;
-        drop(store);
-        let output = std::mem::take(&mut *stdout.buf.lock().expect("output lock"));
-        let overflow = stdout.overflow.load(Ordering::Relaxed);
-        let detail = outcome.as_ref().err().map(|e| format!("{e:#}"));
-
-        let status = match outcome {
-            Ok(()) => ExitStatus::Exited(0),
-            Err(e) => {
-                if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                    ExitStatus::Exited(exit.0 as i64)
-                } else if overflow {
-                    ExitStatus::OutputLimit
-                } else if memory_hit {
-                    ExitStatus::OutOfMemory
-                } else {
-                    match e.downcast_ref::<Trap>() {
-                        Some(Trap::OutOfFuel) => ExitStatus::OutOfFuel,
-                        Some(Trap::Interrupt) => return Err(Refusal::Timeout(limits.timeout)),
-                        Some(_) => ExitStatus::Trapped,
-                        // link errors (unknown imports) and a missing `_start` are refusals
-                        None if is_link_error(&e) => {
-                            return Err(Refusal::InvalidModule(format!("{e:#}")))
-                        }
-                        None => ExitStatus::Trapped,
-                    }
-                }
-            }
-        };
-        let status = if overflow && matches!(status, ExitStatus::Exited(_)) {
-            ExitStatus::OutputLimit
-        } else {
-            status
-        };
-        Ok(Execution {
-            status,
-            fuel_used,
-            output,
-            detail,
-        })
+    /// Hits and misses of the disk cache since start; `None` without one.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.0.cache_stats()
     }
 }
 
-fn is_link_error(e: &wasmtime::Error) -> bool {
-    let s = format!("{e:#}");
-    s.contains("unknown import")
-        || s.contains("failed to find function export")
-        || s.contains("incompatible import type")
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sandbox_implements_the_protocols_runtime() {
+        assert_eq!(super::RUNTIME, compute_sandbox::RUNTIME);
+    }
 }

@@ -36,7 +36,7 @@ const DECLARED: &[(&str, Kind, &str)] = &[
     ("cmkt_worker_transactions_total", Kind::Counter, "Transactions sent, by instruction and result."),
     ("cmkt_worker_crank_total", Kind::Counter, "Crank actions on other providers' jobs."),
     ("cmkt_worker_rpc_errors_total", Kind::Counter, "Failed RPC calls (endpoint unreachable or erroring)."),
-    ("cmkt_worker_stage_seconds", Kind::Summary, "Latency of each stage: pickup (post to claim), fetch, compile, execute, claim, commit, reveal, finalize."),
+    ("cmkt_worker_stage_seconds", Kind::Summary, "Latency of each stage: pickup (post to claim), fetch, compile (module_load when the module came from the disk cache), execute, claim, commit, reveal, finalize."),
     ("cmkt_worker_in_flight", Kind::Gauge, "Jobs claimed and not yet committed."),
     ("cmkt_worker_pending", Kind::Gauge, "Journal entries not finished (committed, awaiting reveal or settlement)."),
     ("cmkt_worker_waiting", Kind::Gauge, "Unfinished entries the tracker backs off on while they wait on the chain."),

@@ -994,6 +994,13 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         SlotState::Claimed,
         "still running when the signal arrives"
     );
+    // job 3 runs job 1's module, which an earlier process of this worker compiled: loaded from
+    // the disk cache in `data/modules`, not compiled again
+    let m = w.metrics();
+    assert!(
+        metric(&m, "cmkt_worker_stage_seconds_count{stage=\"module_load\"}") >= 1.0,
+        "{m}"
+    );
     let (status, took) = w.terminate();
     assert!(status.success(), "exit {status}");
     let j = net.job(&job).unwrap();
@@ -1004,6 +1011,7 @@ fn a_worker_killed_mid_job_finishes_it_after_a_restart() {
         "committed before exiting ({took:?})"
     );
     println!("SIGTERM with a job running: exited after {took:?}, its commitment landed");
+
     assert!(w
         .logs()
         .iter()

@@ -52,6 +52,9 @@ pub struct Args {
     /// the freshly built one, so memory is measured on the provider's own binary).
     #[arg(long)]
     worker_bin: Option<PathBuf>,
+    /// Markdown table of `scripts/bench-sandbox` (release builds) to include in --write.
+    #[arg(long)]
+    sandbox_table: Option<PathBuf>,
 }
 
 const MARKER: &str = ".cmkt-bench";
@@ -121,6 +124,12 @@ pub fn run(args: Args) -> Result<()> {
     // the sandbox first, on a quiet machine
     println!("\n== sandbox against native");
     report.sandbox = sandbox::run(args.quick)?;
+    if let Some(path) = &args.sandbox_table {
+        let table = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the sandbox table {}", path.display()))?;
+        println!("{}", table.trim_end());
+        report.sandbox_release = Some(table);
+    }
     for r in &report.sandbox {
         println!(
             "{:<12} native {:>8.1} ms  sandbox {:>8.1} ms  ratio {:.2}",

@@ -125,6 +125,9 @@ pub struct Report {
     pub throughput: Vec<ThroughputRow>,
     pub rent: Vec<RentRow>,
     pub sandbox: Vec<SandboxRow>,
+    /// The release-build table of `scripts/bench-sandbox` (sandbox/examples/bench.rs), as
+    /// Markdown: ratios to native binaries and what each safeguard costs.
+    pub sandbox_release: Option<String>,
     pub rss: Rss,
     pub journal: JournalRow,
     pub audit: AuditRow,
@@ -397,6 +400,20 @@ impl Report {
             );
         }
         let _ = writeln!(w, "| geometric mean | | | {geo:.2} | | |");
+        if let Some(table) = &self.sandbox_release {
+            let _ = writeln!(w, "\n### Release builds, and what each safeguard costs\n");
+            let _ = writeln!(
+                w,
+                "`scripts/bench-sandbox` in the same run: sandbox/examples/bench.rs built in release \
+                 mode against each sample built natively in release mode as its own binary (same \
+                 stdin and arguments, outputs compared byte for byte), fastest of interleaved \
+                 rounds. The ratio columns switch one safeguard at a time (a measurement only: \
+                 only the first column is runtime `wasi-p1`); \"host calls\" is the share of the \
+                 production run spent in WASI calls; \"cached load\" is a fresh executor loading \
+                 the module from the disk cache a worker keeps in `<data_dir>/modules`.\n"
+            );
+            let _ = writeln!(w, "{}", table.trim_end());
+        }
 
         let _ = writeln!(w, "\n## Worker memory\n");
         let _ = writeln!(

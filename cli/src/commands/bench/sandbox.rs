@@ -4,12 +4,22 @@
 
 use super::report::SandboxRow;
 use anyhow::{anyhow, ensure, Result};
+use compute_sandbox::samples::SAMPLES;
 use compute_worker::executor::{Executor, Limits};
 use std::time::{Duration, Instant};
 
 type Kernel = fn(&[u8], &[String]) -> Result<Vec<u8>, String>;
-/// Name, native kernel, committed module, input, arguments.
-type Case = (&'static str, Kernel, &'static [u8], Vec<u8>, Vec<String>);
+
+/// The native twin of sample `name` (the same crate, compiled into this binary).
+fn kernel(name: &str) -> Result<Kernel> {
+    Ok(match name {
+        "hash-chain" => hash_chain::run,
+        "monte-carlo" => monte_carlo::run,
+        "word-freq" => word_freq::run,
+        "mandelbrot" => mandelbrot::run,
+        other => return Err(anyhow!("no native kernel for sample {other}")),
+    })
+}
 
 fn best_of<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
     let mut best = Duration::MAX;
@@ -25,38 +35,6 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T
 
 pub fn run(quick: bool) -> Result<Vec<SandboxRow>> {
     let scale = if quick { 10 } else { 1 };
-    let cases: Vec<Case> = vec![
-        (
-            "hash-chain",
-            hash_chain::run,
-            include_bytes!("../../../../examples/jobs/wasm/hash-chain.wasm"),
-            b"benchmark".to_vec(),
-            vec![(2_000_000 / scale).to_string()],
-        ),
-        (
-            "monte-carlo",
-            monte_carlo::run,
-            include_bytes!("../../../../examples/jobs/wasm/monte-carlo.wasm"),
-            b"benchmark".to_vec(),
-            vec![(20_000_000 / scale).to_string()],
-        ),
-        (
-            "word-freq",
-            word_freq::run,
-            include_bytes!("../../../../examples/jobs/wasm/word-freq.wasm"),
-            "the quick brown fox jumps over the lazy dog; "
-                .repeat(200_000 / scale)
-                .into_bytes(),
-            vec!["10".into()],
-        ),
-        (
-            "mandelbrot",
-            mandelbrot::run,
-            include_bytes!("../../../../examples/jobs/wasm/mandelbrot.wasm"),
-            vec![],
-            vec!["640".into(), (480 / scale).to_string(), "1000".into()],
-        ),
-    ];
     let ex = Executor::new().map_err(|e| anyhow!("{e}"))?;
     let limits = Limits {
         max_fuel: u64::MAX / 2,
@@ -65,7 +43,9 @@ pub fn run(quick: bool) -> Result<Vec<SandboxRow>> {
         timeout: Duration::from_secs(600),
     };
     let mut rows = vec![];
-    for (name, kernel, wasm, input, args) in cases {
+    for sample in SAMPLES {
+        let (name, wasm, kernel) = (sample.name, sample.wasm, kernel(sample.name)?);
+        let (input, args) = sample.workload(scale);
         let (compile, module) = best_of(1, || ex.compile(wasm).map_err(|e| anyhow!("{e}")))?;
         let (native, expected) = best_of(3, || kernel(&input, &args).map_err(|e| anyhow!(e)))?;
         let (sandbox, x) = best_of(3, || {

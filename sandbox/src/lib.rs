@@ -1,0 +1,586 @@
+//! The compute market's sandbox: runs a job's `wasm32-wasip1` module in wasmtime,
+//! deterministically. A leaf crate (wasmtime and nothing of Solana), so the worker's sandbox
+//! can be built and measured in release mode on its own (`examples/bench.rs`).
+//!
+//! Runtime `wasi-p1` means, for every honest provider:
+//! - fuel metering (`max_fuel`), a linear-memory cap (`max_memory`) and an output cap
+//!   (`max_output`); reaching one of them is a deterministic outcome, not an error;
+//! - NaN canonicalisation, no threads, deterministic relaxed SIMD;
+//! - no file system, no network, no environment variables; stdin is the input, stdout the output,
+//!   stderr is discarded, args come from the manifest (after the program name `job`);
+//! - a fixed clock (2020-01-01T00:00:00Z, monotonic time 0) and random bytes drawn from a
+//!   64 KiB stream derived from the job address (repeating; not for secrets);
+//! - the same wasmtime version and configuration: a change that alters fuel counting or
+//!   behaviour needs a new runtime id.
+//!
+//! A wall-clock timeout (epoch interruption) guards the worker against modules that burn fuel
+//! slowly through host calls; hitting it is not deterministic, so it is a refusal: the worker
+//! does not commit to such a run.
+
+pub mod samples;
+
+use sha2::{Digest, Sha256};
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+pub use wasmtime::Module;
+use wasmtime::{CallHook, Config, Engine, Linker, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{
+    cli::{IsTerminal, StdoutStream},
+    p1::WasiP1Ctx,
+    p2::pipe::MemoryInputPipe,
+    HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder,
+};
+use wasmtime_wasi_io::streams::{OutputStream, StreamError};
+
+/// The runtime id this executor implements (the manifest's `runtime`).
+pub const RUNTIME: &str = "wasi-p1";
+
+/// How a run ended: the outcome every honest provider reaches (the worker commits to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `_start` returned (code 0) or the module called `proc_exit(code)`.
+    Exited(i64),
+    /// A wasm trap: unreachable, out-of-bounds access, division by zero, stack overflow, ...
+    Trapped,
+    OutOfFuel,
+    OutOfMemory,
+    OutputLimit,
+}
+
+/// Epoch ticks per second of the timeout clock.
+const TICK: Duration = Duration::from_millis(10);
+/// Unix time of the fixed wall clock: 2020-01-01T00:00:00Z.
+const FIXED_UNIX_SECS: u64 = 1_577_836_800;
+/// Length of the random byte stream before it repeats.
+const RANDOM_STREAM_BYTES: usize = 64 * 1024;
+/// Most table elements a module may use.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Resource limits of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_fuel: u64,
+    pub max_memory: u64,
+    pub max_output: u64,
+    /// Wall-clock guard; reaching it makes the run a refusal.
+    pub timeout: Duration,
+}
+
+/// What a run produced. Identical for every honest provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub status: Status,
+    pub fuel_used: u64,
+    /// stdout, cut at `max_output`.
+    pub output: Vec<u8>,
+    /// How the run ended when it did not return normally (trap or exit message), for logs.
+    pub detail: Option<String>,
+}
+
+/// Why a module was not run to a result. A worker never commits to a refused run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("invalid module: {0}")]
+    InvalidModule(String),
+    #[error("the run exceeded the wall-clock timeout of {0:?}")]
+    Timeout(Duration),
+    #[error("sandbox error: {0}")]
+    Internal(String),
+}
+
+/// stdout with a hard cap: the write that would pass `cap` stores what fits and traps at once,
+/// so where a run stops depends only on the module, never on buffering.
+#[derive(Clone)]
+struct CappedOutput {
+    cap: usize,
+    buf: Arc<std::sync::Mutex<Vec<u8>>>,
+    overflow: Arc<AtomicBool>,
+}
+
+/// Bytes a single write may carry (the same for every run).
+const WRITE_BUDGET: usize = 64 * 1024;
+
+impl CappedOutput {
+    fn new(cap: usize) -> Self {
+        CappedOutput {
+            cap,
+            buf: Arc::default(),
+            overflow: Arc::default(),
+        }
+    }
+
+    fn append(&self, bytes: &[u8]) -> bool {
+        let mut buf = self.buf.lock().expect("output lock");
+        let room = self.cap.saturating_sub(buf.len());
+        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if bytes.len() > room {
+            self.overflow.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi_io::poll::Pollable for CappedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CappedOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
+        if self.append(&bytes) {
+            Ok(())
+        } else {
+            Err(StreamError::trap("output limit reached"))
+        }
+    }
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(WRITE_BUDGET)
+    }
+}
+
+impl tokio::io::AsyncWrite for CappedOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(if self.append(bytes) {
+            Ok(bytes.len())
+        } else {
+            Err(std::io::Error::other("output limit reached"))
+        })
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for CappedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+struct FixedWallClock;
+impl HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(FIXED_UNIX_SECS)
+    }
+}
+
+struct FixedMonotonicClock;
+impl HostMonotonicClock for FixedMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Memory and table caps; remembers whether the memory cap was hit.
+struct Limiter {
+    max_memory: usize,
+    memory_hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.memory_hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+    fn tables(&self) -> usize {
+        4
+    }
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+struct RunState {
+    wasi: WasiP1Ctx,
+    limiter: Limiter,
+    /// Time spent in host (WASI) calls, when measured: since when, and in all.
+    host_since: Option<Instant>,
+    host_time: Duration,
+}
+
+/// The random bytes a job sees: sha256 counter-mode stream over the seed (the job address).
+fn random_stream(seed: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RANDOM_STREAM_BYTES);
+    let mut counter = 0u64;
+    while out.len() < RANDOM_STREAM_BYTES {
+        let mut h = Sha256::new();
+        h.update(b"cmkt/random/v1");
+        h.update(seed);
+        h.update(counter.to_le_bytes());
+        out.extend_from_slice(&h.finalize());
+        counter += 1;
+    }
+    out
+}
+
+/// Engine settings. [`Options::default`] is runtime `wasi-p1` and the only one whose results
+/// count: every other combination exists to measure what each safeguard costs (`cmkt bench`),
+/// changes fuel counts or float bits, and must never produce a committed result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Fuel metering (`max_fuel`, and the `fuel_used` in every result).
+    pub fuel: bool,
+    /// Every float result's NaN replaced by the canonical NaN (otherwise NaN bits depend on the
+    /// host CPU).
+    pub nan_canonicalization: bool,
+    /// Linear memory without a virtual-memory reservation and guard pages, so that every access
+    /// is bounds-checked by an explicit compare (wasi-p1 reserves 4 GiB plus guards and lets
+    /// the guard pages catch out-of-bounds accesses, with no check in the code).
+    pub explicit_bounds_checks: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fuel: true,
+            nan_canonicalization: true,
+            explicit_bounds_checks: false,
+        }
+    }
+}
+
+/// What the disk cache of compiled modules did (see [`Executor::cache_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Modules loaded from the cache instead of compiled.
+    pub hits: usize,
+    /// Modules compiled and then written to the cache.
+    pub misses: usize,
+}
+
+/// A wasmtime engine configured for runtime `wasi-p1`, with its timeout clock and, when given a
+/// directory, a disk cache of compiled modules.
+pub struct Executor {
+    engine: Engine,
+    options: Options,
+    cache: Option<wasmtime::Cache>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Executor {
+    /// Runtime `wasi-p1`, compiling every module anew.
+    pub fn new() -> Result<Self, Refusal> {
+        Self::with(Options::default(), None)
+    }
+
+    /// Runtime `wasi-p1` with compiled modules cached in `dir` across restarts (see
+    /// [`Executor::with`]).
+    pub fn cached(dir: &Path) -> Result<Self, Refusal> {
+        Self::with(Options::default(), Some(dir))
+    }
+
+    /// An engine with `options`, and a disk cache in `cache` if given: wasmtime's own cache of
+    /// compiled artifacts, keyed by a hash of the module's bytes, the engine's configuration and
+    /// wasmtime's version, so a module seen before (by this or an earlier process) is loaded
+    /// instead of compiled, and an artifact of another configuration or version is never used.
+    pub fn with(options: Options, cache: Option<&Path>) -> Result<Self, Refusal> {
+        let internal = |e: wasmtime::Error| Refusal::Internal(format!("{e:#}"));
+        let mut config = Config::new();
+        config
+            .consume_fuel(options.fuel)
+            .epoch_interruption(true)
+            .cranelift_nan_canonicalization(options.nan_canonicalization)
+            .relaxed_simd_deterministic(true);
+        if options.explicit_bounds_checks {
+            config.memory_reservation(0).memory_guard_size(0);
+        }
+        let cache = match cache {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Refusal::Internal(format!("creating the module cache {}: {e}", dir.display()))
+                })?;
+                let mut cc = wasmtime::CacheConfig::new();
+                cc.with_directory(dir);
+                Some(wasmtime::Cache::new(cc).map_err(internal)?)
+            }
+            None => None,
+        };
+        config.cache(cache.clone());
+        let engine = Engine::new(&config).map_err(internal)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Refusal::Internal(e.to_string()))?
+        };
+        Ok(Executor {
+            engine,
+            options,
+            cache,
+            stop,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// The options this engine runs with.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// Modules loaded from the disk cache and modules compiled (and then stored) since this
+    /// executor started; `None` without a cache.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| CacheStats {
+            hits: c.cache_hits(),
+            misses: c.cache_misses(),
+        })
+    }
+
+    /// Compiles a module and checks that it can run here: every import is a WASI preview 1
+    /// function of the right type and `_start` is a function of no arguments and no results.
+    /// An invalid module is refused before a worker claims its job.
+    pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
+        let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
+        let module = Module::new(&self.engine, module).map_err(invalid)?;
+        let mut linker: Linker<RunState> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
+            .map_err(|e| Refusal::Internal(format!("{e:#}")))?;
+        linker.instantiate_pre(&module).map_err(invalid)?;
+        match module.get_export("_start") {
+            Some(wasmtime::ExternType::Func(f))
+                if f.params().len() == 0 && f.results().len() == 0 =>
+            {
+                Ok(module)
+            }
+            _ => Err(Refusal::InvalidModule(
+                "no `_start` function of type () -> () exported".into(),
+            )),
+        }
+    }
+
+    /// Runs `module` on `input` with `args`, random bytes seeded by `seed` (the job address).
+    pub fn run(
+        &self,
+        module: &Module,
+        input: &[u8],
+        args: &[String],
+        seed: &[u8; 32],
+        limits: Limits,
+    ) -> Result<Execution, Refusal> {
+        self.run_inner(module, input, args, seed, limits, false)
+            .map(|(x, _)| x)
+    }
+
+    /// [`Executor::run`], also timing the host (WASI) calls: the same execution, and the part
+    /// of its wall time spent outside wasm code (for the benchmark's attribution).
+    pub fn run_measured(
+        &self,
+        module: &Module,
+        input: &[u8],
+        args: &[String],
+        seed: &[u8; 32],
+        limits: Limits,
+    ) -> Result<(Execution, Duration), Refusal> {
+        self.run_inner(module, input, args, seed, limits, true)
+    }
+
+    fn run_inner(
+        &self,
+        module: &Module,
+        input: &[u8],
+        args: &[String],
+        seed: &[u8; 32],
+        limits: Limits,
+        measure_host: bool,
+    ) -> Result<(Execution, Duration), Refusal> {
+        let internal = |e: wasmtime::Error| Refusal::Internal(format!("{e:#}"));
+        let stdout = CappedOutput::new(usize::try_from(limits.max_output).unwrap_or(usize::MAX));
+        let mut argv = vec!["job".to_string()];
+        argv.extend(args.iter().cloned());
+        let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(input.to_vec()))
+            .stdout(stdout.clone())
+            .args(&argv)
+            .wall_clock(FixedWallClock)
+            .monotonic_clock(FixedMonotonicClock)
+            .secure_random(wasmtime_wasi::random::Deterministic::new(random_stream(
+                seed,
+            )))
+            .insecure_random(wasmtime_wasi::random::Deterministic::new(random_stream(
+                &Sha256::digest(seed).into(),
+            )))
+            .insecure_random_seed(u128::from_le_bytes(
+                seed[..16].try_into().expect("16 bytes"),
+            ))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build_p1();
+        let limiter = Limiter {
+            max_memory: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
+            memory_hit: false,
+        };
+        let state = RunState {
+            wasi,
+            limiter,
+            host_since: None,
+            host_time: Duration::ZERO,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if self.options.fuel {
+            store.set_fuel(limits.max_fuel).map_err(internal)?;
+        }
+        if measure_host {
+            store.call_hook(|mut s, hook| {
+                let s = s.data_mut();
+                match hook {
+                    CallHook::CallingHost => s.host_since = Some(Instant::now()),
+                    CallHook::ReturningFromHost => {
+                        if let Some(t) = s.host_since.take() {
+                            s.host_time += t.elapsed();
+                        }
+                    }
+                    CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+                }
+                Ok(())
+            });
+        }
+        let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+
+        let mut linker: Linker<RunState> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
+            .map_err(internal)?;
+
+        let outcome = linker
+            .instantiate(&mut store, module)
+            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
+            .and_then(|start| start.call(&mut store, ()));
+        let fuel_used = if self.options.fuel {
+            limits
+                .max_fuel
+                .saturating_sub(store.get_fuel().unwrap_or(0))
+        } else {
+            0
+        };
+        let memory_hit = store.data().limiter.memory_hit;
+        let host_time = store.data().host_time;
+        drop(store);
+        let output = std::mem::take(&mut *stdout.buf.lock().expect("output lock"));
+        let overflow = stdout.overflow.load(Ordering::Relaxed);
+        let detail = outcome.as_ref().err().map(|e| format!("{e:#}"));
+
+        let status = match outcome {
+            Ok(()) => Status::Exited(0),
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    Status::Exited(exit.0 as i64)
+                } else if overflow {
+                    Status::OutputLimit
+                } else if memory_hit {
+                    Status::OutOfMemory
+                } else {
+                    match e.downcast_ref::<Trap>() {
+                        Some(Trap::OutOfFuel) => Status::OutOfFuel,
+                        Some(Trap::Interrupt) => return Err(Refusal::Timeout(limits.timeout)),
+                        Some(_) => Status::Trapped,
+                        // link errors (unknown imports) and a missing `_start` are refusals
+                        None if is_link_error(&e) => {
+                            return Err(Refusal::InvalidModule(format!("{e:#}")))
+                        }
+                        None => Status::Trapped,
+                    }
+                }
+            }
+        };
+        let status = if overflow && matches!(status, Status::Exited(_)) {
+            Status::OutputLimit
+        } else {
+            status
+        };
+        Ok((
+            Execution {
+                status,
+                fuel_used,
+                output,
+                detail,
+            },
+            host_time,
+        ))
+    }
+}
+
+fn is_link_error(e: &wasmtime::Error) -> bool {
+    let s = format!("{e:#}");
+    s.contains("unknown import")
+        || s.contains("failed to find function export")
+        || s.contains("incompatible import type")
+}

@@ -1,0 +1,60 @@
+//! The sample jobs the sandbox is measured on (`cmkt bench` and `examples/bench.rs`): each
+//! committed module of `examples/jobs/wasm/` with a benchmark-sized workload, in one list so
+//! that every benchmark measures the same thing.
+
+/// Input and arguments of a workload `scale` times smaller than the full one.
+type Workload = fn(scale: usize) -> (Vec<u8>, Vec<String>);
+
+/// A sample job: its committed module and its benchmark workload.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// The job's name: its crate in `examples/jobs/`, its module `wasm/<name>.wasm` and its
+    /// native binary.
+    pub name: &'static str,
+    /// The committed `wasm32-wasip1` module.
+    pub wasm: &'static [u8],
+    workload: Workload,
+}
+
+impl Sample {
+    /// The benchmark's input and arguments, `scale` times smaller than the full workload
+    /// (1: the full one, about 0.1–1 s natively).
+    pub fn workload(&self, scale: usize) -> (Vec<u8>, Vec<String>) {
+        (self.workload)(scale.max(1))
+    }
+}
+
+/// Every sample, in the order benchmarks report them.
+pub const SAMPLES: [Sample; 4] = [
+    Sample {
+        name: "hash-chain",
+        wasm: include_bytes!("../../examples/jobs/wasm/hash-chain.wasm"),
+        workload: |scale| (b"benchmark".to_vec(), vec![(2_000_000 / scale).to_string()]),
+    },
+    Sample {
+        name: "monte-carlo",
+        wasm: include_bytes!("../../examples/jobs/wasm/monte-carlo.wasm"),
+        workload: |scale| {
+            (
+                b"benchmark".to_vec(),
+                vec![(20_000_000 / scale).to_string()],
+            )
+        },
+    },
+    Sample {
+        name: "word-freq",
+        wasm: include_bytes!("../../examples/jobs/wasm/word-freq.wasm"),
+        workload: |scale| {
+            let text = "the quick brown fox jumps over the lazy dog; ";
+            (text.repeat(200_000 / scale).into_bytes(), vec!["10".into()])
+        },
+    },
+    Sample {
+        name: "mandelbrot",
+        wasm: include_bytes!("../../examples/jobs/wasm/mandelbrot.wasm"),
+        workload: |scale| {
+            let rows = (480 / scale).to_string();
+            (vec![], vec!["640".into(), rows, "1000".into()])
+        },
+    },
+];
