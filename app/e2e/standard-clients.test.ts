@@ -68,6 +68,19 @@ async function airdrop(c: Connection, to: PublicKey, sol: number) {
   return sig;
 }
 
+/**
+ * `getTransaction` once the history has it: the validator writes a transaction's status to its
+ * history after the bank commits it, so right after `confirmed` it may still answer null.
+ */
+async function transaction(c: Connection, signature: string) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const tx = await c.getTransaction(signature, { commitment: "confirmed", maxSupportedTransactionVersion: 0 });
+    if (tx || Date.now() > deadline) return tx;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 before(async () => {
   faucetPort = await freePort();
   [a, b] = await Promise.all([Localnet.start("std-a"), Localnet.start("std-b", ["--faucet-port", String(faucetPort)])]);
@@ -104,7 +117,7 @@ test("requestAirdrop lands on each chain from its own faucet, and gives nothing 
   assert.equal(await cb.getBalance(who), 0.5 * LAMPORTS_PER_SOL);
   // over the cap, Solana's faucet (as on solana-test-validator) answers with a memo that moves nothing
   const refused = await airdrop(ca, who, 1_001);
-  const tx = await ca.getTransaction(refused, { commitment, maxSupportedTransactionVersion: 0 });
+  const tx = await transaction(ca, refused);
   assert.ok(tx?.meta?.logMessages?.some((l) => l.includes("request too large")), "the faucet says why");
   assert.equal(await ca.getBalance(who), 2 * LAMPORTS_PER_SOL, "a refused airdrop moves nothing");
 });
@@ -193,10 +206,10 @@ test("websocket subscriptions: slot, account, program, signature and logs with m
   assert.equal((await signature.value).err, null);
 
   // and the transaction is in the history, as getSignaturesForAddress and getTransaction see it
+  const got = await transaction(c, sent);
+  assert.ok(got?.meta?.logMessages?.some((l) => l.includes("cmkt drop-in")));
   const history = await c.getSignaturesForAddress(target);
   assert.ok(history.some((h) => h.signature === sent));
-  const got = await c.getTransaction(sent, { commitment, maxSupportedTransactionVersion: 0 });
-  assert.ok(got?.meta?.logMessages?.some((l) => l.includes("cmkt drop-in")));
   // sendAndConfirmTransaction, the helper most scripts use, works too
   await sendAndConfirmTransaction(c, new Transaction().add(SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: target, lamports: 1 })), [payer]);
   assert.equal(await c.getBalance(target), LAMPORTS_PER_SOL + 1);
