@@ -389,11 +389,6 @@ impl Executor {
         })
     }
 
-    /// The options this engine runs with.
-    pub fn options(&self) -> Options {
-        self.options
-    }
-
     /// Modules loaded from the disk cache and modules compiled (and then stored) since this
     /// executor started; `None` without a cache.
     pub fn cache_stats(&self) -> Option<CacheStats> {

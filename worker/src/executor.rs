@@ -7,7 +7,7 @@
 //! has seen before, in this process or an earlier one, is loaded instead of compiled.
 
 use compute_market_client::merkle::{ExitStatus, ResultSummary};
-pub use compute_sandbox::{CacheStats, Limits, Module, Options, Refusal};
+pub use compute_sandbox::{CacheStats, Limits, Module, Refusal};
 use std::path::Path;
 
 /// The runtime id this executor implements (the same string as [`compute_sandbox::RUNTIME`]).
@@ -54,8 +54,8 @@ impl From<compute_sandbox::Execution> for Execution {
     }
 }
 
-/// Runtime `wasi-p1`'s engine with its timeout clock (always [`Options::default`]: a worker
-/// never commits to a run of another configuration).
+/// Runtime `wasi-p1`'s engine with its timeout clock, always with the sandbox's default
+/// options: a worker never commits to a run of another configuration.
 pub struct Executor(compute_sandbox::Executor);
 
 impl Executor {
