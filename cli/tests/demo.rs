@@ -36,6 +36,11 @@ fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let pi = std::fs::read_to_string(dir.join("outputs/monte-carlo.txt")).unwrap();
     assert!(pi.starts_with("pi ~ 3.14"), "{pi}");
+    let digits = std::fs::read_to_string(dir.join("outputs/digits.txt")).unwrap();
+    assert!(
+        digits.starts_with("images 360, labelled 360, correct 3"),
+        "{digits}"
+    );
     // a second demo in the same directory starts over; a foreign directory is refused
     let foreign = dir.join("outputs");
     let refused = Command::new(env!("CARGO_BIN_EXE_cmkt"))

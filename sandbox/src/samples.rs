@@ -25,7 +25,7 @@ impl Sample {
 }
 
 /// Every sample, in the order benchmarks report them.
-pub const SAMPLES: [Sample; 4] = [
+pub const SAMPLES: [Sample; 5] = [
     Sample {
         name: "hash-chain",
         wasm: include_bytes!("../../examples/jobs/wasm/hash-chain.wasm"),
@@ -57,4 +57,13 @@ pub const SAMPLES: [Sample; 4] = [
             (vec![], vec!["640".into(), rows, "1000".into()])
         },
     },
+    Sample {
+        name: "digits",
+        wasm: include_bytes!("../../examples/jobs/wasm/digits.wasm"),
+        // the 360 held-out images, 60 times over
+        workload: |scale| (DIGITS_TEST_IMAGES.repeat(60 / scale.min(60)), vec![]),
+    },
 ];
+
+/// The `digits` sample's held-out test images (records of a label and 64 pixels).
+const DIGITS_TEST_IMAGES: &[u8] = include_bytes!("../../examples/jobs/digits/test-images.bin");

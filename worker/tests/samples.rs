@@ -97,6 +97,75 @@ fn mandelbrot_renders_a_png() {
 }
 
 #[test]
+fn digits_classifies_in_f32_exactly_as_natively() {
+    // the held-out images: two sandbox runs (compared in `run`) and the native kernel agree on
+    // every label and on the bits of every logit
+    let out = run("digits", digits::TEST_IMAGES, &[]);
+    assert_eq!(out, digits::run(digits::TEST_IMAGES, &[]).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    let correct: usize = text
+        .split(", ")
+        .find_map(|part| part.strip_prefix("correct "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(text.starts_with("images 360, labelled 360, "), "{text}");
+    assert!(correct >= 340, "{text}");
+    let labels = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("labels ")
+        .unwrap();
+    let truth: String = digits::TEST_IMAGES
+        .chunks(digits::RECORD)
+        .map(|r| char::from(b'0' + r[0]))
+        .collect();
+    let agree = labels
+        .chars()
+        .zip(truth.chars())
+        .filter(|(a, b)| a == b)
+        .count();
+    assert_eq!(agree, correct);
+}
+
+#[test]
+fn digits_refuses_bad_input_by_name_and_does_not_score_unknown_labels() {
+    use digits::{classify, Model, RECORD, TEST_IMAGES, UNKNOWN, WEIGHTS};
+    let err = |input: &[u8]| classify(&Model::embedded(), input).unwrap_err();
+    assert!(err(&[0; 64]).contains("whole number of 65-byte records"));
+    let mut bad = [0u8; RECORD];
+    bad[0] = 10;
+    assert!(err(&bad).contains("label 10"));
+    bad[0] = UNKNOWN;
+    bad[5] = 17;
+    assert!(err(&bad).contains("pixel value 17"));
+    assert!(digits::run(&[], &strings(&["x"]))
+        .unwrap_err()
+        .contains("no arguments"));
+    assert!(Model::from_bytes(&WEIGHTS[4..]).is_err());
+    // in the sandbox, refused input is exit code 1
+    let ex = Executor::new().unwrap();
+    let module = ex.compile(&wasm("digits")).unwrap();
+    let limits = Limits {
+        max_fuel: 1_000_000_000,
+        max_memory: 64 << 20,
+        max_output: 1 << 16,
+        timeout: Duration::from_secs(60),
+    };
+    let x = ex.run(&module, &bad, &[], &[0; 32], limits).unwrap();
+    assert_eq!(x.status, ExitStatus::Exited(1));
+
+    let mut input = TEST_IMAGES[..RECORD * 2].to_vec();
+    input[0] = UNKNOWN;
+    let c = classify(&Model::embedded(), &input).unwrap();
+    assert_eq!((c.labels.len(), c.labelled), (2, 1));
+    let known = classify(&Model::embedded(), &TEST_IMAGES[..RECORD * 2]).unwrap();
+    assert_eq!((c.labels, c.logits_hash), (known.labels, known.logits_hash));
+}
+
+#[test]
 fn bad_arguments_are_exit_codes_not_crashes() {
     let ex = Executor::new().unwrap();
     let module = ex.compile(&wasm("hash-chain")).unwrap();

@@ -47,10 +47,10 @@ fn samples() -> Vec<Sample> {
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     vec![
         Sample {
-            name: "hash-chain",
-            wasm: include_bytes!("../../../examples/jobs/wasm/hash-chain.wasm"),
-            input: b"compute market demo".to_vec(),
-            args: s(&["200000"]),
+            name: "digits",
+            wasm: include_bytes!("../../../examples/jobs/wasm/digits.wasm"),
+            input: include_bytes!("../../../examples/jobs/digits/test-images.bin").to_vec(),
+            args: vec![],
             replicas: 1,
             quorum: 1,
             reward: 2 * TOKEN,

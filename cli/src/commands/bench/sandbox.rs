@@ -17,6 +17,7 @@ fn kernel(name: &str) -> Result<Kernel> {
         "monte-carlo" => monte_carlo::run,
         "word-freq" => word_freq::run,
         "mandelbrot" => mandelbrot::run,
+        "digits" => digits::run,
         other => return Err(anyhow!("no native kernel for sample {other}")),
     })
 }
