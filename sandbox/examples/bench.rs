@@ -99,13 +99,14 @@ fn native(bin: &Path, input: &[u8], args: &[String]) -> Result<Vec<u8>, String> 
 }
 
 /// The variants measured: production first, then one safeguard changed each.
-const VARIANTS: [(&str, Options); 4] = [
+const VARIANTS: [(&str, Options); 5] = [
     (
         "wasi-p1",
         Options {
             fuel: true,
             nan_canonicalization: true,
             explicit_bounds_checks: false,
+            lazy_nan: false,
         },
     ),
     (
@@ -114,6 +115,7 @@ const VARIANTS: [(&str, Options); 4] = [
             fuel: false,
             nan_canonicalization: true,
             explicit_bounds_checks: false,
+            lazy_nan: false,
         },
     ),
     (
@@ -122,6 +124,16 @@ const VARIANTS: [(&str, Options); 4] = [
             fuel: true,
             nan_canonicalization: false,
             explicit_bounds_checks: false,
+            lazy_nan: false,
+        },
+    ),
+    (
+        "NaN canon. only where seen",
+        Options {
+            fuel: true,
+            nan_canonicalization: true,
+            explicit_bounds_checks: false,
+            lazy_nan: true,
         },
     ),
     (
@@ -130,6 +142,7 @@ const VARIANTS: [(&str, Options); 4] = [
             fuel: true,
             nan_canonicalization: true,
             explicit_bounds_checks: true,
+            lazy_nan: false,
         },
     ),
 ];

@@ -17,6 +17,7 @@
 //! slowly through host calls; hitting it is not deterministic, so it is a refusal: the worker
 //! does not commit to such a run.
 
+pub mod nan;
 pub mod samples;
 
 use sha2::{Digest, Sha256};
@@ -287,6 +288,11 @@ pub struct Options {
     /// is bounds-checked by an explicit compare (wasi-p1 reserves 4 GiB plus guards and lets
     /// the guard pages catch out-of-bounds accesses, with no check in the code).
     pub explicit_bounds_checks: bool,
+    /// With `nan_canonicalization`: canonicalise only the NaNs whose bits can be seen
+    /// ([`nan::canonicalize`] rewrites the module; SIMD modules keep Cranelift's
+    /// canonicalisation) instead of every float result. The same results bit for bit, other
+    /// fuel counts.
+    pub lazy_nan: bool,
 }
 
 impl Default for Options {
@@ -295,6 +301,7 @@ impl Default for Options {
             fuel: true,
             nan_canonicalization: true,
             explicit_bounds_checks: false,
+            lazy_nan: false,
         }
     }
 }
@@ -312,6 +319,9 @@ pub struct CacheStats {
 /// directory, a disk cache of compiled modules.
 pub struct Executor {
     engine: Engine,
+    /// With `lazy_nan`: the engine with Cranelift's canonicalisation, for the modules that
+    /// [`nan::canonicalize`] does not rewrite (SIMD).
+    full_nan: Option<Engine>,
     options: Options,
     cache: Option<wasmtime::Cache>,
     stop: Arc<AtomicBool>,
@@ -345,15 +355,6 @@ impl Executor {
     /// instead of compiled, and an artifact of another configuration or version is never used.
     pub fn with(options: Options, cache: Option<&Path>) -> Result<Self, Refusal> {
         let internal = |e: wasmtime::Error| Refusal::Internal(format!("{e:#}"));
-        let mut config = Config::new();
-        config
-            .consume_fuel(options.fuel)
-            .epoch_interruption(true)
-            .cranelift_nan_canonicalization(options.nan_canonicalization)
-            .relaxed_simd_deterministic(true);
-        if options.explicit_bounds_checks {
-            config.memory_reservation(0).memory_guard_size(0);
-        }
         let cache = match cache {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -365,23 +366,39 @@ impl Executor {
             }
             None => None,
         };
-        config.cache(cache.clone());
-        let engine = Engine::new(&config).map_err(internal)?;
+        let engine = |nan_canonicalization: bool| {
+            let mut config = Config::new();
+            config
+                .consume_fuel(options.fuel)
+                .epoch_interruption(true)
+                .cranelift_nan_canonicalization(nan_canonicalization)
+                .relaxed_simd_deterministic(true);
+            if options.explicit_bounds_checks {
+                config.memory_reservation(0).memory_guard_size(0);
+            }
+            config.cache(cache.clone());
+            Engine::new(&config).map_err(internal)
+        };
+        let lazy = options.nan_canonicalization && options.lazy_nan;
+        let full_nan = if lazy { Some(engine(true)?) } else { None };
+        let engine = engine(options.nan_canonicalization && !lazy)?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
-            let (engine, stop) = (engine.clone(), stop.clone());
+            let engines: Vec<Engine> = std::iter::once(&engine).chain(&full_nan).cloned().collect();
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name("wasm-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
-                        engine.increment_epoch();
+                        engines.iter().for_each(Engine::increment_epoch);
                     }
                 })
                 .map_err(|e| Refusal::Internal(e.to_string()))?
         };
         Ok(Executor {
             engine,
+            full_nan,
             options,
             cache,
             stop,
@@ -403,8 +420,19 @@ impl Executor {
     /// An invalid module is refused before a worker claims its job.
     pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
         let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
-        let module = Module::new(&self.engine, module).map_err(invalid)?;
-        let mut linker: Linker<RunState> = Linker::new(&self.engine);
+        let rewritten;
+        let (engine, module) = match &self.full_nan {
+            Some(full) => match nan::canonicalize(module) {
+                Ok((bytes, _)) => {
+                    rewritten = bytes;
+                    (&self.engine, &rewritten[..])
+                }
+                Err(_) => (full, module),
+            },
+            None => (&self.engine, module),
+        };
+        let module = Module::new(engine, module).map_err(invalid)?;
+        let mut linker: Linker<RunState> = Linker::new(engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
             .map_err(|e| Refusal::Internal(format!("{e:#}")))?;
         linker.instantiate_pre(&module).map_err(invalid)?;
@@ -488,7 +516,7 @@ impl Executor {
             host_since: None,
             host_time: Duration::ZERO,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(module.engine(), state);
         store.limiter(|s| &mut s.limiter);
         if self.options.fuel {
             store.set_fuel(limits.max_fuel).map_err(internal)?;
@@ -511,7 +539,7 @@ impl Executor {
         let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
 
-        let mut linker: Linker<RunState> = Linker::new(&self.engine);
+        let mut linker: Linker<RunState> = Linker::new(module.engine());
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
             .map_err(internal)?;
 
