@@ -89,7 +89,7 @@ fn the_quick_bench_measures_every_section() {
         }
         assert!(row["limit"].as_u64().unwrap() > 0, "{row}");
     }
-    assert_eq!(sandbox.len(), 4);
+    assert_eq!(sandbox.len(), compute_sandbox::samples::SAMPLES.len());
     assert!(sandbox.iter().all(|s| s["ratio"].as_f64().unwrap() > 0.0));
 
     assert!(r["rss"]["idle_kib"].as_u64().unwrap() > 1024);

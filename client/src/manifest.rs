@@ -8,8 +8,14 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The first runtime: a `wasm32-wasip1` module run by wasmtime (see the worker).
+/// The first runtime: a `wasm32-wasip1` module run by wasmtime (see the worker's sandbox,
+/// `compute-sandbox`), NaNs canonicalised after every float instruction.
 pub const RUNTIME_WASI_P1: &str = "wasi-p1";
+/// `wasi-p1` with NaNs canonicalised only where their bits can be seen: the same outputs bit
+/// for bit, other fuel counts, float-heavy modules faster.
+pub const RUNTIME_WASI_P1V2: &str = "wasi-p1v2";
+/// The runtime new jobs ask for.
+pub const DEFAULT_RUNTIME: &str = RUNTIME_WASI_P1V2;
 /// Current manifest format version.
 pub const MANIFEST_VERSION: u32 = 1;
 /// Largest manifest accepted, in bytes.

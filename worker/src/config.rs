@@ -91,7 +91,7 @@ impl Default for PolicyConfig {
             max_fuel: 50_000_000_000,
             max_memory: 1 << 30,
             max_output: 64 << 20,
-            runtimes: vec![crate::executor::RUNTIME.to_string()],
+            runtimes: crate::executor::RUNTIMES.map(String::from).to_vec(),
             max_concurrent: 0,
             allow_requesters: vec![],
             deny_requesters: vec![],
@@ -226,7 +226,7 @@ min_reward = 0
 max_fuel = 50000000000
 max_memory = 1073741824
 max_output = 67108864
-runtimes = ["wasi-p1"]
+runtimes = ["wasi-p1", "wasi-p1v2"]
 # Jobs run at once; 0: the number of cores.
 max_concurrent = 0
 # Requester wallets: only these (empty: anyone), never these.

@@ -28,7 +28,7 @@ mod tracker;
 
 use crate::{
     config::Resolved,
-    executor::{Executor, Module},
+    executor::{Compiled, Executor},
     fetch::{FetchPolicy, Fetcher},
     journal::{Entry, Journal, Stage},
     metrics::Metrics,
@@ -99,7 +99,7 @@ pub struct Worker {
     /// Unfinished entries that wait on the chain, and when the tracker looks at them again.
     waits: Mutex<HashMap<Pubkey, tracker::Backoff>>,
     /// Compiled modules by sha256, oldest first: a module posted again starts without compiling.
-    modules: Mutex<Vec<(String, Module)>>,
+    modules: Mutex<Vec<(String, Compiled)>>,
     /// Holds the exclusive lock on the data directory while the worker runs.
     _lock: std::fs::File,
     permits: Arc<Semaphore>,
@@ -125,7 +125,7 @@ impl Drop for ActiveGuard<'_> {
 /// A job ready to claim: its manifest and blobs passed every check.
 struct Prepared {
     manifest: Manifest,
-    module: Module,
+    module: Compiled,
     input: Vec<u8>,
 }
 

@@ -1,7 +1,8 @@
 //! The sandbox as the worker uses it: [`compute_sandbox`] runs a job's `wasm32-wasip1` module
-//! deterministically (runtime `wasi-p1`: fuel, memory and output caps, no file system or
-//! network, a fixed clock, randomness seeded by the job address; see that crate), and this
-//! module turns its outcome into the [`ResultSummary`] whose root the worker commits.
+//! deterministically (runtimes `wasi-p1` and `wasi-p1v2`: fuel, memory and output caps, no
+//! file system or network, a fixed clock, randomness seeded by the job address; see that
+//! crate), and this module turns its outcome into the [`ResultSummary`] whose root the worker
+//! commits.
 //!
 //! A worker's executor keeps compiled modules on disk ([`Executor::cached`]), so a module it
 //! has seen before, in this process or an earlier one, is loaded instead of compiled.
@@ -10,12 +11,18 @@ use compute_market_client::merkle::{ExitStatus, ResultSummary};
 pub use compute_sandbox::{CacheStats, Limits, Module, Refusal};
 use std::path::Path;
 
-/// The runtime id this executor implements (the same string as [`compute_sandbox::RUNTIME`]).
-pub const RUNTIME: &str = compute_market_client::manifest::RUNTIME_WASI_P1;
+/// The runtime ids this executor implements (the same strings as
+/// [`compute_sandbox::RUNTIMES`]).
+pub const RUNTIMES: [&str; 2] = [
+    compute_market_client::manifest::RUNTIME_WASI_P1,
+    compute_market_client::manifest::RUNTIME_WASI_P1V2,
+];
 
 /// What a run produced. Identical for every honest provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {
+    /// The runtime it ran in (part of the result root).
+    pub runtime: &'static str,
     pub status: ExitStatus,
     pub fuel_used: u64,
     /// stdout, cut at `max_output`.
@@ -27,7 +34,7 @@ pub struct Execution {
 impl Execution {
     /// The result summary whose root is committed on-chain.
     pub fn summary(&self) -> ResultSummary {
-        ResultSummary::new(RUNTIME, self.status, self.fuel_used, &self.output)
+        ResultSummary::new(self.runtime, self.status, self.fuel_used, &self.output)
     }
 }
 
@@ -43,9 +50,10 @@ pub fn exit_status(status: compute_sandbox::Status) -> ExitStatus {
     }
 }
 
-impl From<compute_sandbox::Execution> for Execution {
-    fn from(x: compute_sandbox::Execution) -> Self {
+impl Execution {
+    fn new(runtime: &'static str, x: compute_sandbox::Execution) -> Self {
         Execution {
+            runtime,
             status: exit_status(x.status),
             fuel_used: x.fuel_used,
             output: x.output,
@@ -54,52 +62,101 @@ impl From<compute_sandbox::Execution> for Execution {
     }
 }
 
-/// Runtime `wasi-p1`'s engine with its timeout clock, always with the sandbox's default
-/// options: a worker never commits to a run of another configuration.
-pub struct Executor(compute_sandbox::Executor);
+/// An engine per runtime, each with its timeout clock and the sandbox's options for that
+/// runtime: a worker never commits to a run of another configuration.
+pub struct Executor {
+    runtimes: Vec<(&'static str, compute_sandbox::Executor)>,
+}
+
+/// A module compiled for one runtime.
+#[derive(Clone)]
+pub struct Compiled {
+    pub runtime: &'static str,
+    pub module: Module,
+}
 
 impl Executor {
     /// An executor that compiles every module it is given.
     pub fn new() -> Result<Self, Refusal> {
-        compute_sandbox::Executor::new().map(Executor)
+        Self::with_cache(None)
     }
 
     /// An executor that keeps compiled modules in `dir` (created if missing), keyed by the
     /// module's hash, the engine's configuration and wasmtime's version.
     pub fn cached(dir: &Path) -> Result<Self, Refusal> {
-        compute_sandbox::Executor::cached(dir).map(Executor)
+        Self::with_cache(Some(dir))
     }
 
-    /// Compiles (or loads from the disk cache) a module and checks that it can run here; an
-    /// invalid module is refused before a worker claims its job.
-    pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
-        self.0.compile(module)
+    fn with_cache(dir: Option<&Path>) -> Result<Self, Refusal> {
+        let runtimes = RUNTIMES
+            .iter()
+            .map(|&id| {
+                let options = compute_sandbox::Options::for_runtime(id)
+                    .ok_or_else(|| Refusal::Internal(format!("the sandbox lacks runtime {id}")))?;
+                Ok((id, compute_sandbox::Executor::with(options, dir)?))
+            })
+            .collect::<Result<_, Refusal>>()?;
+        Ok(Executor { runtimes })
+    }
+
+    /// Compiles (or loads from the disk cache) a module for `runtime` and checks that it can
+    /// run here; an invalid module, or a runtime this worker lacks, is refused before a worker
+    /// claims its job.
+    pub fn compile(&self, runtime: &str, module: &[u8]) -> Result<Compiled, Refusal> {
+        let (id, executor) = self
+            .runtimes
+            .iter()
+            .find(|(id, _)| *id == runtime)
+            .ok_or_else(|| {
+                Refusal::InvalidModule(format!("runtime {runtime} is not one of {RUNTIMES:?}"))
+            })?;
+        Ok(Compiled {
+            runtime: id,
+            module: executor.compile(module)?,
+        })
     }
 
     /// Runs `module` on `input` with `args`, random bytes seeded by `seed` (the job address).
     pub fn run(
         &self,
-        module: &Module,
+        compiled: &Compiled,
         input: &[u8],
         args: &[String],
         seed: &[u8; 32],
         limits: Limits,
     ) -> Result<Execution, Refusal> {
-        self.0
-            .run(module, input, args, seed, limits)
-            .map(Into::into)
+        let (id, executor) = self
+            .runtimes
+            .iter()
+            .find(|(id, _)| *id == compiled.runtime)
+            .ok_or_else(|| Refusal::Internal(format!("no runtime {}", compiled.runtime)))?;
+        executor
+            .run(&compiled.module, input, args, seed, limits)
+            .map(|x| Execution::new(id, x))
     }
 
-    /// Hits and misses of the disk cache since start; `None` without one.
+    /// Hits and misses of the disk cache since start, over every runtime; `None` without one.
     pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.0.cache_stats()
+        self.runtimes
+            .iter()
+            .map(|(_, ex)| ex.cache_stats())
+            .try_fold(CacheStats::default(), |sum, s| {
+                s.map(|s| CacheStats {
+                    hits: sum.hits + s.hits,
+                    misses: sum.misses + s.misses,
+                })
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_sandbox_implements_the_protocols_runtime() {
-        assert_eq!(super::RUNTIME, compute_sandbox::RUNTIME);
+    fn the_sandbox_implements_the_protocols_runtimes() {
+        assert_eq!(super::RUNTIMES, compute_sandbox::RUNTIMES);
+        assert_eq!(
+            compute_market_client::manifest::DEFAULT_RUNTIME,
+            compute_sandbox::RUNTIME_V2
+        );
     }
 }

@@ -536,7 +536,7 @@ fn slow_module(n: u32) -> Vec<u8> {
 /// of the same executor, used by the test's hand-driven provider).
 fn honest_root(module: &[u8], input: &[u8], job: &Pubkey, max_fuel: u64) -> [u8; 32] {
     let ex = Executor::new().unwrap();
-    let m = ex.compile(module).unwrap();
+    let m = ex.compile(RUNTIME_WASI_P1, module).unwrap();
     let x = ex
         .run(
             &m,

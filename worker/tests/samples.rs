@@ -2,7 +2,7 @@
 //! sandbox and give exactly what the same kernels give natively, plus known answers.
 
 use compute_market_client::merkle::ExitStatus;
-use compute_worker::executor::{Executor, Limits};
+use compute_worker::executor::{Executor, Limits, RUNTIMES};
 use std::time::Duration;
 
 fn wasm(name: &str) -> Vec<u8> {
@@ -13,22 +13,56 @@ fn wasm(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e} (run examples/jobs/build.sh)"))
 }
 
+const LIMITS: Limits = Limits {
+    max_fuel: 20_000_000_000,
+    max_memory: 256 << 20,
+    max_output: 16 << 20,
+    timeout: Duration::from_secs(120),
+};
+
+/// The sample's output in every runtime (they must agree), each run twice to the same bytes
+/// and fuel.
 fn run(name: &str, input: &[u8], args: &[&str]) -> Vec<u8> {
     let ex = Executor::new().unwrap();
-    let module = ex.compile(&wasm(name)).unwrap();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let limits = Limits {
-        max_fuel: 20_000_000_000,
-        max_memory: 256 << 20,
-        max_output: 16 << 20,
-        timeout: Duration::from_secs(120),
-    };
-    let x = ex.run(&module, input, &args, &[3; 32], limits).unwrap();
-    assert_eq!(x.status, ExitStatus::Exited(0), "{name}: {:?}", x.detail);
-    // and a second run gives the same bytes and fuel
-    let y = ex.run(&module, input, &args, &[3; 32], limits).unwrap();
-    assert_eq!(x, y, "{name} is deterministic");
-    x.output
+    let outputs: Vec<Vec<u8>> = RUNTIMES
+        .iter()
+        .map(|runtime| {
+            let module = ex.compile(runtime, &wasm(name)).unwrap();
+            let x = ex.run(&module, input, &args, &[3; 32], LIMITS).unwrap();
+            assert_eq!(x.status, ExitStatus::Exited(0), "{name}: {:?}", x.detail);
+            let y = ex.run(&module, input, &args, &[3; 32], LIMITS).unwrap();
+            assert_eq!(x, y, "{name} is deterministic in {runtime}");
+            x.output
+        })
+        .collect();
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "{name}: the runtimes agree"
+    );
+    outputs.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_runtimes_agree_on_outputs_and_differ_in_fuel_and_root() {
+    // wasi-p1v2 canonicalises NaNs only where seen: more wasm instructions (fuel), the same
+    // bytes; the runtime is part of the root, so their roots never mix
+    let ex = Executor::new().unwrap();
+    let args = strings(&["64", "48", "100"]);
+    let [p1, p1v2] = RUNTIMES.map(|runtime| {
+        let module = ex.compile(runtime, &wasm("mandelbrot")).unwrap();
+        ex.run(&module, b"", &args, &[3; 32], LIMITS).unwrap()
+    });
+    assert_eq!((p1.runtime, p1v2.runtime), ("wasi-p1", "wasi-p1v2"));
+    assert_eq!(p1.output, p1v2.output);
+    assert!(
+        p1v2.fuel_used > p1.fuel_used,
+        "{} vs {}",
+        p1v2.fuel_used,
+        p1.fuel_used
+    );
+    let job = compute_market_client::Pubkey::new_unique();
+    assert_ne!(p1.summary().root(&job), p1v2.summary().root(&job));
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -147,7 +181,7 @@ fn digits_refuses_bad_input_by_name_and_does_not_score_unknown_labels() {
     assert!(Model::from_bytes(&WEIGHTS[4..]).is_err());
     // in the sandbox, refused input is exit code 1
     let ex = Executor::new().unwrap();
-    let module = ex.compile(&wasm("digits")).unwrap();
+    let module = ex.compile(RUNTIMES[1], &wasm("digits")).unwrap();
     let limits = Limits {
         max_fuel: 1_000_000_000,
         max_memory: 64 << 20,
@@ -168,7 +202,7 @@ fn digits_refuses_bad_input_by_name_and_does_not_score_unknown_labels() {
 #[test]
 fn bad_arguments_are_exit_codes_not_crashes() {
     let ex = Executor::new().unwrap();
-    let module = ex.compile(&wasm("hash-chain")).unwrap();
+    let module = ex.compile(RUNTIMES[1], &wasm("hash-chain")).unwrap();
     let limits = Limits {
         max_fuel: 1_000_000_000,
         max_memory: 64 << 20,

@@ -2,7 +2,7 @@
 //! or hangs the worker.
 
 use compute_market_client::merkle::ExitStatus;
-use compute_worker::executor::{Executor, Limits, Refusal};
+use compute_worker::executor::{Executor, Limits, Refusal, RUNTIMES};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -17,14 +17,30 @@ fn limits() -> Limits {
     }
 }
 
+/// Runs `wasm` in runtime `wasi-p1`, and in every other runtime to the same outcome and output
+/// (fuel counts may differ between runtimes).
 fn run(
     ex: &Executor,
     wasm: &[u8],
     input: &[u8],
     limits: Limits,
 ) -> Result<compute_worker::executor::Execution, Refusal> {
-    let m = ex.compile(wasm)?;
-    ex.run(&m, input, &[], &[7; 32], limits)
+    let mut runs = RUNTIMES.iter().map(|runtime| {
+        let m = ex.compile(runtime, wasm)?;
+        ex.run(&m, input, &[], &[7; 32], limits)
+    });
+    let first = runs.next().expect("a runtime")?;
+    for other in runs {
+        let other = other?;
+        assert_eq!(
+            (first.status, &first.output),
+            (other.status, &other.output),
+            "{} and {} agree",
+            first.runtime,
+            other.runtime
+        );
+    }
+    Ok(first)
 }
 
 #[test]
@@ -70,7 +86,7 @@ fn clock_and_random_are_fixed_per_job() {
         (drop (call $random_get (i32.const 104) (i32.const 32)))
         (call $write (i32.const 96) (i32.const 40)))"#
     ));
-    let m = ex.compile(&wasm).unwrap();
+    let m = ex.compile(RUNTIMES[0], &wasm).unwrap();
     let a = ex.run(&m, b"", &[], &[1; 32], limits()).unwrap();
     assert_eq!(a.status, ExitStatus::Exited(0), "{:?}", a.detail);
     let b = ex.run(&m, b"", &[], &[1; 32], limits()).unwrap();
@@ -197,10 +213,19 @@ fn traps_and_invalid_modules() {
     .unwrap();
     let start_with_args = module(r#"(func (export "_start") (param i32))"#);
     for bad in [&foreign, &no_start, &wrong_type, &start_with_args] {
-        assert!(
-            matches!(ex.compile(bad), Err(Refusal::InvalidModule(_))),
-            "{:?}",
-            ex.compile(bad).err()
-        );
+        for runtime in RUNTIMES {
+            assert!(
+                matches!(ex.compile(runtime, bad), Err(Refusal::InvalidModule(_))),
+                "{runtime}: {:?}",
+                ex.compile(runtime, bad).err()
+            );
+        }
+    }
+    // and so is a runtime this worker lacks
+    let fine = module(r#"(func (export "_start"))"#);
+    assert!(ex.compile(RUNTIMES[0], &fine).is_ok());
+    match ex.compile("wasi-p2", &fine) {
+        Err(Refusal::InvalidModule(m)) => assert!(m.contains("runtime wasi-p2"), "{m}"),
+        other => panic!("{:?}", other.err()),
     }
 }

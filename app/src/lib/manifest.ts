@@ -6,6 +6,10 @@ import { sha256 } from "@noble/hashes/sha2";
 import { toHex, utf8 } from "./bytes";
 
 export const RUNTIME_WASI_P1 = "wasi-p1";
+/** `wasi-p1` with NaNs canonicalised only where seen: the same outputs, other fuel counts. */
+export const RUNTIME_WASI_P1V2 = "wasi-p1v2";
+/** The runtime new jobs ask for (as `cmkt job post`). */
+export const DEFAULT_RUNTIME = RUNTIME_WASI_P1V2;
 export const MANIFEST_VERSION = 1;
 export const MAX_MANIFEST_BYTES = 16 * 1024;
 

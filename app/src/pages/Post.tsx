@@ -3,7 +3,7 @@ import { useState } from "react";
 import { computeUnitLimit } from "../lib/budget";
 import { fromHex, toHex, utf8 } from "../lib/bytes";
 import { explain, programErrorName } from "../lib/errors";
-import { blobUrl, canonicalManifest, MANIFEST_VERSION, RUNTIME_WASI_P1, uploadBlob } from "../lib/manifest";
+import { blobUrl, canonicalManifest, MANIFEST_VERSION, DEFAULT_RUNTIME, uploadBlob } from "../lib/manifest";
 import {
   isStrictMajority,
   jobAddress,
@@ -166,7 +166,7 @@ export function PostJob() {
         maxMemory: BigInt(maxMemoryMiB) << 20n,
         maxOutput: BigInt(maxOutputMiB) << 20n,
         module: moduleRef,
-        runtime: RUNTIME_WASI_P1,
+        runtime: DEFAULT_RUNTIME,
         version: MANIFEST_VERSION,
       });
       const manifestRef = await uploadBlob(cluster.blob, manifest);

@@ -2,9 +2,7 @@
 
 use crate::{out, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
-use compute_market_client::manifest::{
-    sha256, BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1,
-};
+use compute_market_client::manifest::{sha256, BlobRef, Manifest, MANIFEST_VERSION};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -26,14 +24,15 @@ fn http() -> Result<reqwest::Client> {
         .build()?)
 }
 
-/// Uploads a job's module and input, then its manifest (runtime `wasi-p1`, checked before
-/// upload); returns the manifest and its URL.
+/// Uploads a job's module and input, then its manifest for `runtime` (checked before upload);
+/// returns the manifest and its URL.
 pub async fn put_job(
     base: &str,
     module: &[u8],
     input: &[u8],
     args: Vec<String>,
     (max_fuel, max_memory, max_output): (u64, u64, u64),
+    runtime: &str,
 ) -> Result<(Manifest, String)> {
     let module_uri = put(base, module.to_vec()).await?;
     let input_uri = put(base, input.to_vec()).await?;
@@ -44,7 +43,7 @@ pub async fn put_job(
         max_memory,
         max_output,
         module: BlobRef::new(module, module_uri),
-        runtime: RUNTIME_WASI_P1.into(),
+        runtime: runtime.into(),
         version: MANIFEST_VERSION,
     };
     manifest.validate().map_err(|e| anyhow!("{e}"))?;

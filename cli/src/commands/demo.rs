@@ -5,6 +5,7 @@
 use super::fleet::{self, WorkerSpec, Workers, TOKEN};
 use crate::settings::format_amount;
 use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::manifest::DEFAULT_RUNTIME;
 use compute_market_client::{
     audit, rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, SlotState, Verdict,
 };
@@ -210,7 +211,9 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
             let ex = Executor::new().map_err(|e| anyhow!("{e}"))?;
             runs.iter()
                 .map(|(wasm, input, args, job)| {
-                    let m = ex.compile(wasm).map_err(|e| anyhow!("{e}"))?;
+                    let m = ex
+                        .compile(DEFAULT_RUNTIME, wasm)
+                        .map_err(|e| anyhow!("{e}"))?;
                     let limits = Limits {
                         max_fuel: MAX_FUEL,
                         max_memory: MAX_MEMORY,
@@ -417,6 +420,7 @@ async fn post(
         &s.input,
         s.args.clone(),
         (MAX_FUEL, MAX_MEMORY, MAX_OUTPUT),
+        DEFAULT_RUNTIME,
     )
     .await?;
     let args = JobPostArgs {

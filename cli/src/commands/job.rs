@@ -3,6 +3,7 @@
 use super::{blob, mint_decimals};
 use crate::{out, settings::*, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::manifest::DEFAULT_RUNTIME;
 use compute_market_client::{
     ata, ix,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
@@ -72,6 +73,10 @@ pub struct PostArgs {
     /// Output limit in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_output: u64,
+    /// Runtime the providers run the module in (wasi-p1: NaNs canonicalised after every float
+    /// instruction; wasi-p1v2: only where seen, the same outputs, other fuel counts).
+    #[arg(long, default_value = DEFAULT_RUNTIME)]
+    runtime: String,
     /// Seconds to the commit deadline (0: the market default).
     #[arg(long, default_value_t = 0)]
     commit_window: i64,
@@ -260,6 +265,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 &input,
                 a.args.clone(),
                 (a.max_fuel, a.max_memory, a.max_output),
+                &a.runtime,
             )
             .await?;
             let nonce = a.nonce.unwrap_or_else(random_nonce);

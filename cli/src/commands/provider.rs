@@ -12,8 +12,8 @@ pub enum Cmd {
     /// Register --keypair as a provider serving results at ENDPOINT.
     Register {
         endpoint: String,
-        /// Capability bits (1 = runtime wasi-p1).
-        #[arg(long, default_value_t = 1)]
+        /// Capability bits (1 = runtime wasi-p1, 2 = wasi-p1v2).
+        #[arg(long, default_value_t = 0b11)]
         capabilities: u64,
     },
     /// Change the endpoint or capabilities.

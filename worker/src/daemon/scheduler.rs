@@ -88,7 +88,7 @@ impl Worker {
             .lock()
             .unwrap()
             .iter()
-            .find(|(h, _)| *h == manifest.module.sha256)
+            .find(|(h, m)| *h == manifest.module.sha256 && m.runtime == manifest.runtime)
             .map(|(_, m)| m.clone());
         let module = match cached {
             Some(m) => m,
@@ -97,8 +97,9 @@ impl Worker {
                 let executor = self.executor.clone();
                 let hits = |e: &Executor| e.cache_stats().map_or(0, |s| s.hits);
                 let before = hits(&executor);
+                let runtime = manifest.runtime.clone();
                 let (module, loaded) = tokio::task::spawn_blocking(move || {
-                    let m = executor.compile(&module);
+                    let m = executor.compile(&runtime, &module);
                     (m, hits(&executor) > before)
                 })
                 .await

@@ -19,6 +19,7 @@ mod sandbox;
 
 use super::fleet::{self, WorkerSpec, Workers, TOKEN};
 use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::manifest::DEFAULT_RUNTIME;
 use compute_market_client::{rpc::Chain, JobPostArgs, MarketRef, Outcome, Pubkey, SlotState};
 use compute_market_localnet::{bootstrap, load_or_create_keypair, Localnet};
 use report::*;
@@ -237,6 +238,7 @@ async fn chain_benches(
         b"bench",
         vec![JOB_ITERATIONS.to_string()],
         (1_000_000_000, 64 << 20, 1 << 20),
+        DEFAULT_RUNTIME,
     )
     .await?;
     let b = Arc::new(Bench {

@@ -383,8 +383,9 @@ impl Report {
         let _ = writeln!(w, "\n## Sandbox against native\n");
         let _ = writeln!(
             w,
-            "Each sample's committed module in the worker's executor (wasmtime; fuel metering, \
-             epoch interruption and NaN canonicalisation on, as in production) against the same \
+            "Each sample's committed module in the worker's executor (wasmtime, runtime wasi-p1v2 \
+             as new jobs ask for it: fuel metering, epoch interruption, NaNs canonicalised where \
+             seen) against the same \
              Rust kernel compiled natively at opt-level 3; best of 3; outputs compared byte for \
              byte. Ratio = native time / sandbox time (1.0 = as fast as native).\n"
         );
@@ -408,7 +409,8 @@ impl Report {
                  mode against each sample built natively in release mode as its own binary (same \
                  stdin and arguments, outputs compared byte for byte), fastest of interleaved \
                  rounds. The ratio columns switch one safeguard at a time (a measurement only: \
-                 only the first column is runtime `wasi-p1`); \"host calls\" is the share of the \
+                 the first column is runtime `wasi-p1v2`, the one new jobs ask for, the second \
+                 the first runtime `wasi-p1`); \"host calls\" is the share of the \
                  production run spent in WASI calls; \"cached load\" is a fresh executor loading \
                  the module from the disk cache a worker keeps in `<data_dir>/modules`.\n"
             );

@@ -4,6 +4,7 @@
 
 use super::report::SandboxRow;
 use anyhow::{anyhow, ensure, Result};
+use compute_market_client::manifest::DEFAULT_RUNTIME;
 use compute_sandbox::samples::SAMPLES;
 use compute_worker::executor::{Executor, Limits};
 use std::time::{Duration, Instant};
@@ -47,7 +48,10 @@ pub fn run(quick: bool) -> Result<Vec<SandboxRow>> {
     for sample in SAMPLES {
         let (name, wasm, kernel) = (sample.name, sample.wasm, kernel(sample.name)?);
         let (input, args) = sample.workload(scale);
-        let (compile, module) = best_of(1, || ex.compile(wasm).map_err(|e| anyhow!("{e}")))?;
+        let (compile, module) = best_of(1, || {
+            ex.compile(DEFAULT_RUNTIME, wasm)
+                .map_err(|e| anyhow!("{e}"))
+        })?;
         let (native, expected) = best_of(3, || kernel(&input, &args).map_err(|e| anyhow!(e)))?;
         let (sandbox, x) = best_of(3, || {
             ex.run(&module, &input, &args, &[0; 32], limits)
