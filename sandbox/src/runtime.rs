@@ -1,0 +1,55 @@
+//! The runtimes this crate implements and the engine settings behind them.
+
+/// The first runtime id (the manifest's `runtime`): [`Options::default`].
+pub const RUNTIME: &str = "wasi-p1";
+/// The runtime id of `wasi-p1` with NaN canonicalisation only where seen.
+pub const RUNTIME_V2: &str = "wasi-p1v2";
+/// Every runtime id this crate implements.
+pub const RUNTIMES: [&str; 2] = [RUNTIME, RUNTIME_V2];
+
+/// Engine settings. [`Options::for_runtime`] gives the ones whose results count (runtime
+/// `wasi-p1` is [`Options::default`]): every other combination exists to measure what each
+/// safeguard costs (`cmkt bench`), changes fuel counts or float bits, and must never produce a
+/// committed result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Fuel metering (`max_fuel`, and the `fuel_used` in every result).
+    pub fuel: bool,
+    /// Every float result's NaN replaced by the canonical NaN (otherwise NaN bits depend on the
+    /// host CPU).
+    pub nan_canonicalization: bool,
+    /// Linear memory without a virtual-memory reservation and guard pages, so that every access
+    /// is bounds-checked by an explicit compare (wasi-p1 reserves 4 GiB plus guards and lets
+    /// the guard pages catch out-of-bounds accesses, with no check in the code).
+    pub explicit_bounds_checks: bool,
+    /// With `nan_canonicalization`: canonicalise only the NaNs whose bits can be seen
+    /// ([`crate::nan::canonicalize`] rewrites the module; SIMD modules keep Cranelift's
+    /// canonicalisation) instead of every float result. The same results bit for bit, other
+    /// fuel counts.
+    pub lazy_nan: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fuel: true,
+            nan_canonicalization: true,
+            explicit_bounds_checks: false,
+            lazy_nan: false,
+        }
+    }
+}
+
+impl Options {
+    /// The options of runtime `id`, if this crate implements it.
+    pub fn for_runtime(id: &str) -> Option<Options> {
+        match id {
+            RUNTIME => Some(Options::default()),
+            RUNTIME_V2 => Some(Options {
+                lazy_nan: true,
+                ..Options::default()
+            }),
+            _ => None,
+        }
+    }
+}
