@@ -22,7 +22,13 @@
 //! returns, globals, block results, anything after a branch or block boundary) gets the
 //! canonical NaN, as before. So the rewritten module computes exactly what the fully
 //! canonicalised one computes, bit for bit, for every input; it executes more wasm
-//! instructions, though, so its fuel counts differ.
+//! instructions, though, so its fuel counts are higher (6 per canonicalisation), and a run close
+//! to its `max_fuel` can run out under the rewrite where it would not without.
+//!
+//! The rewrite defines the fuel counts of runtime `wasi-p1v2`: any change to what it
+//! canonicalises (the consumers it accepts, [`LOOKAHEAD`], the instructions it follows, the
+//! inserted sequence) changes them, and needs a new runtime id. `tests/nan.rs` pins the fuel of
+//! the sample jobs.
 //!
 //! Modules that use SIMD are not rewritten ([`Unsupported::Simd`]): the pass handles scalar
 //! floats only.
@@ -42,6 +48,8 @@ pub const CANONICAL_F64: u64 = 0x7ff8_0000_0000_0000;
 
 /// How far past a result the pass looks for its consumer.
 const LOOKAHEAD: usize = 64;
+/// The most parameters and locals a function may have (wasmparser's and wasmtime's limit).
+const MAX_LOCALS: u32 = 50_000;
 
 /// Why a module was not rewritten.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -137,7 +145,14 @@ impl Reencode for Pass {
             declared += count;
             locals.push((count, self.val_type(ty)?));
         }
-        // two scratch locals, after every other
+        // two scratch locals, after every other; a function already at the limit is left to
+        // the engine that canonicalises every result
+        if params + declared + 2 > MAX_LOCALS {
+            return Err(Error::UserError(format!(
+                "a function has {} parameters and locals, no room for the scratch locals",
+                params + declared
+            )));
+        }
         let (scratch32, scratch64) = (params + declared, params + declared + 1);
         locals.push((1, wasm_encoder::ValType::F32));
         locals.push((1, wasm_encoder::ValType::F64));

@@ -377,3 +377,56 @@ fn modules_with_simd_are_not_rewritten() {
         "the CPU's own NaN differs"
     );
 }
+
+/// The rewrite defines runtime `wasi-p1v2`'s fuel counts, which are part of every result root:
+/// a change to the pass that changes them needs a new runtime id, not an edit of these numbers.
+#[test]
+fn the_fuel_counts_of_wasi_p1v2_are_pinned() {
+    let ex = Executor::with(
+        Options::for_runtime(compute_sandbox::RUNTIME_V2).unwrap(),
+        None,
+    )
+    .unwrap();
+    let limits = Limits {
+        max_fuel: 20_000_000_000,
+        max_memory: 256 << 20,
+        max_output: 16 << 20,
+        timeout: Duration::from_secs(120),
+    };
+    let fuel: Vec<(&str, u64)> = SAMPLES
+        .iter()
+        .map(|sample| {
+            let (input, args) = sample.workload(200);
+            let m = ex.compile(sample.wasm).unwrap();
+            let x = ex.run(&m, &input, &args, &[1; 32], limits).unwrap();
+            (sample.name, x.fuel_used)
+        })
+        .collect();
+    assert_eq!(fuel, PINNED_FUEL);
+}
+
+#[test]
+fn a_function_at_the_locals_limit_is_run_with_full_canonicalisation() {
+    // no room for the two scratch locals: not rewritten, but still run (not refused)
+    let locals = " f32".repeat(49_999);
+    let wat = format!(
+        r#"(module (memory (export "memory") 1)
+  (func (export "_start") (local{locals})
+    (f32.store (i32.const 0) (f32.div (f32.const 0) (f32.const 0)))))"#
+    );
+    let wasm = wat::parse_str(&wat).unwrap();
+    assert!(matches!(canonicalize(&wasm), Err(Unsupported::Rewrite(_))));
+    let ex = executor(true, true);
+    let m = ex.compile(&wasm).unwrap();
+    let x = ex.run(&m, b"", &[], &[0; 32], LIMITS).unwrap();
+    assert_eq!(x.status, Status::Exited(0));
+}
+
+/// Fuel of each sample at `workload(200)` under `wasi-p1v2`.
+const PINNED_FUEL: [(&str, u64); 5] = [
+    ("hash-chain", 50_732_664),
+    ("monte-carlo", 7_507_278),
+    ("word-freq", 11_499_607),
+    ("mandelbrot", 31_817_697),
+    ("digits", 61_523_050),
+];
