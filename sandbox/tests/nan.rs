@@ -16,6 +16,14 @@ const LIMITS: Limits = Limits {
     timeout: Duration::from_secs(30),
 };
 
+/// Room for a sample job's workload.
+const SAMPLE_LIMITS: Limits = Limits {
+    max_fuel: 20_000_000_000,
+    max_memory: 256 << 20,
+    max_output: 16 << 20,
+    timeout: Duration::from_secs(120),
+};
+
 fn executor(nan_canonicalization: bool, lazy_nan: bool) -> Executor {
     Executor::with(
         Options {
@@ -300,30 +308,10 @@ fn the_sample_jobs_give_the_same_bytes_both_ways() {
     let (full, lazy) = (executor(true, false), executor(true, true));
     for sample in SAMPLES {
         let (input, args) = sample.workload(200);
-        let limits = Limits {
-            max_fuel: 20_000_000_000,
-            max_memory: 256 << 20,
-            max_output: 16 << 20,
-            timeout: Duration::from_secs(120),
-        };
-        let a = full
-            .run(
-                &full.compile(sample.wasm).unwrap(),
-                &input,
-                &args,
-                &[1; 32],
-                limits,
-            )
-            .unwrap();
-        let b = lazy
-            .run(
-                &lazy.compile(sample.wasm).unwrap(),
-                &input,
-                &args,
-                &[1; 32],
-                limits,
-            )
-            .unwrap();
+        let [a, b] = [&full, &lazy].map(|ex| {
+            let m = ex.compile(sample.wasm).unwrap();
+            ex.run(&m, &input, &args, &[1; 32], SAMPLE_LIMITS).unwrap()
+        });
         assert_eq!(a.status, Status::Exited(0), "{}", sample.name);
         assert_eq!(a.output, b.output, "{}", sample.name);
         match canonicalize(sample.wasm) {
@@ -387,18 +375,12 @@ fn the_fuel_counts_of_wasi_p1v2_are_pinned() {
         None,
     )
     .unwrap();
-    let limits = Limits {
-        max_fuel: 20_000_000_000,
-        max_memory: 256 << 20,
-        max_output: 16 << 20,
-        timeout: Duration::from_secs(120),
-    };
     let fuel: Vec<(&str, u64)> = SAMPLES
         .iter()
         .map(|sample| {
             let (input, args) = sample.workload(200);
             let m = ex.compile(sample.wasm).unwrap();
-            let x = ex.run(&m, &input, &args, &[1; 32], limits).unwrap();
+            let x = ex.run(&m, &input, &args, &[1; 32], SAMPLE_LIMITS).unwrap();
             (sample.name, x.fuel_used)
         })
         .collect();
