@@ -391,17 +391,39 @@ impl Executor {
     /// function of the right type and `_start` is a function of no arguments and no results.
     /// An invalid module is refused before a worker claims its job.
     pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
+        self.compile_inner(module, self.full_nan.is_some())
+    }
+
+    /// [`Executor::compile`] for `runtime`: an executor of runtime `wasi-p1v2` serves
+    /// `wasi-p1` too (it holds the fully canonicalising engine that runtime runs on), any
+    /// other only the runtime its options are.
+    pub fn compile_for(&self, runtime: &str, module: &[u8]) -> Result<Module, Refusal> {
+        let own = Some(self.options) == Options::for_runtime(runtime);
+        let first_on_v2 =
+            runtime == RUNTIME && Some(self.options) == Options::for_runtime(RUNTIME_V2);
+        if !own && !first_on_v2 {
+            return Err(Refusal::InvalidModule(format!(
+                "runtime {runtime} is not one of {RUNTIMES:?}, or not this executor's"
+            )));
+        }
+        self.compile_inner(module, runtime == RUNTIME_V2)
+    }
+
+    /// Compiles `module`, rewritten to canonicalise NaNs only where seen if `lazy` (and this
+    /// executor has the engine for that), else for Cranelift's canonicalisation.
+    fn compile_inner(&self, module: &[u8], lazy: bool) -> Result<Module, Refusal> {
         let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
         let rewritten;
-        let (engine, module) = match &self.full_nan {
-            Some(full) => match nan::canonicalize(module) {
+        let (engine, module) = match (&self.full_nan, lazy) {
+            (Some(full), true) => match nan::canonicalize(module) {
                 Ok((bytes, _)) => {
                     rewritten = bytes;
                     (&self.engine, &rewritten[..])
                 }
                 Err(_) => (full, module),
             },
-            None => (&self.engine, module),
+            (Some(full), false) => (full, module),
+            (None, _) => (&self.engine, module),
         };
         let module = Module::new(engine, module).map_err(invalid)?;
         let mut linker: Linker<RunState> = Linker::new(engine);

@@ -412,3 +412,28 @@ const PINNED_FUEL: [(&str, u64); 5] = [
     ("mandelbrot", 31_817_697),
     ("digits", 61_523_050),
 ];
+
+#[test]
+fn an_executor_of_wasi_p1v2_runs_wasi_p1_exactly_as_its_own_executor() {
+    use compute_sandbox::{RUNTIME, RUNTIME_V2};
+    let v2 = Executor::with(Options::for_runtime(RUNTIME_V2).unwrap(), None).unwrap();
+    let p1 = Executor::new().unwrap();
+    let sample = SAMPLES.iter().find(|s| s.name == "mandelbrot").unwrap();
+    let (input, args) = sample.workload(200);
+    let run = |ex: &Executor, m: &compute_sandbox::Module| {
+        ex.run(m, &input, &args, &[1; 32], SAMPLE_LIMITS).unwrap()
+    };
+    let own = run(&p1, &p1.compile(sample.wasm).unwrap());
+    let served = run(&v2, &v2.compile_for(RUNTIME, sample.wasm).unwrap());
+    assert_eq!(
+        own, served,
+        "same output and fuel as wasi-p1's own executor"
+    );
+    let lazy = run(&v2, &v2.compile_for(RUNTIME_V2, sample.wasm).unwrap());
+    assert_eq!(lazy.output, own.output);
+    assert_ne!(lazy.fuel_used, own.fuel_used);
+    // a wasi-p1 executor has no engine for wasi-p1v2, and nobody has one for other runtimes
+    assert!(p1.compile_for(RUNTIME_V2, sample.wasm).is_err());
+    assert!(p1.compile_for(RUNTIME, sample.wasm).is_ok());
+    assert!(v2.compile_for("wasi-p2", sample.wasm).is_err());
+}

@@ -62,11 +62,10 @@ impl Execution {
     }
 }
 
-/// An engine per runtime, each with its timeout clock and the sandbox's options for that
-/// runtime: a worker never commits to a run of another configuration.
-pub struct Executor {
-    runtimes: Vec<(&'static str, compute_sandbox::Executor)>,
-}
+/// The sandbox configured for runtime `wasi-p1v2`, which also holds the engine of runtime
+/// `wasi-p1` (see [`compute_sandbox::Executor::compile_for`]); its timeout clock ticks both. A
+/// worker never commits to a run of another configuration.
+pub struct Executor(compute_sandbox::Executor);
 
 /// A module compiled for one runtime.
 #[derive(Clone)]
@@ -88,31 +87,24 @@ impl Executor {
     }
 
     fn with_cache(dir: Option<&Path>) -> Result<Self, Refusal> {
-        let runtimes = RUNTIMES
-            .iter()
-            .map(|&id| {
-                let options = compute_sandbox::Options::for_runtime(id)
-                    .ok_or_else(|| Refusal::Internal(format!("the sandbox lacks runtime {id}")))?;
-                Ok((id, compute_sandbox::Executor::with(options, dir)?))
-            })
-            .collect::<Result<_, Refusal>>()?;
-        Ok(Executor { runtimes })
+        let options = compute_sandbox::Options::for_runtime(compute_sandbox::RUNTIME_V2)
+            .ok_or_else(|| Refusal::Internal("the sandbox lacks runtime wasi-p1v2".into()))?;
+        compute_sandbox::Executor::with(options, dir).map(Executor)
     }
 
     /// Compiles (or loads from the disk cache) a module for `runtime` and checks that it can
     /// run here; an invalid module, or a runtime this worker lacks, is refused before a worker
     /// claims its job.
     pub fn compile(&self, runtime: &str, module: &[u8]) -> Result<Compiled, Refusal> {
-        let (id, executor) = self
-            .runtimes
-            .iter()
-            .find(|(id, _)| *id == runtime)
+        let id = RUNTIMES
+            .into_iter()
+            .find(|id| *id == runtime)
             .ok_or_else(|| {
                 Refusal::InvalidModule(format!("runtime {runtime} is not one of {RUNTIMES:?}"))
             })?;
         Ok(Compiled {
             runtime: id,
-            module: executor.compile(module)?,
+            module: self.0.compile_for(id, module)?,
         })
     }
 
@@ -125,27 +117,14 @@ impl Executor {
         seed: &[u8; 32],
         limits: Limits,
     ) -> Result<Execution, Refusal> {
-        let (id, executor) = self
-            .runtimes
-            .iter()
-            .find(|(id, _)| *id == compiled.runtime)
-            .ok_or_else(|| Refusal::Internal(format!("no runtime {}", compiled.runtime)))?;
-        executor
+        self.0
             .run(&compiled.module, input, args, seed, limits)
-            .map(|x| Execution::new(id, x))
+            .map(|x| Execution::new(compiled.runtime, x))
     }
 
-    /// Hits and misses of the disk cache since start, over every runtime; `None` without one.
+    /// Hits and misses of the disk cache since start; `None` without one.
     pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.runtimes
-            .iter()
-            .map(|(_, ex)| ex.cache_stats())
-            .try_fold(CacheStats::default(), |sum, s| {
-                s.map(|s| CacheStats {
-                    hits: sum.hits + s.hits,
-                    misses: sum.misses + s.misses,
-                })
-            })
+        self.0.cache_stats()
     }
 }
 
