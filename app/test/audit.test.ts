@@ -2,7 +2,7 @@ import { Keypair, PublicKey } from "@solana/web3.js";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { audit, checkSettlement, filterSettlements, perProvider, reportRecord, toCsv, totals, type Snapshot } from "../src/lib/audit";
-import type { Job, Market, Provider, Settlement, SlotVerdict } from "../src/lib/market";
+import type { Job, Ledger, Market, Provider, Settlement, SlotVerdict } from "../src/lib/market";
 
 const key = () => Keypair.generate().publicKey;
 const ZERO = new PublicKey(new Uint8Array(32));
@@ -53,6 +53,10 @@ function openJob(expired: PublicKey[]): Job {
 
 /** A sound market: a verified job whose minority dissented, a cancelled one after an expired
  * claim, and an open job with an expired claim. */
+function ledger(vault: PublicKey, books: bigint, swept = 0n): Ledger {
+  return { address: key(), market: market.address, vault, books, swept };
+}
+
 function sound() {
   const [a, b, c] = [key(), key(), key()];
   const settlements = [
@@ -69,6 +73,8 @@ function sound() {
     market,
     escrowVaultBalance: REWARD,
     stakeVaultBalance: 3_000n,
+    escrowLedger: ledger(market.escrowVault, REWARD),
+    stakeLedger: ledger(market.stakeVault, 3_000n),
     jobs,
     providers,
     settlements,
@@ -98,6 +104,17 @@ describe("the audit of a market", () => {
     expect(short.violations).toHaveLength(2);
     expect(short.violations[0]).toMatch(/escrow vault holds 999 but open jobs escrow 1000/);
     expect(short.violations[1]).toMatch(/stake vault holds 2999 but providers' stakes sum to 3000/);
+  });
+
+  it("holds the program's ledgers to the sums of the accounts they book", () => {
+    const { snap } = sound();
+    const swept = audit({ ...snap, escrowLedger: ledger(market.escrowVault, REWARD, 4n) });
+    expect(swept.violations).toEqual([]);
+    expect([swept.escrowBooks, swept.stakeBooks, swept.escrowSwept, swept.stakeSwept]).toEqual([REWARD, 3_000n, 4n, 0n]);
+    const off = audit({ ...snap, escrowLedger: ledger(market.escrowVault, REWARD + 1n), stakeLedger: null });
+    expect(off.violations).toHaveLength(2);
+    expect(off.violations[0]).toMatch(/escrow ledger books 1001 but open jobs escrow 1000/);
+    expect(off.violations[1]).toMatch(/the stake vault has no ledger account/);
   });
 
   it("flags a provider account whose slashes the records do not explain, unless a record predates it", () => {

@@ -8,6 +8,7 @@ import {
   isStrictMajority,
   jobAddress,
   jobSpace,
+  ledgerAddress,
   MarketClient,
   MAX_EXPIRED_CLAIMS,
   minQuorum,
@@ -141,13 +142,18 @@ describe("the instructions a requester signs", () => {
     const args = idl.types.find((t) => t.name === "JobPostArgs")!.type.fields!.map((f) => f.name);
     expect(args.at(-1)).toBe("terms_hash");
     expect(ix.keys[2].pubkey.equals(jobAddress(m.address, requester, 42n))).toBe(true);
-    // every account in the IDL's order: the stake vault, read only, scales the job's eligibility
+    // every account in the IDL's order: the stake ledger, read only, scales the job's eligibility
     const names = idl.instructions.find((i) => i.name === "post_job")!.accounts.map((a) => a.name);
     expect(ix.keys.length).toBe(names.length);
     const at = (name: string) => ix.keys[names.indexOf(name)];
-    expect(names.indexOf("stake_vault")).toBe(names.indexOf("payment_mint") + 1);
-    expect(at("stake_vault").pubkey.equals(m.stakeVault)).toBe(true);
-    expect(at("stake_vault").isWritable).toBe(false);
+    expect(names.indexOf("stake_ledger")).toBe(names.indexOf("payment_mint") + 1);
+    expect(at("stake_ledger").pubkey.equals(ledgerAddress(m.stakeVault))).toBe(true);
+    expect(at("stake_ledger").isWritable).toBe(false);
+    expect(at("escrow_ledger").pubkey.equals(ledgerAddress(m.escrowVault))).toBe(true);
+    expect(at("escrow_ledger").isWritable).toBe(true);
+    // the ledger PDA's seed is the program's
+    const seed = idl.constants.find((c) => c.name === "SEED_LEDGER")!.value;
+    expect(seed).toBe(JSON.stringify(Array.from(utf8("ledger"))).replace(/,/g, ", "));
     expect(at("payment_mint").pubkey.equals(m.paymentMint)).toBe(true);
     expect(at("escrow_vault").pubkey.equals(m.escrowVault)).toBe(true);
     expect(at("token_program").pubkey.equals(m.paymentTokenProgram)).toBe(true);
@@ -166,6 +172,8 @@ describe("the instructions a requester signs", () => {
     expect(at("settlement").isWritable).toBe(true);
     expect(at("system_program").pubkey.equals(SystemProgram.programId)).toBe(true);
     expect(at("job").pubkey.equals(address)).toBe(true);
+    expect(at("escrow_ledger").pubkey.equals(ledgerAddress(m.escrowVault))).toBe(true);
+    expect(at("escrow_ledger").isWritable).toBe(true);
   });
 });
 

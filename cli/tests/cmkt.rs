@@ -363,9 +363,27 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     assert_eq!(r["escrow_surplus"], 1);
     let table = net.ok("requester", &["audit"]);
     assert!(
-        table.contains("(surplus 0.000001, sent from outside)") && table.contains("audit: OK"),
+        table.contains("(surplus 0.000001, sent from outside: `cmkt market sweep`")
+            && table.contains("audit: OK"),
         "{table}"
     );
+    // the authority sweeps the surplus to the treasury; the books stay, and only once
+    let err = net.fails("requester", &["market", "sweep", "--vault", "escrow"]);
+    assert!(
+        err.contains("ConstraintHasOne") || err.contains("has one"),
+        "{err}"
+    );
+    let swept = net.json("authority", &["market", "sweep", "--vault", "escrow"]);
+    assert_eq!(swept["swept"], 1, "{swept}");
+    let r = net.json("requester", &["audit"]);
+    assert_eq!(
+        (r["escrow_surplus"].clone(), r["escrow_swept"].clone()),
+        (0.into(), 1.into()),
+        "{r}"
+    );
+    assert_eq!(r["escrow_books"], r["open_escrow"], "{r}");
+    let err = net.fails("authority", &["market", "sweep", "--vault", "escrow"]);
+    assert!(err.contains("no surplus"), "{err}");
 
     // bad input: one clear line each
     let (m, inp) = (module.to_str().unwrap(), input.to_str().unwrap());

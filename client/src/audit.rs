@@ -4,7 +4,7 @@
 
 use crate::{
     rpc::{Chain, ChainError},
-    Job, MarketRef, Outcome, Provider, Pubkey, Settlement, Verdict,
+    Job, Ledger, MarketRef, Outcome, Provider, Pubkey, Settlement, Verdict,
 };
 use compute_market::constants::BPS_DENOMINATOR;
 use serde::Serialize;
@@ -16,6 +16,10 @@ pub struct Snapshot {
     pub market: MarketRef,
     pub escrow_vault_balance: u64,
     pub stake_vault_balance: u64,
+    /// The program's books of the escrow vault (`None`: the market has no ledger).
+    pub escrow_ledger: Option<Ledger>,
+    /// The program's books of the stake vault.
+    pub stake_ledger: Option<Ledger>,
     pub jobs: Vec<(Pubkey, Job)>,
     pub providers: Vec<(Pubkey, Provider)>,
     pub settlements: Vec<(Pubkey, Settlement)>,
@@ -68,6 +72,14 @@ pub struct Report {
     pub escrow_surplus: u64,
     /// Tokens in the stake vault beyond the providers' stakes.
     pub stake_surplus: u64,
+    /// The escrow vault's books as its on-chain ledger keeps them (equal to `open_escrow`).
+    pub escrow_books: u64,
+    /// The stake vault's books as its on-chain ledger keeps them (equal to `total_stake`).
+    pub stake_books: u64,
+    /// Surplus the authority swept from the escrow vault to the treasury so far.
+    pub escrow_swept: u64,
+    /// Surplus the authority swept from the stake vault to the treasury so far.
+    pub stake_swept: u64,
     pub providers: BTreeMap<String, ProviderTotals>,
     pub requesters: BTreeMap<String, RequesterTotals>,
     /// Every rule that does not hold, one line each. Empty when the market is sound.
@@ -86,6 +98,8 @@ impl Report {
 pub async fn fetch(chain: &Chain, market: &Pubkey) -> Result<Snapshot, ChainError> {
     let market = chain.market(market).await?;
     Ok(Snapshot {
+        escrow_ledger: chain.ledger(&market.escrow_ledger()).await?,
+        stake_ledger: chain.ledger(&market.stake_ledger()).await?,
         escrow_vault_balance: chain.token_balance(&market.state.escrow_vault).await?,
         stake_vault_balance: chain.token_balance(&market.state.stake_vault).await?,
         jobs: chain.jobs(&market.address).await?,
@@ -255,6 +269,41 @@ pub fn audit(snap: &Snapshot) -> Report {
                 "provider {address}: records attribute {} slashed, the account counts {}",
                 t.slashed, p.total_slashed
             ));
+        }
+    }
+    // The program's own books of each vault must equal what the accounts add up to.
+    for (name, ledger, books, sum, swept, what) in [
+        (
+            "escrow",
+            &snap.escrow_ledger,
+            &mut r.escrow_books,
+            r.open_escrow,
+            &mut r.escrow_swept,
+            "open jobs escrow",
+        ),
+        (
+            "stake",
+            &snap.stake_ledger,
+            &mut r.stake_books,
+            r.total_stake,
+            &mut r.stake_swept,
+            "providers' stakes sum to",
+        ),
+    ] {
+        match ledger {
+            None => r
+                .violations
+                .push(format!("the {name} vault has no ledger account")),
+            Some(l) => {
+                *books = l.books;
+                *swept = l.swept;
+                if l.books != sum {
+                    r.violations.push(format!(
+                        "the {name} ledger books {} but {what} {sum}",
+                        l.books
+                    ));
+                }
+            }
         }
     }
     // Anyone can send tokens to a vault: a surplus is reported, only a shortfall is a violation.

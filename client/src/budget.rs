@@ -36,7 +36,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
     (
         "init_market",
         ixs::InitMarket::DISCRIMINATOR,
-        Limit::flat(33_500),
+        Limit::flat(51_000),
     ),
     (
         "update_market",
@@ -44,11 +44,16 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
         Limit::flat(4_500),
     ),
     (
+        "sweep_surplus",
+        ixs::SweepSurplus::DISCRIMINATOR,
+        Limit::flat(11_500),
+    ),
+    (
         "register_provider",
         ixs::RegisterProvider::DISCRIMINATOR,
         Limit::flat(11_000),
     ),
-    ("stake", ixs::Stake::DISCRIMINATOR, Limit::flat(15_500)),
+    ("stake", ixs::Stake::DISCRIMINATOR, Limit::flat(18_500)),
     (
         "request_unstake",
         ixs::RequestUnstake::DISCRIMINATOR,
@@ -57,7 +62,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
     (
         "withdraw_stake",
         ixs::WithdrawStake::DISCRIMINATOR,
-        Limit::flat(15_500),
+        Limit::flat(19_000),
     ),
     (
         "update_provider",
@@ -69,11 +74,11 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
         ixs::CloseProvider::DISCRIMINATOR,
         Limit::flat(5_000),
     ),
-    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(27_000)),
+    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(29_500)),
     (
         "cancel_job",
         ixs::CancelJob::DISCRIMINATOR,
-        Limit::flat(25_000),
+        Limit::flat(31_500),
     ),
     (
         "claim_job",
@@ -83,7 +88,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
     (
         "expire_claim",
         ixs::ExpireClaim::DISCRIMINATOR,
-        Limit::flat(26_000),
+        Limit::flat(30_000),
     ),
     (
         "commit_result",
@@ -106,7 +111,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
 ];
 
 /// Accounts of `finalize_job` before the two per held slot.
-const FINALIZE_FIXED_ACCOUNTS: usize = 16;
+const FINALIZE_FIXED_ACCOUNTS: usize = 18;
 
 /// The limit of an instruction of the program by name (`finalize_job`), for `held` slots.
 pub fn program_limit(name: &str, held: u8) -> Option<u32> {
@@ -268,7 +273,7 @@ mod tests {
             data: ixs::ClaimJob::DISCRIMINATOR.to_vec(),
         };
         assert_eq!(instruction_units(&claim, &program), 25_000);
-        // finalize grows with the held slots: 16 fixed accounts, two per slot
+        // finalize grows with the held slots: 18 fixed accounts, two per slot
         let metas = |n: usize| {
             (0..n)
                 .map(|_| {
@@ -310,7 +315,7 @@ mod tests {
         };
         let search = PDA_TRY_UNITS * (510 - u32::from(bump) - u32::from(settlement_bump));
         assert_eq!(pda_search_units(&post, &program), search);
-        assert_eq!(instruction_units(&post, &program), 27_000 + search);
+        assert_eq!(instruction_units(&post, &program), 29_500 + search);
         // another program's instruction is not ours; an unknown one gets the runtime default
         post.program_id = Pubkey::new_unique();
         assert_eq!(instruction_units(&post, &program), other::UNKNOWN);

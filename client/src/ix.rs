@@ -39,6 +39,8 @@ pub fn init_market(
     args: crate::MarketInitArgs,
 ) -> Instruction {
     let market = pda::market(program, authority, args.market_id);
+    let escrow_vault = pda::escrow_vault(program, &market);
+    let stake_vault = pda::stake_vault(program, &market);
     build(
         program,
         acc::MarketInit {
@@ -46,8 +48,10 @@ pub fn init_market(
             market,
             payment_mint: *payment_mint,
             stake_mint: *stake_mint,
-            escrow_vault: pda::escrow_vault(program, &market),
-            stake_vault: pda::stake_vault(program, &market),
+            escrow_vault,
+            stake_vault,
+            escrow_ledger: pda::ledger(program, &escrow_vault),
+            stake_ledger: pda::ledger(program, &stake_vault),
             payment_token_program: *payment_token_program,
             stake_token_program: *stake_token_program,
             system_program: system_program::ID,
@@ -69,6 +73,30 @@ pub fn update_market(
             market: market.address,
         },
         data::UpdateMarket { args },
+    )
+}
+
+/// `sweep_surplus` of the escrow vault (`stake == false`) or the stake vault into the
+/// treasury's associated token account for that vault's mint.
+pub fn sweep_surplus(authority: &Pubkey, market: &MarketRef, stake: bool) -> Instruction {
+    let m = &market.state;
+    let (vault, mint, token_program) = if stake {
+        (m.stake_vault, m.stake_mint, m.stake_token_program)
+    } else {
+        (m.escrow_vault, m.payment_mint, m.payment_token_program)
+    };
+    build(
+        &market.program,
+        acc::MarketSweepSurplus {
+            authority: *authority,
+            market: market.address,
+            ledger: pda::ledger(&market.program, &vault),
+            vault,
+            mint,
+            treasury_token: ata(&m.treasury, &mint, &token_program),
+            token_program,
+        },
+        data::SweepSurplus {},
     )
 }
 
@@ -107,6 +135,7 @@ pub fn stake(owner: &Pubkey, market: &MarketRef, owner_token: &Pubkey, amount: u
             provider: market.provider(owner),
             owner_token: *owner_token,
             stake_vault: m.stake_vault,
+            stake_ledger: market.stake_ledger(),
             stake_mint: m.stake_mint,
             token_program: m.stake_token_program,
         },
@@ -138,6 +167,7 @@ pub fn withdraw_stake(owner: &Pubkey, market: &MarketRef, destination: &Pubkey) 
             provider: market.provider(owner),
             destination: *destination,
             stake_vault: m.stake_vault,
+            stake_ledger: market.stake_ledger(),
             stake_mint: m.stake_mint,
             token_program: m.stake_token_program,
         },
@@ -191,8 +221,9 @@ pub fn post_job(
             settlement: market.settlement(&job),
             requester_token: *requester_token,
             escrow_vault: m.escrow_vault,
+            escrow_ledger: market.escrow_ledger(),
             payment_mint: m.payment_mint,
-            stake_vault: m.stake_vault,
+            stake_ledger: market.stake_ledger(),
             token_program: m.payment_token_program,
             system_program: system_program::ID,
         },
@@ -218,6 +249,7 @@ pub fn cancel_job(
             settlement: market.settlement(job),
             refund_to: *refund_to,
             escrow_vault: m.escrow_vault,
+            escrow_ledger: market.escrow_ledger(),
             payment_mint: m.payment_mint,
             token_program: m.payment_token_program,
             system_program: system_program::ID,
@@ -260,6 +292,7 @@ pub fn expire_claim(
             job: *job,
             provider: market.provider(slot_provider),
             stake_vault: m.stake_vault,
+            stake_ledger: market.stake_ledger(),
             stake_mint: m.stake_mint,
             slash_treasury: ata(&m.treasury, &m.stake_mint, &m.stake_token_program),
             bounty_to: *bounty_to,
@@ -327,6 +360,8 @@ pub fn finalize_job(
             refund_to: ata(&job.requester, &m.payment_mint, &m.payment_token_program),
             escrow_vault: m.escrow_vault,
             stake_vault: m.stake_vault,
+            escrow_ledger: market.escrow_ledger(),
+            stake_ledger: market.stake_ledger(),
             payment_mint: m.payment_mint,
             stake_mint: m.stake_mint,
             fee_treasury: ata(&m.treasury, &m.payment_mint, &m.payment_token_program),

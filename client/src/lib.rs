@@ -22,7 +22,7 @@ pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};
 pub use compute_market::{
     self as program, constants,
     state::{
-        commitment_hash, is_strict_majority, Job, JobStatus, Market, MarketConfig, Outcome,
+        commitment_hash, is_strict_majority, Job, JobStatus, Ledger, Market, MarketConfig, Outcome,
         Provider, Settlement, Slot, SlotState, SlotVerdict, Verdict,
     },
     JobPostArgs, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs, ID as PROGRAM_ID,
@@ -73,6 +73,16 @@ impl MarketRef {
     /// The job `nonce` of `requester` in this market.
     pub fn job(&self, requester: &Pubkey, nonce: u64) -> Pubkey {
         pda::job(&self.program, &self.address, requester, nonce)
+    }
+
+    /// The books of the escrow vault.
+    pub fn escrow_ledger(&self) -> Pubkey {
+        pda::ledger(&self.program, &self.state.escrow_vault)
+    }
+
+    /// The books of the stake vault.
+    pub fn stake_ledger(&self) -> Pubkey {
+        pda::ledger(&self.program, &self.state.stake_vault)
     }
 
     /// The settlement record of `job`.

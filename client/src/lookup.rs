@@ -1,8 +1,8 @@
-//! Address lookup tables for the transactions that outgrow a packet. A finalize names 16 accounts
+//! Address lookup tables for the transactions that outgrow a packet. A finalize names 18 accounts
 //! plus two per held slot; with n = 8, different payment and stake token programs (Token-2022 and
 //! SPL Token, say) and the compute-budget instructions, the legacy transaction is larger than the
 //! 1 232 bytes a packet carries. A v0 transaction that loads the market's own accounts (vaults,
-//! mints, treasury accounts, token programs) from a lookup table names each in one byte instead
+//! ledgers, mints, treasury accounts, token programs) from a lookup table names each in one byte instead
 //! of 32, and fits.
 //!
 //! A table holds the accounts every finalize and claim expiry of one market names. It belongs to
@@ -25,6 +25,8 @@ pub fn market_addresses(market: &MarketRef) -> Vec<Pubkey> {
         market.address,
         m.escrow_vault,
         m.stake_vault,
+        market.escrow_ledger(),
+        market.stake_ledger(),
         m.payment_mint,
         m.stake_mint,
         ata(&m.treasury, &m.payment_mint, &m.payment_token_program),

@@ -44,6 +44,11 @@ pub fn escrow_vault(program: &Pubkey, market: &Pubkey) -> Pubkey {
     find(program, &[SEED_ESCROW_VAULT, market.as_ref()])
 }
 
+/// `["ledger", vault]`: the program's books of a market vault.
+pub fn ledger(program: &Pubkey, vault: &Pubkey) -> Pubkey {
+    find(program, &[SEED_LEDGER, vault.as_ref()])
+}
+
 /// `["stake_vault", market]`.
 pub fn stake_vault(program: &Pubkey, market: &Pubkey) -> Pubkey {
     find(program, &[SEED_STAKE_VAULT, market.as_ref()])

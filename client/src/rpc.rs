@@ -3,7 +3,7 @@
 //! the worker, the CLI and the auditor need.
 
 use crate::{
-    decode, logs, pda, ClientError, Job, Market, MarketRef, Provider, Pubkey, Settlement,
+    decode, logs, pda, ClientError, Job, Ledger, Market, MarketRef, Provider, Pubkey, Settlement,
     PROGRAM_ID,
 };
 use anchor_lang::Discriminator;
@@ -502,6 +502,11 @@ impl Chain {
             address: *address,
             state,
         })
+    }
+
+    /// A vault's ledger (`MarketRef::escrow_ledger`, `MarketRef::stake_ledger`).
+    pub async fn ledger(&self, address: &Pubkey) -> Result<Option<Ledger>, ChainError> {
+        self.decoded(address, "Ledger").await
     }
 
     /// A job, or `None` once it is settled or cancelled.

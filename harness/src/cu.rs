@@ -459,6 +459,24 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
         ix::close_provider(&p.pubkey(), &market),
         &[&p],
     )?;
+
+    // tokens sent to the vaults from outside, swept to the treasury
+    for (vault, mint, program, stake) in [
+        (
+            m.escrow_vault,
+            m.payment_mint,
+            m.payment_token_program,
+            false,
+        ),
+        (m.stake_vault, m.stake_mint, m.stake_token_program, true),
+    ] {
+        b.send(
+            &[token::mint_to(&program, &mint, &vault, &admin.pubkey(), 5)],
+            &[&admin],
+        )?;
+        let sweep = ix::sweep_surplus(&admin.pubkey(), &market, stake);
+        b.measure("sweep_surplus", 0, 0, sweep, &[&admin])?;
+    }
     Ok(b.rows)
 }
 

@@ -17,6 +17,15 @@ fn every_instruction_fits_the_limit_clients_request() {
             r.instruction, r.replicas, r.token, r.units, r.pda_search, r.limit
         );
     }
+    // a finalize's limit counts exactly its held slots (the builder's fixed accounts match the
+    // budget's count of them)
+    for r in rows
+        .iter()
+        .filter(|r| r.instruction.starts_with("finalize_job"))
+    {
+        let want = budget::program_limit("finalize_job", r.held).unwrap();
+        assert_eq!(r.limit, u64::from(want) + r.pda_search, "{r:?}");
+    }
     let over: Vec<_> = rows.iter().filter(|r| r.units > r.limit).collect();
     assert!(over.is_empty(), "over the limit clients request: {over:#?}");
     for (name, _, _) in budget::PROGRAM_LIMITS {

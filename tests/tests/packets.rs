@@ -1,6 +1,6 @@
-//! Jobs at the largest n against the packet limit: a finalize with eight held slots fits a legacy
-//! transaction with one token program, and with Token-2022 payment, SPL stake and the
-//! compute-budget instructions it needs a v0 transaction with the market's lookup table.
+//! Jobs at the largest n against the packet limit: with the compute-budget instructions a
+//! finalize fits a legacy transaction up to seven held slots with one token program; with eight
+//! it needs a v0 transaction with the market's lookup table, with one or two token programs.
 
 mod common;
 
@@ -67,42 +67,20 @@ fn assert_six_paid_two_slashed(env: &Env, job: &Pubkey) {
     env.assert_vaults_balanced();
 }
 
-#[test]
-fn eight_replicas_settle_in_one_transaction_that_fits_the_packet_limit() {
-    let (mut env, job, cranker, finalize) = eight_replicas_revealed(Options::default());
-    let tx = solana_sdk::transaction::Transaction::new_with_payer(
-        std::slice::from_ref(&finalize),
-        Some(&cranker.pubkey()),
-    );
-    let size = tx.message.serialize().len() + 1 + 64;
-    println!(
-        "finalize with n = 8: {} accounts, {size} bytes",
-        finalize.accounts.len()
-    );
-    assert!(
-        size <= 1232,
-        "a legacy transaction must fit one packet: {size} bytes"
-    );
-    env.send(&[finalize], &[&cranker]).unwrap();
-    assert_six_paid_two_slashed(&env, &job);
-}
-
-#[test]
-fn eight_replicas_with_two_token_programs_settle_in_a_v0_transaction_with_a_lookup_table() {
+/// What a client sends for `finalize`: behind a compute-unit limit and a priority fee, as a v0
+/// transaction loading the market's accounts from a lookup table (created by `cranker`). Returns
+/// the legacy and the v0 sizes.
+fn settle_with_lookup_table(
+    env: &mut Env,
+    cranker: &Keypair,
+    finalize: Instruction,
+) -> (usize, usize) {
     use compute_market_client::{lookup, rpc};
     use solana_sdk::{
         message::{v0, VersionedMessage},
         transaction::VersionedTransaction,
     };
-    // payment in Token-2022, stake in SPL Token: the most accounts a finalize names
-    let (mut env, job, cranker, finalize) = eight_replicas_revealed(Options {
-        token_program: TOKEN_2022,
-        stake_token_program: Some(SPL_TOKEN),
-        ..Options::default()
-    });
     let market = env.market.clone();
-
-    // what a client sends: the finalize behind a compute-unit limit and a priority fee
     let mut chain = rpc::Chain::new("http://127.0.0.1:1");
     chain.priority_fee = 1_000;
     let all = chain.with_budget(std::slice::from_ref(&finalize));
@@ -128,22 +106,58 @@ fn eight_replicas_with_two_token_programs_settle_in_a_v0_transaction_with_a_look
         Some(cranker.pubkey()),
         addresses.clone(),
     );
-    env.send(&[create, extend], &[&cranker]).unwrap();
+    env.send(&[create, extend], &[cranker]).unwrap();
     env.svm.warp_to_slot(recent + 2);
     let tables = [lookup::AddressLookupTableAccount {
         key: table,
         addresses,
     }];
     let size = rpc::v0_transaction_size(&all, &cranker.pubkey(), &tables);
-    println!("finalize n = 8, Token-2022 + SPL Token, with compute budget: legacy {legacy} bytes, v0 {size} bytes");
     assert!(size <= rpc::PACKET_DATA_SIZE, "v0: {size} bytes");
     let message =
         v0::Message::try_compile(&cranker.pubkey(), &all, &tables, env.svm.latest_blockhash())
             .unwrap();
-    let tx = VersionedTransaction::try_new(VersionedMessage::V0(message), &[&cranker]).unwrap();
+    let tx = VersionedTransaction::try_new(VersionedMessage::V0(message), &[cranker]).unwrap();
     env.svm
         .send_transaction(tx)
         .map_err(|f| f.meta.logs.join("\n"))
         .unwrap();
+    (legacy, size)
+}
+
+#[test]
+fn a_finalize_fits_a_legacy_transaction_up_to_seven_replicas_with_one_token_program() {
+    use compute_market_client::{lookup, rpc};
+    let mut chain = rpc::Chain::new("http://127.0.0.1:1");
+    chain.priority_fee = 1_000;
+    let env = Env::new();
+    let payer = Pubkey::new_unique();
+    let mut market = env.market.clone();
+    market.state.config.max_replicas = 7;
+    assert!(lookup::largest_finalize_fits(&chain, &market, &payer));
+    market.state.config.max_replicas = 8;
+    assert!(!lookup::largest_finalize_fits(&chain, &market, &payer));
+}
+
+#[test]
+fn eight_replicas_with_one_token_program_settle_in_a_v0_transaction_with_a_lookup_table() {
+    let (mut env, job, cranker, finalize) = eight_replicas_revealed(Options::default());
+    let (legacy, v0) = settle_with_lookup_table(&mut env, &cranker, finalize);
+    println!(
+        "finalize n = 8, SPL Token, with compute budget: legacy {legacy} bytes, v0 {v0} bytes"
+    );
+    assert_six_paid_two_slashed(&env, &job);
+}
+
+#[test]
+fn eight_replicas_with_two_token_programs_settle_in_a_v0_transaction_with_a_lookup_table() {
+    // payment in Token-2022, stake in SPL Token: the most accounts a finalize names
+    let (mut env, job, cranker, finalize) = eight_replicas_revealed(Options {
+        token_program: TOKEN_2022,
+        stake_token_program: Some(SPL_TOKEN),
+        ..Options::default()
+    });
+    let (legacy, v0) = settle_with_lookup_table(&mut env, &cranker, finalize);
+    println!("finalize n = 8, Token-2022 + SPL Token, with compute budget: legacy {legacy} bytes, v0 {v0} bytes");
     assert_six_paid_two_slashed(&env, &job);
 }

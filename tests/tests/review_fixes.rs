@@ -235,17 +235,6 @@ fn tokens_sent_to_a_vault_are_a_surplus_not_a_violation() {
     assert!(!report.ok() && report.violations[0].contains("stake vault holds"));
 }
 
-/// An SPL Token `Transfer` (the vaults' mints here are plain SPL Token mints).
-fn token_transfer(
-    from: &compute_market_client::Pubkey,
-    to: &compute_market_client::Pubkey,
-    owner: &compute_market_client::Pubkey,
-    amount: u64,
-) -> compute_market_client::Instruction {
-    anchor_spl::token::spl_token::instruction::transfer(&SPL_TOKEN, from, to, owner, &[], amount)
-        .unwrap()
-}
-
 // ---- expired-claim slashes are attributed --------------------------------------------------
 
 #[test]

@@ -1,19 +1,24 @@
 /**
  * The auditor's checks, the same rules as `client/src/audit.rs`: each settlement's arithmetic
  * and verdicts; per market that the vaults hold at least the open escrows and the stakes (anyone
- * can send tokens to a vault, so a surplus is reported and only a shortfall is a violation); and
+ * can send tokens to a vault, so a surplus is reported and only a shortfall is a violation), and
+ * that the program's own books of each vault (its `Ledger`) equal those sums; and
  * that every slash a live provider account counts is attributed by a record: settlement verdicts,
  * and the expired claims open jobs and settlements list (each lost the job's collateral).
  */
 import type { PublicKey } from "@solana/web3.js";
 import { toHex as hex } from "./bytes";
-import { feePerReplica, type Job, type Market, type Outcome, type Provider, type Settlement } from "./market";
+import { feePerReplica, type Job, type Ledger, type Market, type Outcome, type Provider, type Settlement } from "./market";
 
 /** Everything the audit of one market reads (`audit::Snapshot`). */
 export interface Snapshot {
   market: Market;
   escrowVaultBalance: bigint;
   stakeVaultBalance: bigint;
+  /** The program's books of the escrow vault (null: the market has no ledger). */
+  escrowLedger: Ledger | null;
+  /** The program's books of the stake vault. */
+  stakeLedger: Ledger | null;
   /** The market's open jobs. */
   jobs: Job[];
   providers: Provider[];
@@ -63,6 +68,14 @@ export interface Report {
   escrowSurplus: bigint;
   /** Tokens in the stake vault beyond the providers' stakes. */
   stakeSurplus: bigint;
+  /** The escrow vault's books as its on-chain ledger keeps them (equal to `openEscrow`). */
+  escrowBooks: bigint;
+  /** The stake vault's books as its on-chain ledger keeps them (equal to `totalStake`). */
+  stakeBooks: bigint;
+  /** Surplus the authority swept from the escrow vault to the treasury so far. */
+  escrowSwept: bigint;
+  /** Surplus the authority swept from the stake vault to the treasury so far. */
+  stakeSwept: bigint;
   providers: Map<string, ProviderTotals>;
   requesters: Map<string, RequesterTotals>;
   /** Live providers whose records include a settlement from before the account was registered
@@ -144,6 +157,7 @@ export function audit(snap: Snapshot): Report {
     stakeVaultBalance: snap.stakeVaultBalance,
     totalPaid: 0n, totalFees: 0n, totalRefunded: 0n, totalSlashed: 0n, totalBounties: 0n,
     escrowSurplus: 0n, stakeSurplus: 0n,
+    escrowBooks: 0n, stakeBooks: 0n, escrowSwept: 0n, stakeSwept: 0n,
     providers: new Map(),
     requesters: new Map(),
     earlierAccount: new Set(),
@@ -208,6 +222,17 @@ export function audit(snap: Snapshot): Report {
       r.violations.push(`provider ${p.address.toBase58()}: records attribute ${t.slashed} slashed, the account counts ${p.totalSlashed}`);
     }
   }
+  // the program's own books of each vault equal what the accounts add up to
+  const books = (name: string, l: Ledger | null, sum: bigint, what: string): [bigint, bigint] => {
+    if (!l) {
+      r.violations.push(`market ${m}: the ${name} vault has no ledger account`);
+      return [0n, 0n];
+    }
+    if (l.books !== sum) r.violations.push(`market ${m}: the ${name} ledger books ${l.books} but ${what} ${sum}`);
+    return [l.books, l.swept];
+  };
+  [r.escrowBooks, r.escrowSwept] = books("escrow", snap.escrowLedger, r.openEscrow, "open jobs escrow");
+  [r.stakeBooks, r.stakeSwept] = books("stake", snap.stakeLedger, r.totalStake, "providers' stakes sum to");
   if (r.escrowVaultBalance >= r.openEscrow) r.escrowSurplus = r.escrowVaultBalance - r.openEscrow;
   else r.violations.push(`market ${m}: escrow vault holds ${r.escrowVaultBalance} but open jobs escrow ${r.openEscrow}`);
   if (r.stakeVaultBalance >= r.totalStake) r.stakeSurplus = r.stakeVaultBalance - r.totalStake;
@@ -393,6 +418,10 @@ export function reportRecord(r: Report) {
     total_bounties: r.totalBounties.toString(),
     escrow_surplus: r.escrowSurplus.toString(),
     stake_surplus: r.stakeSurplus.toString(),
+    escrow_books: r.escrowBooks.toString(),
+    stake_books: r.stakeBooks.toString(),
+    escrow_swept: r.escrowSwept.toString(),
+    stake_swept: r.stakeSwept.toString(),
     providers: byKey(r.providers, (t) => ({
       stake: t.stake.toString(),
       locked: t.locked.toString(),

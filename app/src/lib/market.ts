@@ -173,6 +173,16 @@ export interface Provider {
   endpoint: string;
 }
 
+/** The program's books of one market vault (`Ledger`): what of the vault's tokens is owed. */
+export interface Ledger {
+  address: PublicKey;
+  market: PublicKey;
+  vault: PublicKey;
+  books: bigint;
+  /** Surplus the authority swept to the treasury so far. */
+  swept: bigint;
+}
+
 // ---- decoding -------------------------------------------------------------------------------
 
 type Raw = Record<string, unknown>;
@@ -282,6 +292,16 @@ function decodeSettlement(address: PublicKey, a: Raw): Settlement {
   };
 }
 
+function decodeLedger(address: PublicKey, a: Raw): Ledger {
+  return {
+    address,
+    market: a.market as PublicKey,
+    vault: a.vault as PublicKey,
+    books: big(a.books),
+    swept: big(a.swept),
+  };
+}
+
 function decodeProvider(address: PublicKey, a: Raw): Provider {
   return {
     address,
@@ -312,7 +332,7 @@ function filters(f: { market?: PublicKey; requester?: PublicKey }, requesterOffs
   ];
 }
 
-type Kind = "job" | "settlement" | "provider";
+type Kind = "job" | "settlement" | "provider" | "ledger";
 /** The part of Anchor's untyped account namespace this client uses. */
 type Accounts = Record<
   Kind,
@@ -385,6 +405,11 @@ export class MarketClient {
 
   provider(market: PublicKey, owner: PublicKey): Promise<Provider | null> {
     return this.one("provider", decodeProvider, providerAddress(market, owner));
+  }
+
+  /** The books of a market vault (`ledgerAddress`); null for a market without them. */
+  ledger(vault: PublicKey): Promise<Ledger | null> {
+    return this.one("ledger", decodeLedger, ledgerAddress(vault));
   }
 
   settlement(job: PublicKey): Promise<Settlement | null> {
@@ -475,9 +500,10 @@ export class MarketClient {
         settlement: settlementAddress(job),
         requesterToken: requesterTokenAccount(p.market, p.requester),
         escrowVault: p.market.escrowVault,
+        escrowLedger: ledgerAddress(p.market.escrowVault),
         paymentMint: p.market.paymentMint,
-        // read only: its balance at posting scales the job's eligibility windows
-        stakeVault: p.market.stakeVault,
+        // read only: the stake it books scales the job's eligibility windows
+        stakeLedger: ledgerAddress(p.market.stakeVault),
         tokenProgram: p.market.paymentTokenProgram,
       })
       .instruction();
@@ -495,6 +521,7 @@ export class MarketClient {
         settlement: settlementAddress(job.address),
         refundTo: requesterTokenAccount(market, requester),
         escrowVault: market.escrowVault,
+        escrowLedger: ledgerAddress(market.escrowVault),
         paymentMint: market.paymentMint,
         tokenProgram: market.paymentTokenProgram,
         systemProgram: SystemProgram.programId,
@@ -534,6 +561,11 @@ export function postJobUnits(market: PublicKey, requester: PublicKey, nonce: big
  * record it creates. */
 export function cancelJobUnits(job: PublicKey): number {
   return programUnits("cancel_job", [settlementPda(job)[1]]);
+}
+
+/** The ledger PDA `["ledger", vault]`: the program's books of a market vault. */
+export function ledgerAddress(vault: PublicKey): PublicKey {
+  return PublicKey.findProgramAddressSync([utf8("ledger"), vault.toBytes()], PROGRAM_ID)[0];
 }
 
 export function providerAddress(market: PublicKey, owner: PublicKey): PublicKey {

@@ -87,15 +87,19 @@ export function AuditPage() {
     ]);
     const views: MarketView[] = await Promise.all(
       markets.map(async (m) => {
-        const [escrowVaultBalance, stakeVaultBalance] = await Promise.all([
+        const [escrowVaultBalance, stakeVaultBalance, escrowLedger, stakeLedger] = await Promise.all([
           client.tokenBalance(m.escrowVault),
           client.tokenBalance(m.stakeVault),
+          client.ledger(m.escrowVault),
+          client.ledger(m.stakeVault),
         ]);
         const of = <T extends { market: PublicKey }>(xs: T[]) => xs.filter((x) => x.market.equals(m.address));
         const report = audit({
           market: m,
           escrowVaultBalance,
           stakeVaultBalance,
+          escrowLedger,
+          stakeLedger,
           jobs: of(jobs),
           providers: of(providers),
           settlements: of(settlements),
@@ -162,7 +166,7 @@ export function AuditPage() {
         <>
           <div className={data.violations.length === 0 ? "ok" : "error"} data-testid="conservation" role="status">
             {data.violations.length === 0
-              ? `✔ Conservation holds: in every market the escrow vault covers the open jobs' escrow and the stake vault the providers' stakes (a surplus someone sent to a vault is shown below, owed to nobody), every slash a provider account counts is attributed by a record, and all ${data.settlements.length} settlements add up.`
+              ? `✔ Conservation holds: in every market the escrow vault covers the open jobs' escrow and the stake vault the providers' stakes, the program's own books (ledgers) of each vault equal those sums (a surplus someone sent to a vault is shown below, owed to nobody, and the authority may sweep it to the treasury), every slash a provider account counts is attributed by a record, and all ${data.settlements.length} settlements add up.`
               : `✘ ${data.violations.length} rule(s) broken:`}
             {data.violations.length > 0 && <ul>{data.violations.map((v) => <li key={v}>{v}</li>)}</ul>}
           </div>
@@ -171,7 +175,7 @@ export function AuditPage() {
             <thead>
               <tr>
                 <th>Market</th><th>Open jobs</th><th>Open escrow</th><th>Escrow vault</th><th>Escrow surplus</th>
-                <th>Stakes</th><th>Stake vault</th><th>Stake surplus</th><th>Fee</th>
+                <th>Stakes</th><th>Stake vault</th><th>Stake surplus</th><th>Swept (escrow / stake)</th><th>Fee</th>
               </tr>
             </thead>
             <tbody>
@@ -185,6 +189,9 @@ export function AuditPage() {
                   <td><Amount v={r.totalStake} decimals={stk(m.address)} /></td>
                   <td><Amount v={r.stakeVaultBalance} decimals={stk(m.address)} /></td>
                   <td data-testid="stake-surplus"><Amount v={r.stakeSurplus} decimals={stk(m.address)} /></td>
+                  <td data-testid="swept">
+                    <Amount v={r.escrowSwept} decimals={pay(m.address)} /> / <Amount v={r.stakeSwept} decimals={stk(m.address)} />
+                  </td>
                   <td>{m.config.feeBps / 100}%</td>
                 </tr>
               ))}

@@ -106,6 +106,14 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         surplus(r.stake_surplus, sd)
                     ),
                 ),
+                (
+                    "surplus swept to the treasury",
+                    format!(
+                        "{} / {}",
+                        format_amount(r.escrow_swept, d),
+                        format_amount(r.stake_swept, sd)
+                    ),
+                ),
                 ("paid to providers", format_amount(r.total_paid, d)),
                 ("fees", format_amount(r.total_fees, d)),
                 ("refunded", format_amount(r.total_refunded, d)),
@@ -147,7 +155,7 @@ fn surplus(amount: u64, decimals: u8) -> String {
         String::new()
     } else {
         format!(
-            " (surplus {}, sent from outside)",
+            " (surplus {}, sent from outside: `cmkt market sweep` sends it to the treasury)",
             format_amount(amount, decimals)
         )
     }

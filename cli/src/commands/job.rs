@@ -203,7 +203,12 @@ async fn wait(chain: &Chain, job: &Pubkey, timeout: Duration) -> Result<Settleme
                     last = now;
                 }
             }
-            None => bail!("job {job} was closed without a settlement (cancelled)"),
+            // the finalize that closed the job wrote its settlement in the same transaction:
+            // read it again, as it may have landed between the two reads
+            None => match chain.settlement(job).await? {
+                Some(_) => continue,
+                None => bail!("job {job} does not exist and has no settlement record"),
+            },
         }
         if start.elapsed() > timeout {
             bail!("job {job} did not settle within {} s", timeout.as_secs());

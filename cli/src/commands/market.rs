@@ -1,4 +1,4 @@
-//! `cmkt market init|show|update`.
+//! `cmkt market init|show|update|sweep`.
 
 use super::{mint_decimals, mint_info};
 use crate::{out, settings::*, Ctx};
@@ -40,6 +40,22 @@ pub enum Cmd {
         #[arg(long)]
         treasury: Option<String>,
     },
+    /// Send what a vault holds beyond the program's books (tokens sent to it from outside) to
+    /// the treasury (authority only; `cmkt audit` shows the surplus). The books never move.
+    Sweep {
+        /// Which vault.
+        #[arg(long, value_enum)]
+        vault: Vault,
+    },
+}
+
+/// One of a market's two vaults.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Vault {
+    /// The payment-mint vault holding open jobs' escrow.
+    Escrow,
+    /// The stake-mint vault holding providers' stake.
+    Stake,
 }
 
 /// Rule overrides, in base units and seconds.
@@ -162,12 +178,16 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let s = &m.state;
             let escrow = chain.token_balance(&s.escrow_vault).await?;
             let staked = chain.token_balance(&s.stake_vault).await?;
+            let books = |l: Option<compute_market_client::Ledger>| l.map(|l| l.books);
+            let escrow_books = books(chain.ledger(&m.escrow_ledger()).await?);
+            let stake_books = books(chain.ledger(&m.stake_ledger()).await?);
             let value = json!({
                 "address": address.to_string(), "authority": s.authority.to_string(),
                 "payment_mint": s.payment_mint.to_string(), "stake_mint": s.stake_mint.to_string(),
                 "escrow_vault": s.escrow_vault.to_string(), "stake_vault": s.stake_vault.to_string(),
                 "treasury": s.treasury.to_string(), "paused": s.paused,
                 "escrow_balance": escrow, "stake_balance": staked,
+                "escrow_books": escrow_books, "stake_books": stake_books,
                 "config": {
                     "min_stake": s.config.min_stake, "collateral_per_claim": s.config.collateral_per_claim,
                     "fee_bps": s.config.fee_bps, "slash_bounty_bps": s.config.slash_bounty_bps,
@@ -212,6 +232,58 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 }
                 t.render()
             })
+        }
+        Cmd::Sweep { vault } => {
+            let authority = ctx.settings.keypair()?;
+            let m = ctx.market(&chain).await?;
+            let s = &m.state;
+            let stake = matches!(vault, Vault::Stake);
+            let (address, ledger, mint, program) = if stake {
+                (
+                    s.stake_vault,
+                    m.stake_ledger(),
+                    s.stake_mint,
+                    s.stake_token_program,
+                )
+            } else {
+                (
+                    s.escrow_vault,
+                    m.escrow_ledger(),
+                    s.payment_mint,
+                    s.payment_token_program,
+                )
+            };
+            let balance = chain.token_balance(&address).await?;
+            let books = chain
+                .ledger(&ledger)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the market has no ledger for vault {address}"))?
+                .books;
+            let amount = balance.saturating_sub(books);
+            if amount == 0 {
+                anyhow::bail!(
+                    "vault {address} holds {balance}, its books: there is no surplus to sweep"
+                );
+            }
+            let ixs = [
+                ix::create_ata(&authority.pubkey(), &s.treasury, &mint, &program),
+                ix::sweep_surplus(&authority.pubkey(), &m, stake),
+            ];
+            let sig = chain.send(&ixs, &authority, &[]).await?;
+            let d = mint_decimals(&chain, &mint).await?;
+            out::emit(
+                ctx.format,
+                &json!({"vault": address.to_string(), "swept": amount, "books": books,
+                        "signature": sig.to_string()}),
+                || {
+                    format!(
+                        "swept {} from vault {address} to the treasury {}; its books of {} stay ({sig})\n",
+                        format_amount(amount, d),
+                        s.treasury,
+                        format_amount(books, d)
+                    )
+                },
+            )
         }
         Cmd::Update {
             rules,

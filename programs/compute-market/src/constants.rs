@@ -20,6 +20,9 @@ pub const SEED_ESCROW_VAULT: &[u8] = b"escrow_vault";
 /// Stake vault token account (stake mint) PDA: `["stake_vault", market]`.
 #[constant]
 pub const SEED_STAKE_VAULT: &[u8] = b"stake_vault";
+/// `Ledger` PDA (the program's books of one vault): `["ledger", vault]`.
+#[constant]
+pub const SEED_LEDGER: &[u8] = b"ledger";
 
 /// Domain separator of result commitments:
 /// `sha256(COMMIT_DOMAIN || job || provider owner || result_root || salt)`.

@@ -109,4 +109,10 @@ pub enum MarketError {
         "Not this provider's turn yet: its eligibility window for the job opens at a later slot"
     )]
     NotEligibleYet,
+    #[msg("The vault holds no more than the program's books: there is no surplus to sweep")]
+    NoSurplus,
+    #[msg("The account is not one of the market's vaults, or not under its mint's token program")]
+    NotAMarketVault,
+    #[msg("The ledger passed is not the books of this market's vault")]
+    WrongLedger,
 }

@@ -144,6 +144,17 @@ pub struct ResultRevealed {
     pub result_root: [u8; 32],
 }
 
+/// Tokens a vault held over the program's books went to the treasury.
+#[event]
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurplusSwept {
+    pub market: Pubkey,
+    pub vault: Pubkey,
+    pub amount: u64,
+    pub books: u64,
+    pub swept_total: u64,
+}
+
 #[event]
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFinalized {

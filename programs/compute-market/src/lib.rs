@@ -45,6 +45,13 @@ pub mod compute_market {
         MarketUpdate::handler(ctx, args)
     }
 
+    /// Sends what a market vault holds over the program's books to the treasury (authority
+    /// only); the books never move.
+    #[access_control(ctx.accounts.validate())]
+    pub fn sweep_surplus(ctx: Context<MarketSweepSurplus>) -> Result<()> {
+        MarketSweepSurplus::handler(ctx)
+    }
+
     /// Registers the signer as a provider of a market.
     #[access_control(ctx.accounts.validate(&args))]
     pub fn register_provider(

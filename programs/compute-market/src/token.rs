@@ -128,7 +128,7 @@ pub fn require_token_account_of(
     Ok(())
 }
 
-/// Requires an account not to be one of the market's vaults, whose balances must equal the
+/// Requires an account not to be one of the market's vaults, whose balances must cover the
 /// program's books (with one mint for payment and stake, a transfer could otherwise cross from
 /// one vault into the other).
 pub fn require_not_vault(account: &AccountInfo, market: &Market) -> Result<()> {

@@ -117,6 +117,12 @@ pub fn assert_anchor_err<T: std::fmt::Debug>(r: Result<T, TransactionError>, e: 
 }
 
 /// A salt that differs per provider and job, as a worker would draw at random.
+/// An SPL Token `Transfer`, as anyone may send one into a vault (for plain SPL Token mints).
+pub fn token_transfer(from: &Pubkey, to: &Pubkey, owner: &Pubkey, amount: u64) -> Instruction {
+    anchor_spl::token::spl_token::instruction::transfer(&SPL_TOKEN, from, to, owner, &[], amount)
+        .unwrap()
+}
+
 pub fn salt(tag: u8) -> [u8; 32] {
     [tag; 32]
 }
@@ -350,6 +356,12 @@ impl Env {
             .map(|acc| client::decode(&address, "Provider", &acc.data).unwrap())
     }
 
+    /// A vault's ledger (the program's books of it).
+    pub fn ledger(&self, address: &Pubkey) -> Option<client::Ledger> {
+        self.account(address)
+            .map(|acc| client::decode(address, "Ledger", &acc.data).unwrap())
+    }
+
     pub fn settlement(&self, job: &Pubkey) -> Option<Settlement> {
         let address = self.market.settlement(job);
         self.account(&address)
@@ -544,6 +556,8 @@ impl Env {
             market: self.market.clone(),
             escrow_vault_balance: self.escrow_balance(),
             stake_vault_balance: self.stake_vault_balance(),
+            escrow_ledger: self.ledger(&self.market.escrow_ledger()),
+            stake_ledger: self.ledger(&self.market.stake_ledger()),
             jobs: vec![],
             providers: vec![],
             settlements: vec![],
@@ -578,6 +592,17 @@ impl Env {
             self.stake_vault_balance(),
             stakes,
             "stake vault == sum of stakes"
+        );
+        let books = |l: Pubkey| self.ledger(&l).expect("the market has its ledgers").books;
+        assert_eq!(
+            books(self.market.escrow_ledger()),
+            escrows,
+            "escrow ledger == sum of open escrows"
+        );
+        assert_eq!(
+            books(self.market.stake_ledger()),
+            stakes,
+            "stake ledger == sum of stakes"
         );
         for p in &providers {
             assert!(

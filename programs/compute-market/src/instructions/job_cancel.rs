@@ -1,7 +1,7 @@
 use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobCancelled;
-use crate::state::{Job, Market, Outcome, Settlement, SlotState};
+use crate::state::{Job, Ledger, Market, Outcome, Settlement, SlotState};
 use crate::token::{require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -43,6 +43,14 @@ pub struct JobCancel<'info> {
     #[account(mut, address = market.escrow_vault)]
     pub escrow_vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
+    /// The books of the escrow vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = escrow_ledger.vault == market.escrow_vault @ MarketError::WrongLedger,
+    )]
+    pub escrow_ledger: Box<Account<'info, Ledger>>,
+
     #[account(address = market.payment_mint)]
     pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
 
@@ -68,6 +76,7 @@ impl JobCancel<'_> {
         let clock = Clock::get()?;
         let a = ctx.accounts;
         let refund = a.job.escrow;
+        a.escrow_ledger.debit(refund)?;
         transfer_out(
             &a.market,
             &a.token_program.to_account_info(),

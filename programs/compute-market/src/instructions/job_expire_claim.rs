@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::ClaimExpired;
 use crate::math;
-use crate::state::{Job, Market, Provider, Slot, SlotState};
+use crate::state::{Job, Ledger, Market, Provider, Slot, SlotState};
 use crate::token::{pay, require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -29,6 +29,14 @@ pub struct JobExpireClaim<'info> {
 
     #[account(mut, address = market.stake_vault)]
     pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+
+    /// The books of the stake vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = stake_ledger.vault == market.stake_vault @ MarketError::WrongLedger,
+    )]
+    pub stake_ledger: Box<Account<'info, Ledger>>,
 
     #[account(address = market.stake_mint)]
     pub stake_mint: InterfaceAccount<'info, Mint>,
@@ -75,6 +83,7 @@ impl JobExpireClaim<'_> {
         let slashed_owner = a.job.slots[slot as usize].provider;
 
         a.provider.slash(collateral)?;
+        a.stake_ledger.debit(collateral)?;
         a.provider.invariant()?;
         a.job.slots[slot as usize] = Slot::FREE;
         // `job_claim` keeps room for every claim that can expire (`MAX_EXPIRED_CLAIMS`), and the

@@ -2,7 +2,9 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobFinalized;
 use crate::math;
-use crate::state::{Job, Market, Outcome, Provider, Settlement, SlotState, SlotVerdict, Verdict};
+use crate::state::{
+    Job, Ledger, Market, Outcome, Provider, Settlement, SlotState, SlotVerdict, Verdict,
+};
 use crate::token::{pay, require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -57,6 +59,22 @@ pub struct JobFinalize<'info> {
 
     #[account(mut, address = market.stake_vault)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+
+    /// The books of the escrow vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = escrow_ledger.vault == market.escrow_vault @ MarketError::WrongLedger,
+    )]
+    pub escrow_ledger: Box<Account<'info, Ledger>>,
+
+    /// The books of the stake vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = stake_ledger.vault == market.stake_vault @ MarketError::WrongLedger,
+    )]
+    pub stake_ledger: Box<Account<'info, Ledger>>,
 
     #[account(address = market.payment_mint)]
     pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
@@ -188,6 +206,7 @@ impl JobFinalize<'_> {
         require!(rest.next().is_none(), MarketError::ProviderAccountMismatch);
 
         let refund = math::sub(math::sub(job.escrow, totals.paid)?, totals.fee)?;
+
         let bounty = math::bps_of(totals.bounty_base, job.slash_bounty_bps)?;
         pay(
             &a.market,
@@ -263,6 +282,11 @@ impl JobFinalize<'_> {
             total_slashed: record.total_slashed,
             bounty,
         });
+        // the whole escrow left the vault (paid, fee, refund) and every slash left the stake
+        // vault (bounty and treasury)
+        let escrow = job.escrow;
+        ctx.accounts.escrow_ledger.debit(escrow)?;
+        ctx.accounts.stake_ledger.debit(totals.slashed)?;
         ctx.accounts.settlement.set_inner(record);
         Ok(())
     }

@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobPosted;
 use crate::math;
-use crate::state::{is_strict_majority, Job, JobStatus, Market, Settlement, Slot};
+use crate::state::{is_strict_majority, Job, JobStatus, Ledger, Market, Settlement, Slot};
 use crate::token::transfer_in;
 use anchor_lang::prelude::*;
 use anchor_lang::system_program::{self, Transfer};
@@ -69,12 +69,24 @@ pub struct JobPost<'info> {
     #[account(mut, address = market.escrow_vault)]
     pub escrow_vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
+    /// The books of the escrow vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = escrow_ledger.vault == market.escrow_vault @ MarketError::WrongLedger,
+    )]
+    pub escrow_ledger: Box<Account<'info, Ledger>>,
+
     #[account(address = market.payment_mint)]
     pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
 
-    /// Read only: its balance scales the job's eligibility windows (`Job::stake_scale`).
-    #[account(address = market.stake_vault)]
-    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Read only: the stake it books scales the job's eligibility windows
+    /// (`Job::stake_scale`); tokens donated to the stake vault do not count.
+    #[account(
+        has_one = market,
+        constraint = stake_ledger.vault == market.stake_vault @ MarketError::WrongLedger,
+    )]
+    pub stake_ledger: Box<Account<'info, Ledger>>,
 
     #[account(address = market.payment_token_program)]
     pub token_program: Interface<'info, TokenInterface>,
@@ -163,13 +175,14 @@ impl JobPost<'_> {
             settlement_deposit,
             seed_slot: math::add(clock.slot, SEED_DELAY_SLOTS)?,
             seed: [0; 32],
-            stake_scale: a.stake_vault.amount.max(1),
+            stake_scale: a.stake_ledger.books.max(1),
             reserved: [0; 32],
             manifest_uri: args.manifest_uri,
             slots: vec![Slot::FREE; args.replicas as usize],
             expired: Vec::new(),
         });
         a.job.invariant()?;
+        a.escrow_ledger.credit(escrow)?;
 
         transfer_in(
             &a.token_program,

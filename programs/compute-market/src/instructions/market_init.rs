@@ -1,6 +1,6 @@
 use crate::constants::*;
 use crate::events::MarketInitialized;
-use crate::state::{Market, MarketConfig};
+use crate::state::{Ledger, Market, MarketConfig};
 use crate::token::check_mint_extensions;
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -29,13 +29,13 @@ pub struct MarketInit<'info> {
         seeds = [SEED_MARKET, authority.key().as_ref(), &args.market_id.to_le_bytes()],
         bump,
     )]
-    pub market: Account<'info, Market>,
+    pub market: Box<Account<'info, Market>>,
 
     #[account(mint::token_program = payment_token_program)]
-    pub payment_mint: InterfaceAccount<'info, Mint>,
+    pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
 
     #[account(mint::token_program = stake_token_program)]
-    pub stake_mint: InterfaceAccount<'info, Mint>,
+    pub stake_mint: Box<InterfaceAccount<'info, Mint>>,
 
     #[account(
         init,
@@ -46,7 +46,7 @@ pub struct MarketInit<'info> {
         token::authority = market,
         token::token_program = payment_token_program,
     )]
-    pub escrow_vault: InterfaceAccount<'info, TokenAccount>,
+    pub escrow_vault: Box<InterfaceAccount<'info, TokenAccount>>,
 
     #[account(
         init,
@@ -57,7 +57,27 @@ pub struct MarketInit<'info> {
         token::authority = market,
         token::token_program = stake_token_program,
     )]
-    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+
+    /// The books of the escrow vault.
+    #[account(
+        init,
+        payer = authority,
+        space = Ledger::SIZE,
+        seeds = [SEED_LEDGER, escrow_vault.key().as_ref()],
+        bump,
+    )]
+    pub escrow_ledger: Box<Account<'info, Ledger>>,
+
+    /// The books of the stake vault.
+    #[account(
+        init,
+        payer = authority,
+        space = Ledger::SIZE,
+        seeds = [SEED_LEDGER, stake_vault.key().as_ref()],
+        bump,
+    )]
+    pub stake_ledger: Box<Account<'info, Ledger>>,
 
     pub payment_token_program: Interface<'info, TokenInterface>,
     pub stake_token_program: Interface<'info, TokenInterface>,
@@ -73,6 +93,17 @@ impl MarketInit<'_> {
 
     pub fn handler(ctx: Context<Self>, args: MarketInitArgs) -> Result<()> {
         let a = ctx.accounts;
+        let market = a.market.key();
+        a.escrow_ledger.set_inner(Ledger::new(
+            market,
+            a.escrow_vault.key(),
+            ctx.bumps.escrow_ledger,
+        ));
+        a.stake_ledger.set_inner(Ledger::new(
+            market,
+            a.stake_vault.key(),
+            ctx.bumps.stake_ledger,
+        ));
         a.market.set_inner(Market {
             version: ACCOUNT_VERSION,
             bump: ctx.bumps.market,

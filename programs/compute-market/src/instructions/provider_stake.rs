@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::ProviderStaked;
 use crate::math;
-use crate::state::{Market, Provider};
+use crate::state::{Ledger, Market, Provider};
 use crate::token::transfer_in;
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -29,6 +29,14 @@ pub struct ProviderStake<'info> {
     #[account(mut, address = market.stake_vault)]
     pub stake_vault: InterfaceAccount<'info, TokenAccount>,
 
+    /// The books of the stake vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = stake_ledger.vault == market.stake_vault @ MarketError::WrongLedger,
+    )]
+    pub stake_ledger: Box<Account<'info, Ledger>>,
+
     #[account(address = market.stake_mint)]
     pub stake_mint: InterfaceAccount<'info, Mint>,
 
@@ -46,6 +54,7 @@ impl ProviderStake<'_> {
         let a = ctx.accounts;
         a.provider.stake = math::add(a.provider.stake, amount)?;
         a.provider.invariant()?;
+        a.stake_ledger.credit(amount)?;
         transfer_in(
             &a.token_program,
             &a.owner_token,

@@ -2,7 +2,7 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::StakeWithdrawn;
 use crate::math;
-use crate::state::{Market, Provider};
+use crate::state::{Ledger, Market, Provider};
 use crate::token::{require_not_vault, transfer_out};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -28,6 +28,14 @@ pub struct ProviderWithdrawStake<'info> {
 
     #[account(mut, address = market.stake_vault)]
     pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+
+    /// The books of the stake vault.
+    #[account(
+        mut,
+        has_one = market,
+        constraint = stake_ledger.vault == market.stake_vault @ MarketError::WrongLedger,
+    )]
+    pub stake_ledger: Box<Account<'info, Ledger>>,
 
     #[account(address = market.stake_mint)]
     pub stake_mint: InterfaceAccount<'info, Mint>,
@@ -62,6 +70,7 @@ impl ProviderWithdrawStake<'_> {
         a.provider.stake = math::sub(a.provider.stake, amount)?;
         a.provider.pending_unstake = 0;
         a.provider.invariant()?;
+        a.stake_ledger.debit(amount)?;
         transfer_out(
             &a.market,
             &a.token_program.to_account_info(),

@@ -1,12 +1,14 @@
 //! Account layouts. One file per account.
 
 pub mod job;
+pub mod ledger;
 pub mod market;
 pub mod provider;
 pub mod settlement;
 pub mod sortition;
 
 pub use job::*;
+pub use ledger::*;
 pub use market::*;
 pub use provider::*;
 pub use settlement::*;
