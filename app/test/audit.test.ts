@@ -2,6 +2,7 @@ import { Keypair, PublicKey } from "@solana/web3.js";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { audit, checkSettlement, filterSettlements, perProvider, reportRecord, toCsv, totals, type Snapshot } from "../src/lib/audit";
+import { eligibilityDelay, ticket } from "../src/lib/sortition";
 import type { Job, Ledger, Market, Provider, Settlement, SlotVerdict } from "../src/lib/market";
 
 const key = () => Keypair.generate().publicKey;
@@ -20,7 +21,9 @@ function provider(owner: PublicKey, over: Partial<Provider> = {}): Provider {
   };
 }
 
-const unclaimed: SlotVerdict = { provider: ZERO, verdict: "unclaimed", resultRoot: new Uint8Array(32), paid: 0n, slashed: 0n };
+const unclaimed: SlotVerdict = { provider: ZERO, verdict: "unclaimed", resultRoot: new Uint8Array(32), paid: 0n, slashed: 0n, claimedSlot: 0n, bonded: 0n };
+/** A claim at chain slot 500 with all the stake: past any turn (at most 150 slots after the seed slot, 0). */
+const claim = { claimedSlot: 500n, bonded: 1_000n };
 
 /** A settlement of a job of `verdicts.length` replicas; amounts follow from the verdicts. */
 function settlement(outcome: Settlement["outcome"], verdicts: SlotVerdict[], expired: PublicKey[] = [], settledAt = 200): Settlement {
@@ -33,12 +36,13 @@ function settlement(outcome: Settlement["outcome"], verdicts: SlotVerdict[], exp
     rewardPerReplica: REWARD, feeBps: FEE_BPS, escrow, totalPaid, fee, refund: escrow - totalPaid - fee,
     totalSlashed: verdicts.reduce((a, v) => a + v.slashed, 0n), bounty: 0n,
     expiredSlashed: COLLATERAL * BigInt(expired.length), collateral: COLLATERAL, finalizer: key(), settledSlot: 10n, settledAt,
+    seed: new Uint8Array(32).fill(3), seedSlot: 0n, stakeScale: 1_000n,
     verdicts, expired,
   };
 }
 
-const agreed = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "agreed", resultRoot: new Uint8Array(32).fill(7), paid: REWARD - FEE_EACH, slashed: 0n });
-const dissented = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "dissented", resultRoot: new Uint8Array(32).fill(8), paid: 0n, slashed: COLLATERAL });
+const agreed = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "agreed", resultRoot: new Uint8Array(32).fill(7), paid: REWARD - FEE_EACH, slashed: 0n, ...claim });
+const dissented = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "dissented", resultRoot: new Uint8Array(32).fill(8), paid: 0n, slashed: COLLATERAL, ...claim });
 
 function openJob(expired: PublicKey[]): Job {
   return {
@@ -128,6 +132,18 @@ describe("the audit of a market", () => {
     const again = audit({ ...snap, providers, settlements: [...snap.settlements, earlier], escrowVaultBalance: REWARD });
     expect(again.violations).toEqual([]);
     expect(again.earlierAccount.has(b.toBase58())).toBe(true);
+  });
+
+  it("requires every claim to have come in its provider's turn", () => {
+    const p = key();
+    const s = settlement("verified", [agreed(p)]);
+    // a tenth of the scale: a turn some slots after the seed slot
+    const bonded = 100n;
+    const turn = s.seedSlot + eligibilityDelay(ticket(s.seed, p), bonded, s.stakeScale);
+    expect(turn).toBeGreaterThan(0n);
+    const at = (claimedSlot: bigint) => ({ ...s, verdicts: [{ ...s.verdicts[0], bonded, claimedSlot }] });
+    expect(checkSettlement(at(turn))).toEqual([]);
+    expect(checkSettlement(at(turn - 1n)).join("\n")).toMatch(new RegExp(`slot 0 was claimed at chain slot ${turn - 1n} before its provider's turn at ${turn}`));
   });
 
   it("requires a cancellation to refund everything with every slot unclaimed", () => {

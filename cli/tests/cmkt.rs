@@ -183,6 +183,15 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let s = net.json("provider-3", &["job", "finalize", &a.to_string()]);
     assert_eq!(s["outcome"], "Verified");
     assert_eq!(s["verdicts"][2]["verdict"], "Dissented");
+    // every claim in its turn, as the record shows (the audit below rechecks the same)
+    assert_eq!(s["seed_slot"].as_u64().unwrap(), seed_slot, "{s}");
+    for v in s["verdicts"].as_array().unwrap() {
+        let (at, from) = (
+            v["claimed_slot"].as_u64().unwrap(),
+            v["turn_slot"].as_u64().unwrap(),
+        );
+        assert!(at >= from && from >= seed_slot, "{v}");
+    }
     // its history from the events in its transactions' logs, after the job account closed
     let h = net.json("requester", &["job", "history", &a.to_string()]);
     let names: Vec<&str> = h

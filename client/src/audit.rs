@@ -154,6 +154,22 @@ pub fn check_settlement(address: &Pubkey, s: &Settlement, market: &Pubkey) -> Ve
         if x.verdict == Verdict::Agreed && x.result_root != s.result_root {
             fail(format!("slot {i} agreed on a different root"));
         }
+        // every claim came in the provider's turn, as the program checked at the time
+        if x.verdict != Verdict::Unclaimed {
+            let turn = crate::sortition::turn_slot(
+                &s.seed,
+                s.seed_slot,
+                s.stake_scale,
+                &x.provider,
+                x.bonded,
+            );
+            if x.claimed_slot < turn {
+                fail(format!(
+                    "slot {i} was claimed at chain slot {} before its provider's turn at {turn}",
+                    x.claimed_slot
+                ));
+            }
+        }
     }
     if s.fee != agreed.saturating_mul(fee_each) {
         fail(format!("fee {} instead of {} × {fee_each}", s.fee, agreed));

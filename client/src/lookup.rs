@@ -115,9 +115,7 @@ pub(crate) fn sample_job(market: &Pubkey, n: u8) -> Job {
     let slot = |_| Slot {
         provider: Pubkey::new_unique(),
         state: SlotState::Revealed,
-        claimed_at: 0,
-        commitment: [0; 32],
-        result_root: [0; 32],
+        ..Slot::FREE
     };
     Job {
         market: *market,

@@ -44,11 +44,19 @@ pub enum Turn {
 /// The first slot in which `owner`, with `bonded` stake (stake less pending withdrawals), may
 /// claim a job with `seed`.
 pub fn eligible_from(job: &Job, seed: &[u8; 32], owner: &Pubkey, bonded: u64) -> u64 {
-    job.seed_slot.saturating_add(eligibility_delay(
-        ticket(seed, owner),
-        bonded,
-        job.stake_scale,
-    ))
+    turn_slot(seed, job.seed_slot, job.stake_scale, owner, bonded)
+}
+
+/// The first slot in which `owner` with `bonded` stake may claim a job with `seed`, `seed_slot`
+/// and `stake_scale` (what a settlement records, so an auditor can recheck every claim).
+pub fn turn_slot(
+    seed: &[u8; 32],
+    seed_slot: u64,
+    stake_scale: u64,
+    owner: &Pubkey,
+    bonded: u64,
+) -> u64 {
+    seed_slot.saturating_add(eligibility_delay(ticket(seed, owner), bonded, stake_scale))
 }
 
 impl Chain {

@@ -81,6 +81,60 @@ fn a_provider_claims_from_its_slot_on_and_the_first_claim_fixes_the_seed() {
         env.claim(p, &job).unwrap();
     }
     env.assert_vaults_balanced();
+
+    // each slot records the chain slot of its claim and the stake that set the turn, and the
+    // settlement keeps them with the seed, so an auditor can recheck every claim's turn
+    let state = env.job(&job).unwrap();
+    for (from, p) in &order {
+        let s = state.slots[state.slot_of(&p.pubkey()).unwrap()];
+        assert!(s.claimed_slot >= *from, "{s:?} claimed before {from}");
+        assert_eq!(s.bonded, env.provider(&p.pubkey()).unwrap().stake);
+    }
+    for (i, (_, p)) in order.iter().enumerate() {
+        env.commit(p, &job, [4; 32], salt(i as u8)).unwrap();
+    }
+    for (i, (_, p)) in order.iter().enumerate() {
+        env.reveal(p, &job, [4; 32], salt(i as u8)).unwrap();
+    }
+    env.finalize(&r, &job).unwrap();
+    let record = env.settlement(&job).unwrap();
+    assert_eq!(
+        (record.seed, record.seed_slot, record.stake_scale),
+        (state.seed, state.seed_slot, state.stake_scale)
+    );
+    let address = env.market.settlement(&job);
+    let market = env.market.address;
+    assert_eq!(
+        compute_market_client::audit::check_settlement(&address, &record, &market),
+        Vec::<String>::new()
+    );
+    // a record of a claim one slot before its provider's turn is flagged
+    let (i, v) = record
+        .verdicts
+        .iter()
+        .enumerate()
+        .find(|(_, v)| {
+            sortition::turn_slot(
+                &record.seed,
+                record.seed_slot,
+                record.stake_scale,
+                &v.provider,
+                v.bonded,
+            ) > record.seed_slot
+        })
+        .expect("a provider whose turn came after the seed slot");
+    let turn = sortition::turn_slot(
+        &record.seed,
+        record.seed_slot,
+        record.stake_scale,
+        &v.provider,
+        v.bonded,
+    );
+    let mut early = record.clone();
+    early.verdicts[i].claimed_slot = turn - 1;
+    let found = compute_market_client::audit::check_settlement(&address, &early, &market);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("before its provider's turn"), "{found:?}");
 }
 
 #[test]

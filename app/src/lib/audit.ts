@@ -8,6 +8,7 @@
  */
 import type { PublicKey } from "@solana/web3.js";
 import { toHex as hex } from "./bytes";
+import { turnSlot } from "./sortition";
 import { feePerReplica, type Job, type Ledger, type Market, type Outcome, type Provider, type Settlement } from "./market";
 
 /** Everything the audit of one market reads (`audit::Snapshot`). */
@@ -114,6 +115,11 @@ export function checkSettlement(s: Settlement): string[] {
     if (slashable !== x.slashed > 0n) fail(`slot ${i} (${x.verdict}) slashed ${x.slashed}`);
     if (x.verdict === "agreed" && x.resultRoot.some((b, j) => b !== s.resultRoot[j])) {
       fail(`slot ${i} agreed on a different root`);
+    }
+    // every claim came in the provider's turn, as the program checked at the time
+    if (x.verdict !== "unclaimed") {
+      const turn = turnSlot(s.seed, s.seedSlot, s.stakeScale, x.provider, x.bonded);
+      if (x.claimedSlot < turn) fail(`slot ${i} was claimed at chain slot ${x.claimedSlot} before its provider's turn at ${turn}`);
     }
   });
   if (s.fee !== BigInt(agreed) * feeEach) fail(`fee ${s.fee} instead of ${agreed} × ${feeEach}`);

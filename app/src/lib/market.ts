@@ -23,9 +23,9 @@ export const MAX_EXPIRED_CLAIMS = Number(idlConstant("MAX_EXPIRED_CLAIMS"));
 
 /** Account sizes, as `Job::space` and `Settlement::space` compute them (`Job::FIXED_SIZE`). */
 const JOB_FIXED = 273;
-const SLOT_SIZE = 105;
-const SETTLEMENT_FIXED = 335;
-const VERDICT_SIZE = 81;
+const SLOT_SIZE = 121;
+const SETTLEMENT_FIXED = 383;
+const VERDICT_SIZE = 97;
 export const jobSpace = (replicas: number, uriLen: number) =>
   JOB_FIXED + 4 + uriLen + 4 + replicas * SLOT_SIZE + 4 + MAX_EXPIRED_CLAIMS * 32;
 export const settlementSpace = (replicas: number, expired: number) =>
@@ -123,6 +123,10 @@ export interface SlotVerdict {
   resultRoot: Uint8Array;
   paid: bigint;
   slashed: bigint;
+  /** Chain slot of the provider's claim (0 if unclaimed). */
+  claimedSlot: bigint;
+  /** The provider's stake less pending withdrawals at the claim, which set its turn. */
+  bonded: bigint;
 }
 
 export interface Settlement {
@@ -152,6 +156,11 @@ export interface Settlement {
   finalizer: PublicKey;
   settledSlot: bigint;
   settledAt: number;
+  /** The job's eligibility seed, seed slot and stake scale: with each verdict's `bonded`, the
+   * slot from which its provider could claim. */
+  seed: Uint8Array;
+  seedSlot: bigint;
+  stakeScale: bigint;
   verdicts: SlotVerdict[];
   /** Owners of the providers whose claims expired before settlement; each lost `collateral`. */
   expired: PublicKey[];
@@ -281,12 +290,17 @@ function decodeSettlement(address: PublicKey, a: Raw): Settlement {
     finalizer: a.finalizer as PublicKey,
     settledSlot: big(a.settledSlot),
     settledAt: num(a.settledAt),
+    seed: bytes(a.seed),
+    seedSlot: big(a.seedSlot),
+    stakeScale: big(a.stakeScale),
     verdicts: (a.verdicts as Raw[]).map((v) => ({
       provider: v.provider as PublicKey,
       verdict: variant(v.verdict),
       resultRoot: bytes(v.resultRoot),
       paid: big(v.paid),
       slashed: big(v.slashed),
+      claimedSlot: big(v.claimedSlot),
+      bonded: big(v.bonded),
     })),
     expired: a.expired as PublicKey[],
   };

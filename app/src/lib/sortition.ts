@@ -120,6 +120,12 @@ export function seedOf(job: Job, slotHashes: Uint8Array | null): Uint8Array | nu
   return e ? jobSeed(job.address, e.slot, e.hash) : null;
 }
 
+/** The first slot in which `owner` with `bonded` stake could claim a job with `seed`, `seedSlot`
+ * and `stakeScale`: what a settlement records, so every settled claim can be rechecked. */
+export function turnSlot(seed: Uint8Array, seedSlot: bigint, stakeScale: bigint, owner: PublicKey, bonded: bigint): bigint {
+  return seedSlot + eligibilityDelay(ticket(seed, owner), bonded, stakeScale);
+}
+
 /** The first slot in which `owner`, with `bonded` stake, may claim `job` with `seed`. */
 export function eligibleFrom(job: Job, seed: Uint8Array, owner: PublicKey, bonded: bigint): bigint {
   const from = job.seedSlot + eligibilityDelay(ticket(seed, owner), bonded, job.stakeScale);

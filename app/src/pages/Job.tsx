@@ -8,6 +8,7 @@ import { useApp } from "../state";
 import { Amount, hexShort, Key, outcomeText, SlotChips, time } from "./common";
 import { Eligibility } from "./Eligibility";
 import { History } from "./History";
+import { turnSlot } from "../lib/sortition";
 
 type Download =
   | { state: "idle" }
@@ -261,7 +262,8 @@ export function JobPage({ address }: { address: string }) {
           <ExpiredClaims owners={settlement.expired} collateral={settlement.collateral} decimals={stakeDecimals} />
           <table>
             <thead>
-              <tr><th>Slot</th><th>Provider</th><th>Verdict</th><th>Revealed root</th><th>Paid</th><th>Slashed</th></tr>
+              <tr><th>Slot</th><th>Provider</th><th>Verdict</th><th>Revealed root</th><th>Paid</th><th>Slashed</th>
+                <th title="the chain slot of the claim, and the first slot of the provider's turn (rechecked from the record)">Claimed at slot (turn from)</th></tr>
             </thead>
             <tbody>
               {settlement.verdicts.map((v, i) => (
@@ -272,6 +274,11 @@ export function JobPage({ address }: { address: string }) {
                   <td><code>{hexShort(v.resultRoot)}</code></td>
                   <td><Amount v={v.paid} decimals={decimals} /></td>
                   <td><Amount v={v.slashed} decimals={stakeDecimals} /></td>
+                  <td>
+                    {v.verdict === "unclaimed"
+                      ? "–"
+                      : `${v.claimedSlot} (${turnSlot(settlement.seed, settlement.seedSlot, settlement.stakeScale, v.provider, v.bonded)})`}
+                  </td>
                 </tr>
               ))}
             </tbody>

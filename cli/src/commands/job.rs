@@ -134,12 +134,30 @@ fn settlement_json(job: &Pubkey, s: &Settlement) -> serde_json::Value {
         "collateral": s.collateral,
         "expired": s.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "settled_slot": s.settled_slot, "settled_at": s.settled_at, "finalizer": s.finalizer.to_string(),
-        "verdicts": s.verdicts.iter().map(|v| json!({
-            "provider": (v.verdict != Verdict::Unclaimed).then(|| v.provider.to_string()),
-            "verdict": format!("{:?}", v.verdict), "result_root": hex::encode(v.result_root),
-            "paid": v.paid, "slashed": v.slashed,
-        })).collect::<Vec<_>>(),
+        "seed": hex::encode(s.seed), "seed_slot": s.seed_slot, "stake_scale": s.stake_scale,
+        "verdicts": s.verdicts.iter().map(|v| {
+            let claimed = v.verdict != Verdict::Unclaimed;
+            json!({
+                "provider": claimed.then(|| v.provider.to_string()),
+                "verdict": format!("{:?}", v.verdict), "result_root": hex::encode(v.result_root),
+                "paid": v.paid, "slashed": v.slashed,
+                "claimed_slot": claimed.then_some(v.claimed_slot),
+                "bonded": claimed.then_some(v.bonded),
+                "turn_slot": claimed.then(|| turn_of(s, v)),
+            })
+        }).collect::<Vec<_>>(),
     })
+}
+
+/// The first slot from which the provider of `v` could claim the settled job.
+fn turn_of(s: &Settlement, v: &compute_market_client::SlotVerdict) -> u64 {
+    compute_market_client::sortition::turn_slot(
+        &s.seed,
+        s.seed_slot,
+        s.stake_scale,
+        &v.provider,
+        v.bonded,
+    )
 }
 
 /// `d`: payment-mint decimals, `sd`: stake-mint decimals.
@@ -158,18 +176,31 @@ fn settlement_table(job: &Pubkey, s: &Settlement, d: u8, sd: u8) -> String {
         format_amount(s.total_slashed, sd),
         format_amount(s.bounty, sd),
     );
-    let mut t = out::Table::new(&["slot", "provider", "verdict", "paid", "slashed"]);
+    let mut t = out::Table::new(&[
+        "slot",
+        "provider",
+        "verdict",
+        "paid",
+        "slashed",
+        "claimed at slot (turn from)",
+    ]);
     for (i, v) in s.verdicts.iter().enumerate() {
+        let claimed = v.verdict != Verdict::Unclaimed;
         t.row(vec![
             i.to_string(),
-            if v.verdict == Verdict::Unclaimed {
-                "-".into()
-            } else {
+            if claimed {
                 v.provider.to_string()
+            } else {
+                "-".into()
             },
             format!("{:?}", v.verdict),
             format_amount(v.paid, d),
             format_amount(v.slashed, sd),
+            if claimed {
+                format!("{} ({})", v.claimed_slot, turn_of(s, v))
+            } else {
+                "-".into()
+            },
         ]);
     }
     out += &t.render();

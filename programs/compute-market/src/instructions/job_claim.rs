@@ -107,10 +107,12 @@ impl JobClaim<'_> {
 
     /// Takes the first free slot and locks the job's collateral from the provider's stake.
     pub fn handler(ctx: Context<Self>) -> Result<()> {
-        let now = Clock::get()?.unix_timestamp;
+        let clock = Clock::get()?;
+        let now = clock.unix_timestamp;
         let seed = ctx.accounts.seed()?;
         let a = ctx.accounts;
         let owner = a.owner.key();
+        let bonded = a.provider.bonded()?;
         a.job.seed = seed;
         let job = &mut a.job;
         let index = job
@@ -122,6 +124,8 @@ impl JobClaim<'_> {
         slot.provider = owner;
         slot.state = SlotState::Claimed;
         slot.claimed_at = now;
+        slot.claimed_slot = clock.slot;
+        slot.bonded = bonded;
         job.refresh_status();
         job.invariant()?;
 

@@ -201,6 +201,8 @@ impl JobFinalize<'_> {
                 result_root: slot.result_root,
                 paid,
                 slashed,
+                claimed_slot: slot.claimed_slot,
+                bonded: slot.bonded,
             });
         }
         require!(rest.next().is_none(), MarketError::ProviderAccountMismatch);

@@ -42,6 +42,11 @@ pub struct Slot {
     pub commitment: [u8; 32],
     /// Revealed result root.
     pub result_root: [u8; 32],
+    /// Chain slot of the claim, at or after the provider's eligibility slot.
+    pub claimed_slot: u64,
+    /// The provider's stake less pending withdrawals at the claim, which set its eligibility
+    /// slot: with the job's seed and `stake_scale`, anyone can recompute that slot.
+    pub bonded: u64,
 }
 
 impl Slot {
@@ -52,6 +57,8 @@ impl Slot {
         claimed_at: 0,
         commitment: [0; 32],
         result_root: [0; 32],
+        claimed_slot: 0,
+        bonded: 0,
     };
 }
 
@@ -330,6 +337,7 @@ mod tests {
             claimed_at: 1,
             commitment: [9; 32],
             result_root: [root; 32],
+            ..Slot::FREE
         };
     }
 

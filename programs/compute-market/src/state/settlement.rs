@@ -44,6 +44,11 @@ pub struct SlotVerdict {
     pub paid: u64,
     /// Stake-mint tokens slashed from the provider.
     pub slashed: u64,
+    /// Chain slot of the provider's claim (`Slot::claimed_slot`; 0 if unclaimed).
+    pub claimed_slot: u64,
+    /// The provider's stake less pending withdrawals at the claim (`Slot::bonded`): with the
+    /// record's `seed` and `stake_scale` it gives the slot from which the provider was eligible.
+    pub bonded: u64,
 }
 
 impl SlotVerdict {
@@ -54,6 +59,8 @@ impl SlotVerdict {
         result_root: [0; 32],
         paid: 0,
         slashed: 0,
+        claimed_slot: 0,
+        bonded: 0,
     };
 }
 
@@ -114,6 +121,12 @@ pub struct Settlement {
     pub settled_slot: u64,
     /// Unix time at which the job settled.
     pub settled_at: i64,
+    /// The job's eligibility seed (zero if nobody ever claimed).
+    pub seed: [u8; 32],
+    /// The job's seed slot: claims were eligible from `seed_slot + delay`.
+    pub seed_slot: u64,
+    /// Stake that scaled the job's eligibility windows.
+    pub stake_scale: u64,
     /// Room for future fields.
     pub reserved: [u8; 32],
     /// One verdict per replica slot.
@@ -152,6 +165,9 @@ impl Settlement {
         + 32 // finalizer
         + 8 // settled_slot
         + 8 // settled_at
+        + 32 // seed
+        + 8 // seed_slot
+        + 8 // stake_scale
         + 32; // reserved
 
     /// Exact account size for `replicas` verdicts and `expired` expired claims.
@@ -187,6 +203,9 @@ impl Settlement {
             finalizer,
             settled_slot: clock.slot,
             settled_at: clock.unix_timestamp,
+            seed: job.seed,
+            seed_slot: job.seed_slot,
+            stake_scale: job.stake_scale,
             reserved: [0; 32],
             verdicts: vec![SlotVerdict::UNCLAIMED; job.replicas as usize],
             expired: job.expired.clone(),
