@@ -125,7 +125,9 @@ async function deploy(provider: anchor.AnchorProvider, configPath = process.env.
         paymentTokenProgram: p.tokenProgram,
         stakeTokenProgram: s.tokenProgram,
       })
-      .rpc({ commitment: "confirmed" });
+      // the blockhash and the simulation at one commitment: with the provider's defaults the
+      // blockhash could be one the simulating bank did not know yet ("Blockhash not found")
+      .rpc({ commitment: "confirmed", preflightCommitment: "confirmed" });
     [payment, stake, action] = [p.mint, s.mint, "created"];
   } else {
     [payment, stake] = [existing.paymentMint as PublicKey, existing.stakeMint as PublicKey];
@@ -154,7 +156,7 @@ async function deploy(provider: anchor.AnchorProvider, configPath = process.env.
       await program.methods
         .updateMarket({ config: rulesSame ? null : config, paused: null, treasury: treasurySame ? null : treasury })
         .accountsPartial({ authority, market })
-        .rpc({ commitment: "confirmed" });
+        .rpc({ commitment: "confirmed", preflightCommitment: "confirmed" });
       action = "updated";
     }
   }

@@ -111,13 +111,43 @@ fn a_sweep_moves_only_the_vault_its_ledger_books() {
     let mut ix = ix::sweep_surplus(&admin.pubkey(), &env.market, true);
     ix.accounts[6].pubkey = m.payment_token_program;
     assert_market_err(env.send(&[ix], &[&admin]), E::NotAMarketVault);
-    // a ledger address that is not the PDA of its vault
+    // to an account of someone other than the treasury, even one of the vault's mint
+    for (vault, mint, program) in [
+        (m.escrow_vault, m.payment_mint, m.payment_token_program),
+        (m.stake_vault, m.stake_mint, m.stake_token_program),
+    ] {
+        let mint_to =
+            compute_market_client::token::mint_to(&program, &mint, &vault, &admin.pubkey(), 3);
+        env.send(&[mint_to], &[&admin]).unwrap();
+    }
+    let stranger = env.wallet();
+    let to = env.fund(
+        &stranger.pubkey(),
+        &m.payment_mint,
+        &m.payment_token_program,
+        0,
+    );
+    let mut ix = escrow_sweep.clone();
+    ix.accounts[5].pubkey = to;
+    assert_market_err(env.send(&[ix], &[&admin]), E::PayoutAccountMismatch);
+    // into the other vault
+    let mut ix = escrow_sweep.clone();
+    ix.accounts[5].pubkey = m.stake_vault;
+    assert_market_err(env.send(&[ix], &[&admin]), E::PayoutAccountMismatch);
+    // an account that is no ledger at all
     let mut ix = escrow_sweep;
     ix.accounts[2].pubkey = Pubkey::new_unique();
     assert_anchor_err(
         env.send(&[ix], &[&admin]),
         AnchorError::AccountNotInitialized,
     );
+    // the Token-2022 stake vault's surplus goes to the treasury's Token-2022 account
+    let treasury = env.stake_ata(&env.treasury);
+    let before = env.balance(&treasury);
+    sweep(&mut env, &admin, true).unwrap();
+    assert_eq!(env.balance(&treasury), before + 3);
+    sweep(&mut env, &admin, false).unwrap();
+    env.assert_vaults_balanced();
 }
 
 #[test]

@@ -254,22 +254,30 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 )
             };
             let balance = chain.token_balance(&address).await?;
-            let books = chain
-                .ledger(&ledger)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the market has no ledger for vault {address}"))?
-                .books;
-            let amount = balance.saturating_sub(books);
-            if amount == 0 {
-                anyhow::bail!(
+            let read_ledger = || async {
+                chain
+                    .ledger(&ledger)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("the market has no ledger for vault {address}"))
+            };
+            let before = read_ledger().await?;
+            let books = before.books;
+            match balance.checked_sub(books) {
+                None => anyhow::bail!(
+                    "vault {address} holds {balance}, less than its books of {books}: an invariant is broken, run `cmkt audit`"
+                ),
+                Some(0) => anyhow::bail!(
                     "vault {address} holds {balance}, its books: there is no surplus to sweep"
-                );
+                ),
+                Some(_) => {}
             }
             let ixs = [
                 ix::create_ata(&authority.pubkey(), &s.treasury, &mint, &program),
                 ix::sweep_surplus(&authority.pubkey(), &m, stake),
             ];
             let sig = chain.send(&ixs, &authority, &[]).await?;
+            // what moved, from the ledger: tokens sent to the vault meanwhile were swept too
+            let amount = read_ledger().await?.swept.saturating_sub(before.swept);
             let d = mint_decimals(&chain, &mint).await?;
             out::emit(
                 ctx.format,

@@ -116,13 +116,13 @@ pub fn assert_anchor_err<T: std::fmt::Debug>(r: Result<T, TransactionError>, e: 
     );
 }
 
-/// A salt that differs per provider and job, as a worker would draw at random.
 /// An SPL Token `Transfer`, as anyone may send one into a vault (for plain SPL Token mints).
 pub fn token_transfer(from: &Pubkey, to: &Pubkey, owner: &Pubkey, amount: u64) -> Instruction {
     anchor_spl::token::spl_token::instruction::transfer(&SPL_TOKEN, from, to, owner, &[], amount)
         .unwrap()
 }
 
+/// A salt that differs per provider and job, as a worker would draw at random.
 pub fn salt(tag: u8) -> [u8; 32] {
     [tag; 32]
 }
