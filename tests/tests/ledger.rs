@@ -9,33 +9,6 @@ use compute_market::error::MarketError as E;
 use compute_market_client::{ix, pda, MarketInitArgs, Pubkey, PROGRAM_ID};
 use solana_sdk::{signature::Keypair, signer::Signer, transaction::TransactionError};
 
-/// Sends `escrow` payment tokens and `stake` stake tokens into the market's vaults from a
-/// stranger, as anyone can.
-fn donate(env: &mut Env, escrow: u64, stake: u64) {
-    let m = env.market.state.clone();
-    let donor = env.wallet();
-    let pay_from = env.fund(
-        &donor.pubkey(),
-        &m.payment_mint,
-        &m.payment_token_program,
-        escrow,
-    );
-    let stake_from = env.fund(
-        &donor.pubkey(),
-        &m.stake_mint,
-        &m.stake_token_program,
-        stake,
-    );
-    env.send(
-        &[
-            token_transfer(&pay_from, &m.escrow_vault, &donor.pubkey(), escrow),
-            token_transfer(&stake_from, &m.stake_vault, &donor.pubkey(), stake),
-        ],
-        &[&donor],
-    )
-    .unwrap();
-}
-
 fn sweep(env: &mut Env, signer: &Keypair, stake: bool) -> Result<(), TransactionError> {
     let ix = ix::sweep_surplus(&signer.pubkey(), &env.market, stake);
     env.send(&[ix], &[signer])
@@ -52,7 +25,7 @@ fn the_authority_sweeps_a_surplus_to_the_treasury_and_never_the_books() {
     assert_market_err(sweep(&mut env, &admin, false), E::NoSurplus);
     assert_market_err(sweep(&mut env, &admin, true), E::NoSurplus);
 
-    donate(&mut env, 7, 9);
+    env.donate(7, 9);
     let report = env.audit();
     assert!(report.ok(), "{:?}", report.violations);
     assert_eq!((report.escrow_surplus, report.stake_surplus), (7, 9));
@@ -218,7 +191,7 @@ fn donations_to_the_stake_vault_do_not_slow_eligibility() {
     env.provider_with_stake(3_000);
     // a donation worth a thousand times the stake would stretch every job's windows a
     // thousandfold if the vault's balance scaled them
-    donate(&mut env, 1, 4_000_000);
+    env.donate(1, 4_000_000);
     let job = env.post(&r, 1, REWARD, 1, 1);
     assert_eq!(env.job(&job).unwrap().stake_scale, 4_000);
 }

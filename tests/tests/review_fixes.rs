@@ -204,24 +204,7 @@ fn tokens_sent_to_a_vault_are_a_surplus_not_a_violation() {
     env.post(&r, 1, REWARD, 1, 1);
     let m = env.market.state.clone();
     // anyone can transfer into the vaults
-    let donor = env.wallet();
-    let (pay_from, stake_from) = (
-        env.fund(
-            &donor.pubkey(),
-            &m.payment_mint,
-            &m.payment_token_program,
-            7,
-        ),
-        env.fund(&donor.pubkey(), &m.stake_mint, &m.stake_token_program, 9),
-    );
-    env.send(
-        &[
-            token_transfer(&pay_from, &m.escrow_vault, &donor.pubkey(), 7),
-            token_transfer(&stake_from, &m.stake_vault, &donor.pubkey(), 9),
-        ],
-        &[&donor],
-    )
-    .unwrap();
+    env.donate(7, 9);
     let report = env.audit();
     assert!(report.ok(), "{:?}", report.violations);
     assert_eq!((report.escrow_surplus, report.stake_surplus), (7, 9));

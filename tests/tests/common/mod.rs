@@ -356,6 +356,33 @@ impl Env {
             .map(|acc| client::decode(&address, "Provider", &acc.data).unwrap())
     }
 
+    /// Sends `escrow` payment tokens and `stake` stake tokens into the market's vaults from a
+    /// stranger, as anyone can (plain SPL Token mints).
+    pub fn donate(&mut self, escrow: u64, stake: u64) {
+        let m = self.market.state.clone();
+        let donor = self.wallet();
+        let pay_from = self.fund(
+            &donor.pubkey(),
+            &m.payment_mint,
+            &m.payment_token_program,
+            escrow,
+        );
+        let stake_from = self.fund(
+            &donor.pubkey(),
+            &m.stake_mint,
+            &m.stake_token_program,
+            stake,
+        );
+        self.send(
+            &[
+                token_transfer(&pay_from, &m.escrow_vault, &donor.pubkey(), escrow),
+                token_transfer(&stake_from, &m.stake_vault, &donor.pubkey(), stake),
+            ],
+            &[&donor],
+        )
+        .unwrap();
+    }
+
     /// A vault's ledger (the program's books of it).
     pub fn ledger(&self, address: &Pubkey) -> Option<client::Ledger> {
         self.account(address)
