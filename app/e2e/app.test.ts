@@ -63,13 +63,18 @@ async function waitText(l: Locator, re: RegExp, timeoutMs = 30_000): Promise<str
 const appUrl = (hash: string, rpc = net.info.rpc_url, blob = net.info.blob_url) =>
   `${app.url}?rpc=${encodeURIComponent(rpc)}&blob=${encodeURIComponent(blob)}#/${hash}`;
 
-async function fillJob(p: Page, reward: string, replicas = 1, quorum = 1) {
+/** `ramp`: a rising offer's starting reward and ramp length (s); none is a fixed reward. */
+async function fillJob(p: Page, reward: string, replicas = 1, quorum = 1, ramp?: { min: string; seconds: number }) {
   await p.getByLabel("module").setInputFiles(MODULE);
   await p.getByLabel("input", { exact: true }).setInputFiles(INPUT);
   await p.getByLabel("args").fill("5");
   await p.getByLabel("replicas").fill(String(replicas));
   await p.getByLabel("quorum").fill(String(quorum));
-  await p.getByLabel("reward").fill(reward);
+  await p.getByLabel("reward", { exact: true }).fill(reward);
+  if (ramp) {
+    await p.getByLabel("min reward").fill(ramp.min);
+    await p.getByLabel("ramp", { exact: true }).fill(String(ramp.seconds));
+  }
   await p.getByRole("button", { name: "Review fees and escrow" }).click();
   await p.getByTestId("review").waitFor();
 }
@@ -115,7 +120,7 @@ test("the review shows escrow, fee, terms and rent, and refuses an escrow the wa
   await page.goto(appUrl("post"));
   await fillJob(page, "2000000", 2, 2);
   const review = await page.getByTestId("review").textContent();
-  assert.match(review ?? "", /Escrow \(reward × n\)4000000 tokens/);
+  assert.match(review ?? "", /Escrow \(maximum reward × n\)4000000 tokens/);
   assert.match(review ?? "", /Insufficient funds: the escrow is 4000000 tokens and your wallet holds \d+/);
   // the terms the post will carry the hash of, as read for this review
   assert.match(review ?? "", /Market terms you accept[0-9a-f]{16}…/);
@@ -134,11 +139,13 @@ test("the review refuses a quorum that is not a strict majority of the replicas,
 
 let jobAddress = "";
 
-test("a declined signature sends nothing; a signed job is posted, settles live and its result verifies", async () => {
+test("a declined signature sends nothing; a signed rising offer is posted, claimed at the worker's floor, settles live and its result verifies", async () => {
   await page.goto(appUrl("post"));
-  await fillJob(page, "2");
+  // from 0.5 to 2 tokens over 12 s: the worker (floor 1 token) claims once the price reaches 1
+  await fillJob(page, "2", 1, 1, { min: "0.5", seconds: 12 });
   const review = (await page.getByTestId("review").textContent()) ?? "";
-  assert.match(review, /Escrow \(reward × n\)2 tokens/);
+  assert.match(review, /Escrow \(maximum reward × n\)2 tokens/);
+  assert.match(review, /rises from 0\.5 tokens at 0 s after posting to 2 tokens at 12 s/);
   // the deposit is sized for the most expired claims; the record keeps only its own rent
   const recordRent = /Settlement record rent[^)]*\)([\d.]+) SOL/.exec(review);
   assert.ok(recordRent, review);
@@ -156,8 +163,16 @@ test("a declined signature sends nothing; a signed job is posted, settles live a
   await page.waitForURL(/#\/job\//, { timeout: 60_000 });
   jobAddress = (await page.getByTestId("job-address").textContent()) ?? "";
   assert.match(jobAddress, /^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
+  // the live page draws the offer's price curve
+  await waitText(page.getByTestId("price-curve").first(), /price rises from 0\.5 to 2 over 12 s/);
   // the page follows the job by subscription until its settlement appears
   await waitText(page.getByTestId("outcome"), /^verified$/, 120_000);
+  // the worker waited for its floor: the locked price is at least 1 token and at most 2
+  const settled = JSON.parse(net.cmkt("requester", ["--output", "json", "job", "status", jobAddress]));
+  const price = BigInt(settled.verdicts[0].price);
+  assert.ok(price >= BigInt(MIN_REWARD_UNITS) && price <= 2_000_000n, `locked price ${price}`);
+  assert.equal(BigInt(settled.refund), 2_000_000n - price, "what the locked price did not use came back");
+  assert.ok((await page.getByTestId("claim-mark").count()) >= 1, "the claim is drawn on the curve");
   // its history, read from the events in its transactions' logs
   const history = await waitText(page.getByTestId("history"), /JobFinalized/, 30_000);
   for (const name of ["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"]) {
@@ -235,6 +250,10 @@ test("the auditor page: conservation, totals, filters and exports agree with cmk
   const count = Number(await p.getByTestId("total-count").textContent());
   assert.equal(count, cli.settlements);
   assert.ok(count >= 1);
+  // the charts draw what the totals hold: the paid series ends at the total paid
+  const paid = (await p.getByTestId("total-paid").textContent()) ?? "";
+  assert.match((await p.getByTestId("chart-paid").textContent()) ?? "", new RegExp(`paid: ${paid.replace(/[.]/g, "\\.")}`));
+  assert.ok((await p.getByTestId("provider-bars").locator("tbody tr").count()) >= 1);
   await screenshot(p, "audit");
 
   const [json] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Export JSON" }).click()]);

@@ -10,7 +10,8 @@ const ZERO = new PublicKey(new Uint8Array(32));
 const COLLATERAL = 100n;
 const REWARD = 1_000n;
 const FEE_BPS = 250;
-const FEE_EACH = (REWARD * BigInt(FEE_BPS)) / 10_000n;
+const feeOn = (price: bigint) => (price * BigInt(FEE_BPS)) / 10_000n;
+const FEE_EACH = feeOn(REWARD);
 
 const market = { address: key(), escrowVault: key(), stakeVault: key() } as Market;
 
@@ -21,19 +22,20 @@ function provider(owner: PublicKey, over: Partial<Provider> = {}): Provider {
   };
 }
 
-const unclaimed: SlotVerdict = { provider: ZERO, verdict: "unclaimed", resultRoot: new Uint8Array(32), paid: 0n, slashed: 0n, claimedSlot: 0n, bonded: 0n };
+const unclaimed: SlotVerdict = { provider: ZERO, verdict: "unclaimed", resultRoot: new Uint8Array(32), paid: 0n, slashed: 0n, claimedSlot: 0n, bonded: 0n, claimedAt: 0, price: 0n };
 /** A claim at chain slot 500 with all the stake: past any turn (at most 150 slots after the seed slot, 0). */
-const claim = { claimedSlot: 500n, bonded: 1_000n };
+const claim = { claimedSlot: 500n, bonded: 1_000n, claimedAt: 50, price: REWARD };
 
 /** A settlement of a job of `verdicts.length` replicas; amounts follow from the verdicts. */
 function settlement(outcome: Settlement["outcome"], verdicts: SlotVerdict[], expired: PublicKey[] = [], settledAt = 200): Settlement {
   const escrow = REWARD * BigInt(verdicts.length);
   const totalPaid = verdicts.reduce((a, v) => a + v.paid, 0n);
-  const fee = BigInt(verdicts.filter((v) => v.verdict === "agreed").length) * FEE_EACH;
+  const fee = verdicts.filter((v) => v.verdict === "agreed").reduce((a, v) => a + feeOn(v.price), 0n);
   return {
     address: key(), market: market.address, outcome, replicas: verdicts.length, quorum: Math.floor(verdicts.length / 2) + 1, job: key(),
     requester: key(), nonce: 1n, manifestHash: new Uint8Array(32), resultRoot: new Uint8Array(32).fill(outcome === "verified" ? 7 : 0),
-    rewardPerReplica: REWARD, feeBps: FEE_BPS, escrow, totalPaid, fee, refund: escrow - totalPaid - fee,
+    rewardPerReplica: REWARD, minRewardPerReplica: REWARD, rampStart: 0, rampSeconds: 0,
+    feeBps: FEE_BPS, escrow, totalPaid, fee, refund: escrow - totalPaid - fee,
     totalSlashed: verdicts.reduce((a, v) => a + v.slashed, 0n), bounty: 0n,
     expiredSlashed: COLLATERAL * BigInt(expired.length), collateral: COLLATERAL, finalizer: key(), settledSlot: 10n, settledAt,
     seed: new Uint8Array(32).fill(3), seedSlot: 0n, stakeScale: 1_000n,
@@ -47,10 +49,11 @@ const dissented = (p: PublicKey): SlotVerdict => ({ provider: p, verdict: "disse
 function openJob(expired: PublicKey[]): Job {
   return {
     address: key(), market: market.address, status: "open", replicas: 1, quorum: 1, requester: key(), nonce: 2n,
-    manifestHash: new Uint8Array(32), manifestUri: "", rewardPerReplica: REWARD, escrow: REWARD, feeBps: FEE_BPS,
+    manifestHash: new Uint8Array(32), manifestUri: "", rewardPerReplica: REWARD, minRewardPerReplica: REWARD, rampStart: 0, rampSeconds: 0,
+    escrow: REWARD, feeBps: FEE_BPS,
     collateral: COLLATERAL, createdAt: 0, commitDeadline: 0, revealDeadline: 0, expiredSlashed: COLLATERAL * BigInt(expired.length),
     seedSlot: 0n, seed: new Uint8Array(32), stakeScale: 1n,
-    slots: [{ provider: ZERO, state: "free", claimedAt: 0, commitment: new Uint8Array(32), resultRoot: new Uint8Array(32) }],
+    slots: [{ provider: ZERO, state: "free", claimedAt: 0, commitment: new Uint8Array(32), resultRoot: new Uint8Array(32), price: 0n }],
     expired,
   };
 }
@@ -144,6 +147,27 @@ describe("the audit of a market", () => {
     const at = (claimedSlot: bigint) => ({ ...s, verdicts: [{ ...s.verdicts[0], bonded, claimedSlot }] });
     expect(checkSettlement(at(turn))).toEqual([]);
     expect(checkSettlement(at(turn - 1n)).join("\n")).toMatch(new RegExp(`slot 0 was claimed at chain slot ${turn - 1n} before its provider's turn at ${turn}`));
+  });
+
+  it("pays each agreeing slot the price its claim locked on the ramp and refunds the rest of the maximum", () => {
+    // from 400 at t = 0 to 1000 at t = 100: a claim at 50 locked 700, one at 100 the maximum
+    const [p, q] = [key(), key()];
+    const early = { ...agreed(p), claimedAt: 50, price: 700n, paid: 700n - feeOn(700n) };
+    const late = { ...agreed(q), claimedAt: 100 };
+    const s = { ...settlement("verified", [early, late]), minRewardPerReplica: 400n, rampSeconds: 100 };
+    expect(checkSettlement(s)).toEqual([]);
+    expect(s.refund).toBe(300n);
+    const offCurve = { ...early, price: 701n, paid: 701n - feeOn(701n) };
+    expect(checkSettlement({ ...s, verdicts: [offCurve, s.verdicts[1]] }).join("\n")).toMatch(
+      /slot 0 locked price 701 but the ramp gave 700 at its claim time 50/,
+    );
+    // the fee is taken from the locked price, not from the maximum
+    const feeOnMax = 2n * FEE_EACH;
+    expect(checkSettlement({ ...s, fee: feeOnMax, refund: s.refund + s.fee - feeOnMax }).join("\n")).toMatch(
+      new RegExp(`fee ${feeOnMax} instead of ${s.fee}`),
+    );
+    // the program never accepts a starting price above the maximum
+    expect(checkSettlement({ ...s, minRewardPerReplica: REWARD + 1n }).join("\n")).toMatch(/starting price 1001 above the maximum 1000/);
   });
 
   it("requires a cancellation to refund everything with every slot unclaimed", () => {

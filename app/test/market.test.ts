@@ -134,11 +134,18 @@ describe("the instructions a requester signs", () => {
       manifestHash: new Uint8Array(32).fill(9),
       manifestUri: "http://127.0.0.1/blobs/x",
       rewardPerReplica: 5n,
+      minRewardPerReplica: 2n,
+      rampDelay: 10,
+      rampSeconds: 60,
       replicas: 3,
       quorum: 2,
       commitWindow: 0,
     });
     expect(equalBytes(ix.data.subarray(ix.data.length - 32), m.termsHash)).toBe(true);
+    // the rising offer follows the maximum: min 2, start 10 s after the post, 60 s long
+    const uri = 8 + 8 + 32 + 4 + "http://127.0.0.1/blobs/x".length;
+    const view = new DataView(ix.data.buffer, ix.data.byteOffset);
+    expect([0, 8, 16, 24].map((o) => view.getBigUint64(uri + o, true))).toEqual([5n, 2n, 10n, 60n]);
     const args = idl.types.find((t) => t.name === "JobPostArgs")!.type.fields!.map((f) => f.name);
     expect(args.at(-1)).toBe("terms_hash");
     expect(ix.keys[2].pubkey.equals(jobAddress(m.address, requester, 42n))).toBe(true);
@@ -232,17 +239,22 @@ describe("decoding a job", () => {
       seedSlot: new BN("18446744073709551615"),
       seed: new Array(32).fill(0).map((_, i) => i + 1),
       stakeScale: new BN(123_456_789),
-      reserved: new Array(32).fill(0xee),
+      minRewardPerReplica: new BN(5),
+      rampStart: new BN(1_750_000_100),
+      rampSeconds: new BN(300),
+      reserved: new Array(8).fill(0xee),
     });
     const j = client.decodeJob(key(), await client.program.coder.accounts.encode("job", job));
     expect(j.seedSlot).toBe(2n ** 64n - 1n);
     expect(Array.from(j.seed)).toEqual(job.seed);
     expect(j.stakeScale).toBe(123_456_789n);
     expect(j.manifestUri).toBe("data:,x");
-    // seed_slot, seed and stake_scale sit between the settlement deposit and the reserved bytes
+    expect([j.minRewardPerReplica, j.rampStart, j.rampSeconds]).toEqual([5n, 1_750_000_100, 300]);
+    // seed_slot, seed and stake_scale sit between the settlement deposit and the reserved bytes,
+    // then the rising offer's terms, carved out of the reserved bytes
     const fields = idl.types.find((t) => t.name === "Job")!.type.fields!.map((f) => f.name);
     expect(fields.slice(fields.indexOf("settlement_deposit"), fields.indexOf("reserved") + 1)).toEqual([
-      "settlement_deposit", "seed_slot", "seed", "stake_scale", "reserved",
+      "settlement_deposit", "seed_slot", "seed", "stake_scale", "min_reward_per_replica", "ramp_start", "ramp_seconds", "reserved",
     ]);
   });
 });

@@ -396,7 +396,37 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
 
     // bad input: one clear line each
     let (m, inp) = (module.to_str().unwrap(), input.to_str().unwrap());
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &[
+                "job",
+                "post",
+                "--module",
+                m,
+                "--reward",
+                "1",
+                "--min-reward",
+                "2",
+                "--ramp",
+                "10",
+            ],
+            "--min-reward is above --reward",
+        ),
+        (
+            &[
+                "job",
+                "post",
+                "--module",
+                m,
+                "--reward",
+                "2",
+                "--min-reward",
+                "1",
+                "--ramp",
+                "301",
+            ],
+            "after the commit deadline (300 s)",
+        ),
         (
             &["job", "status", "not-an-address"],
             "not a valid base58 address",
@@ -459,6 +489,36 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         let err = net.fails("requester", args);
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+    // a rising offer: its terms and the current price, from 1 to 3 tokens over 200 s
+    let rising = net.json(
+        "requester",
+        &[
+            "job",
+            "post",
+            "--module",
+            m,
+            "--reward",
+            "3",
+            "--min-reward",
+            "1",
+            "--ramp",
+            "200",
+        ],
+    );
+    let status = net.json(
+        "requester",
+        &["job", "status", rising["job"].as_str().unwrap()],
+    );
+    assert_eq!(status["min_reward_per_replica"], 1_000_000u64, "{status}");
+    assert_eq!(status["reward_per_replica"], 3_000_000u64, "{status}");
+    assert_eq!(status["ramp_seconds"], 200, "{status}");
+    let now = status["price_now"].as_u64().unwrap();
+    assert!((1_000_000..3_000_000).contains(&now), "{status}");
+    let text = net.ok(
+        "requester",
+        &["job", "status", rising["job"].as_str().unwrap()],
+    );
+    assert!(text.contains("price rising from 1 at "), "{text}");
     assert!(
         net.fails(
             "requester",

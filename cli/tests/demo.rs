@@ -27,6 +27,17 @@ fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
         "{stdout}"
     );
     assert!(stdout.contains("(the cheater) lost 300 tokens"), "{stdout}");
+    // the rising offer was taken by an honest provider at or above its floor (the demo itself
+    // fails when a locked price is outside the claimer's floor and the maximum)
+    assert!(stdout.contains("price rising 1 → 3 over 20 s"), "{stdout}");
+    let claimed = stdout
+        .lines()
+        .find(|l| l.starts_with("digits") && l.contains("claimed at price"))
+        .unwrap_or_else(|| panic!("no claim price line:\n{stdout}"));
+    assert!(
+        claimed.contains("provider-1") || claimed.contains("provider-2"),
+        "{claimed}"
+    );
     // nothing that looks like a failure when nothing failed (the validator's start-up lines,
     // refused transactions of normal operation: they belong in the workers' logs)
     let alarming = common::alarming(&stdout);

@@ -6,7 +6,7 @@ use crate::{
     rpc::{Chain, ChainError},
     Job, Ledger, MarketRef, Outcome, Provider, Pubkey, Settlement, Verdict,
 };
-use compute_market::constants::BPS_DENOMINATOR;
+use compute_market::{constants::BPS_DENOMINATOR, math::ramp_price};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -122,19 +122,47 @@ pub fn check_settlement(address: &Pubkey, s: &Settlement, market: &Pubkey) -> Ve
             s.escrow, s.total_paid, s.fee, s.refund
         ));
     }
-    let fee_each =
-        (s.reward_per_replica as u128 * s.fee_bps as u128 / BPS_DENOMINATOR as u128) as u64;
+    let fee_of = |price: u64| (price as u128 * s.fee_bps as u128 / BPS_DENOMINATOR as u128) as u64;
     let agreed = s
         .verdicts
         .iter()
         .filter(|x| x.verdict == Verdict::Agreed)
         .count() as u64;
     if s.escrow != s.reward_per_replica.saturating_mul(s.replicas as u64) {
-        fail(format!("escrow {} is not reward × replicas", s.escrow));
+        fail(format!(
+            "escrow {} is not the maximum reward × replicas",
+            s.escrow
+        ));
     }
+    if s.min_reward_per_replica > s.reward_per_replica {
+        fail(format!(
+            "starting price {} above the maximum {}",
+            s.min_reward_per_replica, s.reward_per_replica
+        ));
+    }
+    let mut fee = 0u64;
     for (i, x) in s.verdicts.iter().enumerate() {
+        // each claim locked the price of the job's ramp at its claim time
+        let expect_price = if x.verdict == Verdict::Unclaimed {
+            0
+        } else {
+            ramp_price(
+                s.min_reward_per_replica,
+                s.reward_per_replica,
+                s.ramp_start,
+                s.ramp_seconds,
+                x.claimed_at,
+            )
+        };
+        if x.price != expect_price {
+            fail(format!(
+                "slot {i} locked price {} but the ramp gave {expect_price} at its claim time {}",
+                x.price, x.claimed_at
+            ));
+        }
         let expect_paid = if x.verdict == Verdict::Agreed {
-            s.reward_per_replica - fee_each
+            fee = fee.saturating_add(fee_of(x.price));
+            x.price.saturating_sub(fee_of(x.price))
         } else {
             0
         };
@@ -171,8 +199,11 @@ pub fn check_settlement(address: &Pubkey, s: &Settlement, market: &Pubkey) -> Ve
             }
         }
     }
-    if s.fee != agreed.saturating_mul(fee_each) {
-        fail(format!("fee {} instead of {} × {fee_each}", s.fee, agreed));
+    if s.fee != fee {
+        fail(format!(
+            "fee {} instead of {fee}, the fee on the agreeing slots' prices",
+            s.fee
+        ));
     }
     match s.outcome {
         Outcome::Verified if agreed < s.quorum as u64 => {

@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod manifest;
 pub mod merkle;
 pub mod pda;
+pub mod price;
 pub mod results;
 pub mod rpc;
 pub mod sortition;

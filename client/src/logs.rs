@@ -96,14 +96,24 @@ impl Event {
     pub fn summary(&self) -> String {
         let short = |k: &Pubkey| k.to_string()[..8].to_string();
         match self {
+            Event::JobPosted(e) if e.ramp_seconds > 0 => format!(
+                "n {} / k {}, price rising {} → {} per replica over {} s, escrow {}",
+                e.replicas,
+                e.quorum,
+                e.min_reward_per_replica,
+                e.reward_per_replica,
+                e.ramp_seconds,
+                e.escrow
+            ),
             Event::JobPosted(e) => format!(
                 "n {} / k {}, reward {} per replica, escrow {}",
                 e.replicas, e.quorum, e.reward_per_replica, e.escrow
             ),
             Event::JobClaimed(e) => format!(
-                "slot {} by {}, collateral {}",
+                "slot {} by {} at price {}, collateral {}",
                 e.slot,
                 short(&e.provider),
+                e.price,
                 e.collateral
             ),
             Event::ResultCommitted(e) => format!("slot {} by {}", e.slot, short(&e.provider)),

@@ -176,6 +176,9 @@ impl Bench {
             // the longest URI a job may carry
             manifest_uri: "x".repeat(compute_market_client::constants::MAX_MANIFEST_URI_LEN),
             reward_per_replica: 10_000,
+            min_reward_per_replica: 10_000,
+            ramp_delay: 0,
+            ramp_seconds: 0,
             replicas: n,
             quorum: n / 2 + 1,
             commit_window: 0,

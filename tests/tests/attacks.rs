@@ -400,6 +400,7 @@ fn job_parameters_are_validated() {
         (
             |a| {
                 a.reward_per_replica = u64::MAX;
+                a.min_reward_per_replica = u64::MAX;
                 a.replicas = 2;
                 a.quorum = 2
             },

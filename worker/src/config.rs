@@ -66,8 +66,12 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Smallest reward per replica worth claiming (payment-mint base units).
+    /// Smallest price per replica worth claiming (payment-mint base units).
     pub min_reward: u64,
+    /// Price floor per 10^9 fuel of the manifest's `max_fuel` (payment-mint base units).
+    pub min_price_per_gfuel: u64,
+    /// Price floor per MiB of the manifest's `max_memory` (payment-mint base units).
+    pub min_price_per_mib: u64,
     /// Largest fuel, memory and output a manifest may ask for.
     pub max_fuel: u64,
     pub max_memory: u64,
@@ -88,6 +92,8 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             min_reward: 0,
+            min_price_per_gfuel: 0,
+            min_price_per_mib: 0,
             max_fuel: 50_000_000_000,
             max_memory: 1 << 30,
             max_output: 64 << 20,
@@ -220,8 +226,12 @@ listen = "127.0.0.1:8780"
 endpoint = ""
 
 [policy]
-# Smallest reward per replica worth claiming, in payment-mint base units.
+# The price floor per replica, in payment-mint base units: at least min_reward, and at least
+# min_price_per_gfuel per 10^9 of the manifest's max_fuel plus min_price_per_mib per MiB of its
+# max_memory. A rising offer is claimed once its price reaches the floor.
 min_reward = 0
+min_price_per_gfuel = 0
+min_price_per_mib = 0
 # Largest limits a job's manifest may ask for.
 max_fuel = 50000000000
 max_memory = 1073741824

@@ -19,8 +19,14 @@ pub enum Skip {
     ExpiredBefore,
     #[error("the job recorded the most expired claims it can: it takes no more claims")]
     ExpiryLimit,
-    #[error("reward {0} is below the minimum {1}")]
+    #[error("the most the job pays, {0}, is below the minimum {1}")]
     RewardTooLow(u64, u64),
+    #[error(
+        "the most the job pays, {max}, is below this worker's price floor {floor} for its manifest"
+    )]
+    BelowFloor { max: u64, floor: u64 },
+    #[error("the price reaches this worker's floor {floor} only at {at}, too late for a claim window before the commit deadline")]
+    FloorTooLate { floor: u64, at: i64 },
     #[error("requester {0} is not allowed")]
     RequesterDenied(Pubkey),
     #[error("{0}s left before the commit deadline, less than {1}s")]
@@ -53,7 +59,7 @@ impl Skip {
             Skip::AlreadyClaimed => "already_claimed",
             Skip::ExpiredBefore => "expired_before",
             Skip::ExpiryLimit => "expiry_limit",
-            Skip::RewardTooLow(..) => "reward",
+            Skip::RewardTooLow(..) | Skip::BelowFloor { .. } | Skip::FloorTooLate { .. } => "price",
             Skip::RequesterDenied(_) => "requester",
             Skip::TooLate(..) | Skip::ClaimWindowClosed(..) => "too_late",
             Skip::NotEnoughStake(..) | Skip::BelowMinStake(..) => "stake",
@@ -126,6 +132,32 @@ pub fn check_job(
     Ok(())
 }
 
+/// This worker's price floor for a manifest: `min_reward`, or the per-unit floors applied to
+/// what the manifest may use (rounded up), whichever is higher.
+pub fn price_floor(s: &Resolved, m: &Manifest) -> u64 {
+    let p = &s.config.policy;
+    let fuel = (m.max_fuel as u128 * p.min_price_per_gfuel as u128).div_ceil(1_000_000_000);
+    let mib = (m.max_memory as u128).div_ceil(1 << 20);
+    let by_units = fuel + mib * p.min_price_per_mib as u128;
+    u64::try_from(by_units)
+        .unwrap_or(u64::MAX)
+        .max(p.min_reward)
+}
+
+/// When this worker claims `job`: the first unix time at which its price reaches `floor`. Fails
+/// when it never does, or only when a claim window would no longer fit before the commit
+/// deadline.
+pub fn claim_from(job: &Job, floor: u64) -> Result<i64, Skip> {
+    let at = compute_market_client::price::reaches_at(job, floor).ok_or(Skip::BelowFloor {
+        max: job.reward_per_replica,
+        floor,
+    })?;
+    if at.saturating_add(job.claim_timeout) >= job.commit_deadline {
+        return Err(Skip::FloorTooLate { floor, at });
+    }
+    Ok(at)
+}
+
 /// Checks the manifest against the runtimes and limits this worker accepts.
 pub fn check_manifest(s: &Resolved, m: &Manifest) -> Result<(), Skip> {
     let p = &s.config.policy;
@@ -189,7 +221,10 @@ mod tests {
             seed_slot: 0,
             seed: [0; 32],
             stake_scale: 0,
-            reserved: [0; 32],
+            min_reward_per_replica: 100,
+            ramp_start: 0,
+            ramp_seconds: 0,
+            reserved: [0; 8],
             manifest_uri: String::new(),
             slots: vec![Slot::FREE; 2],
             expired: Vec::new(),
@@ -298,6 +333,69 @@ mod tests {
         assert_eq!(
             check_job(&s, &me, &expired, &p, 0, 0),
             Err(Skip::ExpiryLimit)
+        );
+    }
+
+    #[test]
+    fn price_floor_counts_fuel_and_memory_and_waits_for_the_ramp() {
+        let blob = BlobRef::new(b"x", "data:,x");
+        let m = Manifest {
+            args: vec![],
+            input: blob.clone(),
+            max_fuel: 2_500_000_000,
+            max_memory: (64 << 20) + 1,
+            max_output: 1 << 10,
+            module: blob,
+            runtime: "wasi-p1".into(),
+            version: 1,
+        };
+        // 2.5 × 10^9 fuel at 10 per 10^9 is 25; 64 MiB and a byte round up to 65 MiB at 2 each
+        let s = settings(|c| {
+            c.policy.min_price_per_gfuel = 10;
+            c.policy.min_price_per_mib = 2;
+        });
+        assert_eq!(price_floor(&s, &m), 25 + 130);
+        let s = settings(|c| {
+            c.policy.min_price_per_gfuel = 10;
+            c.policy.min_reward = 1_000;
+        });
+        assert_eq!(price_floor(&s, &m), 1_000, "min_reward is a floor too");
+        assert_eq!(price_floor(&settings(|_| {}), &m), 0);
+
+        // from 40 at t = 100 to 100 at t = 400; commit deadline 1000, claim timeout 60
+        let mut j = job(Pubkey::new_unique());
+        j.min_reward_per_replica = 40;
+        j.ramp_start = 100;
+        j.ramp_seconds = 300;
+        assert_eq!(
+            claim_from(&j, 30),
+            Ok(100),
+            "below the start price: at once"
+        );
+        assert_eq!(claim_from(&j, 70), Ok(250));
+        assert_eq!(j.price_at(249), 69);
+        assert_eq!(claim_from(&j, 100), Ok(400));
+        assert_eq!(
+            claim_from(&j, 101),
+            Err(Skip::BelowFloor {
+                max: 100,
+                floor: 101
+            })
+        );
+        // the ramp reaches the floor only when a claim window no longer fits
+        j.ramp_seconds = 900;
+        assert_eq!(
+            claim_from(&j, 100),
+            Err(Skip::FloorTooLate {
+                floor: 100,
+                at: 1_000
+            })
+        );
+        // a claim at 925 has its 60 s before the deadline; one at 940 would end on it
+        assert_eq!(claim_from(&j, 95), Ok(925));
+        assert_eq!(
+            claim_from(&j, 96),
+            Err(Skip::FloorTooLate { floor: 96, at: 940 })
         );
     }
 

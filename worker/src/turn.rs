@@ -32,6 +32,28 @@ impl From<ChainError> for NoTurn {
     }
 }
 
+/// Waits until the chain's clock reaches `at`: when a rising offer reaches this worker's floor.
+pub async fn wait_for_price(
+    chain: &Chain,
+    at: i64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), NoTurn> {
+    loop {
+        let now = chain.unix_time().await?;
+        if now >= at {
+            return Ok(());
+        }
+        let nap = Duration::from_secs((at - now) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(nap.min(MAX_NAP)) => {}
+            _ = shutdown.changed() => return Err(NoTurn::Stopping),
+        }
+        if *shutdown.borrow() {
+            return Err(NoTurn::Stopping);
+        }
+    }
+}
+
 /// Waits until `me` may claim the job at `address` in `market`; returns the slots it waited
 /// past the job's seed slot. Ends early when the job stops taking claims or `shutdown` says so.
 /// The provider account is read on every look: a slash or an unstake changes the bonded stake,

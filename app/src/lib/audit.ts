@@ -8,6 +8,7 @@
  */
 import type { PublicKey } from "@solana/web3.js";
 import { toHex as hex } from "./bytes";
+import { priceAt } from "./price";
 import { turnSlot } from "./sortition";
 import { feePerReplica, type Job, type Ledger, type Market, type Outcome, type Provider, type Settlement } from "./market";
 
@@ -105,11 +106,21 @@ export function checkSettlement(s: Settlement): string[] {
   ) {
     fail(`amounts do not add up: escrow ${s.escrow} != paid ${s.totalPaid} + fee ${s.fee} + refund ${s.refund} (or slashes/verdicts disagree)`);
   }
-  if (s.escrow !== s.rewardPerReplica * BigInt(s.replicas)) fail(`escrow ${s.escrow} is not reward × replicas`);
-  const feeEach = feePerReplica(s.rewardPerReplica, s.feeBps);
+  if (s.escrow !== s.rewardPerReplica * BigInt(s.replicas)) fail(`escrow ${s.escrow} is not the maximum reward × replicas`);
+  if (s.minRewardPerReplica > s.rewardPerReplica) {
+    fail(`starting price ${s.minRewardPerReplica} above the maximum ${s.rewardPerReplica}`);
+  }
   const agreed = s.verdicts.filter((x) => x.verdict === "agreed").length;
+  let fee = 0n;
   s.verdicts.forEach((x, i) => {
-    const expect = x.verdict === "agreed" ? s.rewardPerReplica - feeEach : 0n;
+    // each claim locked the price of the job's ramp at its claim time
+    const price = x.verdict === "unclaimed" ? 0n : priceAt(s, x.claimedAt);
+    if (x.price !== price) {
+      fail(`slot ${i} locked price ${x.price} but the ramp gave ${price} at its claim time ${x.claimedAt}`);
+    }
+    const feeEach = feePerReplica(x.price, s.feeBps);
+    if (x.verdict === "agreed") fee += feeEach;
+    const expect = x.verdict === "agreed" ? x.price - feeEach : 0n;
     if (x.paid !== expect) fail(`slot ${i} (${x.verdict}) paid ${x.paid} instead of ${expect}`);
     const slashable = x.verdict === "dissented" || x.verdict === "withheld" || x.verdict === "absent";
     if (slashable !== x.slashed > 0n) fail(`slot ${i} (${x.verdict}) slashed ${x.slashed}`);
@@ -122,7 +133,7 @@ export function checkSettlement(s: Settlement): string[] {
       if (x.claimedSlot < turn) fail(`slot ${i} was claimed at chain slot ${x.claimedSlot} before its provider's turn at ${turn}`);
     }
   });
-  if (s.fee !== BigInt(agreed) * feeEach) fail(`fee ${s.fee} instead of ${agreed} × ${feeEach}`);
+  if (s.fee !== fee) fail(`fee ${s.fee} instead of ${fee}, the fee on the agreeing slots' prices`);
   if (s.outcome === "verified" && agreed < s.quorum) fail(`verified with ${agreed} < quorum ${s.quorum}`);
   if (s.outcome === "noQuorum" && (s.totalPaid !== 0n || s.refund !== s.escrow)) fail("no quorum but not a full refund");
   if (
@@ -348,6 +359,9 @@ export function settlementRecord(s: Settlement) {
     result_root: hex(s.resultRoot),
     manifest_hash: hex(s.manifestHash),
     reward_per_replica: s.rewardPerReplica.toString(),
+    min_reward_per_replica: s.minRewardPerReplica.toString(),
+    ramp_start: s.rampStart,
+    ramp_seconds: s.rampSeconds,
     fee_bps: s.feeBps,
     escrow: s.escrow.toString(),
     total_paid: s.totalPaid.toString(),
@@ -364,6 +378,8 @@ export function settlementRecord(s: Settlement) {
       provider: v.provider.toBase58(),
       verdict: v.verdict,
       result_root: hex(v.resultRoot),
+      claimed_at: v.claimedAt,
+      price: v.price.toString(),
       paid: v.paid.toString(),
       slashed: v.slashed.toString(),
     })),
@@ -377,7 +393,7 @@ export function toJson(list: Settlement[]): string {
 
 const CSV_COLUMNS = [
   "settlement", "market", "job", "requester", "nonce", "outcome", "replicas", "quorum", "result_root",
-  "reward_per_replica", "fee_bps", "escrow", "total_paid", "fee", "refund", "total_slashed",
+  "reward_per_replica", "min_reward_per_replica", "ramp_start", "ramp_seconds", "fee_bps", "escrow", "total_paid", "fee", "refund", "total_slashed",
   "expired_slashed", "collateral", "bounty", "finalizer", "settled_slot", "settled_at", "verdicts", "expired",
 ] as const;
 

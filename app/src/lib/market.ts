@@ -8,6 +8,7 @@ import { Connection, PublicKey, SystemProgram, type TransactionInstruction } fro
 import idlJson from "../../../idl/compute_market.json";
 import { programUnits } from "./budget";
 import { u64le, utf8 } from "./bytes";
+import type { Ramp } from "./price";
 import { idlConstant, termsHash } from "./terms";
 
 export const IDL = idlJson as unknown as Idl;
@@ -23,9 +24,9 @@ export const MAX_EXPIRED_CLAIMS = Number(idlConstant("MAX_EXPIRED_CLAIMS"));
 
 /** Account sizes, as `Job::space` and `Settlement::space` compute them (`Job::FIXED_SIZE`). */
 const JOB_FIXED = 273;
-const SLOT_SIZE = 121;
+const SLOT_SIZE = 129;
 const SETTLEMENT_FIXED = 383;
-const VERDICT_SIZE = 97;
+const VERDICT_SIZE = 113;
 export const jobSpace = (replicas: number, uriLen: number) =>
   JOB_FIXED + 4 + uriLen + 4 + replicas * SLOT_SIZE + 4 + MAX_EXPIRED_CLAIMS * 32;
 export const settlementSpace = (replicas: number, expired: number) =>
@@ -84,9 +85,11 @@ export interface Slot {
   claimedAt: number;
   commitment: Uint8Array;
   resultRoot: Uint8Array;
+  /** What the slot earns if it agrees (before the fee): the job's price at the claim. */
+  price: bigint;
 }
 
-export interface Job {
+export interface Job extends Ramp {
   address: PublicKey;
   market: PublicKey;
   status: "open" | "full" | "revealing";
@@ -96,7 +99,6 @@ export interface Job {
   nonce: bigint;
   manifestHash: Uint8Array;
   manifestUri: string;
-  rewardPerReplica: bigint;
   escrow: bigint;
   feeBps: number;
   collateral: bigint;
@@ -127,9 +129,13 @@ export interface SlotVerdict {
   claimedSlot: bigint;
   /** The provider's stake less pending withdrawals at the claim, which set its turn. */
   bonded: bigint;
+  /** Unix time of the claim (0 if unclaimed). */
+  claimedAt: number;
+  /** The price the claim locked: the job's ramp at `claimedAt`. */
+  price: bigint;
 }
 
-export interface Settlement {
+export interface Settlement extends Ramp {
   address: PublicKey;
   market: PublicKey;
   outcome: Outcome;
@@ -140,7 +146,6 @@ export interface Settlement {
   nonce: bigint;
   manifestHash: Uint8Array;
   resultRoot: Uint8Array;
-  rewardPerReplica: bigint;
   feeBps: number;
   escrow: bigint;
   totalPaid: bigint;
@@ -232,6 +237,15 @@ function decodeMarket(address: PublicKey, a: Raw, data: Uint8Array): Market {
   };
 }
 
+function decodeRamp(a: Raw): Ramp {
+  return {
+    minRewardPerReplica: big(a.minRewardPerReplica),
+    rewardPerReplica: big(a.rewardPerReplica),
+    rampStart: num(a.rampStart),
+    rampSeconds: num(a.rampSeconds),
+  };
+}
+
 function decodeJob(address: PublicKey, a: Raw): Job {
   return {
     address,
@@ -243,7 +257,7 @@ function decodeJob(address: PublicKey, a: Raw): Job {
     nonce: big(a.nonce),
     manifestHash: bytes(a.manifestHash),
     manifestUri: a.manifestUri as string,
-    rewardPerReplica: big(a.rewardPerReplica),
+    ...decodeRamp(a),
     escrow: big(a.escrow),
     feeBps: a.feeBps as number,
     collateral: big(a.collateral),
@@ -260,6 +274,7 @@ function decodeJob(address: PublicKey, a: Raw): Job {
       claimedAt: num(s.claimedAt),
       commitment: bytes(s.commitment),
       resultRoot: bytes(s.resultRoot),
+      price: big(s.price),
     })),
     expired: a.expired as PublicKey[],
   };
@@ -277,7 +292,7 @@ function decodeSettlement(address: PublicKey, a: Raw): Settlement {
     nonce: big(a.nonce),
     manifestHash: bytes(a.manifestHash),
     resultRoot: bytes(a.resultRoot),
-    rewardPerReplica: big(a.rewardPerReplica),
+    ...decodeRamp(a),
     feeBps: a.feeBps as number,
     escrow: big(a.escrow),
     totalPaid: big(a.totalPaid),
@@ -301,6 +316,8 @@ function decodeSettlement(address: PublicKey, a: Raw): Settlement {
       slashed: big(v.slashed),
       claimedSlot: big(v.claimedSlot),
       bonded: big(v.bonded),
+      claimedAt: num(v.claimedAt),
+      price: big(v.price),
     })),
     expired: a.expired as PublicKey[],
   };
@@ -490,7 +507,13 @@ export class MarketClient {
     nonce: bigint;
     manifestHash: Uint8Array;
     manifestUri: string;
+    /** The most each agreeing replica can earn (escrowed per replica). */
     rewardPerReplica: bigint;
+    /** A rising offer's starting price, its start (seconds after the post) and length; a fixed
+     * offer has `minRewardPerReplica = rewardPerReplica` and `rampSeconds = 0`. */
+    minRewardPerReplica: bigint;
+    rampDelay: number;
+    rampSeconds: number;
     replicas: number;
     quorum: number;
     commitWindow: number;
@@ -502,6 +525,9 @@ export class MarketClient {
         manifestHash: Array.from(p.manifestHash),
         manifestUri: p.manifestUri,
         rewardPerReplica: new BN(p.rewardPerReplica.toString()),
+        minRewardPerReplica: new BN(p.minRewardPerReplica.toString()),
+        rampDelay: new BN(p.rampDelay),
+        rampSeconds: new BN(p.rampSeconds),
         replicas: p.replicas,
         quorum: p.quorum,
         commitWindow: new BN(p.commitWindow),

@@ -16,6 +16,7 @@ import { explain } from "../lib/errors";
 import { type Market, type Provider, type Settlement } from "../lib/market";
 import { short, useApp } from "../state";
 import { Amount, Key, outcomeText, time } from "./common";
+import { AuditCharts } from "./AuditCharts";
 
 /** A market and its audit, over every record of the market (the filters below do not apply). */
 interface MarketView {
@@ -241,6 +242,14 @@ export function AuditPage() {
               </tr>
             </tbody>
           </table>
+          {oneMint && (
+            <AuditCharts
+              shown={shown}
+              figures={figures}
+              decimals={first ? pay(first) : undefined}
+              stakeDecimals={first ? stk(first) : undefined}
+            />
+          )}
           <table data-testid="settlements">
             <thead>
               <tr><th>Settled</th><th>Job</th><th>Requester</th><th>Outcome</th><th>n / k</th><th>Escrow</th><th>Paid</th><th>Fee</th><th>Refund</th><th>Slashed</th><th>Providers</th></tr>

@@ -9,6 +9,8 @@ import { Amount, hexShort, Key, outcomeText, SlotChips, time } from "./common";
 import { Eligibility } from "./Eligibility";
 import { History } from "./History";
 import { turnSlot } from "../lib/sortition";
+import { isRising, priceAt } from "../lib/price";
+import { PriceCurve } from "./PriceCurve";
 
 type Download =
   | { state: "idle" }
@@ -193,9 +195,28 @@ export function JobPage({ address }: { address: string }) {
       {job && (
         <div data-testid="job-live">
           <p>
-            Status <b data-testid="job-status">{job.status}</b> · n {job.replicas} / k {job.quorum} · reward per replica{" "}
-            <Amount v={job.rewardPerReplica} decimals={decimals} /> · escrow <Amount v={job.escrow} decimals={decimals} />
+            Status <b data-testid="job-status">{job.status}</b> · n {job.replicas} / k {job.quorum} ·{" "}
+            {isRising(job) ? (
+              <>
+                price now <b data-testid="price-now"><Amount v={priceAt(job, Math.floor(Date.now() / 1000))} decimals={decimals} /></b> (from{" "}
+                <Amount v={job.minRewardPerReplica} decimals={decimals} /> to <Amount v={job.rewardPerReplica} decimals={decimals} />,{" "}
+                {time(job.rampStart)} to {time(job.rampStart + job.rampSeconds)})
+              </>
+            ) : (
+              <>
+                reward per replica <b data-testid="price-now"><Amount v={job.rewardPerReplica} decimals={decimals} /></b>
+              </>
+            )}{" "}
+            · escrow <Amount v={job.escrow} decimals={decimals} />
           </p>
+          <PriceCurve
+            ramp={job}
+            from={job.createdAt}
+            until={job.commitDeadline}
+            now={Math.floor(Date.now() / 1000)}
+            decimals={decimals}
+            claims={job.slots.flatMap((s, i) => (s.state === "free" ? [] : [{ slot: i, at: s.claimedAt, price: s.price }]))}
+          />
           <p className="muted">
             Posted {time(job.createdAt)} · commit by {time(job.commitDeadline)} · reveal by {time(job.revealDeadline)} · manifest{" "}
             {/^https?:\/\//.test(job.manifestUri) ? (
@@ -208,7 +229,7 @@ export function JobPage({ address }: { address: string }) {
           <SlotChips job={job} />
           <table>
             <thead>
-              <tr><th>Slot</th><th>Provider</th><th>State</th><th>Claimed</th><th>Commitment</th><th>Revealed root</th></tr>
+              <tr><th>Slot</th><th>Provider</th><th>State</th><th>Claimed</th><th title="what the slot earns if it agrees (before the fee), locked at its claim">Price</th><th>Commitment</th><th>Revealed root</th></tr>
             </thead>
             <tbody>
               {job.slots.map((s, i) => (
@@ -217,6 +238,7 @@ export function JobPage({ address }: { address: string }) {
                   <td>{s.state === "free" ? "–" : <Key k={s.provider} />}</td>
                   <td>{s.state}</td>
                   <td>{s.state === "free" ? "–" : time(s.claimedAt)}</td>
+                  <td>{s.state === "free" ? "–" : <Amount v={s.price} decimals={decimals} />}</td>
                   <td><code>{hexShort(s.commitment)}</code></td>
                   <td><code>{hexShort(s.resultRoot)}</code></td>
                 </tr>
@@ -260,9 +282,18 @@ export function JobPage({ address }: { address: string }) {
             </tbody>
           </table>
           <ExpiredClaims owners={settlement.expired} collateral={settlement.collateral} decimals={stakeDecimals} />
+          {settlement.verdicts.some((v) => v.verdict !== "unclaimed") && (
+            <PriceCurve
+              ramp={settlement}
+              from={settlement.rampStart}
+              until={settlement.rampStart + settlement.rampSeconds}
+              decimals={decimals}
+              claims={settlement.verdicts.flatMap((v, i) => (v.verdict === "unclaimed" ? [] : [{ slot: i, at: v.claimedAt, price: v.price }]))}
+            />
+          )}
           <table>
             <thead>
-              <tr><th>Slot</th><th>Provider</th><th>Verdict</th><th>Revealed root</th><th>Paid</th><th>Slashed</th>
+              <tr><th>Slot</th><th>Provider</th><th>Verdict</th><th>Revealed root</th><th title="locked at the claim, before the fee">Price</th><th>Paid</th><th>Slashed</th>
                 <th title="the chain slot of the claim, and the first slot of the provider's turn (rechecked from the record)">Claimed at slot (turn from)</th></tr>
             </thead>
             <tbody>
@@ -272,6 +303,7 @@ export function JobPage({ address }: { address: string }) {
                   <td>{v.verdict === "unclaimed" ? "–" : <Key k={v.provider} />}</td>
                   <td>{v.verdict}</td>
                   <td><code>{hexShort(v.resultRoot)}</code></td>
+                  <td>{v.verdict === "unclaimed" ? "–" : <Amount v={v.price} decimals={decimals} />}</td>
                   <td><Amount v={v.paid} decimals={decimals} /></td>
                   <td><Amount v={v.slashed} decimals={stakeDecimals} /></td>
                   <td>

@@ -33,6 +33,10 @@ interface Review {
   tokenBalance: bigint;
   lamports: bigint;
   reward: bigint;
+  /** The starting price of a rising offer (`reward` for a fixed one), its delay and length. */
+  minReward: bigint;
+  rampDelay: number;
+  rampSeconds: number;
   problems: string[];
 }
 
@@ -58,6 +62,9 @@ export function PostJob() {
   const [replicas, setReplicas] = useState(1);
   const [quorum, setQuorum] = useState(1);
   const [reward, setReward] = useState("1");
+  const [minReward, setMinReward] = useState("");
+  const [rampDelay, setRampDelay] = useState(0);
+  const [rampSeconds, setRampSeconds] = useState(0);
   const [commitWindow, setCommitWindow] = useState(0);
   const [maxFuel, setMaxFuel] = useState("10000000000");
   const [maxMemoryMiB, setMaxMemoryMiB] = useState(64);
@@ -97,8 +104,19 @@ export function PostJob() {
       const reviewed = await client.market(market.address);
       if (!reviewed) throw new Error(`The market ${market.address.toBase58()} is no longer on this cluster.`);
       const rewardUnits = parseUnits(reward, decimals);
+      // an empty starting price is a fixed offer
+      const rising = minReward.trim() !== "";
+      const minUnits = rising ? parseUnits(minReward, decimals) : rewardUnits;
+      const ramp = rising ? rampSeconds : 0;
+      const delay = rising ? rampDelay : 0;
       const problems: string[] = [];
       if (rewardUnits === 0n) problems.push("The reward must be positive.");
+      if (minUnits > rewardUnits) problems.push("The starting reward of a rising offer must not exceed the maximum reward.");
+      if (!Number.isInteger(ramp) || !Number.isInteger(delay) || ramp < 0 || delay < 0) {
+        problems.push("The ramp's start and length must be whole seconds, 0 or more.");
+      } else if (minUnits < rewardUnits && ramp === 0) {
+        problems.push("A rising offer needs a ramp length: the seconds its price takes to reach the maximum.");
+      }
       if (!Number.isInteger(replicas) || replicas < 1 || replicas > reviewed.config.maxReplicas) {
         problems.push(`Replicas must be between 1 and ${reviewed.config.maxReplicas} in this market.`);
       } else if (!isStrictMajority(quorum, replicas)) {
@@ -109,6 +127,8 @@ export function PostJob() {
       const { claimTimeout, maxCommitWindow } = reviewed.config;
       if (!Number.isInteger(commitWindow) || (commitWindow !== 0 && (commitWindow < claimTimeout || commitWindow > maxCommitWindow))) {
         problems.push(`The commit window must be 0 (the market default) or ${claimTimeout} to ${maxCommitWindow} s.`);
+      } else if (delay + ramp > (commitWindow || reviewed.config.defaultCommitWindow)) {
+        problems.push(`The ramp must end by the commit deadline, ${commitWindow || reviewed.config.defaultCommitWindow} s after posting.`);
       }
       if (!/^\d+$/.test(maxFuel) || BigInt(maxFuel) === 0n || BigInt(maxFuel) > 0xffff_ffff_ffff_ffffn) {
         problems.push("Max fuel must be a positive whole number.");
@@ -141,6 +161,9 @@ export function PostJob() {
         tokenBalance,
         lamports,
         reward: rewardUnits,
+        minReward: minUnits,
+        rampDelay: delay,
+        rampSeconds: ramp,
         problems,
       });
     } catch (e) {
@@ -178,6 +201,9 @@ export function PostJob() {
         manifestHash: fromHex(manifestRef.sha256),
         manifestUri: manifestRef.uri,
         rewardPerReplica: review.reward,
+        minRewardPerReplica: review.minReward,
+        rampDelay: review.rampDelay,
+        rampSeconds: review.rampSeconds,
         replicas,
         quorum,
         commitWindow,
@@ -230,8 +256,20 @@ export function PostJob() {
           <input type="number" min={1} max={8} aria-label="quorum" value={quorum} onChange={(e) => changed(setQuorum)(Number(e.target.value))} />
         </label>
         <label>
-          Reward per replica (tokens)
+          Reward per replica (tokens; the most a rising offer pays)
           <input aria-label="reward" value={reward} onChange={(e) => changed(setReward)(e.target.value)} />
+        </label>
+        <label title="A rising offer starts at this price and rises linearly to the reward above over the ramp; a claim locks the price of its moment. Leave empty for a fixed reward.">
+          Starting reward (tokens; empty = fixed)
+          <input aria-label="min reward" value={minReward} onChange={(e) => changed(setMinReward)(e.target.value)} />
+        </label>
+        <label>
+          Ramp starts (s after posting)
+          <input type="number" min={0} aria-label="ramp delay" value={rampDelay} onChange={(e) => changed(setRampDelay)(Number(e.target.value))} />
+        </label>
+        <label>
+          Ramp length (s)
+          <input type="number" min={0} aria-label="ramp" value={rampSeconds} onChange={(e) => changed(setRampSeconds)(Number(e.target.value))} />
         </label>
         <label>
           Commit window (s; 0 = market default)
@@ -258,9 +296,17 @@ export function PostJob() {
           <h3>Before you sign</h3>
           <table>
             <tbody>
-              <tr><th>Escrow (reward × n)</th><td data-testid="escrow">{tok(c.escrow)}</td></tr>
-              <tr><th>Protocol fee per agreeing replica ({terms.feeBps / 100}%)</th><td>{tok(c.feePerReplica)}</td></tr>
-              <tr><th>Each agreeing provider gets</th><td>{tok(c.providersGetPerReplica)}</td></tr>
+              <tr>
+                <th>Price per replica</th>
+                <td data-testid="price">
+                  {current.minReward < current.reward
+                    ? `rises from ${tok(current.minReward)} at ${seconds(current.rampDelay)} after posting to ${tok(current.reward)} at ${seconds(current.rampDelay + current.rampSeconds)}, then stays; each claim locks the price of its moment, and what an agreeing slot does not earn of the maximum is refunded`
+                    : `${tok(current.reward)}, fixed`}
+                </td>
+              </tr>
+              <tr><th>Escrow (maximum reward × n)</th><td data-testid="escrow">{tok(c.escrow)}</td></tr>
+              <tr><th>Protocol fee per agreeing replica ({terms.feeBps / 100}%; at the maximum price)</th><td>{tok(c.feePerReplica)}</td></tr>
+              <tr><th>Each agreeing provider gets (at the maximum price)</th><td>{tok(c.providersGetPerReplica)}</td></tr>
               <tr><th>Most you pay (all n agree)</th><td>{tok(c.escrow)}, of which {tok(c.maxFee)} fee</td></tr>
               <tr><th>Refunded</th><td>the escrow of replicas that are not verified; everything if no quorum by the deadline, or if you cancel while no slot is held</td></tr>
               <tr><th>Collateral each provider stakes per claim (slashed if it fails the job)</th><td data-testid="collateral">{stk(terms.collateralPerClaim)}</td></tr>

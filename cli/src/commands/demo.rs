@@ -40,9 +40,19 @@ struct Sample {
     args: Vec<String>,
     replicas: u8,
     quorum: u8,
+    /// The most paid per agreeing replica.
     reward: u64,
+    /// A rising offer's starting price and ramp (seconds from the post); `reward` and 0 for a
+    /// fixed one.
+    min_reward: u64,
+    ramp: i64,
     ext: &'static str,
 }
+
+/// The honest providers' price floors (`policy.min_reward`); the cheater's is above the rising
+/// offer's maximum, so it only goes after the well-paid replicated jobs and the demo's outcome
+/// does not depend on who is fastest to the single-replica one.
+const FLOORS: [u64; PROVIDERS] = [2 * TOKEN, 3 * TOKEN / 2, 4 * TOKEN];
 
 fn samples() -> Vec<Sample> {
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
@@ -54,7 +64,11 @@ fn samples() -> Vec<Sample> {
             args: vec![],
             replicas: 1,
             quorum: 1,
-            reward: 2 * TOKEN,
+            // a rising offer: from 1 to 3 tokens over 20 s; the provider whose floor it reaches
+            // first (while it is that provider's turn) takes it at about its floor
+            reward: 3 * TOKEN,
+            min_reward: TOKEN,
+            ramp: 20,
             ext: "txt",
         },
         Sample {
@@ -65,6 +79,8 @@ fn samples() -> Vec<Sample> {
             replicas: 3,
             quorum: 2,
             reward: 5 * TOKEN,
+            min_reward: 5 * TOKEN,
+            ramp: 0,
             ext: "txt",
         },
         Sample {
@@ -75,6 +91,8 @@ fn samples() -> Vec<Sample> {
             replicas: 3,
             quorum: 2,
             reward: 5 * TOKEN,
+            min_reward: 5 * TOKEN,
+            ramp: 0,
             ext: "txt",
         },
         Sample {
@@ -85,6 +103,8 @@ fn samples() -> Vec<Sample> {
             replicas: 3,
             quorum: 2,
             reward: 5 * TOKEN,
+            min_reward: 5 * TOKEN,
+            ramp: 0,
             ext: "png",
         },
     ]
@@ -143,16 +163,13 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
     let mut workers = Workers::default();
     let mut providers = vec![];
     let (rpc_url, ws_url) = (net.rpc_url(), net.ws_url());
-    for i in 0..PROVIDERS {
+    for (i, &min_reward) in FLOORS.iter().enumerate() {
         let name = format!("provider-{}", i + 1);
         let listen = format!("127.0.0.1:{}", fleet::free_port()?);
         let endpoint = format!("http://{listen}");
         let (keypair, wallet) =
             fleet::provider(&chain, &market, &keys, &name, &endpoint, 2_000 * TOKEN).await?;
         let cheater = i == CHEATER;
-        // the cheater only goes after the well-paid replicated jobs, so the demo's outcome
-        // does not depend on who is fastest to the single-replica one
-        let min_reward = if cheater { 3 * TOKEN } else { 0 };
         workers.spawn(&WorkerSpec {
             name: &name,
             keypair: &keypair,
@@ -169,9 +186,10 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
             args: if cheater { &["--fault", "lie"] } else { &[] },
         })?;
         println!(
-            "{} {name} {} staked 2000, worker at {endpoint}{}",
+            "{} {name} {} staked 2000, price floor {}, worker at {endpoint}{}",
             elapsed(t0),
             wallet.pubkey(),
+            format_amount(min_reward, 6),
             if cheater {
                 "  (configured to cheat)"
             } else {
@@ -189,13 +207,22 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
     let mut jobs = vec![];
     for (nonce, s) in samples.iter().enumerate() {
         let job = post(&chain, &market, &requester, &blob_url, nonce as u64, s).await?;
+        let offer = if s.ramp > 0 {
+            format!(
+                "price rising {} → {} over {} s",
+                format_amount(s.min_reward, 6),
+                format_amount(s.reward, 6),
+                s.ramp
+            )
+        } else {
+            format!("reward {} per replica", format_amount(s.reward, 6))
+        };
         println!(
-            "{} posted {:<12} n={} k={} reward {} per replica  {job}",
+            "{} posted {:<12} n={} k={} {offer}  {job}",
             elapsed(t0),
             s.name,
             s.replicas,
             s.quorum,
-            format_amount(s.reward, 6)
         );
         jobs.push(job);
     }
@@ -318,6 +345,31 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
                 sample.name
             ));
         }
+        // a rising offer is claimed once its price reaches the claimer's floor, at most the maximum
+        if sample.ramp > 0 {
+            for v in s
+                .verdicts
+                .iter()
+                .filter(|v| v.verdict != Verdict::Unclaimed)
+            {
+                let who = providers.iter().position(|p| *p == v.provider);
+                let floor = who.map_or(0, |i| FLOORS[i]);
+                println!(
+                    "{:<12} {} claimed at price {} (its floor {}), paid {}",
+                    sample.name,
+                    name_of(&v.provider),
+                    format_amount(v.price, 6),
+                    format_amount(floor, 6),
+                    format_amount(v.paid, 6),
+                );
+                if v.price < floor || v.price > sample.reward {
+                    failures.push(format!(
+                        "{}: claimed at {} outside its floor {floor} .. max {}",
+                        sample.name, v.price, sample.reward
+                    ));
+                }
+            }
+        }
         if sample.replicas > 1 {
             let cheat = s.verdicts.iter().find(|v| v.provider == providers[CHEATER]);
             match cheat {
@@ -428,6 +480,9 @@ async fn post(
         manifest_hash: manifest.hash(),
         manifest_uri: uri,
         reward_per_replica: s.reward,
+        min_reward_per_replica: s.min_reward,
+        ramp_delay: 0,
+        ramp_seconds: s.ramp,
         replicas: s.replicas,
         quorum: s.quorum,
         commit_window: 0,

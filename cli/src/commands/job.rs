@@ -1,5 +1,6 @@
 //! `cmkt job post|status|list|result|cancel`.
 
+use super::job_view::{job_json, job_text, settlement_json, settlement_table, slots_summary};
 use super::{blob, mint_decimals};
 use crate::{out, settings::*, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
@@ -8,7 +9,7 @@ use compute_market_client::{
     ata, ix,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     rpc::Chain,
-    Job, JobPostArgs, Outcome, Pubkey, Settlement, SlotState, Verdict,
+    JobPostArgs, Outcome, Pubkey, Settlement, Verdict,
 };
 use serde_json::json;
 use solana_sdk::signer::Signer;
@@ -62,9 +63,19 @@ pub struct PostArgs {
     /// Agreeing results needed, k: a strict majority of n (default: the smallest, n / 2 + 1).
     #[arg(long, short = 'q')]
     quorum: Option<u8>,
-    /// Reward per replica in whole tokens.
-    #[arg(long)]
+    /// Reward per replica in whole tokens: with --min-reward, the most a rising offer pays.
+    #[arg(long, visible_alias = "max-reward")]
     reward: String,
+    /// A rising offer's starting price per replica, in whole tokens: the price rises linearly
+    /// from it to --reward over --ramp seconds, and a claim locks the price of its moment.
+    #[arg(long, requires = "ramp")]
+    min_reward: Option<String>,
+    /// Seconds the price of a rising offer takes to reach --reward.
+    #[arg(long, requires = "min_reward")]
+    ramp: Option<i64>,
+    /// Seconds after the post at which the ramp starts.
+    #[arg(long, default_value_t = 0, requires = "ramp")]
+    ramp_delay: i64,
     #[arg(long, default_value_t = 10_000_000_000)]
     max_fuel: u64,
     /// Memory limit in bytes.
@@ -93,124 +104,6 @@ pub struct PostArgs {
 
 fn parse_job(s: &str) -> Result<Pubkey> {
     parse_pubkey("job", s)
-}
-
-fn slots_summary(job: &Job) -> String {
-    job.slots
-        .iter()
-        .map(|s| match s.state {
-            SlotState::Free => "free",
-            SlotState::Claimed => "claimed",
-            SlotState::Committed => "committed",
-            SlotState::Revealed => "revealed",
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn job_json(address: &Pubkey, j: &Job) -> serde_json::Value {
-    json!({
-        "job": address.to_string(), "state": "live", "status": format!("{:?}", j.status),
-        "requester": j.requester.to_string(), "nonce": j.nonce,
-        "manifest_hash": hex::encode(j.manifest_hash), "manifest_uri": j.manifest_uri,
-        "reward_per_replica": j.reward_per_replica, "replicas": j.replicas, "quorum": j.quorum,
-        "escrow": j.escrow, "commit_deadline": j.commit_deadline, "reveal_deadline": j.reveal_deadline,
-        "collateral": j.collateral,
-        "expired": j.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "slots": j.slots.iter().map(|s| json!({
-            "provider": (s.state != SlotState::Free).then(|| s.provider.to_string()),
-            "state": format!("{:?}", s.state),
-            "result_root": (s.state == SlotState::Revealed).then(|| hex::encode(s.result_root)),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn settlement_json(job: &Pubkey, s: &Settlement) -> serde_json::Value {
-    json!({
-        "job": job.to_string(), "state": "settled", "outcome": format!("{:?}", s.outcome),
-        "result_root": hex::encode(s.result_root), "requester": s.requester.to_string(),
-        "escrow": s.escrow, "total_paid": s.total_paid, "fee": s.fee, "refund": s.refund,
-        "total_slashed": s.total_slashed, "bounty": s.bounty, "expired_slashed": s.expired_slashed,
-        "collateral": s.collateral,
-        "expired": s.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "settled_slot": s.settled_slot, "settled_at": s.settled_at, "finalizer": s.finalizer.to_string(),
-        "seed": hex::encode(s.seed), "seed_slot": s.seed_slot, "stake_scale": s.stake_scale,
-        "verdicts": s.verdicts.iter().map(|v| {
-            let claimed = v.verdict != Verdict::Unclaimed;
-            json!({
-                "provider": claimed.then(|| v.provider.to_string()),
-                "verdict": format!("{:?}", v.verdict), "result_root": hex::encode(v.result_root),
-                "paid": v.paid, "slashed": v.slashed,
-                "claimed_slot": claimed.then_some(v.claimed_slot),
-                "bonded": claimed.then_some(v.bonded),
-                "turn_slot": claimed.then(|| turn_of(s, v)),
-            })
-        }).collect::<Vec<_>>(),
-    })
-}
-
-/// The first slot from which the provider of `v` could claim the settled job.
-fn turn_of(s: &Settlement, v: &compute_market_client::SlotVerdict) -> u64 {
-    compute_market_client::sortition::turn_slot(
-        &s.seed,
-        s.seed_slot,
-        s.stake_scale,
-        &v.provider,
-        v.bonded,
-    )
-}
-
-/// `d`: payment-mint decimals, `sd`: stake-mint decimals.
-fn settlement_table(job: &Pubkey, s: &Settlement, d: u8, sd: u8) -> String {
-    let mut out = format!(
-        "job {job}: {:?}{}\n  paid {}  fee {}  refund {}  slashed {} (bounty {})\n",
-        s.outcome,
-        if s.outcome == Outcome::Verified {
-            format!(", root {}", hex::encode(s.result_root))
-        } else {
-            String::new()
-        },
-        format_amount(s.total_paid, d),
-        format_amount(s.fee, d),
-        format_amount(s.refund, d),
-        format_amount(s.total_slashed, sd),
-        format_amount(s.bounty, sd),
-    );
-    let mut t = out::Table::new(&[
-        "slot",
-        "provider",
-        "verdict",
-        "paid",
-        "slashed",
-        "claimed at slot (turn from)",
-    ]);
-    for (i, v) in s.verdicts.iter().enumerate() {
-        let claimed = v.verdict != Verdict::Unclaimed;
-        t.row(vec![
-            i.to_string(),
-            if claimed {
-                v.provider.to_string()
-            } else {
-                "-".into()
-            },
-            format!("{:?}", v.verdict),
-            format_amount(v.paid, d),
-            format_amount(v.slashed, sd),
-            if claimed {
-                format!("{} ({})", v.claimed_slot, turn_of(s, v))
-            } else {
-                "-".into()
-            },
-        ]);
-    }
-    out += &t.render();
-    for p in &s.expired {
-        out += &format!(
-            "  expired claim: {p} lost {}\n",
-            format_amount(s.collateral, sd)
-        );
-    }
-    out
 }
 
 /// Follows a job until it settles, printing each change on stderr.
@@ -277,6 +170,29 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 );
             }
             let reward = parse_amount(&a.reward, d)?;
+            let min_reward = match &a.min_reward {
+                Some(m) => parse_amount(m, d)?,
+                None => reward,
+            };
+            let ramp = a.ramp.unwrap_or(0);
+            let window = if a.commit_window == 0 {
+                m.config.default_commit_window
+            } else {
+                a.commit_window
+            };
+            if min_reward > reward {
+                bail!("--min-reward is above --reward: a rising offer rises to its maximum");
+            }
+            if a.min_reward.is_some() && (ramp <= 0 || a.ramp_delay < 0) {
+                bail!("--ramp must be a positive number of seconds and --ramp-delay 0 or more");
+            }
+            if a.ramp_delay.saturating_add(ramp) > window {
+                bail!(
+                    "the ramp ends {} s after the post, after the commit deadline ({window} s): \
+                     shorten --ramp/--ramp-delay or lengthen --commit-window",
+                    a.ramp_delay + ramp
+                );
+            }
             let escrow = reward
                 .checked_mul(a.replicas as u64)
                 .ok_or_else(|| anyhow!("reward × replicas overflows"))?;
@@ -310,6 +226,9 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 manifest_hash: manifest.hash(),
                 manifest_uri,
                 reward_per_replica: reward,
+                min_reward_per_replica: min_reward,
+                ramp_delay: if ramp > 0 { a.ramp_delay } else { 0 },
+                ramp_seconds: ramp,
                 replicas: a.replicas,
                 quorum,
                 commit_window: a.commit_window,
@@ -324,6 +243,17 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                     &[],
                 )
                 .await?;
+            if ramp > 0 {
+                eprintln!(
+                    "rising offer: {} per replica from {} s after the post, rising to {} over {ramp} s; \
+                     the worst case is the escrow of {} × {}",
+                    format_amount(min_reward, d),
+                    a.ramp_delay,
+                    format_amount(reward, d),
+                    a.replicas,
+                    format_amount(reward, d),
+                );
+            }
             eprintln!(
                 "posted job {job}: {} × {} escrowed, n = {}, k = {quorum}, fee {} bps, \
                  collateral {} per claim, claim timeout {} s, reveal window {} s ({sig})",
@@ -359,46 +289,11 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 .await?
                 .ok_or_else(|| anyhow!("job {job} does not exist (never posted)"))?;
             let turns = super::turns::turns(&chain, &market, &job, &j).await?;
-            let mut value = job_json(&job, &j);
+            let now = chain.unix_time().await?;
+            let mut value = job_json(&job, &j, now);
             value["eligibility"] = turns.json(&j);
             out::emit(ctx.format, &value, || {
-                let mut t = out::Table::new(&["slot", "provider", "state", "result root"]);
-                for (i, s) in j.slots.iter().enumerate() {
-                    t.row(vec![
-                        i.to_string(),
-                        if s.state == SlotState::Free {
-                            "-".into()
-                        } else {
-                            s.provider.to_string()
-                        },
-                        format!("{:?}", s.state),
-                        if s.state == SlotState::Revealed {
-                            hex::encode(s.result_root)
-                        } else {
-                            "-".into()
-                        },
-                    ]);
-                }
-                let expired: String = j
-                    .expired
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "  expired claim: {p} lost {} and may not claim again\n",
-                            format_amount(j.collateral, sd)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "job {job}: {:?}, n = {}, k = {}, reward {} each, escrow {}\n{}{expired}{}",
-                    j.status,
-                    j.replicas,
-                    j.quorum,
-                    format_amount(j.reward_per_replica, d),
-                    format_amount(j.escrow, d),
-                    t.render(),
-                    turns.text(&j)
-                )
+                job_text(&job, &j, now, d, sd) + &turns.text(&j)
             })
         }
         Cmd::List { open } => {
@@ -407,17 +302,25 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             } else {
                 chain.jobs(&market.address).await?
             };
-            let v: Vec<_> = jobs.iter().map(|(a, j)| job_json(a, j)).collect();
+            let now = chain.unix_time().await?;
+            let v: Vec<_> = jobs.iter().map(|(a, j)| job_json(a, j, now)).collect();
             out::emit(ctx.format, &v, || {
-                let mut t =
-                    out::Table::new(&["job", "status", "n", "k", "reward", "requester", "slots"]);
+                let mut t = out::Table::new(&[
+                    "job",
+                    "status",
+                    "n",
+                    "k",
+                    "price now",
+                    "requester",
+                    "slots",
+                ]);
                 for (a, j) in &jobs {
                     t.row(vec![
                         a.to_string(),
                         format!("{:?}", j.status),
                         j.replicas.to_string(),
                         j.quorum.to_string(),
-                        format_amount(j.reward_per_replica, d),
+                        format_amount(j.price_at(now), d),
                         j.requester.to_string(),
                         slots_summary(j),
                     ]);

@@ -7,6 +7,7 @@ mod blob;
 mod demo;
 mod fleet;
 mod job;
+mod job_view;
 mod localnet;
 mod market;
 mod program;

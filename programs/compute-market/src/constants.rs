@@ -58,7 +58,7 @@ pub const ELIGIBILITY_CAP_SLOTS: u64 = 150;
 pub const SLOT_HASHES_SYSVAR: Pubkey = pubkey!("SysvarS1otHashes111111111111111111111111111");
 
 /// Layout version written into every account this program creates.
-pub const ACCOUNT_VERSION: u8 = 2;
+pub const ACCOUNT_VERSION: u8 = 3;
 
 /// Hard upper bound on replicas per job; a market may choose a lower one.
 #[constant]

@@ -115,4 +115,6 @@ pub enum MarketError {
     NotAMarketVault,
     #[msg("The ledger passed is not the books of this market's vault")]
     WrongLedger,
+    #[msg("A rising offer needs min ≤ max, a ramp length above 0, and a ramp that ends by the commit deadline")]
+    InvalidRamp,
 }

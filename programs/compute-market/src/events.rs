@@ -87,6 +87,9 @@ pub struct JobPosted {
     pub nonce: u64,
     pub manifest_hash: [u8; 32],
     pub reward_per_replica: u64,
+    pub min_reward_per_replica: u64,
+    pub ramp_start: i64,
+    pub ramp_seconds: i64,
     pub replicas: u8,
     pub quorum: u8,
     pub escrow: u64,
@@ -110,6 +113,8 @@ pub struct JobClaimed {
     pub job: Pubkey,
     pub slot: u8,
     pub provider: Pubkey,
+    /// The price the claim locked for its slot.
+    pub price: u64,
     pub collateral: u64,
     pub provider_locked_after: u64,
 }

@@ -37,6 +37,21 @@ pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
     u64::try_from(v).map_err(|_| error!(MarketError::MathOverflow))
 }
 
+/// The price of a rising offer at unix time `now`: `min` until `start`, then linear (rounded
+/// down) to `max` at `start + len`, and `max` from then on. A ramp of length 0 is a fixed offer of
+/// `max`. Never below `min` or above `max` when `min <= max`.
+pub fn ramp_price(min: u64, max: u64, start: i64, len: i64, now: i64) -> u64 {
+    if len <= 0 || now >= start.saturating_add(len) {
+        return max;
+    }
+    if now <= start || max <= min {
+        return min;
+    }
+    // 0 < now - start < len, so the quotient is below max - min
+    let rise = (max - min) as u128 * (now as i128 - start as i128) as u128 / len as u128;
+    min + rise as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +74,30 @@ mod tests {
         assert_eq!(bps_of(u64::MAX, 10_000).unwrap(), u64::MAX);
         assert_eq!(bps_of(u64::MAX, 5_000).unwrap(), u64::MAX / 2);
         assert_eq!(bps_of(0, 10_000).unwrap(), 0);
+    }
+
+    #[test]
+    fn ramp_price_edges() {
+        // before, at and after the start; halfway; one second short of the end; at the end
+        assert_eq!(ramp_price(100, 200, 1_000, 100, 0), 100);
+        assert_eq!(ramp_price(100, 200, 1_000, 100, 1_000), 100);
+        assert_eq!(ramp_price(100, 200, 1_000, 100, 1_001), 101);
+        assert_eq!(ramp_price(100, 200, 1_000, 100, 1_050), 150);
+        assert_eq!(ramp_price(100, 200, 1_000, 100, 1_099), 199);
+        assert_eq!(ramp_price(100, 200, 1_000, 100, 1_100), 200);
+        assert_eq!(ramp_price(100, 200, 1_000, 100, i64::MAX), 200);
+        // rounds down: 3 × 1 / 7 = 0
+        assert_eq!(ramp_price(0, 3, 0, 7, 1), 0);
+        // a fixed offer ignores min and start
+        assert_eq!(ramp_price(0, 500, 1_000, 0, 0), 500);
+        // no overflow at the extremes
+        assert_eq!(
+            ramp_price(0, u64::MAX, 0, i64::MAX, i64::MAX / 2),
+            u64::MAX / 2 - 1
+        );
+        assert_eq!(
+            ramp_price(0, u64::MAX, 0, i64::MAX, i64::MAX - 1),
+            u64::MAX - 3
+        );
     }
 }

@@ -180,9 +180,28 @@ impl Worker {
             Ok(p) => p,
             Err(why) => return self.skip(&address, &why),
         };
+        let mut shutdown = self.shutdown.clone();
+        // a rising offer: claim once its price reaches this worker's floor for the manifest
+        let floor = policy::price_floor(&self.settings, &prepared.manifest);
+        match policy::claim_from(&job, floor) {
+            Err(why) => return self.skip(&address, &why),
+            Ok(at) if at > now => {
+                tracing::info!(job = %address, floor, at, "waiting for the price to reach our floor");
+                let waiting = Instant::now();
+                match crate::turn::wait_for_price(&self.chain, at, &mut shutdown).await {
+                    Ok(()) => self.metrics.observe("price_wait", waiting.elapsed()),
+                    Err(crate::turn::NoTurn::Chain(e)) => {
+                        let _ = self.rpc::<()>(Err(e));
+                        tracing::warn!(job = %address, "reading the clock failed while waiting for the price");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+            Ok(_) => {}
+        }
         // stake-weighted eligibility: claim from this provider's own slot on, not in a race
         let waiting = Instant::now();
-        let mut shutdown = self.shutdown.clone();
         let me = self.me();
         let mut early = 0;
         let mut entry: Option<Entry> = None;
@@ -263,9 +282,27 @@ impl Worker {
             Duration::from_secs(now.saturating_sub(job.created_at).max(0) as u64)
                 + clock_read.elapsed(),
         );
-        tracing::info!(job = %address, reward = job.reward_per_replica, "claimed");
+        tracing::info!(job = %address, max = job.reward_per_replica, floor, "claimed");
+        self.record_claim_price(address, floor);
         self.compute_and_commit(&address, entry, prepared, job.claim_timeout)
             .await;
+    }
+
+    /// Counts the price our claim locked (read back from the job, off the job's path: the run
+    /// does not wait for it) against our floor.
+    fn record_claim_price(&self, address: Pubkey, floor: u64) {
+        let (chain, metrics, me) = (self.chain.clone(), self.metrics.clone(), self.me());
+        tokio::spawn(async move {
+            let Ok(Some(job)) = chain.job(&address).await else {
+                return;
+            };
+            let Some(i) = job.slot_of(&me) else { return };
+            let price = job.slots[i].price;
+            metrics.add("cmkt_worker_claim_price_total", &[], price as f64);
+            metrics.add("cmkt_worker_claim_floor_total", &[], floor as f64);
+            metrics.set("cmkt_worker_last_claim_price", price as f64);
+            tracing::info!(job = %address, price, floor, "claim locked its price");
+        });
     }
 
     /// Runs a claimed job, journals the result and salt, then commits.

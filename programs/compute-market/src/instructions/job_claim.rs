@@ -105,7 +105,8 @@ impl JobClaim<'_> {
         Ok(())
     }
 
-    /// Takes the first free slot and locks the job's collateral from the provider's stake.
+    /// Takes the first free slot at the job's current price and locks the job's collateral from
+    /// the provider's stake.
     pub fn handler(ctx: Context<Self>) -> Result<()> {
         let clock = Clock::get()?;
         let now = clock.unix_timestamp;
@@ -120,12 +121,14 @@ impl JobClaim<'_> {
             .iter()
             .position(|s| s.state == SlotState::Free)
             .ok_or_else(|| error!(MarketError::JobFull))?;
+        let price = job.price_at(now);
         let slot = &mut job.slots[index];
         slot.provider = owner;
         slot.state = SlotState::Claimed;
         slot.claimed_at = now;
         slot.claimed_slot = clock.slot;
         slot.bonded = bonded;
+        slot.price = price;
         job.refresh_status();
         job.invariant()?;
 
@@ -141,6 +144,7 @@ impl JobClaim<'_> {
             job: job.key(),
             slot: index as u8,
             provider: owner,
+            price,
             collateral: job.collateral,
             provider_locked_after: p.locked,
         });

@@ -131,8 +131,6 @@ impl JobFinalize<'_> {
         let job = &a.job;
         let winner = job.winning_root();
         let majority = job.majority_root();
-        let fee_each = math::bps_of(job.reward_per_replica, job.fee_bps)?;
-        let payout = math::sub(job.reward_per_replica, fee_each)?;
         let payment_program = a.payment_token_program.to_account_info();
         let escrow_vault = a.escrow_vault.to_account_info();
 
@@ -166,7 +164,9 @@ impl JobFinalize<'_> {
             let (mut paid, mut slashed) = (0, 0);
             match verdict {
                 Verdict::Agreed => {
-                    paid = payout;
+                    // the price this slot locked at its claim; the rest of the maximum is refunded
+                    let fee_each = math::bps_of(slot.price, job.fee_bps)?;
+                    paid = math::sub(slot.price, fee_each)?;
                     provider.unlock(job.collateral)?;
                     // statistics saturate: a lifetime counter must never block a settlement
                     provider.jobs_completed = provider.jobs_completed.saturating_add(1);
@@ -203,6 +203,8 @@ impl JobFinalize<'_> {
                 slashed,
                 claimed_slot: slot.claimed_slot,
                 bonded: slot.bonded,
+                claimed_at: slot.claimed_at,
+                price: slot.price,
             });
         }
         require!(rest.next().is_none(), MarketError::ProviderAccountMismatch);

@@ -16,8 +16,16 @@ pub struct JobPostArgs {
     pub manifest_hash: [u8; 32],
     /// Where the manifest can be fetched.
     pub manifest_uri: String,
-    /// Paid to each agreeing provider, before the fee.
+    /// The most paid to each agreeing provider (before the fee): the end of the ramp, escrowed
+    /// for every replica. A fixed offer pays exactly this.
     pub reward_per_replica: u64,
+    /// The starting price of a rising offer; equal to `reward_per_replica` for a fixed offer.
+    pub min_reward_per_replica: u64,
+    /// Seconds from now until the price starts to rise.
+    pub ramp_delay: i64,
+    /// Seconds the price takes to rise to `reward_per_replica`; 0 for a fixed offer. The ramp
+    /// must end by the commit deadline, so the maximum is reachable.
+    pub ramp_seconds: i64,
     /// Number of providers that run the job, n.
     pub replicas: u8,
     /// Agreeing results needed, k: a strict majority of n (n / 2 < k ≤ n).
@@ -110,6 +118,14 @@ impl JobPost<'_> {
             MarketError::InvalidQuorum
         );
         require!(args.reward_per_replica > 0, MarketError::ZeroReward);
+        require!(
+            args.min_reward_per_replica <= args.reward_per_replica
+                && args.ramp_delay >= 0
+                && args.ramp_seconds >= 0
+                && (args.ramp_seconds > 0
+                    || args.min_reward_per_replica == args.reward_per_replica),
+            MarketError::InvalidRamp
+        );
         math::mul(args.reward_per_replica, args.replicas as u64)?;
         require!(
             args.manifest_hash != [0; 32],
@@ -143,6 +159,11 @@ impl JobPost<'_> {
             args.commit_window
         };
         let commit_deadline = math::add_i64(now, window)?;
+        let ramp_start = math::add_i64(now, args.ramp_delay)?;
+        require!(
+            math::add_i64(ramp_start, args.ramp_seconds)? <= commit_deadline,
+            MarketError::InvalidRamp
+        );
         let escrow = math::mul(args.reward_per_replica, args.replicas as u64)?;
         // The requester prepays the settlement record's rent, sized for the most expired claims
         // it can list; whoever creates the record is reimbursed from this deposit and the rest
@@ -176,7 +197,10 @@ impl JobPost<'_> {
             seed_slot: math::add(clock.slot, SEED_DELAY_SLOTS)?,
             seed: [0; 32],
             stake_scale: a.stake_ledger.books.max(1),
-            reserved: [0; 32],
+            min_reward_per_replica: args.min_reward_per_replica,
+            ramp_start,
+            ramp_seconds: args.ramp_seconds,
+            reserved: [0; 8],
             manifest_uri: args.manifest_uri,
             slots: vec![Slot::FREE; args.replicas as usize],
             expired: Vec::new(),
@@ -210,6 +234,9 @@ impl JobPost<'_> {
             nonce: args.nonce,
             manifest_hash: args.manifest_hash,
             reward_per_replica: args.reward_per_replica,
+            min_reward_per_replica: args.min_reward_per_replica,
+            ramp_start,
+            ramp_seconds: args.ramp_seconds,
             replicas: args.replicas,
             quorum: args.quorum,
             escrow,

@@ -47,6 +47,9 @@ pub struct Slot {
     /// The provider's stake less pending withdrawals at the claim, which set its eligibility
     /// slot: with the job's seed and `stake_scale`, anyone can recompute that slot.
     pub bonded: u64,
+    /// Payment-mint tokens the slot earns if it agrees (before the fee): the job's price at the
+    /// claim (`Job::price_at(claimed_at)`), locked for the slot.
+    pub price: u64,
 }
 
 impl Slot {
@@ -59,6 +62,7 @@ impl Slot {
         result_root: [0; 32],
         claimed_slot: 0,
         bonded: 0,
+        price: 0,
     };
 }
 
@@ -87,7 +91,8 @@ pub struct Job {
     pub nonce: u64,
     /// sha256 of the canonical manifest.
     pub manifest_hash: [u8; 32],
-    /// Payment-mint tokens paid per agreeing replica (before the fee).
+    /// The most a slot can earn (before the fee): the price at the end of the ramp, escrowed for
+    /// every replica.
     pub reward_per_replica: u64,
     /// Payment-mint tokens held in the escrow vault for this job (`reward_per_replica × replicas`).
     pub escrow: u64,
@@ -115,8 +120,15 @@ pub struct Job {
     pub seed: [u8; 32],
     /// Stake that scales the eligibility windows: the stake vault's balance at posting.
     pub stake_scale: u64,
+    /// The price until `ramp_start`: a rising offer starts here (equal to `reward_per_replica`
+    /// for a fixed offer).
+    pub min_reward_per_replica: u64,
+    /// Unix time at which the price starts to rise.
+    pub ramp_start: i64,
+    /// Seconds the price takes to rise from the minimum to `reward_per_replica` (0: fixed offer).
+    pub ramp_seconds: i64,
     /// Room for future fields.
-    pub reserved: [u8; 32],
+    pub reserved: [u8; 8],
     /// Where the manifest can be fetched (https, http, file or data URI).
     pub manifest_uri: String,
     /// One entry per replica.
@@ -158,7 +170,10 @@ impl Job {
         + 8 // seed_slot
         + 32 // seed
         + 8 // stake_scale
-        + 32; // reserved
+        + 8 // min_reward_per_replica
+        + 8 // ramp_start
+        + 8 // ramp_seconds
+        + 8; // reserved
 
     /// Account size for `replicas` slots, a manifest URI of `uri_len` bytes and room for
     /// `MAX_EXPIRED_CLAIMS` expired claims.
@@ -170,6 +185,17 @@ impl Job {
             + replicas as usize * Slot::INIT_SPACE
             + 4
             + MAX_EXPIRED_CLAIMS as usize * 32
+    }
+
+    /// What a claim at unix time `now` locks for its slot (`math::ramp_price`).
+    pub fn price_at(&self, now: i64) -> u64 {
+        math::ramp_price(
+            self.min_reward_per_replica,
+            self.reward_per_replica,
+            self.ramp_start,
+            self.ramp_seconds,
+            now,
+        )
     }
 
     /// Index of the slot held by `provider`, if any.
@@ -246,6 +272,7 @@ impl Job {
             self.slots.len() == self.replicas as usize
                 && is_strict_majority(self.quorum, self.replicas)
                 && self.escrow == math::mul(self.reward_per_replica, self.replicas as u64)?
+                && self.min_reward_per_replica <= self.reward_per_replica
                 && self.expired_slashed == math::mul(self.collateral, self.expired.len() as u64)?
                 && self.expired.len() + self.count(SlotState::Claimed)
                     <= MAX_EXPIRED_CLAIMS as usize,
@@ -254,7 +281,12 @@ impl Job {
         for (i, s) in self.slots.iter().enumerate() {
             let free = s.state == SlotState::Free;
             require!(
-                free == (s.provider == Pubkey::default()),
+                free == (s.provider == Pubkey::default())
+                    && if free {
+                        s.price == 0
+                    } else {
+                        (self.min_reward_per_replica..=self.reward_per_replica).contains(&s.price)
+                    },
                 MarketError::InvariantViolated
             );
             require!(
@@ -323,7 +355,10 @@ mod tests {
             seed_slot: 0,
             seed: [0; 32],
             stake_scale: 0,
-            reserved: [0; 32],
+            min_reward_per_replica: 10,
+            ramp_start: 0,
+            ramp_seconds: 0,
+            reserved: [0; 8],
             manifest_uri: "data:,x".into(),
             slots: vec![Slot::FREE; n as usize],
             expired: Vec::new(),
@@ -337,6 +372,7 @@ mod tests {
             claimed_at: 1,
             commitment: [9; 32],
             result_root: [root; 32],
+            price: 10,
             ..Slot::FREE
         };
     }
@@ -428,8 +464,37 @@ mod tests {
         for s in j.slots.iter_mut() {
             s.provider = p;
             s.state = SlotState::Claimed;
+            s.price = 10;
         }
         assert!(j.invariant().is_err());
+        j.slots[1].provider = Pubkey::new_unique();
+        j.invariant().unwrap();
+    }
+
+    #[test]
+    fn invariant_keeps_locked_prices_on_the_ramp() {
+        let mut j = job(2, 2);
+        j.min_reward_per_replica = 4;
+        j.ramp_seconds = 50;
+        j.invariant().unwrap();
+        j.slots[0].state = SlotState::Claimed;
+        j.slots[0].provider = Pubkey::new_unique();
+        for (price, ok) in [(3, false), (4, true), (10, true), (11, false)] {
+            j.slots[0].price = price;
+            assert_eq!(j.invariant().is_ok(), ok, "price {price}");
+        }
+        j.slots[1].price = 1;
+        assert!(j.invariant().is_err(), "a free slot holds no price");
+        j.slots[1].price = 0;
+        j.min_reward_per_replica = 11;
+        assert!(j.invariant().is_err(), "minimum above the maximum");
+        // the price at the claim: min until the ramp starts, max from its end
+        j.min_reward_per_replica = 4;
+        j.ramp_start = 20;
+        assert_eq!(
+            [0, 20, 45, 69, 70, 99].map(|t| j.price_at(t)),
+            [4, 4, 7, 9, 10, 10]
+        );
     }
 
     #[test]
@@ -443,9 +508,11 @@ mod tests {
         j.expired_slashed += 1;
         j.slots[0].state = SlotState::Claimed;
         j.slots[0].provider = Pubkey::new_unique();
+        j.slots[0].price = 10;
         j.invariant().unwrap();
         j.slots[1].state = SlotState::Claimed;
         j.slots[1].provider = Pubkey::new_unique();
+        j.slots[1].price = 10;
         assert!(
             j.invariant().is_err(),
             "a claim that could expire without room"

@@ -40,7 +40,7 @@ pub struct SlotVerdict {
     pub verdict: Verdict,
     /// Root the provider revealed (zero if none).
     pub result_root: [u8; 32],
-    /// Payment-mint tokens paid to the provider (reward minus fee).
+    /// Payment-mint tokens paid to the provider (`price` minus the fee, when it agreed).
     pub paid: u64,
     /// Stake-mint tokens slashed from the provider.
     pub slashed: u64,
@@ -49,6 +49,10 @@ pub struct SlotVerdict {
     /// The provider's stake less pending withdrawals at the claim (`Slot::bonded`): with the
     /// record's `seed` and `stake_scale` it gives the slot from which the provider was eligible.
     pub bonded: u64,
+    /// Unix time of the claim (`Slot::claimed_at`; 0 if unclaimed).
+    pub claimed_at: i64,
+    /// The price the claim locked (`Slot::price`): the job's ramp at `claimed_at`.
+    pub price: u64,
 }
 
 impl SlotVerdict {
@@ -61,6 +65,8 @@ impl SlotVerdict {
         slashed: 0,
         claimed_slot: 0,
         bonded: 0,
+        claimed_at: 0,
+        price: 0,
     };
 }
 
@@ -94,7 +100,7 @@ pub struct Settlement {
     pub manifest_hash: [u8; 32],
     /// The verified result root (zero unless `Verified`).
     pub result_root: [u8; 32],
-    /// Reward per replica the requester offered.
+    /// Most the requester offered per replica (the end of the ramp; escrowed per replica).
     pub reward_per_replica: u64,
     /// Fee rate applied, in bps.
     pub fee_bps: u16,
@@ -127,8 +133,14 @@ pub struct Settlement {
     pub seed_slot: u64,
     /// Stake that scaled the job's eligibility windows.
     pub stake_scale: u64,
+    /// The job's starting price (`Job::min_reward_per_replica`).
+    pub min_reward_per_replica: u64,
+    /// Unix time the job's price started to rise.
+    pub ramp_start: i64,
+    /// Seconds the price took to reach `reward_per_replica` (0: a fixed offer).
+    pub ramp_seconds: i64,
     /// Room for future fields.
-    pub reserved: [u8; 32],
+    pub reserved: [u8; 8],
     /// One verdict per replica slot.
     pub verdicts: Vec<SlotVerdict>,
     /// Owners of the providers whose claims expired before settlement; each lost `collateral`.
@@ -168,7 +180,10 @@ impl Settlement {
         + 32 // seed
         + 8 // seed_slot
         + 8 // stake_scale
-        + 32; // reserved
+        + 8 // min_reward_per_replica
+        + 8 // ramp_start
+        + 8 // ramp_seconds
+        + 8; // reserved
 
     /// Exact account size for `replicas` verdicts and `expired` expired claims.
     pub fn space(replicas: u8, expired: usize) -> usize {
@@ -206,7 +221,10 @@ impl Settlement {
             seed: job.seed,
             seed_slot: job.seed_slot,
             stake_scale: job.stake_scale,
-            reserved: [0; 32],
+            min_reward_per_replica: job.min_reward_per_replica,
+            ramp_start: job.ramp_start,
+            ramp_seconds: job.ramp_seconds,
+            reserved: [0; 8],
             verdicts: vec![SlotVerdict::UNCLAIMED; job.replicas as usize],
             expired: job.expired.clone(),
         }
