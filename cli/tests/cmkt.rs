@@ -519,6 +519,52 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         &["job", "status", rising["job"].as_str().unwrap()],
     );
     assert!(text.contains("price rising from 1 at "), "{text}");
+
+    // why nobody takes it yet: provider-1's worker would at 2 tokens (the price gets there),
+    // provider-2's floor of 4 is above the maximum, provider-3 never published an offer
+    for (i, floor) in [(0, 2_000_000), (1, 4_000_000)] {
+        let offer = compute_market_client::ProviderOffer {
+            max_fuel: u64::MAX,
+            max_memory: u64::MAX,
+            max_output: u64::MAX,
+            min_price: floor,
+            price_per_gfuel: 0,
+            price_per_mib: 0,
+        };
+        rt.block_on(chain.send(
+            &[ix::publish_offer(&p[i].pubkey(), &market_ref, offer, 3)],
+            &p[i],
+            &[],
+        ))
+        .unwrap();
+    }
+    let job = rising["job"].as_str().unwrap();
+    let why = net.json("requester", &["job", "why", job]);
+    let reason_of = |i: usize| {
+        why["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["provider"] == p[i].pubkey().to_string())
+            .unwrap_or_else(|| panic!("{why}"))
+            .clone()
+    };
+    assert_eq!(reason_of(0)["reason"], "waits_for_price", "{why}");
+    assert_eq!(reason_of(0)["floor"], 2_000_000u64, "{why}");
+    assert_eq!(reason_of(1)["reason"], "price", "{why}");
+    assert_eq!(reason_of(2)["reason"], "unpublished", "{why}");
+    assert_eq!(why["groups"]["price"], 1, "{why}");
+    let text = net.ok("requester", &["job", "why", job]);
+    assert!(
+        text.contains("claims when the price reaches its floor 2, in "),
+        "{text}"
+    );
+    assert!(
+        text.contains("its floor 4 is above the most the job pays, 3"),
+        "{text}"
+    );
+    let err = net.fails("requester", &["job", "why", &a.to_string()]);
+    assert!(err.contains("is not open: it settled"), "{err}");
     assert!(
         net.fails(
             "requester",

@@ -70,6 +70,11 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
         Limit::flat(7_000),
     ),
     (
+        "publish_offer",
+        ixs::PublishOffer::DISCRIMINATOR,
+        Limit::flat(6_000),
+    ),
+    (
         "close_provider",
         ixs::CloseProvider::DISCRIMINATOR,
         Limit::flat(5_000),

@@ -191,6 +191,26 @@ pub fn update_provider(
     )
 }
 
+/// `publish_offer`: what the provider's worker accepts, and that it runs.
+pub fn publish_offer(
+    owner: &Pubkey,
+    market: &MarketRef,
+    offer: compute_market::state::ProviderOffer,
+    capabilities: u64,
+) -> Instruction {
+    build(
+        &market.program,
+        acc::ProviderPublishOffer {
+            owner: *owner,
+            provider: market.provider(owner),
+        },
+        data::PublishOffer {
+            offer,
+            capabilities,
+        },
+    )
+}
+
 /// `close_provider`.
 pub fn close_provider(owner: &Pubkey, market: &MarketRef) -> Instruction {
     build(

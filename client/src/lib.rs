@@ -18,13 +18,14 @@ pub mod results;
 pub mod rpc;
 pub mod sortition;
 pub mod token;
+pub mod why;
 
 pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};
 pub use compute_market::{
     self as program, constants,
     state::{
         commitment_hash, is_strict_majority, Job, JobStatus, Ledger, Market, MarketConfig, Outcome,
-        Provider, Settlement, Slot, SlotState, SlotVerdict, Verdict,
+        Provider, ProviderOffer, Settlement, Slot, SlotState, SlotVerdict, Verdict,
     },
     JobPostArgs, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs, ID as PROGRAM_ID,
 };

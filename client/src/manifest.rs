@@ -16,6 +16,16 @@ pub const RUNTIME_WASI_P1: &str = "wasi-p1";
 pub const RUNTIME_WASI_P1V2: &str = "wasi-p1v2";
 /// The runtime new jobs ask for.
 pub const DEFAULT_RUNTIME: &str = RUNTIME_WASI_P1V2;
+
+/// The provider capability bit that says a worker runs `runtime` (`Provider::capabilities`):
+/// bit 0 `wasi-p1`, bit 1 `wasi-p1v2`; `None` for a runtime without one.
+pub fn capability_bit(runtime: &str) -> Option<u64> {
+    match runtime {
+        RUNTIME_WASI_P1 => Some(1),
+        RUNTIME_WASI_P1V2 => Some(2),
+        _ => None,
+    }
+}
 /// Current manifest format version.
 pub const MANIFEST_VERSION: u32 = 1;
 /// Largest manifest accepted, in bytes.

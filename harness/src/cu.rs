@@ -363,6 +363,21 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
         ix::update_provider(&p0.pubkey(), &market, update),
         &[&p0],
     )?;
+    let offer = compute_market_client::ProviderOffer {
+        max_fuel: 50_000_000_000,
+        max_memory: 1 << 30,
+        max_output: 64 << 20,
+        min_price: 1,
+        price_per_gfuel: 2,
+        price_per_mib: 3,
+    };
+    b.measure(
+        "publish_offer",
+        0,
+        0,
+        ix::publish_offer(&p0.pubkey(), &market, offer, 3),
+        &[&p0],
+    )?;
     let update = compute_market_client::MarketUpdateArgs {
         paused: Some(false),
         ..Default::default()

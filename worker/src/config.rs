@@ -142,6 +142,9 @@ pub struct ChainConfig {
     pub rescan_secs: u64,
     /// Milliseconds between checks of the worker's own jobs (reveal, finalize).
     pub tick_ms: u64,
+    /// Seconds between republications of the worker's offer (`publish_offer`: its limits, price
+    /// floors and runtimes, and that it runs); it is also published at start-up. 0: only then.
+    pub publish_secs: u64,
 }
 
 impl Default for ChainConfig {
@@ -152,6 +155,7 @@ impl Default for ChainConfig {
             fallback_poll_secs: 5,
             rescan_secs: 60,
             tick_ms: 1_000,
+            publish_secs: 600,
         }
     }
 }
@@ -262,6 +266,9 @@ fallback_poll_secs = 5
 rescan_secs = 60
 # Check own jobs (reveal, finalize) every N milliseconds.
 tick_ms = 1000
+# Publish this worker's offer (the [policy] limits, price floors and runtimes, and that it
+# runs) at start-up and every N seconds; `cmkt job why` reads it. 0: only at start-up.
+publish_secs = 600
 
 [crank]
 # Expire stale claims and finalize others' jobs when the slash bounty pays.

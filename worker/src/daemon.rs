@@ -22,6 +22,7 @@
 mod crank;
 mod discovery;
 mod http;
+mod publish;
 mod scheduler;
 mod steps;
 mod tracker;
@@ -343,6 +344,7 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Re
     let (tracker_stop_tx, tracker_stop) = watch::channel(false);
     let mut tracker = tokio::spawn(worker.clone().track_loop(tracker_stop));
     let mut crank = tokio::spawn(worker.clone().crank_loop(shutdown.clone()));
+    let publisher = tokio::spawn(worker.clone().publish_loop(shutdown.clone()));
 
     // until shutdown; a task that dies before it (a panic) stops the worker: a worker without
     // its tracker would claim and commit but never reveal, and lose its collateral
@@ -369,6 +371,7 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Re
         scheduler.abort();
         crank.abort();
         tracker.abort();
+        publisher.abort();
         server.abort();
         bail!("the worker's {task} stopped unexpectedly: {e:?}");
     }
@@ -380,6 +383,7 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) -> Re
     discovery.abort();
     scheduler.abort();
     crank.abort();
+    publisher.abort();
     while !worker.active.lock().unwrap().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -3,7 +3,8 @@
 
 use crate::config::Resolved;
 use compute_market_client::{
-    constants::MAX_EXPIRED_CLAIMS, manifest::Manifest, Job, JobStatus, Provider, Pubkey, SlotState,
+    constants::MAX_EXPIRED_CLAIMS, manifest::Manifest, Job, JobStatus, Provider, ProviderOffer,
+    Pubkey, SlotState,
 };
 
 /// Why a job is not taken. `reason()` is a stable label for metrics.
@@ -135,13 +136,30 @@ pub fn check_job(
 /// This worker's price floor for a manifest: `min_reward`, or the per-unit floors applied to
 /// what the manifest may use (rounded up), whichever is higher.
 pub fn price_floor(s: &Resolved, m: &Manifest) -> u64 {
+    offer(s).floor(m.max_fuel, m.max_memory)
+}
+
+/// The capability bits of the runtimes this worker runs (`policy.runtimes`).
+pub fn capabilities(s: &Resolved) -> u64 {
+    s.config
+        .policy
+        .runtimes
+        .iter()
+        .filter_map(|r| compute_market_client::manifest::capability_bit(r))
+        .fold(0, |a, b| a | b)
+}
+
+/// What this worker publishes on-chain (`publish_offer`): its limits and price floors.
+pub fn offer(s: &Resolved) -> ProviderOffer {
     let p = &s.config.policy;
-    let fuel = (m.max_fuel as u128 * p.min_price_per_gfuel as u128).div_ceil(1_000_000_000);
-    let mib = (m.max_memory as u128).div_ceil(1 << 20);
-    let by_units = fuel + mib * p.min_price_per_mib as u128;
-    u64::try_from(by_units)
-        .unwrap_or(u64::MAX)
-        .max(p.min_reward)
+    ProviderOffer {
+        max_fuel: p.max_fuel,
+        max_memory: p.max_memory,
+        max_output: p.max_output,
+        min_price: p.min_reward,
+        price_per_gfuel: p.min_price_per_gfuel,
+        price_per_mib: p.min_price_per_mib,
+    }
 }
 
 /// When this worker claims `job`: the first unix time at which its price reaches `floor`. Fails
@@ -248,7 +266,9 @@ mod tests {
             total_slashed: 0,
             total_earned: 0,
             registered_at: 0,
-            reserved: [0; 64],
+            offer: ProviderOffer::default(),
+            last_seen: 0,
+            reserved: [0; 8],
             endpoint: String::new(),
         }
     }

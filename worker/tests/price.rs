@@ -82,6 +82,15 @@ fn a_worker_claims_a_rising_offer_once_it_reaches_its_floor() {
         ),
         1.0
     );
+    // the worker published what it accepts at start-up: `cmkt job why` reads it
+    let published = net
+        .block_on(net.chain().provider(&market.address, &w.owner))
+        .unwrap()
+        .unwrap();
+    assert_eq!(published.offer.price_per_gfuel, 300 * TOKEN);
+    assert_eq!(published.offer.max_fuel, 50_000_000_000);
+    assert_eq!(published.capabilities, 0b11);
+    assert!(published.last_seen > 0);
     let (status, _) = w.terminate();
     assert!(status.success());
 }

@@ -41,6 +41,10 @@ pub enum Cmd {
     Cancel { job: String },
     /// Settle a job that can be settled (anyone may; earns the bounty on others' slashes).
     Finalize { job: String },
+    /// Why an open job is not taken: each staked provider's reason (stake, offline, runtime,
+    /// limits, price, eligibility window) from what the program and the providers' workers
+    /// publish, and what would help.
+    Why { job: String },
     /// The job's history: the program's events in every transaction naming it (also once it
     /// settled).
     History { job: String },
@@ -414,6 +418,19 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 settlement_table(&job, &s, d, sd)
             })
         }
+        Cmd::Why { job } => {
+            let address = parse_job(&job)?;
+            let Some(j) = chain.job(&address).await? else {
+                bail!(
+                    "job {address} is not open: {}",
+                    match chain.settlement(&address).await? {
+                        Some(s) => format!("it settled ({:?}); see cmkt job status", s.outcome),
+                        None => "it was never posted".into(),
+                    }
+                );
+            };
+            super::why::run(ctx.format, &chain, &market, &address, &j, (d, sd)).await
+        }
         Cmd::History { job } => {
             let job = parse_job(&job)?;
             let entries = chain.history(&job, 1_000).await?;
@@ -503,7 +520,7 @@ pub(crate) async fn fetch_verified(
 }
 
 /// GETs `url`, refusing a body longer than `max` bytes without reading past it.
-async fn read_capped(http: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>> {
+pub(super) async fn read_capped(http: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>> {
     let mut resp = http.get(url).send().await?.error_for_status()?;
     if resp.content_length().is_some_and(|n| n > max) {
         bail!("the response is larger than the {max} bytes expected");

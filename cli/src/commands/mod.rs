@@ -13,6 +13,7 @@ mod market;
 mod program;
 mod provider;
 mod turns;
+mod why;
 
 use crate::{settings, Cli, Ctx};
 use anyhow::{anyhow, bail, Context, Result};

@@ -48,6 +48,15 @@ pub struct ProviderUpdated {
 
 #[event]
 #[derive(Debug, Clone, PartialEq)]
+pub struct OfferPublished {
+    pub provider: Pubkey,
+    pub offer: crate::state::ProviderOffer,
+    pub capabilities: u64,
+    pub at: i64,
+}
+
+#[event]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderStaked {
     pub provider: Pubkey,
     pub amount: u64,

@@ -85,6 +85,15 @@ pub mod compute_market {
         ProviderUpdate::handler(ctx, args)
     }
 
+    /// Publishes what the provider's worker accepts and that it runs (`last_seen`).
+    pub fn publish_offer(
+        ctx: Context<ProviderPublishOffer>,
+        offer: ProviderOffer,
+        capabilities: u64,
+    ) -> Result<()> {
+        ProviderPublishOffer::handler(ctx, offer, capabilities)
+    }
+
     /// Closes an idle provider with no stake and returns its rent.
     #[access_control(ctx.accounts.validate())]
     pub fn close_provider(ctx: Context<ProviderClose>) -> Result<()> {

@@ -29,6 +29,7 @@ fn committed_idl_is_current() {
             "finalize_job",
             "init_market",
             "post_job",
+            "publish_offer",
             "register_provider",
             "request_unstake",
             "reveal_result",

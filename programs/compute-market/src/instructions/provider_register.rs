@@ -1,7 +1,7 @@
 use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::ProviderRegistered;
-use crate::state::{validate_endpoint, Market, Provider};
+use crate::state::{validate_endpoint, Market, Provider, ProviderOffer};
 use anchor_lang::prelude::*;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -57,7 +57,9 @@ impl ProviderRegister<'_> {
             total_slashed: 0,
             total_earned: 0,
             registered_at: now,
-            reserved: [0; 64],
+            offer: ProviderOffer::default(),
+            last_seen: 0,
+            reserved: [0; 8],
             endpoint: args.endpoint.clone(),
         });
         emit!(ProviderRegistered {

@@ -3,6 +3,34 @@ use crate::error::MarketError;
 use crate::math;
 use anchor_lang::prelude::*;
 
+/// What a provider's worker accepts, as it publishes it (`publish_offer`): the largest limits a
+/// manifest may ask for and its price floor for a job, `max(min_price, ⌈max_fuel ×
+/// price_per_gfuel / 10^9⌉ + ⌈max_memory / MiB⌉ × price_per_mib)` (payment-mint base units).
+/// Informational: the program enforces none of it; it lets a requester see who would take a job.
+#[derive(
+    AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace,
+)]
+pub struct ProviderOffer {
+    pub max_fuel: u64,
+    pub max_memory: u64,
+    pub max_output: u64,
+    pub min_price: u64,
+    pub price_per_gfuel: u64,
+    pub price_per_mib: u64,
+}
+
+impl ProviderOffer {
+    /// The floor for a manifest's limits (see the type), saturating.
+    pub fn floor(&self, max_fuel: u64, max_memory: u64) -> u64 {
+        let fuel = (max_fuel as u128 * self.price_per_gfuel as u128).div_ceil(1_000_000_000);
+        let mib = (max_memory as u128).div_ceil(1 << 20);
+        let by_units = fuel.saturating_add(mib.saturating_mul(self.price_per_mib as u128));
+        u64::try_from(by_units)
+            .unwrap_or(u64::MAX)
+            .max(self.min_price)
+    }
+}
+
 /// A compute provider in one market. PDA `["provider", market, owner]`.
 ///
 /// `market` comes first so that clients can list a market's providers with one `memcmp`.
@@ -39,8 +67,13 @@ pub struct Provider {
     pub total_earned: u64,
     /// Unix time of registration.
     pub registered_at: i64,
+    /// What the provider's worker accepts (all zero until it first publishes).
+    pub offer: ProviderOffer,
+    /// Unix time of the latest `publish_offer`: the worker republishes periodically, so an old
+    /// value means it is not running (0: never published).
+    pub last_seen: i64,
     /// Room for future fields.
-    pub reserved: [u8; 64],
+    pub reserved: [u8; 8],
     /// URL where the provider serves result bytes (http or https).
     #[max_len(MAX_ENDPOINT_LEN)]
     pub endpoint: String,
@@ -114,6 +147,29 @@ pub fn validate_endpoint(endpoint: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offer_floor_counts_fuel_and_memory_rounded_up() {
+        let o = ProviderOffer {
+            price_per_gfuel: 10,
+            price_per_mib: 2,
+            ..Default::default()
+        };
+        // 2.5 × 10^9 fuel is 25; 64 MiB and a byte are 65 MiB, 130
+        assert_eq!(o.floor(2_500_000_000, (64 << 20) + 1), 155);
+        assert_eq!(o.floor(1, 0), 1, "any fuel costs at least a unit");
+        let o = ProviderOffer {
+            min_price: 1_000,
+            ..o
+        };
+        assert_eq!(o.floor(2_500_000_000, 1 << 20), 1_000);
+        let o = ProviderOffer {
+            price_per_gfuel: u64::MAX,
+            price_per_mib: u64::MAX,
+            ..Default::default()
+        };
+        assert_eq!(o.floor(u64::MAX, u64::MAX), u64::MAX, "saturates");
+    }
 
     #[test]
     fn endpoints() {
