@@ -425,7 +425,7 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
                 "--ramp",
                 "301",
             ],
-            "after the commit deadline (300 s)",
+            "too late for a claim at the maximum (the commit deadline is at 300 s",
         ),
         (
             &["job", "status", "not-an-address"],

@@ -6,9 +6,9 @@
 use crate::Job;
 pub use compute_market::math::ramp_price;
 
-/// The first unix time at which `job`'s price is at least `floor`, or `None` if it never is
-/// (the floor is above the maximum). A price already at the floor gives the ramp's start (or
-/// earlier times: every time before it also qualifies).
+/// The first unix time from which `job`'s price is at least `floor`: [`ALWAYS`] when it is from
+/// the post on (the floor is at most the starting price, or the offer is fixed), `None` if never
+/// (the floor is above the maximum).
 pub fn reaches_at(job: &Job, floor: u64) -> Option<i64> {
     reaches(
         job.min_reward_per_replica,
@@ -19,12 +19,16 @@ pub fn reaches_at(job: &Job, floor: u64) -> Option<i64> {
     )
 }
 
+/// What [`reaches_at`] returns for a price at the floor from the post on.
+pub const ALWAYS: i64 = i64::MIN;
+
 fn reaches(min: u64, max: u64, start: i64, len: i64, floor: u64) -> Option<i64> {
     if floor > max {
         return None;
     }
-    if len <= 0 || floor <= min || max <= min {
-        return Some(start);
+    // a fixed offer pays the maximum throughout; before the ramp the price is the minimum
+    if len <= 0 || floor <= min {
+        return Some(ALWAYS);
     }
     // smallest dt with min + (max - min) × dt / len ≥ floor, rounded down as the program does
     let span = (max - min) as u128;
@@ -52,6 +56,17 @@ mod tests {
             let floors = [0, min, min + 1, (min + max) / 2, max.saturating_sub(1), max];
             for floor in floors.into_iter().filter(|&f| f <= max) {
                 let t = reaches(min, max, start, len, floor).unwrap();
+                if t == ALWAYS {
+                    // at the floor before, at and after the start
+                    for at in [start - 1_000, start, start + len] {
+                        assert!(ramp_price(min, max, start, len, at) >= floor);
+                    }
+                    continue;
+                }
+                assert!(
+                    t > start,
+                    "{min}..{max} {floor}: only a rise starts after the start"
+                );
                 assert!(
                     ramp_price(min, max, start, len, t) >= floor,
                     "{min}..{max} {floor}"
@@ -76,7 +91,11 @@ mod tests {
                 serde_json::json!({
                     "min": min.to_string(), "max": max.to_string(), "start": start, "len": len,
                     "prices": times.iter().map(|&t| serde_json::json!([t, ramp_price(min, max, start, len, t).to_string()])).collect::<Vec<_>>(),
-                    "reaches": floors.iter().map(|&f| serde_json::json!([f.to_string(), reaches(min, max, start, len, f)])).collect::<Vec<_>>(),
+                    // "always" for ALWAYS, null for never
+                    "reaches": floors.iter().map(|&f| serde_json::json!([f.to_string(), match reaches(min, max, start, len, f) {
+                        Some(ALWAYS) => serde_json::json!("always"),
+                        r => serde_json::json!(r),
+                    }])).collect::<Vec<_>>(),
                 })
             })
             .collect();

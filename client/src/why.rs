@@ -4,6 +4,7 @@
 //! `last_seen`), checked in the order a worker checks them. `cmkt job why` prints it.
 
 use crate::{
+    constants::MAX_EXPIRED_CLAIMS,
     manifest::{capability_bit, Manifest},
     price, sortition, Job, JobStatus, MarketConfig, Provider, Pubkey, SlotState,
 };
@@ -17,6 +18,10 @@ pub const OFFLINE_AFTER_SECS: i64 = 1_800;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
+    /// The market is paused: it takes no claims.
+    Paused,
+    /// The job recorded as many expired claims as it can: it takes no more claims.
+    ExpiryLimit,
     /// It holds a slot of the job already.
     Holds,
     /// Its claim on this job expired: the program refuses another.
@@ -50,6 +55,8 @@ pub enum Reason {
 impl Reason {
     pub fn label(&self) -> &'static str {
         match self {
+            Reason::Paused => "market paused",
+            Reason::ExpiryLimit => "too many expired claims",
             Reason::Holds => "holds a slot",
             Reason::ExpiredBefore => "claim expired before",
             Reason::Stake { .. } | Reason::FreeStake { .. } => "stake",
@@ -65,12 +72,14 @@ impl Reason {
     }
 }
 
-/// Where the chain stands: unix time, slot, and the job's eligibility seed if known.
+/// Where the chain stands: unix time, slot, the job's eligibility seed if known, and whether
+/// the market is paused.
 #[derive(Clone, Copy, Debug)]
 pub struct Now {
     pub time: i64,
     pub slot: u64,
     pub seed: Option<[u8; 32]>,
+    pub paused: bool,
 }
 
 /// Why each provider of `providers` (the market's) would or would not claim `job` now.
@@ -96,8 +105,14 @@ fn reason(
     p: &Provider,
     now: Now,
 ) -> Reason {
+    if now.paused {
+        return Reason::Paused;
+    }
     if job.slot_of(&p.owner).is_some() {
         return Reason::Holds;
+    }
+    if job.expired.len() + job.count(SlotState::Claimed) >= MAX_EXPIRED_CLAIMS as usize {
+        return Reason::ExpiryLimit;
     }
     if job.expired.contains(&p.owner) {
         return Reason::ExpiredBefore;

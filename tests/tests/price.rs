@@ -152,7 +152,7 @@ fn post_refuses_a_ramp_it_could_not_honour() {
         &'static str,
         fn(&mut compute_market_client::JobPostArgs, i64),
     );
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         ("start above the maximum", |a, _| {
             a.min_reward_per_replica = REWARD + 1
         }),
@@ -162,6 +162,10 @@ fn post_refuses_a_ramp_it_could_not_honour() {
         ("a ramp past the commit deadline", |a, w| {
             a.ramp_delay = 1;
             a.ramp_seconds = w;
+        }),
+        // a claim at the ramp's end could not fit its claim window (60 s) before the deadline
+        ("a maximum no claim can lock", |a, w| {
+            a.ramp_seconds = w - 60 - DELAY;
         }),
         ("a delay past the commit deadline", |a, w| {
             a.ramp_delay = w + 1;
@@ -173,10 +177,11 @@ fn post_refuses_a_ramp_it_could_not_honour() {
         eprintln!("case: {what}");
         assert_market_err(env.try_post_now(&r, args), E::InvalidRamp);
     }
-    // the edges that are allowed: a ramp ending on the deadline, a flat ramp, a zero start
-    let mut ends_on_deadline = rising(&env, 200, 1, 1);
-    ends_on_deadline.ramp_seconds = window - DELAY;
-    env.try_post_now(&r, ends_on_deadline).unwrap();
+    // the edges that are allowed: a ramp whose maximum a claim can still lock (one claim
+    // timeout and a second before the deadline), a flat ramp, a zero start
+    let mut latest = rising(&env, 200, 1, 1);
+    latest.ramp_seconds = window - 60 - DELAY - 1;
+    env.try_post_now(&r, latest).unwrap();
     let mut flat = rising(&env, 201, 1, 1);
     flat.min_reward_per_replica = REWARD;
     env.try_post_now(&r, flat).unwrap();

@@ -162,15 +162,16 @@ pub fn offer(s: &Resolved) -> ProviderOffer {
     }
 }
 
-/// When this worker claims `job`: the first unix time at which its price reaches `floor`. Fails
-/// when it never does, or only when a claim window would no longer fit before the commit
-/// deadline.
-pub fn claim_from(job: &Job, floor: u64) -> Result<i64, Skip> {
+/// When this worker claims `job`: the first unix time at which its price reaches `floor`
+/// (`price::ALWAYS` when it has from the post on). Fails when it never does, or only when a
+/// claim window, or `min_time_left`, would no longer fit before the commit deadline.
+pub fn claim_from(job: &Job, floor: u64, min_time_left: i64) -> Result<i64, Skip> {
     let at = compute_market_client::price::reaches_at(job, floor).ok_or(Skip::BelowFloor {
         max: job.reward_per_replica,
         floor,
     })?;
-    if at.saturating_add(job.claim_timeout) >= job.commit_deadline {
+    let left = job.commit_deadline.saturating_sub(at);
+    if left <= job.claim_timeout || left < min_time_left {
         return Err(Skip::FloorTooLate { floor, at });
     }
     Ok(at)
@@ -388,15 +389,19 @@ mod tests {
         j.ramp_start = 100;
         j.ramp_seconds = 300;
         assert_eq!(
-            claim_from(&j, 30),
-            Ok(100),
-            "below the start price: at once"
+            claim_from(&j, 30, 0),
+            Ok(compute_market_client::price::ALWAYS),
+            "at or below the start price: at once, also before the ramp starts"
         );
-        assert_eq!(claim_from(&j, 70), Ok(250));
-        assert_eq!(j.price_at(249), 69);
-        assert_eq!(claim_from(&j, 100), Ok(400));
         assert_eq!(
-            claim_from(&j, 101),
+            claim_from(&j, 40, 0),
+            Ok(compute_market_client::price::ALWAYS)
+        );
+        assert_eq!(claim_from(&j, 70, 0), Ok(250));
+        assert_eq!(j.price_at(249), 69);
+        assert_eq!(claim_from(&j, 100, 0), Ok(400));
+        assert_eq!(
+            claim_from(&j, 101, 0),
             Err(Skip::BelowFloor {
                 max: 100,
                 floor: 101
@@ -405,18 +410,24 @@ mod tests {
         // the ramp reaches the floor only when a claim window no longer fits
         j.ramp_seconds = 900;
         assert_eq!(
-            claim_from(&j, 100),
+            claim_from(&j, 100, 0),
             Err(Skip::FloorTooLate {
                 floor: 100,
                 at: 1_000
             })
         );
         // a claim at 925 has its 60 s before the deadline; one at 940 would end on it
-        assert_eq!(claim_from(&j, 95), Ok(925));
+        assert_eq!(claim_from(&j, 95, 0), Ok(925));
         assert_eq!(
-            claim_from(&j, 96),
+            claim_from(&j, 96, 0),
             Err(Skip::FloorTooLate { floor: 96, at: 940 })
         );
+        // nor when less than min_time_left would be left: 75 s at 925
+        assert_eq!(
+            claim_from(&j, 95, 76),
+            Err(Skip::FloorTooLate { floor: 95, at: 925 })
+        );
+        assert_eq!(claim_from(&j, 95, 75), Ok(925));
     }
 
     #[test]

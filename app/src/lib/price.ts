@@ -30,12 +30,13 @@ export const priceAt = (r: Ramp, now: number) =>
 export const isRising = (r: Ramp) => r.rampSeconds > 0 && r.minRewardPerReplica < r.rewardPerReplica;
 
 /**
- * When the price first reaches `floor` (unix time), or `null` if it never does: the moment a
- * provider with that floor would claim.
+ * When the price first reaches `floor` (unix time): `-Infinity` when it is at the floor from the
+ * post on (a fixed offer, or a floor at most the starting price), `null` if it never is. The
+ * moment a provider with that floor would claim.
  */
 export function reachesAt(r: Ramp, floor: bigint): number | null {
   if (floor > r.rewardPerReplica) return null;
-  if (!isRising(r) || floor <= r.minRewardPerReplica) return r.rampStart;
+  if (r.rampSeconds <= 0 || floor <= r.minRewardPerReplica) return Number.NEGATIVE_INFINITY;
   // smallest t with min + (max - min) × t / len ≥ floor
   const span = r.rewardPerReplica - r.minRewardPerReplica;
   const need = (floor - r.minRewardPerReplica) * BigInt(r.rampSeconds);

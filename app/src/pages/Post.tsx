@@ -127,8 +127,9 @@ export function PostJob() {
       const { claimTimeout, maxCommitWindow } = reviewed.config;
       if (!Number.isInteger(commitWindow) || (commitWindow !== 0 && (commitWindow < claimTimeout || commitWindow > maxCommitWindow))) {
         problems.push(`The commit window must be 0 (the market default) or ${claimTimeout} to ${maxCommitWindow} s.`);
-      } else if (delay + ramp > (commitWindow || reviewed.config.defaultCommitWindow)) {
-        problems.push(`The ramp must end by the commit deadline, ${commitWindow || reviewed.config.defaultCommitWindow} s after posting.`);
+      } else if (ramp > 0 && delay + ramp > (commitWindow || reviewed.config.defaultCommitWindow) - claimTimeout - 1) {
+        const latest = (commitWindow || reviewed.config.defaultCommitWindow) - claimTimeout - 1;
+        problems.push(`The ramp must end by ${latest} s after posting, so that a claim at the maximum still has its ${claimTimeout} s before the commit deadline.`);
       }
       if (!/^\d+$/.test(maxFuel) || BigInt(maxFuel) === 0n || BigInt(maxFuel) > 0xffff_ffff_ffff_ffffn) {
         problems.push("Max fuel must be a positive whole number.");

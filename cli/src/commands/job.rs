@@ -190,11 +190,15 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             if a.min_reward.is_some() && (ramp <= 0 || a.ramp_delay < 0) {
                 bail!("--ramp must be a positive number of seconds and --ramp-delay 0 or more");
             }
-            if a.ramp_delay.saturating_add(ramp) > window {
+            // a claim at the ramp's end must still fit its claim window before the deadline
+            let latest = window - m.config.claim_timeout - 1;
+            if ramp > 0 && a.ramp_delay.saturating_add(ramp) > latest {
                 bail!(
-                    "the ramp ends {} s after the post, after the commit deadline ({window} s): \
-                     shorten --ramp/--ramp-delay or lengthen --commit-window",
-                    a.ramp_delay + ramp
+                    "the ramp ends {} s after the post, too late for a claim at the maximum (the \
+                     commit deadline is at {window} s and a claim needs {} s before it): the ramp \
+                     must end by {latest} s; shorten --ramp/--ramp-delay or lengthen --commit-window",
+                    a.ramp_delay + ramp,
+                    m.config.claim_timeout
                 );
             }
             let escrow = reward

@@ -33,6 +33,10 @@ async fn manifest(job: &Job) -> Result<Manifest, String> {
 fn reason_text(r: &Reason, now: &Now, d: u8, sd: u8) -> String {
     let secs = |at: i64| (at - now.time).max(0);
     match r {
+        Reason::Paused => "the market is paused: no claims".into(),
+        Reason::ExpiryLimit => {
+            "the job recorded the most expired claims it can: no more claims".into()
+        }
         Reason::Holds => "holds a slot".into(),
         Reason::ExpiredBefore => "its claim on this job expired: may not claim again".into(),
         Reason::Stake { bonded, min_stake } => format!(
@@ -91,6 +95,7 @@ pub async fn run(
         time: chain.unix_time().await?,
         slot: chain.slot().await?,
         seed: chain.job_seed(address, job).await?,
+        paused: market.state.paused,
     };
     let providers: Vec<_> = chain
         .providers(&market.address)

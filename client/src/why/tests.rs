@@ -119,6 +119,7 @@ fn at(time: i64, slot: u64) -> Now {
         time,
         slot,
         seed: Some([7; 32]),
+        paused: false,
     }
 }
 
@@ -140,6 +141,21 @@ fn each_reason_in_the_order_a_worker_checks() {
     let mut expired = j.clone();
     expired.expired = vec![p.owner];
     assert_eq!(why(&expired, &p, at(NOW, LATE)), Reason::ExpiredBefore);
+    let mut full_record = j.clone();
+    full_record.expired = vec![Pubkey::new_unique(); crate::constants::MAX_EXPIRED_CLAIMS as usize];
+    assert_eq!(why(&full_record, &p, at(NOW, LATE)), Reason::ExpiryLimit);
+    let paused = Now {
+        paused: true,
+        ..at(NOW, LATE)
+    };
+    assert_eq!(why(&j, &p, paused), Reason::Paused);
+    // a floor at the starting price is met before the ramp starts
+    let mut delayed = j.clone();
+    delayed.ramp_start = NOW + 300;
+    assert_eq!(
+        why(&delayed, &provider(100), at(NOW, LATE)),
+        Reason::Ready { price: 100 }
+    );
 
     let poor = Provider {
         stake: 999,
@@ -249,7 +265,8 @@ fn each_reason_in_the_order_a_worker_checks() {
             Now {
                 time: NOW,
                 slot: 5,
-                seed: None
+                seed: None,
+                paused: false,
             }
         ),
         Reason::SeedAhead

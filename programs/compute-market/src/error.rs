@@ -115,6 +115,6 @@ pub enum MarketError {
     NotAMarketVault,
     #[msg("The ledger passed is not the books of this market's vault")]
     WrongLedger,
-    #[msg("A rising offer needs min ≤ max, a ramp length above 0, and a ramp that ends by the commit deadline")]
+    #[msg("A rising offer needs min ≤ max, a ramp length above 0, and a ramp that ends more than a claim timeout before the commit deadline")]
     InvalidRamp,
 }

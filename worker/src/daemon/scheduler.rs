@@ -183,7 +183,7 @@ impl Worker {
         let mut shutdown = self.shutdown.clone();
         // a rising offer: claim once its price reaches this worker's floor for the manifest
         let floor = policy::price_floor(&self.settings, &prepared.manifest);
-        match policy::claim_from(&job, floor) {
+        match policy::claim_from(&job, floor, self.settings.config.policy.min_time_left) {
             Err(why) => return self.skip(&address, &why),
             Ok(at) if at > now => {
                 tracing::info!(job = %address, floor, at, "waiting for the price to reach our floor");

@@ -24,7 +24,8 @@ pub struct JobPostArgs {
     /// Seconds from now until the price starts to rise.
     pub ramp_delay: i64,
     /// Seconds the price takes to rise to `reward_per_replica`; 0 for a fixed offer. The ramp
-    /// must end by the commit deadline, so the maximum is reachable.
+    /// must end more than a claim timeout before the commit deadline, so a claim can still lock
+    /// the maximum.
     pub ramp_seconds: i64,
     /// Number of providers that run the job, n.
     pub replicas: u8,
@@ -160,8 +161,13 @@ impl JobPost<'_> {
         };
         let commit_deadline = math::add_i64(now, window)?;
         let ramp_start = math::add_i64(now, args.ramp_delay)?;
+        // a claim needs `now + claim_timeout < commit_deadline`: the maximum must come earlier
         require!(
-            math::add_i64(ramp_start, args.ramp_seconds)? <= commit_deadline,
+            args.ramp_seconds == 0
+                || math::add_i64(
+                    math::add_i64(ramp_start, args.ramp_seconds)?,
+                    cfg.claim_timeout
+                )? < commit_deadline,
             MarketError::InvalidRamp
         );
         let escrow = math::mul(args.reward_per_replica, args.replicas as u64)?;
