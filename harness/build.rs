@@ -1,22 +1,37 @@
-//! Finds the program's sBPF binary to embed: `$CMKT_PROGRAM_SO`, else
-//! `<workspace>/target/deploy/compute_market.so` as `scripts/build-sbf` writes it.
+//! Finds the sBPF binaries to embed: the market program (`$CMKT_PROGRAM_SO`, else
+//! `<workspace>/target/deploy/compute_market.so`) and the sample consumer (`$CMKT_CONSUMER_SO`,
+//! else `<workspace>/target/deploy/verified_value.so`), as `scripts/build-sbf` writes them.
 use std::path::PathBuf;
 
-fn main() {
-    println!("cargo::rerun-if-env-changed=CMKT_PROGRAM_SO");
-    let path = match std::env::var_os("CMKT_PROGRAM_SO") {
+fn find(var: &str, file: &str, out: &str) {
+    println!("cargo::rerun-if-env-changed={var}");
+    let path = match std::env::var_os(var) {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-            .join("../target/deploy/compute_market.so"),
+            .join("../target/deploy")
+            .join(file),
     };
     println!("cargo::rerun-if-changed={}", path.display());
     let path = match path.canonicalize() {
         Ok(p) => p,
         Err(e) => panic!(
-            "\n\nthe program's sBPF binary {} is missing ({e}).\n\
-             Build it first with `scripts/build-sbf` (or point CMKT_PROGRAM_SO at a .so).\n\n",
+            "\n\nthe sBPF binary {} is missing ({e}).\n\
+             Build it first with `scripts/build-sbf` (or point {var} at a .so).\n\n",
             path.display()
         ),
     };
-    println!("cargo::rustc-env=CMKT_PROGRAM_SO_PATH={}", path.display());
+    println!("cargo::rustc-env={out}={}", path.display());
+}
+
+fn main() {
+    find(
+        "CMKT_PROGRAM_SO",
+        "compute_market.so",
+        "CMKT_PROGRAM_SO_PATH",
+    );
+    find(
+        "CMKT_CONSUMER_SO",
+        "verified_value.so",
+        "CMKT_CONSUMER_SO_PATH",
+    );
 }

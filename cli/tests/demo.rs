@@ -47,6 +47,21 @@ fn the_demo_settles_every_job_slashes_the_cheater_and_writes_the_outputs() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let pi = std::fs::read_to_string(dir.join("outputs/monte-carlo.txt")).unwrap();
     assert!(pi.starts_with("pi ~ 3.14"), "{pi}");
+    // the same value reached a program: delivered by a worker that agreed, stored on-chain by
+    // the sample consumer (the demo checks the feed holds exactly the verified output)
+    let delivered = stdout
+        .lines()
+        .find(|l| l.contains("result delivered to the consumer program by"))
+        .unwrap_or_else(|| panic!("no delivery line:\n{stdout}"));
+    assert!(
+        delivered.contains("provider-1") || delivered.contains("provider-2"),
+        "an honest provider delivers: {delivered}"
+    );
+    let on_chain = stdout
+        .lines()
+        .find(|l| l.starts_with("monte-carlo") && l.contains("on-chain in feed"))
+        .unwrap_or_else(|| panic!("no feed line:\n{stdout}"));
+    assert!(on_chain.contains(pi.trim_end()), "{on_chain}");
     let digits = std::fs::read_to_string(dir.join("outputs/digits.txt")).unwrap();
     assert!(
         digits.starts_with("images 360, labelled 360, correct 3"),

@@ -79,38 +79,43 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
         ixs::CloseProvider::DISCRIMINATOR,
         Limit::flat(5_000),
     ),
-    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(29_500)),
+    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(31_000)),
+    (
+        "extend_job",
+        ixs::ExtendJob::DISCRIMINATOR,
+        Limit::flat(25_000),
+    ),
     (
         "cancel_job",
         ixs::CancelJob::DISCRIMINATOR,
-        Limit::flat(31_500),
+        Limit::flat(34_500),
     ),
     (
         "claim_job",
         ixs::ClaimJob::DISCRIMINATOR,
-        Limit::flat(25_000),
+        Limit::flat(28_000),
     ),
     (
         "expire_claim",
         ixs::ExpireClaim::DISCRIMINATOR,
-        Limit::flat(30_000),
+        Limit::flat(32_000),
     ),
     (
         "commit_result",
         ixs::CommitResult::DISCRIMINATOR,
-        Limit::flat(10_500),
+        Limit::flat(12_500),
     ),
     (
         "reveal_result",
         ixs::RevealResult::DISCRIMINATOR,
-        Limit::flat(10_500),
+        Limit::flat(12_500),
     ),
     (
         "finalize_job",
         ixs::FinalizeJob::DISCRIMINATOR,
         Limit {
-            base: 40_500,
-            per_slot: 6_600,
+            base: 44_000,
+            per_slot: 7_000,
         },
     ),
 ];
@@ -277,7 +282,7 @@ mod tests {
             accounts: vec![],
             data: ixs::ClaimJob::DISCRIMINATOR.to_vec(),
         };
-        assert_eq!(instruction_units(&claim, &program), 25_000);
+        assert_eq!(instruction_units(&claim, &program), 28_000);
         // finalize grows with the held slots: 18 fixed accounts, two per slot
         let metas = |n: usize| {
             (0..n)
@@ -299,7 +304,7 @@ mod tests {
             instruction_units(&f1, &program) - pda_search_units(&f1, &program),
             instruction_units(&f8, &program) - pda_search_units(&f8, &program),
         );
-        assert_eq!(eight - one, 7 * 6_600);
+        assert_eq!(eight - one, 7 * 7_000);
         // the bump searches of the job and settlement PDAs a post creates are counted
         let meta = anchor_lang::solana_program::instruction::AccountMeta::new;
         let (job, bump) = Pubkey::find_program_address(
@@ -320,14 +325,14 @@ mod tests {
         };
         let search = PDA_TRY_UNITS * (510 - u32::from(bump) - u32::from(settlement_bump));
         assert_eq!(pda_search_units(&post, &program), search);
-        assert_eq!(instruction_units(&post, &program), 29_500 + search);
+        assert_eq!(instruction_units(&post, &program), 31_000 + search);
         // another program's instruction is not ours; an unknown one gets the runtime default
         post.program_id = Pubkey::new_unique();
         assert_eq!(instruction_units(&post, &program), other::UNKNOWN);
         // a transaction sums its instructions and the two compute-budget ones
         assert_eq!(
             transaction_units(&[claim.clone(), claim], &program),
-            2 * 25_000 + 2 * other::BUILTIN
+            2 * 28_000 + 2 * other::BUILTIN
         );
     }
 }

@@ -251,6 +251,32 @@ pub fn post_job(
     )
 }
 
+/// `extend_job` of `job` (the requester's), topping the escrow up from `requester_token` (a
+/// payment-mint account) when the maximum rises.
+pub fn extend_job(
+    requester: &Pubkey,
+    market: &MarketRef,
+    job: &Pubkey,
+    requester_token: &Pubkey,
+    args: crate::JobExtendArgs,
+) -> Instruction {
+    let m = &market.state;
+    build(
+        &market.program,
+        acc::JobExtend {
+            requester: *requester,
+            market: market.address,
+            job: *job,
+            requester_token: *requester_token,
+            escrow_vault: m.escrow_vault,
+            escrow_ledger: market.escrow_ledger(),
+            payment_mint: m.payment_mint,
+            token_program: m.payment_token_program,
+        },
+        data::ExtendJob { args },
+    )
+}
+
 /// `cancel_job`, refunding into `refund_to` (a payment-mint account) and writing the job's
 /// `Cancelled` settlement record.
 pub fn cancel_job(
@@ -437,4 +463,37 @@ pub fn finalize_job_prerequisites(
         ));
     }
     out
+}
+
+/// `deliver_result` of the settled job `job` (settlement record `settlement`) to the consumer it
+/// named, with `result` opened against the settled root (`ResultSummary::opening`; `None`
+/// unless the job was verified). Fails with `None` when the job named no consumer.
+pub fn deliver_result(
+    caller: &Pubkey,
+    program: &Pubkey,
+    job: &Pubkey,
+    settlement: &crate::Settlement,
+    result: Option<compute_market::state::DeliveredResult>,
+) -> Option<Instruction> {
+    let consumer = &settlement.delivery.as_ref()?.consumer;
+    let mut ix = build(
+        program,
+        acc::JobDeliver {
+            caller: *caller,
+            settlement: pda::settlement(program, job),
+            delivery_authority: pda::delivery_authority(program, &settlement.market),
+            consumer_program: consumer.program,
+        },
+        data::DeliverResult {
+            args: compute_market::JobDeliverArgs { result },
+        },
+    );
+    for a in &consumer.accounts {
+        ix.accounts.push(if a.writable {
+            AccountMeta::new(a.pubkey, false)
+        } else {
+            AccountMeta::new_readonly(a.pubkey, false)
+        });
+    }
+    Some(ix)
 }

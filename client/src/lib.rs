@@ -6,6 +6,7 @@ pub mod audit;
 pub mod batch;
 pub mod budget;
 pub mod config;
+pub mod deliver;
 pub mod deployment;
 pub mod ix;
 pub mod logs;
@@ -24,10 +25,12 @@ pub use anchor_lang::solana_program::{instruction::Instruction, pubkey::Pubkey};
 pub use compute_market::{
     self as program, constants,
     state::{
-        commitment_hash, is_strict_majority, Job, JobStatus, Ledger, Market, MarketConfig, Outcome,
-        Provider, ProviderOffer, Settlement, Slot, SlotState, SlotVerdict, Verdict,
+        commitment_hash, is_strict_majority, Consumer, ConsumerAccount, DeliveredResult, Delivery,
+        DeliveryMessage, Job, JobStatus, Ledger, Market, MarketConfig, Outcome, Provider,
+        ProviderOffer, Settlement, Slot, SlotState, SlotVerdict, Verdict,
     },
-    JobPostArgs, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs, ID as PROGRAM_ID,
+    JobExtendArgs, JobPostArgs, JobReprice, MarketInitArgs, MarketUpdateArgs, ProviderUpdateArgs,
+    ID as PROGRAM_ID,
 };
 
 /// Test support: files other implementations read (the web app's vectors and tables), generated

@@ -29,6 +29,9 @@ macro_rules! events {
         }
 
         impl Event {
+            /// Every event this decodes, by name.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name),)*];
+
             /// Decodes `discriminator || borsh` as written by `emit!`; `None` for other data.
             pub fn decode(data: &[u8]) -> Option<Event> {
                 let (disc, mut body) = (data.get(..8)?, data.get(8..)?);
@@ -68,13 +71,17 @@ events!(
     UnstakeRequested,
     StakeWithdrawn,
     ProviderClosed,
+    OfferPublished,
+    SurplusSwept,
     JobPosted,
+    JobExtended,
     JobCancelled,
     JobClaimed,
     ClaimExpired,
     ResultCommitted,
     ResultRevealed,
     JobFinalized,
+    ResultDelivered,
 );
 
 impl Event {
@@ -82,12 +89,14 @@ impl Event {
     pub fn job(&self) -> Option<Pubkey> {
         match self {
             Event::JobPosted(e) => Some(e.job),
+            Event::JobExtended(e) => Some(e.job),
             Event::JobCancelled(e) => Some(e.job),
             Event::JobClaimed(e) => Some(e.job),
             Event::ClaimExpired(e) => Some(e.job),
             Event::ResultCommitted(e) => Some(e.job),
             Event::ResultRevealed(e) => Some(e.job),
             Event::JobFinalized(e) => Some(e.job),
+            Event::ResultDelivered(e) => Some(e.job),
             _ => None,
         }
     }
@@ -136,6 +145,22 @@ impl Event {
                 e.outcome, e.total_paid, e.fee, e.refund, e.total_slashed, e.bounty
             ),
             Event::JobCancelled(e) => format!("refund {}", e.refund),
+            Event::JobExtended(e) => format!(
+                "commit deadline {} → {}, maximum {} → {} (from {} over {} s), topped up {}",
+                e.old_commit_deadline,
+                e.commit_deadline,
+                e.old_reward_per_replica,
+                e.reward_per_replica,
+                e.min_reward_per_replica,
+                e.ramp_seconds,
+                e.top_up
+            ),
+            Event::ResultDelivered(e) => format!(
+                "{:?} outcome to program {} by {}",
+                e.outcome,
+                short(&e.consumer),
+                short(&e.deliverer)
+            ),
             other => other.to_string(),
         }
     }
@@ -392,5 +417,24 @@ mod tests {
     fn unknown_data_is_not_an_event() {
         assert!(Event::decode(&[1, 2, 3]).is_none());
         assert!(Event::decode(&[0; 40]).is_none());
+    }
+
+    #[test]
+    fn every_event_of_the_program_decodes() {
+        let idl: serde_json::Value =
+            serde_json::from_str(include_str!("../../idl/compute_market.json")).unwrap();
+        let mut in_idl: Vec<&str> = idl["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        let mut known = Event::NAMES.to_vec();
+        in_idl.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(
+            known, in_idl,
+            "an event of the IDL that `events!` does not list"
+        );
     }
 }

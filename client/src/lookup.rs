@@ -148,5 +148,6 @@ pub(crate) fn sample_job(market: &Pubkey, n: u8) -> Job {
         manifest_uri: String::new(),
         slots: (0..n).map(slot).collect(),
         expired: Vec::new(),
+        consumer: None,
     }
 }

@@ -69,19 +69,36 @@ impl ResultSummary {
         }
     }
 
-    /// The 32 bytes committed and revealed on-chain for `job`.
+    /// The 32 bytes committed and revealed on-chain for `job` (the program's own
+    /// `result_root`, which `deliver_result` recomputes).
     pub fn root(&self, job: &Pubkey) -> [u8; 32] {
         let (status, code) = self.status.tag();
-        let mut h = Sha256::new();
-        h.update(b"cmkt/result/v2");
-        h.update(job.as_ref());
-        h.update(self.runtime.as_bytes());
-        h.update([0u8, status]);
-        h.update(code.to_le_bytes());
-        h.update(self.fuel_used.to_le_bytes());
-        h.update(self.output_len.to_le_bytes());
-        h.update(self.data_root);
-        h.finalize().into()
+        compute_market::state::result_root(
+            job,
+            &self.runtime,
+            status,
+            code,
+            self.fuel_used,
+            self.output_len,
+            &self.data_root,
+        )
+    }
+
+    /// This result opened for `deliver_result`: the summary, and `output` itself when it is
+    /// short enough to travel in the delivery (`MAX_DELIVERED_OUTPUT`). `output` must be the
+    /// output this summary was made of.
+    pub fn opening(&self, output: &[u8]) -> compute_market::state::DeliveredResult {
+        let (status, code) = self.status.tag();
+        let short = self.output_len <= compute_market::state::MAX_DELIVERED_OUTPUT;
+        compute_market::state::DeliveredResult {
+            runtime: self.runtime.clone(),
+            status,
+            code,
+            fuel_used: self.fuel_used,
+            output_len: self.output_len,
+            data_root: self.data_root,
+            output: if short { output.to_vec() } else { Vec::new() },
+        }
     }
 }
 
@@ -292,6 +309,42 @@ mod tests {
         assert_ne!(base.root(&job), base.root(&Pubkey::new_from_array([8; 32])));
         // the empty output has its own root, distinct from any chunk's
         assert_ne!(data_root(&[]), data_root(&[0]));
+    }
+
+    #[test]
+    fn the_program_opens_what_the_client_roots() {
+        use compute_market::state::{single_chunk_root, MAX_DELIVERED_OUTPUT};
+        let job = Pubkey::new_from_array([7; 32]);
+        for len in [0, 1, 3, MAX_DELIVERED_OUTPUT as usize, CHUNK_SIZE] {
+            let out = output(len);
+            assert_eq!(single_chunk_root(&out), data_root(&out), "len {len}");
+        }
+        for (len, status) in [
+            (3, ExitStatus::Exited(0)),
+            (0, ExitStatus::Exited(-2)),
+            (MAX_DELIVERED_OUTPUT as usize, ExitStatus::OutOfFuel),
+            (MAX_DELIVERED_OUTPUT as usize + 1, ExitStatus::Trapped),
+            (3 * CHUNK_SIZE, ExitStatus::OutputLimit),
+        ] {
+            let out = output(len);
+            let s = ResultSummary::new("wasi-p1v2", status, 77, &out);
+            let opening = s.opening(&out);
+            assert_eq!(opening.output.len(), if len <= 512 { len } else { 0 });
+            opening.check(&job, &s.root(&job)).unwrap();
+        }
+        // the root as written out in the module docs, by hand
+        let out = output(5);
+        let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(3), 9, &out);
+        let mut h = Sha256::new();
+        h.update(b"cmkt/result/v2");
+        h.update(job.as_ref());
+        h.update(b"wasi-p1");
+        h.update([0u8, 0]);
+        h.update(3i64.to_le_bytes());
+        h.update(9u64.to_le_bytes());
+        h.update(5u64.to_le_bytes());
+        h.update(data_root(&out));
+        assert_eq!(s.root(&job), <[u8; 32]>::from(h.finalize()));
     }
 
     #[test]

@@ -53,3 +53,9 @@ pub fn ledger(program: &Pubkey, vault: &Pubkey) -> Pubkey {
 pub fn stake_vault(program: &Pubkey, market: &Pubkey) -> Pubkey {
     find(program, &[SEED_STAKE_VAULT, market.as_ref()])
 }
+
+/// `["delivery", market]`: the signer of every call `deliver_result` makes to a job's consumer
+/// in `market`.
+pub fn delivery_authority(program: &Pubkey, market: &Pubkey) -> Pubkey {
+    find(program, &[SEED_DELIVERY, market.as_ref()])
+}

@@ -190,8 +190,102 @@ fn reason(
     }
 }
 
+/// What a requester could change. `text` words it, with amounts formatted by the caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "suggestion", rename_all = "snake_case")]
+pub enum Suggestion {
+    /// `providers` providers would take the job at a price of `price` or more. While no slot is
+    /// held the requester can raise the maximum in place (`extend_job`); otherwise only a new
+    /// post can.
+    RaisePrice {
+        providers: usize,
+        price: u64,
+        ramp_over: bool,
+        extendable: bool,
+    },
+    /// `providers` providers accept at most `max` of `what` (fuel, memory or output).
+    Limits {
+        what: String,
+        max: u64,
+        providers: usize,
+    },
+    /// No provider's worker published lately.
+    NoneOnline,
+    /// The claim window no longer fits before the commit deadline; `extend_by` more seconds
+    /// of the commit window would reopen claims (0: the market's longest window allows none).
+    TooLate { extend_by: i64 },
+}
+
+impl Suggestion {
+    /// In words, for a job at `job` (the command line to run), with `amount` formatting token
+    /// amounts.
+    pub fn text(&self, job: &Pubkey, amount: &dyn Fn(u64) -> String) -> String {
+        match self {
+            Suggestion::RaisePrice {
+                providers,
+                price,
+                ramp_over,
+                extendable,
+            } => format!(
+                "{providers} provider(s) would take it at a price of {} or more{}: {}",
+                amount(*price),
+                if *ramp_over {
+                    " (the ramp ended without reaching their floors)"
+                } else {
+                    ""
+                },
+                if *extendable {
+                    format!(
+                        "raise the maximum with `cmkt job extend {job} --max-reward {}`",
+                        amount(*price)
+                    )
+                } else {
+                    format!(
+                        "a slot is held, so the maximum cannot rise in place: post again with \
+                         --reward {} or a ramp that reaches it sooner",
+                        amount(*price)
+                    )
+                }
+            ),
+            Suggestion::Limits {
+                what,
+                max,
+                providers,
+            } => {
+                let flag = match what.as_str() {
+                    "fuel" => "--max-fuel",
+                    "memory" => "--max-memory",
+                    _ => "--max-output",
+                };
+                format!(
+                    "{providers} provider(s) accept at most {max} {what}: a manifest within \
+                     {flag} {max} reaches them"
+                )
+            }
+            Suggestion::NoneOnline => {
+                "no provider's worker has published lately: none may be online".into()
+            }
+            Suggestion::TooLate { extend_by } if *extend_by > 0 => format!(
+                "the claim window no longer fits before the commit deadline: nobody can claim; \
+                 `cmkt job extend {job} --by {extend_by}` reopens claims, or cancel the job once \
+                 no slot is held"
+            ),
+            Suggestion::TooLate { .. } => "the claim window no longer fits before the commit \
+                 deadline and the market's longest window allows no extension: cancel the job \
+                 once no slot is held, or let it end for a full refund"
+                .into(),
+        }
+    }
+}
+
 /// What a requester could change, from the reasons (empty when the job is being taken).
-pub fn suggestions(job: &Job, reasons: &[(Pubkey, Reason)], now: Now) -> Vec<String> {
+/// `config`: the market's rules now, which bound an extension.
+pub fn suggestions(
+    job: &Job,
+    reasons: &[(Pubkey, Reason)],
+    config: &MarketConfig,
+    now: Now,
+) -> Vec<Suggestion> {
     let mut out = vec![];
     let free = job.count(SlotState::Free);
     if job.status != JobStatus::Open || free == 0 {
@@ -210,7 +304,10 @@ pub fn suggestions(job: &Job, reasons: &[(Pubkey, Reason)], now: Now) -> Vec<Str
     if coming >= free {
         return out;
     }
-    let ramp_over = now.time >= job.ramp_start.saturating_add(job.ramp_seconds);
+    // a rising offer whose ramp has ended (a fixed offer has none)
+    let ramp_over = job.ramp_seconds > 0
+        && job.min_reward_per_replica < job.reward_per_replica
+        && now.time >= job.ramp_start.saturating_add(job.ramp_seconds);
     let mut floors: Vec<u64> = reasons
         .iter()
         .filter_map(|(_, r)| match r {
@@ -220,22 +317,14 @@ pub fn suggestions(job: &Job, reasons: &[(Pubkey, Reason)], now: Now) -> Vec<Str
         .collect();
     floors.sort_unstable();
     if let Some(&f) = floors.get((free - coming).saturating_sub(1)) {
-        out.push(format!(
-            "{} provider(s) would take it at a price of {f} or more{}: post again with a \
-             maximum (--reward) of at least {f}, or a ramp that reaches it sooner",
-            floors.iter().filter(|&&x| x <= f).count(),
-            if ramp_over {
-                " (the ramp ended without reaching their floors)"
-            } else {
-                ""
-            }
-        ));
+        out.push(Suggestion::RaisePrice {
+            providers: floors.iter().filter(|&&x| x <= f).count(),
+            price: f.max(job.reward_per_replica),
+            ramp_over,
+            extendable: job.count(SlotState::Free) == job.slots.len(),
+        });
     }
-    for (what, flag) in [
-        ("fuel", "--max-fuel"),
-        ("memory", "--max-memory"),
-        ("output", "--max-output"),
-    ] {
+    for what in ["fuel", "memory", "output"] {
         let mut maxes: Vec<u64> = reasons
             .iter()
             .filter_map(|(_, r)| match r {
@@ -244,23 +333,37 @@ pub fn suggestions(job: &Job, reasons: &[(Pubkey, Reason)], now: Now) -> Vec<Str
             })
             .collect();
         maxes.sort_unstable_by(|a, b| b.cmp(a));
-        if let Some(m) = maxes.first() {
-            out.push(format!(
-                "{} provider(s) accept at most {m} {what}: a manifest within {flag} {m} reaches them",
-                maxes.len()
-            ));
+        if let Some(&max) = maxes.first() {
+            out.push(Suggestion::Limits {
+                what: what.into(),
+                max,
+                providers: maxes.len(),
+            });
         }
     }
     let offline = count(&|r| matches!(r, Reason::Offline { .. } | Reason::Unpublished));
     if offline > 0 && offline == reasons.len() {
-        out.push("no provider's worker has published lately: none may be online".into());
+        out.push(Suggestion::NoneOnline);
     }
     if job.commit_deadline.saturating_sub(now.time) <= job.claim_timeout {
-        out.push(
-            "the claim window no longer fits before the commit deadline: nobody can claim; \
-             cancel the job once no slot is held, or let it end for a full refund"
-                .into(),
-        );
+        // enough for one claim window from now, within the market's longest commit window
+        let want = now
+            .time
+            .saturating_add(job.claim_timeout)
+            .saturating_add(1)
+            .saturating_sub(job.commit_deadline);
+        let room = job
+            .created_at
+            .saturating_add(config.max_commit_window)
+            .saturating_sub(job.commit_deadline);
+        let can = now.time < job.commit_deadline && want <= room;
+        out.push(Suggestion::TooLate {
+            extend_by: if can {
+                room.min(want.max(job.claim_timeout * 5))
+            } else {
+                0
+            },
+        });
     }
     out
 }

@@ -170,6 +170,17 @@ impl Bench {
         nonce: u64,
         n: u8,
     ) -> Result<Pubkey, String> {
+        self.post_with(requester, from, nonce, n, None)
+    }
+
+    fn post_with(
+        &mut self,
+        requester: &Keypair,
+        from: &Pubkey,
+        nonce: u64,
+        n: u8,
+        consumer: Option<client::Consumer>,
+    ) -> Result<Pubkey, String> {
         let args = JobPostArgs {
             nonce,
             manifest_hash: [7; 32],
@@ -183,6 +194,7 @@ impl Bench {
             quorum: n / 2 + 1,
             commit_window: 0,
             terms_hash: self.market.terms_hash(),
+            consumer,
         };
         let market = self.market.clone();
         let post = ix::post_job(&requester.pubkey(), &market, from, args);
@@ -219,6 +231,95 @@ impl Bench {
         self.send(&prereq, &[caller])?;
         let fin = ix::finalize_job(&caller.pubkey(), &self.market, job, &state, &bounty_to);
         self.measure(&format!("finalize_job ({scenario})"), n, n, fin, &[caller])
+    }
+
+    /// Creates a feed of the sample consumer, posts an n = 1 job naming it, runs it to a
+    /// verified settlement with a real result root and measures the delivery.
+    fn deliver_flow(
+        &mut self,
+        requester: &Keypair,
+        from: &Pubkey,
+        provider: &Keypair,
+        nonce: u64,
+    ) -> Result<(), String> {
+        use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+        use client::merkle::{ExitStatus, ResultSummary};
+        let owner = self.wallet()?;
+        let feed = Pubkey::find_program_address(
+            &[
+                verified_value::SEED_FEED,
+                owner.pubkey().as_ref(),
+                &0u64.to_le_bytes(),
+            ],
+            &verified_value::ID,
+        )
+        .0;
+        let create = Instruction {
+            program_id: verified_value::ID,
+            accounts: verified_value::accounts::CreateFeed {
+                owner: owner.pubkey(),
+                feed,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: verified_value::instruction::CreateFeed {
+                args: verified_value::CreateFeedArgs {
+                    feed_id: 0,
+                    market_program: client::PROGRAM_ID,
+                    market: self.market.address,
+                    manifest_hash: [0; 32],
+                },
+            }
+            .data(),
+        };
+        self.send(&[create], &[&owner])?;
+        let consumer = client::Consumer {
+            program: verified_value::ID,
+            data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
+            accounts: vec![client::ConsumerAccount {
+                pubkey: feed,
+                writable: true,
+            }],
+        };
+        let job = self.post_with(requester, from, nonce, 1, Some(consumer))?;
+        let market = self.market.clone();
+        let output = b"42.0001\n";
+        let summary = ResultSummary::new("wasi-p1v2", ExitStatus::Exited(0), 12_345, output);
+        let root = summary.root(&job);
+        let c = commitment_hash(&job, &provider.pubkey(), &root, &[5; 32]);
+        self.send(
+            &[ix::claim_job(&provider.pubkey(), &market, &job)],
+            &[provider],
+        )?;
+        self.send(
+            &[ix::commit_result(&market, &provider.pubkey(), &job, c)],
+            &[provider],
+        )?;
+        let reveal = ix::reveal_result(&market, &provider.pubkey(), &job, root, [5; 32]);
+        self.send(&[reveal], &[provider])?;
+        let caller = self.admin.insecure_clone();
+        self.finalize(&caller, &job, "with a consumer", 1)?;
+        let acc = self
+            .svm
+            .get_account(&market.settlement(&job))
+            .ok_or("no settlement")?;
+        let settlement: client::Settlement =
+            client::decode(&job, "Settlement", &acc.data).map_err(|e| e.to_string())?;
+        let deliver = ix::deliver_result(
+            &caller.pubkey(),
+            &client::PROGRAM_ID,
+            &job,
+            &settlement,
+            Some(summary.opening(output)),
+        )
+        .ok_or("the job named no consumer")?;
+        self.measure(
+            "deliver_result (sample consumer)",
+            1,
+            1,
+            deliver,
+            &[&caller],
+        )
     }
 
     /// Posts an n-replica job, fills every slot, commits and reveals (`agree` slots reveal the
@@ -414,12 +515,26 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
         let bounty_to = client::ata(&crank.pubkey(), &m.stake_mint, &m.stake_token_program);
         let expire = ix::expire_claim(&crank.pubkey(), &market, &job, 0, &p0.pubkey(), &bounty_to);
         b.measure("expire_claim", n, 1, expire, &[&crank])?;
-        // a job cancelled before any claim
+        // a job nobody took, extended: later deadlines and a higher maximum on a new ramp
+        // (the top-up transfer included), then cancelled
         nonce += 1;
         let job = b.post(&requester, &from, nonce, n)?;
+        let extend = compute_market_client::JobExtendArgs {
+            extend_seconds: 60,
+            reprice: Some(compute_market_client::JobReprice {
+                reward_per_replica: 20_000,
+                ramp_seconds: 30,
+            }),
+        };
+        let extend = ix::extend_job(&requester.pubkey(), &market, &job, &from, extend);
+        b.measure("extend_job", n, 0, extend, &[&requester])?;
         let cancel = ix::cancel_job(&requester.pubkey(), &market, &job, &from);
         b.measure("cancel_job", n, 0, cancel, &[&requester])?;
     }
+    // a verified result (8 bytes of output) delivered to the sample consumer, which stores it
+    nonce += 1;
+    b.deliver_flow(&requester, &from, &p0, nonce)?;
+
     // the largest record a cancellation writes: n = 8 and every expiry a job can record
     nonce += 1;
     let n = MAX_REPLICAS;

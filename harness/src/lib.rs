@@ -22,18 +22,28 @@ pub const PROGRAM_SO: &[u8] = include_bytes!(env!("CMKT_PROGRAM_SO_PATH"));
 /// Where [`PROGRAM_SO`] was read from when this crate was built.
 pub const PROGRAM_SO_PATH: &str = env!("CMKT_PROGRAM_SO_PATH");
 
+/// The sample consumer of verified results (`programs/verified-value`), as built by
+/// `scripts/build-sbf` (or `$CMKT_CONSUMER_SO` at build time).
+pub const CONSUMER_SO: &[u8] = include_bytes!(env!("CMKT_CONSUMER_SO_PATH"));
+
+/// The sample consumer's program id.
+pub use verified_value::ID as CONSUMER_ID;
+
 /// Hex sha256 of [`PROGRAM_SO`]: what `scripts/build-sbf` prints and `cmkt program show` compares
 /// with a deployed program.
 pub fn program_sha256() -> String {
     hex::encode(Sha256::digest(PROGRAM_SO))
 }
 
-/// A fresh LiteSVM with mainnet's feature set, the SPL programs, and the program deployed at
-/// [`PROGRAM_ID`] under the upgradeable loader (program and program-data accounts, ELF verified).
+/// A fresh LiteSVM with mainnet's feature set, the SPL programs, the program deployed at
+/// [`PROGRAM_ID`] under the upgradeable loader (program and program-data accounts, ELF
+/// verified), and the sample consumer at [`CONSUMER_ID`].
 pub fn litesvm() -> litesvm::LiteSVM {
     let mut svm = litesvm::LiteSVM::new();
     svm.add_program(PROGRAM_ID, PROGRAM_SO)
         .expect("the embedded compute_market.so loads");
+    svm.add_program(CONSUMER_ID, CONSUMER_SO)
+        .expect("the embedded verified_value.so loads");
     svm
 }
 

@@ -1,6 +1,7 @@
 //! The embedded local chain: `solana-test-validator` running in this process, serving real
 //! JSON-RPC and websockets on 127.0.0.1, with the compute-market program deployed from its sBPF
-//! binary (`compute_market_harness::PROGRAM_SO`) under the upgradeable BPF loader.
+//! binary (`compute_market_harness::PROGRAM_SO`) under the upgradeable BPF loader, beside the
+//! sample consumer of its verified results (`verified-value`, `CONSUMER_SO`).
 //!
 //! Genesis holds the program account, its ProgramData (the ELF, verified by the validator at
 //! start) and an upgrade authority: the chain's genesis mint keypair, which `cmkt localnet` writes
@@ -124,6 +125,7 @@ impl Drop for TempLedger {
 const MINT_KEYPAIR_FILE: &str = "cmkt-mint-keypair.json";
 /// File in the ledger that the program's ELF is deployed from at every start.
 const PROGRAM_FILE: &str = "compute_market.so";
+const CONSUMER_FILE: &str = "verified_value.so";
 /// File in the ledger that keeps the accounts across restarts.
 pub const STATE_FILE: &str = "state.json";
 /// How often the state is saved while the chain runs.
@@ -240,16 +242,28 @@ impl Localnet {
                 slots, slots, false,
             ));
         }
-        // the program as shipped, deployed by genesis under the upgradeable loader
-        let program_path = ledger.join(PROGRAM_FILE);
-        std::fs::write(&program_path, compute_market_harness::PROGRAM_SO)
-            .with_context(|| format!("writing {}", program_path.display()))?;
-        genesis.add_upgradeable_programs_with_path(&[UpgradeableProgramInfo {
-            program_id: PROGRAM_ID,
-            loader: solana_sdk_ids::bpf_loader_upgradeable::ID,
-            upgrade_authority: mint_keypair.pubkey(),
-            program_path,
-        }]);
+        // the program as shipped and the sample consumer of its results, deployed by genesis
+        // under the upgradeable loader
+        let mut programs = vec![];
+        for (file, id, so) in [
+            (PROGRAM_FILE, PROGRAM_ID, compute_market_harness::PROGRAM_SO),
+            (
+                CONSUMER_FILE,
+                compute_market_harness::CONSUMER_ID,
+                compute_market_harness::CONSUMER_SO,
+            ),
+        ] {
+            let program_path = ledger.join(file);
+            std::fs::write(&program_path, so)
+                .with_context(|| format!("writing {}", program_path.display()))?;
+            programs.push(UpgradeableProgramInfo {
+                program_id: id,
+                loader: solana_sdk_ids::bpf_loader_upgradeable::ID,
+                upgrade_authority: mint_keypair.pubkey(),
+                program_path,
+            });
+        }
+        genesis.add_upgradeable_programs_with_path(&programs);
         genesis.deactivate_features(&mainnet_inactive_features());
         let start = || {
             genesis

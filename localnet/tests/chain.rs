@@ -92,6 +92,7 @@ fn jobs_settle_on_the_local_validator_across_epochs_and_restarts() {
             quorum: 2,
             commit_window: 0,
             terms_hash: market.terms_hash(),
+            consumer: None,
         };
         let job = market.job(&requester.pubkey(), 1);
         let from = ata(&requester.pubkey(), &mint, &program);

@@ -74,6 +74,7 @@ fn the_local_chain_keeps_up_with_sustained_load() {
                     quorum: 1,
                     commit_window: 0,
                     terms_hash: market.terms_hash(),
+                    consumer: None,
                 },
             )
         });

@@ -12,7 +12,8 @@
 //! - [`http`]: results by root, `/metrics`, `/healthz`.
 //!
 //! [`steps`] holds the on-chain steps of one job (commit, reveal, finalize, verdict) that the
-//! scheduler and the tracker share.
+//! scheduler and the tracker share; [`deliver`] hands a verified result to the program its job
+//! named, once the job settled with this worker among the agreeing providers.
 //!
 //! Crash safety rests on the journal: a job is recorded before its claim is sent, its salt and
 //! result before its commitment is sent, and every later step re-reads the chain first, so a
@@ -20,6 +21,7 @@
 //! worker cannot reveal.
 
 mod crank;
+mod deliver;
 mod discovery;
 mod http;
 mod publish;
@@ -92,7 +94,7 @@ pub struct Worker {
     /// Jobs a task is working on (claim to commit); the tracker leaves them alone.
     active: Mutex<HashSet<Pubkey>>,
     /// Jobs not to look at again before the given time.
-    skipped: Mutex<HashMap<Pubkey, Instant>>,
+    skipped: Mutex<HashMap<Pubkey, (Instant, Terms)>>,
     /// Problems already reported once (commitments without a journal entry).
     reported: Mutex<HashSet<Pubkey>>,
     /// When a claim whose outcome is unknown was sent (or first seen unlanded after a restart).
@@ -108,6 +110,29 @@ pub struct Worker {
     shutdown: watch::Receiver<bool>,
     /// Unix seconds of the last successful RPC call.
     rpc_ok_at: Mutex<Option<Instant>>,
+}
+
+/// What a requester can change of an open job (`extend_job`): its price curve and deadlines. A
+/// job skipped for its price or its time left is looked at again once they change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Terms {
+    reward: u64,
+    min_reward: u64,
+    ramp_start: i64,
+    ramp_seconds: i64,
+    commit_deadline: i64,
+}
+
+impl Terms {
+    fn of(job: &Job) -> Terms {
+        Terms {
+            reward: job.reward_per_replica,
+            min_reward: job.min_reward_per_replica,
+            ramp_start: job.ramp_start,
+            ramp_seconds: job.ramp_seconds,
+            commit_deadline: job.commit_deadline,
+        }
+    }
 }
 
 /// Removes a job from the active set when the task working on it ends, however it ends.
@@ -276,7 +301,9 @@ impl Worker {
         self.record(&entry);
     }
 
-    fn skip(&self, job: &Pubkey, why: &Skip) {
+    /// Leaves `job` (whose account read `state`) alone for a while: until its terms change
+    /// (`extend_job`) or the skip runs out.
+    fn skip(&self, job: &Pubkey, state: &Job, why: &Skip) {
         self.metrics
             .inc("cmkt_worker_skipped_total", &[("reason", why.reason())]);
         let wait = if why.may_change() {
@@ -286,8 +313,8 @@ impl Worker {
         };
         let now = Instant::now();
         let mut skipped = self.skipped.lock().unwrap();
-        skipped.retain(|_, until| *until > now);
-        skipped.insert(*job, now + wait);
+        skipped.retain(|_, (until, _)| *until > now);
+        skipped.insert(*job, (now + wait, Terms::of(state)));
         tracing::info!(job = %job, reason = why.reason(), detail = %why, "job skipped, not claimed");
     }
 }

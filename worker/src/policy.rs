@@ -247,6 +247,7 @@ mod tests {
             manifest_uri: String::new(),
             slots: vec![Slot::FREE; 2],
             expired: Vec::new(),
+            consumer: None,
         }
     }
 

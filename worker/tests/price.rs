@@ -1,12 +1,18 @@
-//! A worker and rising offers, against the in-process local validator: it claims once the price
-//! reaches its floor for the manifest (here per 10^9 fuel), never a job whose maximum stays below
-//! the floor, and its metrics show the price its claim locked against that floor.
+//! A worker and a job's terms, against the in-process local validator: it claims a rising offer
+//! once the price reaches its floor for the manifest (here per 10^9 fuel), never a job whose
+//! maximum stays below the floor until the requester raises it (`extend_job`), and its metrics
+//! show the price its claim locked against that floor; a verified result goes to the program
+//! its job named (`deliver_result`).
 
 mod common;
 mod fixture;
 
-use compute_market_client::Outcome;
+use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use compute_market_client::{
+    ata, ix, Consumer, ConsumerAccount, Instruction, JobExtendArgs, JobReprice, Outcome,
+};
 use fixture::*;
+use solana_sdk::signer::Signer;
 use std::time::Duration;
 
 #[test]
@@ -62,6 +68,38 @@ fn a_worker_claims_a_rising_offer_once_it_reaches_its_floor() {
     });
     let open = net.job(&cheap).unwrap();
     assert!(open.slots.iter().all(|s| s.provider != w.owner));
+    // the requester raises the cheap job's maximum to 4 tokens at once, with more time: the
+    // worker looks at it again (its skip ends with the job's terms) and takes it at 4
+    let from = ata(
+        &requester.pubkey(),
+        &market.state.payment_mint,
+        &market.state.payment_token_program,
+    );
+    let extend = JobExtendArgs {
+        extend_seconds: 120,
+        reprice: Some(JobReprice {
+            reward_per_replica: 4 * TOKEN,
+            ramp_seconds: 0,
+        }),
+    };
+    net.block_on(net.chain().send(
+        &[ix::extend_job(
+            &requester.pubkey(),
+            &market,
+            &cheap,
+            &from,
+            extend,
+        )],
+        &requester,
+        &[],
+    ))
+    .unwrap();
+    let s = net.settled(&cheap, Duration::from_secs(120), &[&w]);
+    assert_eq!(s.outcome, Outcome::Verified);
+    assert_eq!(
+        (s.verdicts[0].provider, s.verdicts[0].price),
+        (w.owner, 4 * TOKEN)
+    );
     // the metrics: the locked price (read back after the claim) against the floor, and the wait
     let metrics = wait(Duration::from_secs(30), "the claim price", &[&w], || {
         let m = w.metrics();
@@ -69,11 +107,11 @@ fn a_worker_claims_a_rising_offer_once_it_reaches_its_floor() {
     });
     assert_eq!(
         metric(&metrics, "cmkt_worker_claim_price_total"),
-        v.price as f64
+        (v.price + 4 * TOKEN) as f64
     );
     assert_eq!(
         metric(&metrics, "cmkt_worker_claim_floor_total"),
-        (3 * TOKEN) as f64
+        (2 * 3 * TOKEN) as f64
     );
     assert_eq!(
         metric(
@@ -91,6 +129,92 @@ fn a_worker_claims_a_rising_offer_once_it_reaches_its_floor() {
     assert_eq!(published.offer.max_fuel, 50_000_000_000);
     assert_eq!(published.capabilities, 0b11);
     assert!(published.last_seen > 0);
+    let (status, _) = w.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn a_worker_delivers_a_verified_result_to_the_program_its_job_named() {
+    let _g = serial();
+    let net = net();
+    let root = test_dir("deliver");
+    let market = net.market(30, 120);
+    let (requester, _) = net.wallet(&root, "requester");
+    let input = b"deliver me".to_vec();
+    let module = shift_module();
+    let m = net.manifest(&net.put(&module), &net.put(&input), 10_000_000);
+    let mut w = WorkerProc::install(net, &market, &root, "worker", &net.rpc, &net.ws, "");
+    w.start(None);
+
+    // a feed of the sample consumer that takes this market's results of this manifest
+    let feed = solana_sdk::pubkey::Pubkey::find_program_address(
+        &[
+            verified_value::SEED_FEED,
+            requester.pubkey().as_ref(),
+            &0u64.to_le_bytes(),
+        ],
+        &verified_value::ID,
+    )
+    .0;
+    let create = Instruction {
+        program_id: verified_value::ID,
+        accounts: verified_value::accounts::CreateFeed {
+            owner: requester.pubkey(),
+            feed,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: verified_value::instruction::CreateFeed {
+            args: verified_value::CreateFeedArgs {
+                feed_id: 0,
+                market_program: compute_market_client::PROGRAM_ID,
+                market: market.address,
+                manifest_hash: m.1,
+            },
+        }
+        .data(),
+    };
+    let mut chain = net.chain();
+    chain.compute_limit = Some(50_000);
+    net.block_on(chain.send(&[create], &requester, &[]))
+        .unwrap();
+    let job = net.post_with(&market, &requester, 3, &m, 1, 1, |a| {
+        a.consumer = Some(Consumer {
+            program: verified_value::ID,
+            data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
+            accounts: vec![ConsumerAccount {
+                pubkey: feed,
+                writable: true,
+            }],
+        });
+    });
+
+    let s = net.settled(&job, Duration::from_secs(120), &[&w]);
+    assert_eq!(s.outcome, Outcome::Verified);
+    assert_eq!(
+        s.result_root,
+        honest_root(&module, &input, &job, 10_000_000)
+    );
+    // the worker that agreed delivers: the settlement records it, the feed holds the output
+    let d = wait(Duration::from_secs(60), "the delivery", &[&w], || {
+        net.settlement(&job)
+            .and_then(|s| s.delivery)
+            .filter(|d| d.delivered_slot != 0)
+    });
+    assert_eq!(d.delivered_by, w.owner);
+    let acc = net.block_on(net.chain().account(&feed)).unwrap().unwrap();
+    let f: verified_value::Feed =
+        anchor_lang::AccountDeserialize::try_deserialize(&mut acc.data.as_slice()).unwrap();
+    let output = honest_output(&module, &input, &job, 10_000_000);
+    assert_eq!(f.value, output, "the feed holds the verified output");
+    assert_eq!((f.last_job, f.last_root), (job, s.result_root));
+    assert_eq!(
+        metric(
+            &w.metrics(),
+            "cmkt_worker_deliveries_total{result=\"delivered\"}"
+        ),
+        1.0
+    );
     let (status, _) = w.terminate();
     assert!(status.success());
 }

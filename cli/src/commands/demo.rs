@@ -47,6 +47,9 @@ struct Sample {
     min_reward: u64,
     ramp: i64,
     ext: &'static str,
+    /// Names a feed of the sample consumer program, which `deliver_result` writes the verified
+    /// output into.
+    feed: bool,
 }
 
 /// The honest providers' price floors (`policy.min_reward`); the cheater's is above the rising
@@ -70,6 +73,7 @@ fn samples() -> Vec<Sample> {
             min_reward: TOKEN,
             ramp: 20,
             ext: "txt",
+            feed: false,
         },
         Sample {
             name: "monte-carlo",
@@ -82,6 +86,8 @@ fn samples() -> Vec<Sample> {
             min_reward: 5 * TOKEN,
             ramp: 0,
             ext: "txt",
+            // its estimate of pi lands in an on-chain feed that programs can read
+            feed: true,
         },
         Sample {
             name: "word-freq",
@@ -94,6 +100,7 @@ fn samples() -> Vec<Sample> {
             min_reward: 5 * TOKEN,
             ramp: 0,
             ext: "txt",
+            feed: false,
         },
         Sample {
             name: "mandelbrot",
@@ -106,6 +113,7 @@ fn samples() -> Vec<Sample> {
             min_reward: 5 * TOKEN,
             ramp: 0,
             ext: "png",
+            feed: false,
         },
     ]
 }
@@ -205,8 +213,9 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
     let requester = load_or_create_keypair(&keys.join("requester.json"))?;
     let samples = samples();
     let mut jobs = vec![];
+    let mut feeds = vec![];
     for (nonce, s) in samples.iter().enumerate() {
-        let job = post(&chain, &market, &requester, &blob_url, nonce as u64, s).await?;
+        let (job, feed) = post(&chain, &market, &requester, &blob_url, nonce as u64, s).await?;
         let offer = if s.ramp > 0 {
             format!(
                 "price rising {} → {} over {} s",
@@ -224,7 +233,15 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
             s.replicas,
             s.quorum,
         );
+        if let Some(f) = feed {
+            println!(
+                "{}   its verified result goes to the program {} (feed {f})",
+                elapsed(t0),
+                verified_value::ID
+            );
+        }
         jobs.push(job);
+        feeds.push(feed);
     }
 
     // what an honest provider computes, for the final check (the requester's own re-run)
@@ -411,8 +428,9 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
         failures.push(format!("audit: {v}"));
     }
 
-    // the outputs, downloaded from a winner and verified against the settled roots
-    for (s, sample) in settled.iter().zip(&samples) {
+    // the outputs, downloaded from a winner and verified against the settled roots, and the
+    // value a consumer program received
+    for ((s, sample), feed) in settled.iter().zip(&samples).zip(&feeds) {
         if s.outcome != Outcome::Verified {
             continue;
         }
@@ -438,6 +456,20 @@ async fn demo(net: &Localnet, dir: &Path, t0: Instant, timeout: Duration) -> Res
             bytes.len(),
             path.display()
         );
+        if let Some(feed) = feed {
+            match delivered(&chain, &s.job, feed, &name_of).await {
+                Ok(f) if f.value == bytes => println!(
+                    "{:<12} on-chain in feed {feed}: \"{}\"",
+                    sample.name,
+                    super::feed::value_text(&f)
+                ),
+                Ok(_) => failures.push(format!(
+                    "{}: the feed's value differs from the verified output",
+                    sample.name
+                )),
+                Err(e) => failures.push(format!("{}: {e:#}", sample.name)),
+            }
+        }
     }
     drop(workers);
 
@@ -458,6 +490,41 @@ async fn earned(chain: &Chain, market: &MarketRef, owner: &Pubkey) -> Result<u64
         .map_or(0, |p| p.total_earned))
 }
 
+/// Waits (up to 30 s) for a worker that agreed on `job` to deliver it into `feed`, and prints
+/// who did; the feed afterwards.
+async fn delivered(
+    chain: &Chain,
+    job: &Pubkey,
+    feed: &Pubkey,
+    name_of: &dyn Fn(&Pubkey) -> String,
+) -> Result<verified_value::Feed> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = chain
+            .settlement(job)
+            .await?
+            .context("the settlement vanished")?;
+        let d = s.delivery.context("the settlement names no consumer")?;
+        if d.delivered_slot != 0 {
+            println!(
+                "{:<12} result delivered to the consumer program by {} at slot {}",
+                "",
+                name_of(&d.delivered_by),
+                d.delivered_slot
+            );
+            return super::feed::read(chain, feed)
+                .await?
+                .context("the feed does not exist");
+        }
+        if Instant::now() > deadline {
+            bail!("no worker delivered the result to its consumer within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Uploads and posts one sample (first creating the feed it names, if any); the job and the
+/// feed.
 async fn post(
     chain: &Chain,
     market: &MarketRef,
@@ -465,7 +532,7 @@ async fn post(
     blob_url: &str,
     nonce: u64,
     s: &Sample,
-) -> Result<Pubkey> {
+) -> Result<(Pubkey, Option<Pubkey>)> {
     let (manifest, uri) = super::blob::put_job(
         blob_url,
         s.wasm,
@@ -475,6 +542,12 @@ async fn post(
         DEFAULT_RUNTIME,
     )
     .await?;
+    let feed = match s.feed {
+        true => Some(
+            super::feed::create(chain, requester, nonce, &market.address, manifest.hash()).await?,
+        ),
+        false => None,
+    };
     let args = JobPostArgs {
         nonce,
         manifest_hash: manifest.hash(),
@@ -487,8 +560,10 @@ async fn post(
         quorum: s.quorum,
         commit_window: 0,
         terms_hash: market.terms_hash(),
+        consumer: feed.as_ref().map(super::feed::consumer),
     };
-    fleet::post(chain, market, requester, args)
+    let job = fleet::post(chain, market, requester, args)
         .await
-        .with_context(|| format!("posting {}", s.name))
+        .with_context(|| format!("posting {}", s.name))?;
+    Ok((job, feed))
 }

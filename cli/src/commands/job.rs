@@ -1,4 +1,4 @@
-//! `cmkt job post|status|list|result|cancel`.
+//! `cmkt job post|status|list|result|cancel|extend|finalize|why|history`.
 
 use super::job_view::{job_json, job_text, settlement_json, settlement_table, slots_summary};
 use super::{blob, mint_decimals};
@@ -9,7 +9,7 @@ use compute_market_client::{
     ata, ix,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     rpc::Chain,
-    JobPostArgs, Outcome, Pubkey, Settlement, Verdict,
+    Consumer, ConsumerAccount, JobPostArgs, Outcome, Pubkey, Settlement, Verdict,
 };
 use serde_json::json;
 use solana_sdk::signer::Signer;
@@ -21,7 +21,7 @@ use std::{
 #[derive(clap::Subcommand)]
 pub enum Cmd {
     /// Upload a module and input, write the manifest, post the job and escrow the reward.
-    Post(PostArgs),
+    Post(Box<PostArgs>),
     /// Show a job's slots, or its settlement once settled.
     Status { job: String },
     /// List the market's live jobs.
@@ -39,6 +39,12 @@ pub enum Cmd {
     },
     /// Cancel a job nobody holds a slot of; the escrow comes back.
     Cancel { job: String },
+    /// Give an open job more time (--by) or a higher maximum (--max-reward, topping up the
+    /// escrow; only while no slot is held).
+    Extend(super::job_extend::ExtendArgs),
+    /// Hand a settled job's outcome to the program it named (retry after a refusal; anyone
+    /// may).
+    Deliver { job: String },
     /// Settle a job that can be settled (anyone may; earns the bounty on others' slashes).
     Finalize { job: String },
     /// Why an open job is not taken: each staked provider's reason (stake, offline, runtime,
@@ -98,6 +104,21 @@ pub struct PostArgs {
     /// Job nonce (default: random).
     #[arg(long)]
     nonce: Option<u64>,
+    /// Have the verified result written into this feed of the sample consumer program
+    /// (`cmkt feed create`) once the job settles.
+    #[arg(long, conflicts_with = "consumer")]
+    feed: Option<String>,
+    /// A program to call with the job's outcome once it settles (`deliver_result`).
+    #[arg(long)]
+    consumer: Option<String>,
+    /// Hex instruction data the consumer's call starts with (for example its instruction's
+    /// discriminator).
+    #[arg(long, default_value = "", requires = "consumer")]
+    consumer_data: String,
+    /// An account the consumer needs, `PUBKEY` or `PUBKEY:w` for a writable one (repeatable,
+    /// in order).
+    #[arg(long = "consumer-account", requires = "consumer")]
+    consumer_accounts: Vec<String>,
     /// Follow the job until it settles.
     #[arg(long)]
     wait: bool,
@@ -108,6 +129,47 @@ pub struct PostArgs {
 
 fn parse_job(s: &str) -> Result<Pubkey> {
     parse_pubkey("job", s)
+}
+
+/// The consumer `--feed` or `--consumer …` name, if any.
+fn consumer_of(a: &PostArgs) -> Result<Option<Consumer>> {
+    if let Some(feed) = &a.feed {
+        return Ok(Some(super::feed::consumer(&parse_pubkey("feed", feed)?)));
+    }
+    let Some(program) = &a.consumer else {
+        return Ok(None);
+    };
+    let data_prefix =
+        hex::decode(a.consumer_data.trim()).map_err(|_| anyhow!("--consumer-data must be hex"))?;
+    let accounts = a
+        .consumer_accounts
+        .iter()
+        .map(|s| {
+            let (key, writable) = match s.strip_suffix(":w") {
+                Some(k) => (k, true),
+                None => (s.as_str(), false),
+            };
+            Ok(ConsumerAccount {
+                pubkey: parse_pubkey("consumer account", key)?,
+                writable,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let c = Consumer {
+        program: parse_pubkey("consumer", program)?,
+        data_prefix,
+        accounts,
+    };
+    c.validate(&compute_market_client::PROGRAM_ID)
+        .map_err(|_| {
+            anyhow!(
+                "--consumer: at most {} bytes of data and {} accounts, and not the market, \
+                 system or token programs",
+                compute_market_client::program::state::MAX_CONSUMER_PREFIX,
+                compute_market_client::program::state::MAX_CONSUMER_ACCOUNTS
+            )
+        })?;
+    Ok(Some(c))
 }
 
 /// Follows a job until it settles, printing each change on stderr.
@@ -228,6 +290,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 &a.runtime,
             )
             .await?;
+            let consumer = consumer_of(&a)?;
             let nonce = a.nonce.unwrap_or_else(random_nonce);
             let args = JobPostArgs {
                 nonce,
@@ -242,6 +305,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 commit_window: a.commit_window,
                 // the terms read above and printed below: the post fails if they change first
                 terms_hash: market.terms_hash(),
+                consumer: consumer.clone(),
             };
             let job = market.job(&requester.pubkey(), nonce);
             let sig = chain
@@ -260,6 +324,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                     format_amount(reward, d),
                     a.replicas,
                     format_amount(reward, d),
+                );
+            }
+            if let Some(c) = &consumer {
+                eprintln!(
+                    "once settled, its outcome goes to program {} ({} account(s)); deliveries \
+                     are permissionless (`cmkt job deliver {job}` retries one)",
+                    c.program,
+                    c.accounts.len()
                 );
             }
             eprintln!(
@@ -466,6 +538,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 t.render()
             })
         }
+        Cmd::Extend(a) => super::job_extend::run(ctx, &chain, &market, a, d).await,
+        Cmd::Deliver { job } => super::job_deliver::run(ctx, &chain, &job).await,
         Cmd::Cancel { job } => {
             let job = parse_job(&job)?;
             let requester = ctx.settings.keypair()?;

@@ -1,8 +1,48 @@
 //! How `cmkt job` shows a live job and a settlement: JSON for scripts, text for people.
 
 use crate::{out, settings::format_amount};
-use compute_market_client::{Job, Outcome, Pubkey, Settlement, SlotState, SlotVerdict, Verdict};
+use compute_market_client::{
+    Consumer, Delivery, Job, Outcome, Pubkey, Settlement, SlotState, SlotVerdict, Verdict,
+};
 use serde_json::json;
+
+/// A job's consumer as JSON (null when it named none).
+fn consumer_json(c: Option<&Consumer>, d: Option<&Delivery>) -> serde_json::Value {
+    let Some(c) = c else {
+        return serde_json::Value::Null;
+    };
+    json!({
+        "program": c.program.to_string(), "data_prefix": hex::encode(&c.data_prefix),
+        "accounts": c.accounts.iter().map(|a| json!({
+            "pubkey": a.pubkey.to_string(), "writable": a.writable,
+        })).collect::<Vec<_>>(),
+        "delivered_slot": d.map(|d| d.delivered_slot),
+        "delivered_at": d.map(|d| d.delivered_at),
+        "delivered_by": d.filter(|d| d.delivered_slot != 0).map(|d| d.delivered_by.to_string()),
+    })
+}
+
+/// One line about a job's consumer and its delivery (empty when it named none).
+fn consumer_text(c: Option<&Consumer>, d: Option<&Delivery>) -> String {
+    let Some(c) = c else {
+        return String::new();
+    };
+    let state = match d {
+        None => "once the job settles".to_string(),
+        Some(d) if d.delivered_slot == 0 => {
+            "not delivered yet (`cmkt job deliver` sends it)".to_string()
+        }
+        Some(d) => format!(
+            "delivered at slot {} by {}",
+            d.delivered_slot, d.delivered_by
+        ),
+    };
+    format!(
+        "  consumer: program {} with {} account(s): {state}\n",
+        c.program,
+        c.accounts.len()
+    )
+}
 
 pub(super) fn slots_summary(job: &Job) -> String {
     job.slots
@@ -51,6 +91,7 @@ pub(super) fn job_json(address: &Pubkey, j: &Job, now: i64) -> serde_json::Value
         "escrow": j.escrow, "commit_deadline": j.commit_deadline, "reveal_deadline": j.reveal_deadline,
         "collateral": j.collateral,
         "expired": j.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "consumer": consumer_json(j.consumer.as_ref(), None),
         "slots": j.slots.iter().map(|s| {
             let held = s.state != SlotState::Free;
             json!({
@@ -112,7 +153,7 @@ pub(super) fn job_text(address: &Pubkey, j: &Job, now: i64, d: u8, sd: u8) -> St
         String::new()
     };
     format!(
-        "job {address}: {:?}, n = {}, k = {}, {}, escrow {}\n{price_now}{}{expired}",
+        "job {address}: {:?}, n = {}, k = {}, {}, escrow {}\n{price_now}{}{expired}{}",
         j.status,
         j.replicas,
         j.quorum,
@@ -125,6 +166,7 @@ pub(super) fn job_text(address: &Pubkey, j: &Job, now: i64, d: u8, sd: u8) -> St
         ),
         format_amount(j.escrow, d),
         t.render(),
+        consumer_text(j.consumer.as_ref(), None),
     )
 }
 
@@ -139,6 +181,7 @@ pub(super) fn settlement_json(job: &Pubkey, s: &Settlement) -> serde_json::Value
         "total_slashed": s.total_slashed, "bounty": s.bounty, "expired_slashed": s.expired_slashed,
         "collateral": s.collateral,
         "expired": s.expired.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "consumer": consumer_json(s.delivery.as_ref().map(|d| &d.consumer), s.delivery.as_ref()),
         "settled_slot": s.settled_slot, "settled_at": s.settled_at, "finalizer": s.finalizer.to_string(),
         "seed": hex::encode(s.seed), "seed_slot": s.seed_slot, "stake_scale": s.stake_scale,
         "verdicts": s.verdicts.iter().map(|v| {
@@ -231,5 +274,9 @@ pub(super) fn settlement_table(job: &Pubkey, s: &Settlement, d: u8, sd: u8) -> S
             format_amount(s.collateral, sd)
         );
     }
+    out += &consumer_text(
+        s.delivery.as_ref().map(|d| &d.consumer),
+        s.delivery.as_ref(),
+    );
     out
 }

@@ -5,8 +5,11 @@ mod audit;
 mod bench;
 mod blob;
 mod demo;
+mod feed;
 mod fleet;
 mod job;
+mod job_deliver;
+mod job_extend;
 mod job_view;
 mod localnet;
 mod market;
@@ -38,6 +41,10 @@ pub enum Command {
     /// Post, follow, fetch and cancel jobs.
     #[command(subcommand)]
     Job(job::Cmd),
+    /// Feeds of the sample consumer program: values the market verified, written by
+    /// `deliver_result`.
+    #[command(subcommand)]
+    Feed(feed::Cmd),
     /// Store and fetch content-addressed blobs.
     #[command(subcommand)]
     Blob(blob::Cmd),
@@ -89,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Provider(c) => provider::run(&ctx, c).await,
             Command::Job(c) => job::run(&ctx, c).await,
             Command::Blob(c) => blob::run(&ctx, c).await,
+            Command::Feed(c) => feed::run(&ctx, c).await,
             Command::Program(c) => program::run(&ctx, c).await,
             Command::Audit(a) => audit::run(&ctx, a).await,
             Command::Airdrop(a) => airdrop::run(&ctx, a).await,

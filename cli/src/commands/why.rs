@@ -105,7 +105,7 @@ pub async fn run(
         .collect();
     let config = market.state.config;
     let reasons = why::explain(job, manifest.as_ref().ok(), &config, &providers, now);
-    let suggestions = why::suggestions(job, &reasons, now);
+    let suggestions = why::suggestions(job, &reasons, &config, now);
     let mut groups: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, r) in &reasons {
         *groups.entry(r.label()).or_default() += 1;
@@ -123,7 +123,11 @@ pub async fn run(
             v["label"] = json!(r.label());
             v
         }).collect::<Vec<_>>(),
-        "suggestions": suggestions,
+        "suggestions": suggestions.iter().map(|s| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["text"] = json!(s.text(address, &|a| format_amount(a, d)));
+            v
+        }).collect::<Vec<_>>(),
     });
     out::emit(format, &value, || {
         let mut text = format!(
@@ -146,7 +150,10 @@ pub async fn run(
             text += &format!("    {p}  {}\n", reason_text(r, &now, d, sd));
         }
         for s in &suggestions {
-            text += &format!("  suggestion: {s}\n");
+            text += &format!(
+                "  suggestion: {}\n",
+                s.text(address, &|a| format_amount(a, d))
+            );
         }
         text
     })

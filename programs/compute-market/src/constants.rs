@@ -24,6 +24,15 @@ pub const SEED_STAKE_VAULT: &[u8] = b"stake_vault";
 #[constant]
 pub const SEED_LEDGER: &[u8] = b"ledger";
 
+/// Delivery authority PDA (signs every call of a job's consumer, owns nothing):
+/// `["delivery", market]`.
+#[constant]
+pub const SEED_DELIVERY: &[u8] = b"delivery";
+
+/// Domain separator of result roots (`state::delivery::result_root`, the client's `merkle`).
+#[constant]
+pub const RESULT_DOMAIN: &[u8] = b"cmkt/result/v2";
+
 /// Domain separator of result commitments:
 /// `sha256(COMMIT_DOMAIN || job || provider owner || result_root || salt)`.
 #[constant]

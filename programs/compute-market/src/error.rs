@@ -117,4 +117,22 @@ pub enum MarketError {
     WrongLedger,
     #[msg("A rising offer needs min ≤ max, a ramp length above 0, and a ramp that ends more than a claim timeout before the commit deadline")]
     InvalidRamp,
+    #[msg("Nothing to extend: add seconds to the deadlines or give a new price curve")]
+    NothingToExtend,
+    #[msg("The maximum reward of a job can only rise")]
+    RewardLowered,
+    #[msg("A slot of the job holds a locked price: the price curve can change only while no slot is held")]
+    PriceLocked,
+    #[msg("A consumer may name at most MAX_CONSUMER_PREFIX bytes of prefix and MAX_CONSUMER_ACCOUNTS accounts, and not this program, the system program or a token program")]
+    InvalidConsumer,
+    #[msg("The job named no consumer: there is nothing to deliver")]
+    NoConsumer,
+    #[msg("The result was delivered already")]
+    AlreadyDelivered,
+    #[msg("The consumer program or accounts passed are not the ones the job named")]
+    ConsumerAccountMismatch,
+    #[msg(
+        "The result opened does not match the settled root, or a short output is not carried whole"
+    )]
+    ResultMismatch,
 }

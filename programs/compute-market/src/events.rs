@@ -104,6 +104,27 @@ pub struct JobPosted {
     pub escrow: u64,
     pub commit_deadline: i64,
     pub reveal_deadline: i64,
+    /// The program `deliver_result` will call with the result, if any.
+    pub consumer: Option<Pubkey>,
+}
+
+/// A requester extended an open job: later deadlines, a higher maximum (the ramp restarts at the
+/// current price), or both.
+#[event]
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobExtended {
+    pub job: Pubkey,
+    pub old_commit_deadline: i64,
+    pub commit_deadline: i64,
+    pub reveal_deadline: i64,
+    pub old_reward_per_replica: u64,
+    pub reward_per_replica: u64,
+    pub min_reward_per_replica: u64,
+    pub ramp_start: i64,
+    pub ramp_seconds: i64,
+    /// Payment-mint tokens added to the escrow: `(new − old maximum) × replicas`.
+    pub top_up: u64,
+    pub escrow_after: u64,
 }
 
 #[event]
@@ -181,4 +202,16 @@ pub struct JobFinalized {
     pub refund: u64,
     pub total_slashed: u64,
     pub bounty: u64,
+}
+
+/// A settled job's consumer accepted its result (`deliver_result`).
+#[event]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultDelivered {
+    pub job: Pubkey,
+    pub settlement: Pubkey,
+    pub consumer: Pubkey,
+    pub outcome: Outcome,
+    pub result_root: [u8; 32],
+    pub deliverer: Pubkey,
 }

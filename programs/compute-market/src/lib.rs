@@ -106,6 +106,13 @@ pub mod compute_market {
         JobPost::handler(ctx, args)
     }
 
+    /// Moves an open job's deadlines later and gives it a new, higher price curve (requester
+    /// only).
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn extend_job(ctx: Context<JobExtend>, args: JobExtendArgs) -> Result<()> {
+        JobExtend::handler(ctx, args)
+    }
+
     /// Refunds and closes a job while none of its slots is held.
     #[access_control(ctx.accounts.validate())]
     pub fn cancel_job(ctx: Context<JobCancel>) -> Result<()> {
@@ -140,5 +147,15 @@ pub mod compute_market {
     #[access_control(ctx.accounts.validate())]
     pub fn finalize_job<'info>(ctx: Context<'info, JobFinalize<'info>>) -> Result<()> {
         JobFinalize::handler(ctx)
+    }
+
+    /// Calls a settled job's consumer with its outcome and result, signed by the market's
+    /// delivery authority (anyone; retried until it succeeds once).
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn deliver_result<'info>(
+        ctx: Context<'info, JobDeliver<'info>>,
+        args: JobDeliverArgs,
+    ) -> Result<()> {
+        JobDeliver::handler(ctx, args)
     }
 }

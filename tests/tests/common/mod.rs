@@ -448,6 +448,7 @@ impl Env {
             quorum: k,
             commit_window: 0,
             terms_hash: self.market.terms_hash(),
+            consumer: None,
         }
     }
 
@@ -610,18 +611,25 @@ impl Env {
     /// The auditor's invariant: each vault holds exactly what the books say.
     #[track_caller]
     pub fn assert_vaults_balanced(&self) {
+        self.assert_vaults_hold(0, 0);
+    }
+
+    /// [`Env::assert_vaults_balanced`] for vaults that also hold `escrow_surplus` and
+    /// `stake_surplus` tokens sent to them from outside (and not swept yet).
+    #[track_caller]
+    pub fn assert_vaults_hold(&self, escrow_surplus: u64, stake_surplus: u64) {
         let (jobs, providers) = self.program_accounts();
         let escrows: u64 = jobs.iter().map(|j| j.escrow).sum();
         let stakes: u64 = providers.iter().map(|p| p.stake).sum();
         assert_eq!(
             self.escrow_balance(),
-            escrows,
-            "escrow vault == sum of open escrows"
+            escrows + escrow_surplus,
+            "escrow vault == sum of open escrows (+ surplus)"
         );
         assert_eq!(
             self.stake_vault_balance(),
-            stakes,
-            "stake vault == sum of stakes"
+            stakes + stake_surplus,
+            "stake vault == sum of stakes (+ surplus)"
         );
         let books = |l: Pubkey| self.ledger(&l).expect("the market has its ledgers").books;
         assert_eq!(

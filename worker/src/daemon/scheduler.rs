@@ -37,7 +37,13 @@ impl Worker {
             {
                 let mut skipped = self.skipped.lock().unwrap();
                 match skipped.get(&address) {
-                    Some(until) if *until > Instant::now() => continue,
+                    // an extension (new price or deadlines) ends a skip at once
+                    Some((until, terms))
+                        if *until > Instant::now()
+                            && job.as_ref().is_none_or(|j| super::Terms::of(j) == *terms) =>
+                    {
+                        continue
+                    }
                     Some(_) => {
                         skipped.remove(&address);
                     }
@@ -172,19 +178,19 @@ impl Worker {
             policy::check_job(&self.settings, &self.me(), &job, &provider, min_stake, now)
         {
             if why != Skip::NotOpen {
-                self.skip(&address, &why);
+                self.skip(&address, &job, &why);
             }
             return;
         }
         let prepared = match self.prepare(&address, &job).await {
             Ok(p) => p,
-            Err(why) => return self.skip(&address, &why),
+            Err(why) => return self.skip(&address, &job, &why),
         };
         let mut shutdown = self.shutdown.clone();
         // a rising offer: claim once its price reaches this worker's floor for the manifest
         let floor = policy::price_floor(&self.settings, &prepared.manifest);
         match policy::claim_from(&job, floor, self.settings.config.policy.min_time_left) {
-            Err(why) => return self.skip(&address, &why),
+            Err(why) => return self.skip(&address, &job, &why),
             Ok(at) if at > now => {
                 tracing::info!(job = %address, floor, at, "waiting for the price to reach our floor");
                 let waiting = Instant::now();
@@ -219,7 +225,7 @@ impl Worker {
                     self.metrics.observe("eligibility_wait", waiting.elapsed());
                     tracing::debug!(job = %address, slots, "our turn");
                 }
-                Err(crate::turn::NoTurn::Skip(why)) => return self.skip(&address, &why),
+                Err(crate::turn::NoTurn::Skip(why)) => return self.skip(&address, &job, &why),
                 Err(crate::turn::NoTurn::Stopping) => return,
                 Err(crate::turn::NoTurn::Chain(e)) => {
                     let _ = self.rpc::<()>(Err(e));

@@ -306,6 +306,9 @@ impl Worker {
                 .add("cmkt_worker_bounty_total", &[], s.bounty as f64);
         }
         tracing::info!(job = %address, verdict = %label, paid, slashed, outcome = ?s.outcome, "settled");
+        if verdict == Verdict::Agreed {
+            self.deliver(&address, &s).await;
+        }
         self.finish(
             entry,
             format!("settled: {label}, paid {paid}, slashed {slashed}"),

@@ -244,6 +244,7 @@ fn generate(count: u64) -> Result<(Pubkey, State)> {
             quorum: 1,
             commit_window: 0,
             terms_hash: market.terms_hash(),
+            consumer: None,
         };
         svm.send(
             "posting a job",

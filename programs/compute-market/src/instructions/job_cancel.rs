@@ -30,7 +30,7 @@ pub struct JobCancel<'info> {
     #[account(
         init,
         payer = requester,
-        space = Settlement::space(job.replicas, job.expired.len()),
+        space = Settlement::space_for(job.replicas, job.expired.len(), job.consumer.as_ref()),
         seeds = [SEED_SETTLEMENT, job.key().as_ref()],
         bump,
     )]

@@ -39,7 +39,7 @@ pub struct JobFinalize<'info> {
     #[account(
         init,
         payer = caller,
-        space = Settlement::space(job.replicas, job.expired.len()),
+        space = Settlement::space_for(job.replicas, job.expired.len(), job.consumer.as_ref()),
         seeds = [SEED_SETTLEMENT, job.key().as_ref()],
         bump,
     )]

@@ -2,7 +2,9 @@ use crate::constants::*;
 use crate::error::MarketError;
 use crate::events::JobPosted;
 use crate::math;
-use crate::state::{is_strict_majority, Job, JobStatus, Ledger, Market, Settlement, Slot};
+use crate::state::{
+    is_strict_majority, Consumer, Job, JobStatus, Ledger, Market, Settlement, Slot,
+};
 use crate::token::transfer_in;
 use anchor_lang::prelude::*;
 use anchor_lang::system_program::{self, Transfer};
@@ -36,6 +38,8 @@ pub struct JobPostArgs {
     /// `MarketConfig::terms_hash` of the market config the requester reviewed (fee, collateral,
     /// windows, ...): the post fails with `TermsChanged` if the market changed since.
     pub terms_hash: [u8; 32],
+    /// A program to call with the result once the job settled (`deliver_result`), if any.
+    pub consumer: Option<Consumer>,
 }
 
 /// The deserialized accounts are boxed to keep `try_accounts` within an sBPF stack frame.
@@ -52,9 +56,10 @@ pub struct JobPost<'info> {
     #[account(
         init,
         payer = requester,
-        space = Job::space(
+        space = Job::space_for(
             args.replicas.min(MAX_REPLICAS),
             args.manifest_uri.len().min(MAX_MANIFEST_URI_LEN),
+            args.consumer.as_ref(),
         ),
         seeds = [
             SEED_JOB,
@@ -141,6 +146,9 @@ impl JobPost<'_> {
                 || (cfg.claim_timeout..=cfg.max_commit_window).contains(&args.commit_window),
             MarketError::InvalidCommitWindow
         );
+        if let Some(c) = &args.consumer {
+            c.validate(&crate::ID)?;
+        }
         // Only a written record counts: lamports sent to the address must not block the nonce.
         require!(
             self.settlement.data_is_empty(),
@@ -174,9 +182,10 @@ impl JobPost<'_> {
         // The requester prepays the settlement record's rent, sized for the most expired claims
         // it can list; whoever creates the record is reimbursed from this deposit and the rest
         // returns with the job's rent.
-        let settlement_deposit = Rent::get()?.minimum_balance(Settlement::space(
+        let settlement_deposit = Rent::get()?.minimum_balance(Settlement::space_for(
             args.replicas,
             MAX_EXPIRED_CLAIMS as usize,
+            args.consumer.as_ref(),
         ));
 
         a.job.set_inner(Job {
@@ -210,6 +219,7 @@ impl JobPost<'_> {
             manifest_uri: args.manifest_uri,
             slots: vec![Slot::FREE; args.replicas as usize],
             expired: Vec::new(),
+            consumer: args.consumer,
         });
         a.job.invariant()?;
         a.escrow_ledger.credit(escrow)?;
@@ -248,6 +258,7 @@ impl JobPost<'_> {
             escrow,
             commit_deadline,
             reveal_deadline: a.job.reveal_deadline,
+            consumer: a.job.consumer.as_ref().map(|c| c.program),
         });
         Ok(())
     }

@@ -1,6 +1,7 @@
 use crate::constants::*;
 use crate::error::MarketError;
 use crate::math;
+use crate::state::Consumer;
 use anchor_lang::prelude::*;
 
 /// Where a job stands. Jobs that are settled or cancelled no longer exist (their account is
@@ -118,7 +119,8 @@ pub struct Job {
     pub seed_slot: u64,
     /// Eligibility seed, fixed by the first claim (zero until then).
     pub seed: [u8; 32],
-    /// Stake that scales the eligibility windows: the stake vault's balance at posting.
+    /// Stake that scales the eligibility windows: what the stake vault's ledger booked at
+    /// posting (every provider's stake).
     pub stake_scale: u64,
     /// The price until `ramp_start`: a rising offer starts here (equal to `reward_per_replica`
     /// for a fixed offer).
@@ -137,6 +139,9 @@ pub struct Job {
     /// `collateral` (so `expired_slashed == collateral × expired.len()`) and may not claim the job
     /// again. Space for `MAX_EXPIRED_CLAIMS` entries is reserved when the job is posted.
     pub expired: Vec<Pubkey>,
+    /// The program to call with the job's result once it settled (`deliver_result`), if any;
+    /// copied into the settlement record.
+    pub consumer: Option<Consumer>,
 }
 
 /// Byte offset of `Job::market` (after the discriminator).
@@ -175,9 +180,14 @@ impl Job {
         + 8 // ramp_seconds
         + 8; // reserved
 
-    /// Account size for `replicas` slots, a manifest URI of `uri_len` bytes and room for
-    /// `MAX_EXPIRED_CLAIMS` expired claims.
+    /// Account size for `replicas` slots, a manifest URI of `uri_len` bytes, room for
+    /// `MAX_EXPIRED_CLAIMS` expired claims, and no consumer.
     pub fn space(replicas: u8, uri_len: usize) -> usize {
+        Self::space_for(replicas, uri_len, None)
+    }
+
+    /// [`Job::space`] with `consumer`.
+    pub fn space_for(replicas: u8, uri_len: usize, consumer: Option<&Consumer>) -> usize {
         Self::FIXED_SIZE
             + 4
             + uri_len
@@ -185,6 +195,8 @@ impl Job {
             + replicas as usize * Slot::INIT_SPACE
             + 4
             + MAX_EXPIRED_CLAIMS as usize * 32
+            + 1
+            + consumer.map_or(0, Consumer::size)
     }
 
     /// What a claim at unix time `now` locks for its slot (`math::ramp_price`).
@@ -362,6 +374,7 @@ mod tests {
             manifest_uri: "data:,x".into(),
             slots: vec![Slot::FREE; n as usize],
             expired: Vec::new(),
+            consumer: None,
         }
     }
 
@@ -385,6 +398,20 @@ mod tests {
         let mut buf = Vec::new();
         anchor_lang::AccountSerialize::try_serialize(&j, &mut buf).unwrap();
         assert_eq!(buf.len(), Job::space(3, j.manifest_uri.len()));
+        j.consumer = Some(Consumer {
+            program: Pubkey::new_unique(),
+            data_prefix: vec![1; 8],
+            accounts: vec![crate::state::ConsumerAccount {
+                pubkey: Pubkey::new_unique(),
+                writable: true,
+            }],
+        });
+        let mut buf = Vec::new();
+        anchor_lang::AccountSerialize::try_serialize(&j, &mut buf).unwrap();
+        assert_eq!(
+            buf.len(),
+            Job::space_for(3, j.manifest_uri.len(), j.consumer.as_ref())
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Account layouts. One file per account.
 
+pub mod delivery;
 pub mod job;
 pub mod ledger;
 pub mod market;
@@ -7,6 +8,7 @@ pub mod provider;
 pub mod settlement;
 pub mod sortition;
 
+pub use delivery::*;
 pub use job::*;
 pub use ledger::*;
 pub use market::*;

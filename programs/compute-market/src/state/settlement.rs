@@ -1,5 +1,5 @@
 use crate::constants::ACCOUNT_VERSION;
-use crate::state::Job;
+use crate::state::{Consumer, Delivery, Job};
 use anchor_lang::prelude::*;
 
 /// How a job ended.
@@ -145,6 +145,9 @@ pub struct Settlement {
     pub verdicts: Vec<SlotVerdict>,
     /// Owners of the providers whose claims expired before settlement; each lost `collateral`.
     pub expired: Vec<Pubkey>,
+    /// The job's consumer and whether `deliver_result` served it (the only field that changes
+    /// after the record is written).
+    pub delivery: Option<Delivery>,
 }
 
 /// Byte offset of `Settlement::market`.
@@ -185,9 +188,20 @@ impl Settlement {
         + 8 // ramp_seconds
         + 8; // reserved
 
-    /// Exact account size for `replicas` verdicts and `expired` expired claims.
+    /// Exact account size for `replicas` verdicts, `expired` expired claims and no consumer.
     pub fn space(replicas: u8, expired: usize) -> usize {
-        Self::FIXED_SIZE + 4 + replicas as usize * SlotVerdict::INIT_SPACE + 4 + expired * 32
+        Self::space_for(replicas, expired, None)
+    }
+
+    /// [`Settlement::space`] with the delivery record of `consumer`.
+    pub fn space_for(replicas: u8, expired: usize, consumer: Option<&Consumer>) -> usize {
+        Self::FIXED_SIZE
+            + 4
+            + replicas as usize * SlotVerdict::INIT_SPACE
+            + 4
+            + expired * 32
+            + 1
+            + consumer.map_or(0, Delivery::size)
     }
 
     /// The record of `job` (at `job_key`) with nothing paid, refunded or slashed yet and every
@@ -227,6 +241,7 @@ impl Settlement {
             reserved: [0; 8],
             verdicts: vec![SlotVerdict::UNCLAIMED; job.replicas as usize],
             expired: job.expired.clone(),
+            delivery: job.consumer.clone().map(Delivery::pending),
         }
     }
 

@@ -1,0 +1,166 @@
+//! `cmkt feed create|show`: the sample consumer of verified results (`programs/verified-value`),
+//! a feed that keeps the latest value a market verified for one computation. A job posted with
+//! `cmkt job post --feed <FEED>` names it as its consumer, and `deliver_result` (a worker that
+//! agreed on the result, or `cmkt job deliver`) writes the verified output into it.
+
+use crate::{out, settings::parse_pubkey, Ctx};
+use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use anyhow::{anyhow, bail, Context, Result};
+use compute_market_client::{rpc::Chain, Consumer, ConsumerAccount, Instruction, Pubkey};
+use serde_json::json;
+use solana_sdk::{signature::Keypair, signer::Signer};
+use verified_value::{Feed, ID as FEED_PROGRAM, SEED_FEED};
+
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Create a feed of this wallet that takes values verified by the market, computed by one
+    /// manifest (--manifest) or any.
+    Create {
+        /// A number that makes the feed's address unique among this wallet's feeds.
+        #[arg(long, default_value_t = 0)]
+        id: u64,
+        /// Hex sha256 of the only manifest whose results the feed takes (default: any).
+        #[arg(long)]
+        manifest: Option<String>,
+    },
+    /// Show a feed: its market, computation, latest value and the job that verified it.
+    Show { feed: String },
+}
+
+/// The feed `id` of `owner`.
+pub fn address(owner: &Pubkey, id: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[SEED_FEED, owner.as_ref(), &id.to_le_bytes()],
+        &FEED_PROGRAM,
+    )
+    .0
+}
+
+/// What a job names to have its result written into `feed`: the sample consumer's `record`.
+pub fn consumer(feed: &Pubkey) -> Consumer {
+    Consumer {
+        program: FEED_PROGRAM,
+        data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
+        accounts: vec![ConsumerAccount {
+            pubkey: *feed,
+            writable: true,
+        }],
+    }
+}
+
+/// Creates the feed `id` of `owner` for `market` of the market program `chain.program`.
+pub async fn create(
+    chain: &Chain,
+    owner: &Keypair,
+    id: u64,
+    market: &Pubkey,
+    manifest_hash: [u8; 32],
+) -> Result<Pubkey> {
+    let feed = address(&owner.pubkey(), id);
+    let ix = Instruction {
+        program_id: FEED_PROGRAM,
+        accounts: verified_value::accounts::CreateFeed {
+            owner: owner.pubkey(),
+            feed,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: verified_value::instruction::CreateFeed {
+            args: verified_value::CreateFeedArgs {
+                feed_id: id,
+                market_program: chain.program,
+                market: *market,
+                manifest_hash,
+            },
+        }
+        .data(),
+    };
+    let mut chain = chain.clone();
+    // not one of the market program's instructions: the budget table has no figure for it
+    chain.compute_limit = Some(30_000);
+    chain
+        .send(&[ix], owner, &[])
+        .await
+        .context("creating the feed")?;
+    Ok(feed)
+}
+
+/// The feed at `address`, if it exists.
+pub async fn read(chain: &Chain, address: &Pubkey) -> Result<Option<Feed>> {
+    let Some(acc) = chain.account(address).await? else {
+        return Ok(None);
+    };
+    if acc.owner != FEED_PROGRAM {
+        bail!("{address} is not a feed of the verified-value program {FEED_PROGRAM}");
+    }
+    Ok(Some(
+        anchor_lang::AccountDeserialize::try_deserialize(&mut acc.data.as_slice())
+            .map_err(|e| anyhow!("{address} does not decode as a feed: {e}"))?,
+    ))
+}
+
+/// The feed's value as text when it is UTF-8, else hex.
+pub fn value_text(f: &Feed) -> String {
+    match std::str::from_utf8(&f.value) {
+        Ok(s) => s.trim_end().to_string(),
+        Err(_) => format!("0x{}", hex::encode(&f.value)),
+    }
+}
+
+pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
+    let chain = ctx.chain().await?;
+    match cmd {
+        Cmd::Create { id, manifest } => {
+            let owner = ctx.settings.keypair()?;
+            let market = ctx.market_address()?;
+            let manifest_hash = match manifest {
+                Some(h) => {
+                    let mut out = [0u8; 32];
+                    hex::decode_to_slice(h.trim(), &mut out)
+                        .map_err(|_| anyhow!("--manifest must be 64 hex digits"))?;
+                    out
+                }
+                None => [0; 32],
+            };
+            let feed = create(&chain, &owner, id, &market, manifest_hash).await?;
+            out::emit(ctx.format, &json!({"feed": feed.to_string()}), || {
+                format!(
+                    "feed {feed} takes values verified by market {market}; post jobs with \
+                     `cmkt job post ... --feed {feed}`\n"
+                )
+            })
+        }
+        Cmd::Show { feed } => {
+            let address = parse_pubkey("feed", &feed)?;
+            let f = read(&chain, &address)
+                .await?
+                .ok_or_else(|| anyhow!("feed {address} does not exist"))?;
+            let value = json!({
+                "feed": address.to_string(), "owner": f.owner.to_string(),
+                "market": f.market.to_string(), "market_program": f.market_program.to_string(),
+                "manifest_hash": hex::encode(f.manifest_hash), "deliveries": f.deliveries,
+                "unverified": f.unverified, "last_job": f.last_job.to_string(),
+                "last_root": hex::encode(f.last_root), "last_settled_slot": f.last_settled_slot,
+                "value_hex": hex::encode(&f.value),
+            });
+            out::emit(ctx.format, &value, || {
+                format!(
+                    "feed {address} (market {}, manifest {})\n  value: {}\n  verified by job {} \
+                     (root {}, settled at slot {}); {} deliveries, {} unverified\n",
+                    f.market,
+                    if f.manifest_hash == [0; 32] {
+                        "any".to_string()
+                    } else {
+                        hex::encode(f.manifest_hash)
+                    },
+                    value_text(&f),
+                    f.last_job,
+                    hex::encode(f.last_root),
+                    f.last_settled_slot,
+                    f.deliveries,
+                    f.unverified
+                )
+            })
+        }
+    }
+}
