@@ -1,7 +1,8 @@
 /**
  * The web app in a real browser against a real local chain and worker: connect the Wallet
  * Standard test wallet, post a job, watch it settle live, download and verify the result (and see
- * a tampered download refused), cancel an unclaimed job (which leaves a settlement record), the
+ * a tampered download refused), see why an underpriced job is not taken and cancel it (which
+ * leaves a settlement record), the
  * errors a person meets, and the auditor's page with its exports checked against `cmkt audit`.
  */
 import assert from "node:assert/strict";
@@ -221,6 +222,16 @@ test("my jobs lists the settled job, and an unclaimed job can be cancelled for a
   await page.getByRole("button", { name: "Sign and post" }).click();
   await page.waitForURL(/#\/job\//, { timeout: 60_000 });
   const cancelled = (await page.getByTestId("job-address").textContent()) ?? "";
+  // why nobody takes it: the one provider's worker published a floor of 1 token, above the 0.5
+  // the job pays; the page names the price that would bring it and how to raise the maximum
+  await waitText(page.getByTestId("why-table"), /its floor 1 is above the most the job pays, 0\.5/, 30_000);
+  await waitText(page.getByTestId("why-groups"), /1 provider\(s\): price: 1/);
+  await waitText(page.getByTestId("why-suggestion"), /at 1 per replica: raise the maximum with cmkt job extend \w+ --max-reward 1$/);
+  // and whose turn it is: the seed (forecast from SlotHashes until a claim fixes it) and the
+  // slot from which the provider may claim, recomputed in the browser
+  await waitText(page.getByTestId("seed"), /^[0-9a-f]{64}$/);
+  await waitText(page.getByTestId("turns"), /eligible now|in \d+ slots/);
+  await screenshot(page, "job-why");
   await page.goto(appUrl("jobs"));
   await page.getByTestId("live").waitFor();
   await waitText(page.getByTestId("settled-jobs"), new RegExp(jobAddress.slice(0, 4)));

@@ -18,7 +18,8 @@ const market = { address: key(), escrowVault: key(), stakeVault: key() } as Mark
 function provider(owner: PublicKey, over: Partial<Provider> = {}): Provider {
   return {
     address: key(), market: market.address, owner, stake: 1_000n, locked: 0n, pendingUnstake: 0n, activeClaims: 0,
-    jobsCompleted: 0n, jobsFailed: 0n, totalSlashed: 0n, totalEarned: 0n, registeredAt: 100, endpoint: "http://p", ...over,
+    jobsCompleted: 0n, jobsFailed: 0n, totalSlashed: 0n, totalEarned: 0n, registeredAt: 100, endpoint: "http://p",
+    capabilities: 3n, offer: { maxFuel: 0n, maxMemory: 0n, maxOutput: 0n, minPrice: 0n, pricePerGfuel: 0n, pricePerMib: 0n }, lastSeen: 0, ...over,
   };
 }
 
@@ -39,7 +40,7 @@ function settlement(outcome: Settlement["outcome"], verdicts: SlotVerdict[], exp
     totalSlashed: verdicts.reduce((a, v) => a + v.slashed, 0n), bounty: 0n,
     expiredSlashed: COLLATERAL * BigInt(expired.length), collateral: COLLATERAL, finalizer: key(), settledSlot: 10n, settledAt,
     seed: new Uint8Array(32).fill(3), seedSlot: 0n, stakeScale: 1_000n,
-    verdicts, expired,
+    verdicts, expired, delivery: null,
   };
 }
 
@@ -54,7 +55,7 @@ function openJob(expired: PublicKey[]): Job {
     collateral: COLLATERAL, createdAt: 0, commitDeadline: 0, revealDeadline: 0, expiredSlashed: COLLATERAL * BigInt(expired.length),
     seedSlot: 0n, seed: new Uint8Array(32), stakeScale: 1n,
     slots: [{ provider: ZERO, state: "free", claimedAt: 0, commitment: new Uint8Array(32), resultRoot: new Uint8Array(32), price: 0n }],
-    expired,
+    expired, claimTimeout: 60, consumer: null,
   };
 }
 

@@ -124,7 +124,7 @@ describe("the terms hash a post carries", () => {
 describe("the instructions a requester signs", () => {
   const market = async (): Promise<Market> => client.decodeMarket(key(), await marketAccount(config));
 
-  it("post_job carries the reviewed market's terms hash as its last argument", async () => {
+  it("post_job carries the reviewed market's terms hash, then no consumer", async () => {
     const m = await market();
     const requester = key();
     const ix = await client.postJobInstruction({
@@ -141,13 +141,15 @@ describe("the instructions a requester signs", () => {
       quorum: 2,
       commitWindow: 0,
     });
-    expect(equalBytes(ix.data.subarray(ix.data.length - 32), m.termsHash)).toBe(true);
+    // the terms hash, then the consumer option's None tag
+    expect(ix.data[ix.data.length - 1]).toBe(0);
+    expect(equalBytes(ix.data.subarray(ix.data.length - 33, ix.data.length - 1), m.termsHash)).toBe(true);
     // the rising offer follows the maximum: min 2, start 10 s after the post, 60 s long
     const uri = 8 + 8 + 32 + 4 + "http://127.0.0.1/blobs/x".length;
     const view = new DataView(ix.data.buffer, ix.data.byteOffset);
     expect([0, 8, 16, 24].map((o) => view.getBigUint64(uri + o, true))).toEqual([5n, 2n, 10n, 60n]);
     const args = idl.types.find((t) => t.name === "JobPostArgs")!.type.fields!.map((f) => f.name);
-    expect(args.at(-1)).toBe("terms_hash");
+    expect(args.slice(-2)).toEqual(["terms_hash", "consumer"]);
     expect(ix.keys[2].pubkey.equals(jobAddress(m.address, requester, 42n))).toBe(true);
     // every account in the IDL's order: the stake ledger, read only, scales the job's eligibility
     const names = idl.instructions.find((i) => i.name === "post_job")!.accounts.map((a) => a.name);
@@ -191,11 +193,13 @@ describe("the instructions a requester signs", () => {
 function zeroValue(t: unknown, vecs: (field: string) => number, text: string, field = ""): unknown {
   if (typeof t === "string") {
     if (t === "pubkey") return key();
+    if (t === "bytes") return Buffer.alloc(vecs(field));
     if (t === "bool") return false;
     if (t === "string") return text;
     return /^[ui](64|128)$/.test(t) ? new BN(0) : 0;
   }
-  const o = t as { array?: [unknown, number]; vec?: unknown; defined?: { name: string } };
+  const o = t as { array?: [unknown, number]; vec?: unknown; option?: unknown; defined?: { name: string } };
+  if (o.option !== undefined) return null;
   if (o.array) return new Array(o.array[1]).fill(0).map(() => zeroValue(o.array![0], vecs, text));
   if (o.vec) return new Array(vecs(field)).fill(0).map(() => zeroValue(o.vec, vecs, text));
   const def = idl.types.find((x) => x.name === o.defined!.name)!.type as {
@@ -228,6 +232,40 @@ describe("account sizes", () => {
         expect(encodedLength("settlement", s), `settlement, n = ${n}, ${expired} expired`).toBe(settlementSpace(n, expired));
       }
     }
+  });
+});
+
+describe("a job's consumer", () => {
+  it("sizes the job and its settlement's delivery record as the IDL lays them out", () => {
+    const uri = "data:,x";
+    const consumer = { program: key(), dataPrefix: Buffer.alloc(8, 7), accounts: [{ pubkey: key(), writable: true }, { pubkey: key(), writable: false }] };
+    const job = zeroValue({ defined: { name: "Job" } }, (f) => (f === "slots" ? 3 : MAX_EXPIRED_CLAIMS), uri) as Record<string, unknown>;
+    job.consumer = consumer;
+    expect(encodedLength("job", job)).toBe(jobSpace(3, uri.length, consumer));
+    const s = zeroValue({ defined: { name: "Settlement" } }, (f) => (f === "verdicts" ? 3 : 2), "") as Record<string, unknown>;
+    s.delivery = { consumer, deliveredSlot: new BN(9), deliveredAt: new BN(10), deliveredBy: key() };
+    expect(encodedLength("settlement", s)).toBe(settlementSpace(3, 2, consumer));
+  });
+
+  it("decodes the consumer of a job and the delivery of a settlement", async () => {
+    const program = key();
+    const feed = key();
+    const consumer = { program, dataPrefix: Buffer.from([1, 2, 3]), accounts: [{ pubkey: feed, writable: true }] };
+    const job = zeroValue({ defined: { name: "Job" } }, (f) => (f === "slots" ? 1 : 0), "data:,x") as Record<string, unknown>;
+    job.consumer = consumer;
+    const j = client.decodeJob(key(), await client.program.coder.accounts.encode("job", job));
+    expect(j.consumer!.program.equals(program)).toBe(true);
+    expect(Array.from(j.consumer!.dataPrefix)).toEqual([1, 2, 3]);
+    expect(j.consumer!.accounts[0].pubkey.equals(feed) && j.consumer!.accounts[0].writable).toBe(true);
+    const by = key();
+    const s = zeroValue({ defined: { name: "Settlement" } }, (f) => (f === "verdicts" ? 1 : 0), "") as Record<string, unknown>;
+    s.delivery = { consumer, deliveredSlot: new BN(77), deliveredAt: new BN(1_750_000_000), deliveredBy: by };
+    const d = client.decodeSettlement(key(), await client.program.coder.accounts.encode("settlement", s)).delivery!;
+    expect([d.deliveredSlot, d.deliveredAt]).toEqual([77n, 1_750_000_000]);
+    expect(d.deliveredBy.equals(by) && d.consumer.program.equals(program)).toBe(true);
+    // no consumer: null, as the program writes None
+    const plain = zeroValue({ defined: { name: "Job" } }, (f) => (f === "slots" ? 1 : 0), "data:,x");
+    expect(client.decodeJob(key(), await client.program.coder.accounts.encode("job", plain)).consumer).toBeNull();
   });
 });
 

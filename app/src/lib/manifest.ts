@@ -65,3 +65,28 @@ export async function uploadBlob(store: string, bytes: Uint8Array): Promise<Blob
   if (!r.ok) throw new Error(`the blob store refused the upload (${r.status}): ${(await r.text()).trim()}`);
   return { sha256: hash, size: bytes.length, uri };
 }
+
+/**
+ * Reads a manifest whose bytes hash to `hash` (the job's `manifest_hash`): the limits and the
+ * runtime a provider checks before it claims. Throws when the bytes are not that manifest.
+ */
+export function parseManifest(bytes: Uint8Array, hash: Uint8Array): Manifest {
+  if (sha256Hex(bytes) !== toHex(hash)) throw new Error("the manifest does not hash to the job's manifest_hash");
+  // the limits are u64: read them as exact decimal strings
+  const text = new TextDecoder().decode(bytes).replace(/"(max_fuel|max_memory|max_output)":(\d+)/g, '"$1":"$2"');
+  const j = JSON.parse(text) as Record<string, unknown>;
+  const ref = (b: unknown): BlobRef => {
+    const o = b as Record<string, unknown>;
+    return { sha256: String(o.sha256), size: Number(o.size), uri: String(o.uri) };
+  };
+  return {
+    args: (j.args as string[]) ?? [],
+    input: ref(j.input),
+    maxFuel: BigInt(j.max_fuel as string),
+    maxMemory: BigInt(j.max_memory as string),
+    maxOutput: BigInt(j.max_output as string),
+    module: ref(j.module),
+    runtime: String(j.runtime),
+    version: Number(j.version),
+  };
+}

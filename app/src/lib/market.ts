@@ -8,8 +8,25 @@ import { Connection, PublicKey, SystemProgram, type TransactionInstruction } fro
 import idlJson from "../../../idl/compute_market.json";
 import { programUnits } from "./budget";
 import { u64le, utf8 } from "./bytes";
-import type { Ramp } from "./price";
-import { idlConstant, termsHash } from "./terms";
+import {
+  decodeJob,
+  decodeLedger,
+  decodeMarket,
+  decodeProvider,
+  decodeSettlement,
+  jobSpace,
+  MAX_EXPIRED_CLAIMS,
+  settlementSpace,
+  SIGNATURE_FEE,
+  type Job,
+  type Ledger,
+  type Market,
+  type Provider,
+  type Raw,
+  type Settlement,
+} from "./accounts";
+
+export * from "./accounts";
 
 export const IDL = idlJson as unknown as Idl;
 export const PROGRAM_ID = new PublicKey(idlJson.address);
@@ -18,338 +35,6 @@ export const PROGRAM_ID = new PublicKey(idlJson.address);
 const OFFSET_MARKET = 8;
 const JOB_OFFSET_REQUESTER = 8 + 32 + 5;
 const SETTLEMENT_OFFSET_REQUESTER = 8 + 32 + 5 + 32;
-
-/** Most expired claims one job records; a job account is posted with room for that many. */
-export const MAX_EXPIRED_CLAIMS = Number(idlConstant("MAX_EXPIRED_CLAIMS"));
-
-/** Account sizes, as `Job::space` and `Settlement::space` compute them (`Job::FIXED_SIZE`). */
-const JOB_FIXED = 273;
-const SLOT_SIZE = 129;
-const SETTLEMENT_FIXED = 383;
-const VERDICT_SIZE = 113;
-export const jobSpace = (replicas: number, uriLen: number) =>
-  JOB_FIXED + 4 + uriLen + 4 + replicas * SLOT_SIZE + 4 + MAX_EXPIRED_CLAIMS * 32;
-export const settlementSpace = (replicas: number, expired: number) =>
-  SETTLEMENT_FIXED + 4 + replicas * VERDICT_SIZE + 4 + expired * 32;
-/** Lamports per signature on every cluster today. */
-export const SIGNATURE_FEE = 5000n;
-export const MAX_MANIFEST_URI_LEN = 200;
-
-export type SlotState = "free" | "claimed" | "committed" | "revealed";
-export type Verdict = "unclaimed" | "agreed" | "dissented" | "unverified" | "withheld" | "absent";
-export type Outcome = "verified" | "noQuorum" | "cancelled";
-
-/**
- * Whether a quorum of `k` agreeing results is a strict majority of `n` replicas (`n / 2 < k <= n`),
- * as `post_job` requires: below a majority two different roots could each reach the quorum, and a
- * 1–1 split of n = 2, k = 1 would void the job with nobody at fault.
- */
-export const isStrictMajority = (k: number, n: number) => Number.isInteger(k) && k <= n && 2 * k > n;
-/** The smallest quorum allowed for `n` replicas. */
-export const minQuorum = (n: number) => Math.floor(n / 2) + 1;
-
-export interface MarketConfig {
-  minStake: bigint;
-  collateralPerClaim: bigint;
-  feeBps: number;
-  slashBountyBps: number;
-  maxReplicas: number;
-  claimTimeout: number;
-  defaultCommitWindow: number;
-  maxCommitWindow: number;
-  revealWindow: number;
-  unstakeCooldown: number;
-}
-
-export interface Market {
-  address: PublicKey;
-  authority: PublicKey;
-  marketId: bigint;
-  paused: boolean;
-  paymentMint: PublicKey;
-  paymentTokenProgram: PublicKey;
-  stakeMint: PublicKey;
-  stakeTokenProgram: PublicKey;
-  escrowVault: PublicKey;
-  stakeVault: PublicKey;
-  treasury: PublicKey;
-  config: MarketConfig;
-  /** `terms_hash` of the account bytes `config` was decoded from: what a post built with this
-   * market accepts (`post_job` refuses it with `TermsChanged` once the terms changed). */
-  termsHash: Uint8Array;
-}
-
-export interface Slot {
-  provider: PublicKey;
-  state: SlotState;
-  claimedAt: number;
-  commitment: Uint8Array;
-  resultRoot: Uint8Array;
-  /** What the slot earns if it agrees (before the fee): the job's price at the claim. */
-  price: bigint;
-}
-
-export interface Job extends Ramp {
-  address: PublicKey;
-  market: PublicKey;
-  status: "open" | "full" | "revealing";
-  replicas: number;
-  quorum: number;
-  requester: PublicKey;
-  nonce: bigint;
-  manifestHash: Uint8Array;
-  manifestUri: string;
-  escrow: bigint;
-  feeBps: number;
-  collateral: bigint;
-  createdAt: number;
-  commitDeadline: number;
-  revealDeadline: number;
-  /** Collateral slashed from expired claims so far: `collateral × expired.length`. */
-  expiredSlashed: bigint;
-  /** The eligibility seed comes from the first slot at or after this one (`lib/sortition`). */
-  seedSlot: bigint;
-  /** The eligibility seed, fixed by the first claim; all zero until then. */
-  seed: Uint8Array;
-  /** Stake that scales the eligibility windows: the stake vault's balance at posting. */
-  stakeScale: bigint;
-  slots: Slot[];
-  /** Owners of the providers whose claims expired, in order; each lost `collateral` and may
-   * not claim this job again. */
-  expired: PublicKey[];
-}
-
-export interface SlotVerdict {
-  provider: PublicKey;
-  verdict: Verdict;
-  resultRoot: Uint8Array;
-  paid: bigint;
-  slashed: bigint;
-  /** Chain slot of the provider's claim (0 if unclaimed). */
-  claimedSlot: bigint;
-  /** The provider's stake less pending withdrawals at the claim, which set its turn. */
-  bonded: bigint;
-  /** Unix time of the claim (0 if unclaimed). */
-  claimedAt: number;
-  /** The price the claim locked: the job's ramp at `claimedAt`. */
-  price: bigint;
-}
-
-export interface Settlement extends Ramp {
-  address: PublicKey;
-  market: PublicKey;
-  outcome: Outcome;
-  replicas: number;
-  quorum: number;
-  job: PublicKey;
-  requester: PublicKey;
-  nonce: bigint;
-  manifestHash: Uint8Array;
-  resultRoot: Uint8Array;
-  feeBps: number;
-  escrow: bigint;
-  totalPaid: bigint;
-  fee: bigint;
-  refund: bigint;
-  totalSlashed: bigint;
-  bounty: bigint;
-  /** `collateral × expired.length`, slashed before settlement by `expire_claim`. */
-  expiredSlashed: bigint;
-  /** Collateral per claim of the job. */
-  collateral: bigint;
-  /** Who finalized; the requester for a cancelled job. */
-  finalizer: PublicKey;
-  settledSlot: bigint;
-  settledAt: number;
-  /** The job's eligibility seed, seed slot and stake scale: with each verdict's `bonded`, the
-   * slot from which its provider could claim. */
-  seed: Uint8Array;
-  seedSlot: bigint;
-  stakeScale: bigint;
-  verdicts: SlotVerdict[];
-  /** Owners of the providers whose claims expired before settlement; each lost `collateral`. */
-  expired: PublicKey[];
-}
-
-export interface Provider {
-  address: PublicKey;
-  market: PublicKey;
-  owner: PublicKey;
-  stake: bigint;
-  locked: bigint;
-  pendingUnstake: bigint;
-  activeClaims: number;
-  jobsCompleted: bigint;
-  jobsFailed: bigint;
-  totalSlashed: bigint;
-  totalEarned: bigint;
-  registeredAt: number;
-  endpoint: string;
-}
-
-/** The program's books of one market vault (`Ledger`): what of the vault's tokens is owed. */
-export interface Ledger {
-  address: PublicKey;
-  market: PublicKey;
-  vault: PublicKey;
-  books: bigint;
-  /** Surplus the authority swept to the treasury so far. */
-  swept: bigint;
-}
-
-// ---- decoding -------------------------------------------------------------------------------
-
-type Raw = Record<string, unknown>;
-const big = (v: unknown): bigint => BigInt((v as BN).toString());
-const num = (v: unknown): number => Number((v as BN).toString());
-const bytes = (v: unknown): Uint8Array => Uint8Array.from(v as number[]);
-/** Anchor decodes an enum as `{ variantName: {} }`. */
-const variant = <T extends string>(v: unknown): T => Object.keys(v as object)[0] as T;
-
-/** `data` is the account's raw bytes, which the terms hash is taken of. */
-function decodeMarket(address: PublicKey, a: Raw, data: Uint8Array): Market {
-  const c = a.config as Raw;
-  return {
-    address,
-    authority: a.authority as PublicKey,
-    marketId: big(a.marketId),
-    paused: a.paused as boolean,
-    paymentMint: a.paymentMint as PublicKey,
-    paymentTokenProgram: a.paymentTokenProgram as PublicKey,
-    stakeMint: a.stakeMint as PublicKey,
-    stakeTokenProgram: a.stakeTokenProgram as PublicKey,
-    escrowVault: a.escrowVault as PublicKey,
-    stakeVault: a.stakeVault as PublicKey,
-    treasury: a.treasury as PublicKey,
-    config: {
-      minStake: big(c.minStake),
-      collateralPerClaim: big(c.collateralPerClaim),
-      feeBps: c.feeBps as number,
-      slashBountyBps: c.slashBountyBps as number,
-      maxReplicas: c.maxReplicas as number,
-      claimTimeout: num(c.claimTimeout),
-      defaultCommitWindow: num(c.defaultCommitWindow),
-      maxCommitWindow: num(c.maxCommitWindow),
-      revealWindow: num(c.revealWindow),
-      unstakeCooldown: num(c.unstakeCooldown),
-    },
-    termsHash: termsHash(data),
-  };
-}
-
-function decodeRamp(a: Raw): Ramp {
-  return {
-    minRewardPerReplica: big(a.minRewardPerReplica),
-    rewardPerReplica: big(a.rewardPerReplica),
-    rampStart: num(a.rampStart),
-    rampSeconds: num(a.rampSeconds),
-  };
-}
-
-function decodeJob(address: PublicKey, a: Raw): Job {
-  return {
-    address,
-    market: a.market as PublicKey,
-    status: variant(a.status),
-    replicas: a.replicas as number,
-    quorum: a.quorum as number,
-    requester: a.requester as PublicKey,
-    nonce: big(a.nonce),
-    manifestHash: bytes(a.manifestHash),
-    manifestUri: a.manifestUri as string,
-    ...decodeRamp(a),
-    escrow: big(a.escrow),
-    feeBps: a.feeBps as number,
-    collateral: big(a.collateral),
-    createdAt: num(a.createdAt),
-    commitDeadline: num(a.commitDeadline),
-    revealDeadline: num(a.revealDeadline),
-    expiredSlashed: big(a.expiredSlashed),
-    seedSlot: big(a.seedSlot),
-    seed: bytes(a.seed),
-    stakeScale: big(a.stakeScale),
-    slots: (a.slots as Raw[]).map((s) => ({
-      provider: s.provider as PublicKey,
-      state: variant(s.state),
-      claimedAt: num(s.claimedAt),
-      commitment: bytes(s.commitment),
-      resultRoot: bytes(s.resultRoot),
-      price: big(s.price),
-    })),
-    expired: a.expired as PublicKey[],
-  };
-}
-
-function decodeSettlement(address: PublicKey, a: Raw): Settlement {
-  return {
-    address,
-    market: a.market as PublicKey,
-    outcome: variant(a.outcome),
-    replicas: a.replicas as number,
-    quorum: a.quorum as number,
-    job: a.job as PublicKey,
-    requester: a.requester as PublicKey,
-    nonce: big(a.nonce),
-    manifestHash: bytes(a.manifestHash),
-    resultRoot: bytes(a.resultRoot),
-    ...decodeRamp(a),
-    feeBps: a.feeBps as number,
-    escrow: big(a.escrow),
-    totalPaid: big(a.totalPaid),
-    fee: big(a.fee),
-    refund: big(a.refund),
-    totalSlashed: big(a.totalSlashed),
-    bounty: big(a.bounty),
-    expiredSlashed: big(a.expiredSlashed),
-    collateral: big(a.collateral),
-    finalizer: a.finalizer as PublicKey,
-    settledSlot: big(a.settledSlot),
-    settledAt: num(a.settledAt),
-    seed: bytes(a.seed),
-    seedSlot: big(a.seedSlot),
-    stakeScale: big(a.stakeScale),
-    verdicts: (a.verdicts as Raw[]).map((v) => ({
-      provider: v.provider as PublicKey,
-      verdict: variant(v.verdict),
-      resultRoot: bytes(v.resultRoot),
-      paid: big(v.paid),
-      slashed: big(v.slashed),
-      claimedSlot: big(v.claimedSlot),
-      bonded: big(v.bonded),
-      claimedAt: num(v.claimedAt),
-      price: big(v.price),
-    })),
-    expired: a.expired as PublicKey[],
-  };
-}
-
-function decodeLedger(address: PublicKey, a: Raw): Ledger {
-  return {
-    address,
-    market: a.market as PublicKey,
-    vault: a.vault as PublicKey,
-    books: big(a.books),
-    swept: big(a.swept),
-  };
-}
-
-function decodeProvider(address: PublicKey, a: Raw): Provider {
-  return {
-    address,
-    market: a.market as PublicKey,
-    owner: a.owner as PublicKey,
-    stake: big(a.stake),
-    locked: big(a.locked),
-    pendingUnstake: big(a.pendingUnstake),
-    activeClaims: a.activeClaims as number,
-    jobsCompleted: big(a.jobsCompleted),
-    jobsFailed: big(a.jobsFailed),
-    totalSlashed: big(a.totalSlashed),
-    totalEarned: big(a.totalEarned),
-    registeredAt: num(a.registeredAt),
-    endpoint: a.endpoint as string,
-  };
-}
 
 // ---- reading --------------------------------------------------------------------------------
 
@@ -532,6 +217,8 @@ export class MarketClient {
         quorum: p.quorum,
         commitWindow: new BN(p.commitWindow),
         termsHash: Array.from(p.market.termsHash),
+        // the app posts no consumer (`cmkt job post --feed|--consumer` does)
+        consumer: null,
       })
       .accountsPartial({
         requester: p.requester,

@@ -11,6 +11,8 @@ import { History } from "./History";
 import { turnSlot } from "../lib/sortition";
 import { isRising, priceAt } from "../lib/price";
 import { PriceCurve } from "./PriceCurve";
+import { ConsumerInfo } from "./Delivery";
+import { Why } from "./Why";
 
 type Download =
   | { state: "idle" }
@@ -247,6 +249,8 @@ export function JobPage({ address }: { address: string }) {
           </table>
           {/* only an open job has free slots to claim; keyed so nothing of another job stays shown */}
           {job.status === "open" && !settlement && <Eligibility key={job.address.toBase58()} job={job} market={market} />}
+          {job.status === "open" && !settlement && <Why key={`why-${job.address.toBase58()}`} job={job} market={market} />}
+          {job.consumer && !settlement && <ConsumerInfo consumer={job.consumer} />}
           <ExpiredClaims owners={job.expired} collateral={job.collateral} decimals={stakeDecimals} />
         </div>
       )}
@@ -282,6 +286,7 @@ export function JobPage({ address }: { address: string }) {
             </tbody>
           </table>
           <ExpiredClaims owners={settlement.expired} collateral={settlement.collateral} decimals={stakeDecimals} />
+          {settlement.delivery && <ConsumerInfo consumer={settlement.delivery.consumer} delivery={settlement.delivery} />}
           {settlement.verdicts.some((v) => v.verdict !== "unclaimed") && (
             <PriceCurve
               ramp={settlement}
