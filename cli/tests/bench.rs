@@ -78,6 +78,22 @@ fn the_quick_bench_measures_every_section() {
         .iter()
         .all(|t| t["per_minute"].as_f64().unwrap() > 0.0));
 
+    // rising and fixed offers at the same maximum: every claim at or above its claimer's floor
+    // (a worker waits for it), and no claim above the maximum (3 tokens)
+    let prices = r["prices"].as_array().unwrap();
+    assert_eq!(prices.len(), 2, "{prices:?}");
+    for p in prices {
+        assert!(p["jobs"].as_u64().unwrap() >= 1, "{p}");
+        assert!(p["price_over_floor"].as_f64().unwrap() >= 1.0, "{p}");
+        assert!(p["mean_price"].as_f64().unwrap() <= 3.0, "{p}");
+    }
+    assert!(prices[0]["offer"].as_str().unwrap().starts_with("rising"));
+    assert_eq!(
+        prices[1]["mean_price"].as_f64().unwrap(),
+        3.0,
+        "a fixed offer pays its maximum"
+    );
+
     let sandbox = r["sandbox"].as_array().unwrap();
     // every instruction's compute units on both token programs (tests/tests/compute_units.rs
     // holds them to their limits)
@@ -111,6 +127,7 @@ fn the_quick_bench_measures_every_section() {
         "## Pickup",
         "## Post → settled",
         "## Throughput",
+        "## Price discovery",
         "## Bytes and rent",
         "## Sandbox against native",
         "## Worker memory",

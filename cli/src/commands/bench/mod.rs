@@ -9,11 +9,13 @@
 //! - the sandbox against the same kernels compiled natively;
 //! - worker memory idle and busy;
 //! - the worker journal's tick with 10 and 100 000 finished jobs;
+//! - price discovery: rising offers against fixed offers at the same maximum, three floors;
 //! - `cmkt audit` over generated settlements.
 
 mod audit_gen;
 mod compute_units;
 mod journal;
+mod price;
 mod report;
 mod sandbox;
 
@@ -302,6 +304,16 @@ async fn chain_benches(
         report.throughput.push(row);
     }
 
+    println!("\n== price discovery: rising against fixed offers, three floors");
+    let (per_kind, ramp) = if quick { (1, 12) } else { (4, 30) };
+    report.prices = b.prices(per_kind, ramp).await?;
+    for r in &report.prices {
+        println!(
+            "{:<28} {} jobs  mean price {:.2}  claimer's floor {:.2}  price/floor {:.2}  claimed after {:.1} s",
+            r.offer, r.jobs, r.mean_price, r.mean_floor, r.price_over_floor, r.claim_secs
+        );
+    }
+
     Ok(())
 }
 
@@ -365,8 +377,10 @@ impl Bench {
         tag: &str,
         count: usize,
         discovery: Discovery,
+        floors: &[u64],
     ) -> Result<()> {
         for (i, keypair) in self.providers.iter().take(count).enumerate() {
+            let floor = floors.get(i).copied().unwrap_or(0);
             let name = format!("{tag}-{}", i + 1);
             let listen = format!("127.0.0.1:{}", fleet::free_port()?);
             let (ws, poll) = match discovery {
@@ -382,7 +396,7 @@ impl Bench {
                 market: &self.market.address,
                 dir: &self.dir,
                 extra: &format!(
-                    "[policy]\nmax_concurrent = 2\nmin_time_left = 5\n\
+                    "[policy]\nmax_concurrent = 2\nmin_time_left = 5\nmin_reward = {floor}\n\
                      [chain]\ntick_ms = 200\nfallback_poll_secs = {poll}\nrescan_secs = 3600\n"
                 ),
                 args: &[],
@@ -407,6 +421,7 @@ impl Bench {
             quorum,
             commit_window: 0,
             terms_hash: self.market.terms_hash(),
+            consumer: None,
         };
         let job = fleet::post(&self.chain, &self.market, &self.requester, args).await?;
         Ok((job, Instant::now()))
@@ -491,7 +506,7 @@ impl Bench {
             Discovery::Push => "pickup-push".to_string(),
             Discovery::Poll(s) => format!("pickup-poll{s}"),
         };
-        self.start_workers(&mut workers, &tag, 1, d).await?;
+        self.start_workers(&mut workers, &tag, 1, d, &[]).await?;
         // a first job compiles the module into the worker's cache; not counted
         let (job, t) = self.post(1, 1).await?;
         self.clone().observe(job, t).await?;
@@ -536,7 +551,7 @@ impl Bench {
         per_kind: usize,
     ) -> Result<(Vec<LatencyRow>, Vec<RentRow>, u64)> {
         let mut workers = self.workers();
-        self.start_workers(&mut workers, "latency", 3, Discovery::Push)
+        self.start_workers(&mut workers, "latency", 3, Discovery::Push, &[])
             .await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle = workers
@@ -624,6 +639,7 @@ impl Bench {
             &format!("throughput{count}"),
             count,
             Discovery::Push,
+            &[],
         )
         .await?;
         // warm-up: enough single jobs that every worker has compiled the module

@@ -123,6 +123,7 @@ pub struct Report {
     pub pickup: Vec<PickupRow>,
     pub latency: Vec<LatencyRow>,
     pub throughput: Vec<ThroughputRow>,
+    pub prices: Vec<super::price::PriceRow>,
     pub rent: Vec<RentRow>,
     pub sandbox: Vec<SandboxRow>,
     /// The release-build table of `scripts/bench-sandbox` (sandbox/examples/bench.rs), as
@@ -353,6 +354,45 @@ impl Report {
                 r.secs,
                 r.per_minute,
                 r.per_minute / one
+            );
+        }
+
+        let _ = writeln!(w, "\n## Price discovery\n");
+        let _ = writeln!(
+            w,
+            "Three workers with price floors of {} tokens (`policy.min_reward`) and single-replica \
+             jobs posted at once: rising offers against fixed offers at the same maximum. A worker \
+             claims once the price reaches its floor and its eligibility window is open; the claim \
+             locks the price of its moment.\n",
+            super::price::FLOORS
+                .iter()
+                .map(|f| format!("{}", *f as f64 / super::TOKEN as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            w,
+            "| offer | jobs | mean price | mean floor of the claimer | price / claimer's floor | claimed by the lowest floor | post → claim |\n|---|---|---|---|---|---|---|"
+        );
+        for r in &self.prices {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {:.2} | {:.2} | {:.2}× | {} of {} | {:.1} s |",
+                r.offer,
+                r.jobs,
+                r.mean_price,
+                r.mean_floor,
+                r.price_over_floor,
+                r.lowest_floor_claims,
+                r.jobs,
+                r.claim_secs
+            );
+        }
+        if let [rising, fixed] = self.prices.as_slice() {
+            let _ = writeln!(
+                w,
+                "\nRising offers paid {:.2}× what fixed offers at the same maximum paid.",
+                rising.mean_price / fixed.mean_price
             );
         }
 
