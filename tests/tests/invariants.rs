@@ -1,6 +1,7 @@
 //! Property test: random sequences of protocol operations, with the books checked after every
 //! step. Whatever succeeds or fails, the vaults must hold exactly the open escrows and the
-//! stakes, every settlement must add up, and no token may appear or vanish.
+//! stakes (plus what strangers sent in and the authority did not sweep yet), every settlement
+//! must add up, and no token may appear or vanish.
 
 mod common;
 
@@ -50,6 +51,14 @@ enum Op {
     Cancel {
         job: usize,
     },
+    /// The job's requester extends it: more time, and (when `raise` > 0) a maximum `raise`
+    /// higher on a new ramp of `ramp` seconds.
+    Extend {
+        job: usize,
+        secs: i64,
+        raise: u64,
+        ramp: i64,
+    },
     Stake {
         who: usize,
         amount: u64,
@@ -63,6 +72,15 @@ enum Op {
     },
     Warp {
         secs: i64,
+    },
+    /// A stranger sends tokens into both vaults.
+    Donate {
+        escrow: u64,
+        stake: u64,
+    },
+    /// The authority sweeps a vault's surplus to the treasury.
+    Sweep {
+        stake: bool,
     },
 }
 
@@ -83,11 +101,15 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (0..3usize, job.clone()).prop_map(|(slot, job)| Op::Reveal { slot, job }),
         2 => (who.clone(), job.clone()).prop_map(|(who, job)| Op::Finalize { who, job }),
         1 => (who.clone(), job.clone(), 0..3u8).prop_map(|(who, job, slot)| Op::Expire { who, job, slot }),
-        1 => job.prop_map(|job| Op::Cancel { job }),
+        1 => job.clone().prop_map(|job| Op::Cancel { job }),
+        1 => (job, 0..400i64, 0..3_000u64, 0..200i64)
+            .prop_map(|(job, secs, raise, ramp)| Op::Extend { job, secs, raise, ramp }),
         1 => (who.clone(), 1..2_000u64).prop_map(|(who, amount)| Op::Stake { who, amount }),
         1 => (who.clone(), 1..1_500u64).prop_map(|(who, amount)| Op::Unstake { who, amount }),
         1 => who.prop_map(|who| Op::Withdraw { who }),
         1 => prop_oneof![1..120i64, 300..1_500i64].prop_map(|secs| Op::Warp { secs }),
+        1 => (1..500u64, 1..500u64).prop_map(|(escrow, stake)| Op::Donate { escrow, stake }),
+        1 => any::<bool>().prop_map(|stake| Op::Sweep { stake }),
     ]
 }
 
@@ -97,6 +119,11 @@ struct World {
     providers: Vec<Keypair>,
     jobs: Vec<(Pubkey, usize)>,
     nonce: u64,
+    /// Tokens donated so far (minted for strangers: the supply grows by them), and what of them
+    /// sits in the vaults unswept, by this test's own count.
+    donated: (u64, u64),
+    surplus: (u64, u64),
+    swept: (u64, u64),
 }
 
 impl World {
@@ -123,6 +150,9 @@ impl World {
             providers,
             jobs: vec![],
             nonce: 0,
+            donated: (0, 0),
+            surplus: (0, 0),
+            swept: (0, 0),
         }
     }
 
@@ -220,6 +250,35 @@ impl World {
                     }
                 }
             }
+            Op::Extend {
+                job,
+                secs,
+                raise,
+                ramp,
+            } => {
+                if let Some((job, _)) = pick(job) {
+                    if let Some(state) = env.job(&job) {
+                        let r = self
+                            .requesters
+                            .iter()
+                            .find(|r| r.pubkey() == state.requester)
+                            .unwrap()
+                            .insecure_clone();
+                        let args = compute_market_client::JobExtendArgs {
+                            extend_seconds: secs,
+                            reprice: (raise > 0).then_some(compute_market_client::JobReprice {
+                                reward_per_replica: state.reward_per_replica + raise,
+                                ramp_seconds: ramp,
+                            }),
+                        };
+                        let (market, from) = (env.market.clone(), env.payment_ata(&r.pubkey()));
+                        let _ = env.send(
+                            &[ix::extend_job(&r.pubkey(), &market, &job, &from, args)],
+                            &[&r],
+                        );
+                    }
+                }
+            }
             Op::Stake { who, amount } => {
                 let p = self.providers[who].insecure_clone();
                 let (market, from) = (env.market.clone(), env.stake_ata(&p.pubkey()));
@@ -236,12 +295,50 @@ impl World {
                 let _ = env.send(&[ix::withdraw_stake(&p.pubkey(), &market, &to)], &[&p]);
             }
             Op::Warp { secs } => env.warp(secs),
+            Op::Donate { escrow, stake } => {
+                env.donate(escrow, stake);
+                self.donated.0 += escrow;
+                self.donated.1 += stake;
+                self.surplus.0 += escrow;
+                self.surplus.1 += stake;
+            }
+            Op::Sweep { stake } => {
+                let admin = env.admin.insecure_clone();
+                let market = env.market.clone();
+                let sweep = ix::sweep_surplus(&admin.pubkey(), &market, stake);
+                // only a surplus can be swept, and all of it goes
+                let had = if stake {
+                    self.surplus.1
+                } else {
+                    self.surplus.0
+                };
+                let swept = env.send(&[sweep], &[&admin]).is_ok();
+                assert_eq!(
+                    swept,
+                    had > 0,
+                    "a sweep succeeds exactly when there is a surplus"
+                );
+                if swept && stake {
+                    (self.swept.1, self.surplus.1) = (self.swept.1 + had, 0);
+                } else if swept {
+                    (self.swept.0, self.surplus.0) = (self.swept.0 + had, 0);
+                }
+            }
         }
     }
 
     fn check(&self) -> Result<(), TestCaseError> {
         let env = &self.env;
-        env.assert_vaults_balanced();
+        env.assert_vaults_hold(self.surplus.0, self.surplus.1);
+        let swept = |l: Pubkey| env.ledger(&l).unwrap().swept;
+        prop_assert_eq!(
+            (
+                swept(env.market.escrow_ledger()),
+                swept(env.market.stake_ledger())
+            ),
+            self.swept,
+            "the ledgers record what was swept"
+        );
         // conservation of both mints over every account that can hold them
         let mut wallets: Vec<Pubkey> = self
             .requesters
@@ -262,12 +359,12 @@ impl World {
             + env.stake_vault_balance();
         prop_assert_eq!(
             payment,
-            REQUESTERS as u64 * REQUESTER_FUNDS,
+            REQUESTERS as u64 * REQUESTER_FUNDS + self.donated.0,
             "payment tokens conserved"
         );
         prop_assert_eq!(
             stake,
-            PROVIDERS as u64 * (INITIAL_STAKE + PROVIDER_FUNDS),
+            PROVIDERS as u64 * (INITIAL_STAKE + PROVIDER_FUNDS) + self.donated.1,
             "stake tokens conserved"
         );
         let report = env.audit();
