@@ -1,6 +1,8 @@
 //! Finds the sBPF binaries to embed: the market program (`$CMKT_PROGRAM_SO`, else
-//! `<workspace>/target/deploy/compute_market.so`) and the sample consumer (`$CMKT_CONSUMER_SO`,
-//! else `<workspace>/target/deploy/verified_value.so`), as `scripts/build-sbf` writes them.
+//! `<workspace>/target/deploy/compute_market.so`), the sample consumer (`$CMKT_CONSUMER_SO`,
+//! else `<workspace>/target/deploy/verified_value.so`) and the test fixture that plays an
+//! attacker's consumer (`$CMKT_FORWARDER_SO`, else `target/deploy/test_forwarder.so`), as
+//! `scripts/build-sbf` writes them.
 use std::path::PathBuf;
 
 fn find(var: &str, file: &str, out: &str) {
@@ -33,5 +35,10 @@ fn main() {
         "CMKT_CONSUMER_SO",
         "verified_value.so",
         "CMKT_CONSUMER_SO_PATH",
+    );
+    find(
+        "CMKT_FORWARDER_SO",
+        "test_forwarder.so",
+        "CMKT_FORWARDER_SO_PATH",
     );
 }

@@ -55,7 +55,7 @@ function openJob(expired: PublicKey[]): Job {
     collateral: COLLATERAL, createdAt: 0, commitDeadline: 0, revealDeadline: 0, expiredSlashed: COLLATERAL * BigInt(expired.length),
     seedSlot: 0n, seed: new Uint8Array(32), stakeScale: 1n,
     slots: [{ provider: ZERO, state: "free", claimedAt: 0, commitment: new Uint8Array(32), resultRoot: new Uint8Array(32), price: 0n }],
-    expired, claimTimeout: 60, consumer: null,
+    expired, claimTimeout: 60, latestCommitDeadline: 3_600, consumer: null,
   };
 }
 

@@ -292,7 +292,8 @@ describe("decoding a job", () => {
     // then the rising offer's terms, carved out of the reserved bytes
     const fields = idl.types.find((t) => t.name === "Job")!.type.fields!.map((f) => f.name);
     expect(fields.slice(fields.indexOf("settlement_deposit"), fields.indexOf("reserved") + 1)).toEqual([
-      "settlement_deposit", "seed_slot", "seed", "stake_scale", "min_reward_per_replica", "ramp_start", "ramp_seconds", "reserved",
+      "settlement_deposit", "seed_slot", "seed", "stake_scale", "min_reward_per_replica", "ramp_start", "ramp_seconds",
+      "latest_commit_deadline", "reserved",
     ]);
   });
 });

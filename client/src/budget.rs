@@ -79,7 +79,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
         ixs::CloseProvider::DISCRIMINATOR,
         Limit::flat(5_000),
     ),
-    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(31_000)),
+    ("post_job", ixs::PostJob::DISCRIMINATOR, Limit::flat(34_000)),
     (
         "extend_job",
         ixs::ExtendJob::DISCRIMINATOR,
@@ -325,7 +325,7 @@ mod tests {
         };
         let search = PDA_TRY_UNITS * (510 - u32::from(bump) - u32::from(settlement_bump));
         assert_eq!(pda_search_units(&post, &program), search);
-        assert_eq!(instruction_units(&post, &program), 31_000 + search);
+        assert_eq!(instruction_units(&post, &program), 34_000 + search);
         // another program's instruction is not ours; an unknown one gets the runtime default
         post.program_id = Pubkey::new_unique();
         assert_eq!(instruction_units(&post, &program), other::UNKNOWN);

@@ -29,6 +29,10 @@ pub enum DeliverError {
     /// The consumer program refused the delivery (simulated; nothing was sent).
     #[error("the consumer {program} refused the delivery: {reason}")]
     Consumer { program: Pubkey, reason: String },
+    /// The delivery needs more compute units than the sender pays for (simulated; nothing was
+    /// sent).
+    #[error("the delivery needs {units} compute units, more than the {max} allowed")]
+    TooCostly { units: u64, max: u64 },
     /// The market program refused it, or the chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
@@ -99,12 +103,14 @@ impl Chain {
     }
 
     /// Delivers `job`'s outcome to its consumer (`result`: the opening of a verified result,
-    /// `ResultSummary::opening`; `None` for other outcomes), paid by `payer`.
+    /// `ResultSummary::opening`; `None` for other outcomes), paid by `payer`, unless the
+    /// delivery would need more than `max_units` compute units (the consumer's work is its own).
     pub async fn deliver(
         &self,
         payer: &Keypair,
         job: &Pubkey,
         result: Option<DeliveredResult>,
+        max_units: u64,
     ) -> Result<Signature, DeliverError> {
         let s: Settlement = self
             .settlement(job)
@@ -128,6 +134,12 @@ impl Chain {
                 })
             }
         };
+        if units > max_units {
+            return Err(DeliverError::TooCostly {
+                units,
+                max: max_units,
+            });
+        }
         let limit = units
             .saturating_mul(6)
             .div_ceil(5)

@@ -481,7 +481,11 @@ pub fn deliver_result(
         acc::JobDeliver {
             caller: *caller,
             settlement: pda::settlement(program, job),
-            delivery_authority: pda::delivery_authority(program, &settlement.market),
+            delivery_authority: pda::delivery_authority(
+                program,
+                &settlement.market,
+                &consumer.program,
+            ),
             consumer_program: consumer.program,
         },
         data::DeliverResult {

@@ -144,6 +144,7 @@ pub(crate) fn sample_job(market: &Pubkey, n: u8) -> Job {
         min_reward_per_replica: 0,
         ramp_start: 0,
         ramp_seconds: 0,
+        latest_commit_deadline: i64::MAX,
         reserved: [0; 8],
         manifest_uri: String::new(),
         slots: (0..n).map(slot).collect(),

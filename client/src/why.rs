@@ -279,13 +279,7 @@ impl Suggestion {
 }
 
 /// What a requester could change, from the reasons (empty when the job is being taken).
-/// `config`: the market's rules now, which bound an extension.
-pub fn suggestions(
-    job: &Job,
-    reasons: &[(Pubkey, Reason)],
-    config: &MarketConfig,
-    now: Now,
-) -> Vec<Suggestion> {
+pub fn suggestions(job: &Job, reasons: &[(Pubkey, Reason)], now: Now) -> Vec<Suggestion> {
     let mut out = vec![];
     let free = job.count(SlotState::Free);
     if job.status != JobStatus::Open || free == 0 {
@@ -346,15 +340,14 @@ pub fn suggestions(
         out.push(Suggestion::NoneOnline);
     }
     if job.commit_deadline.saturating_sub(now.time) <= job.claim_timeout {
-        // enough for one claim window from now, within the market's longest commit window
+        // enough for one claim window from now, within the latest deadline the job allows
         let want = now
             .time
             .saturating_add(job.claim_timeout)
             .saturating_add(1)
             .saturating_sub(job.commit_deadline);
         let room = job
-            .created_at
-            .saturating_add(config.max_commit_window)
+            .latest_commit_deadline
             .saturating_sub(job.commit_deadline);
         let can = now.time < job.commit_deadline && want <= room;
         out.push(Suggestion::TooLate {

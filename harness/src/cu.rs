@@ -268,6 +268,8 @@ impl Bench {
                     market_program: client::PROGRAM_ID,
                     market: self.market.address,
                     manifest_hash: [0; 32],
+                    requester: requester.pubkey(),
+                    min_agreeing: 1,
                 },
             }
             .data(),

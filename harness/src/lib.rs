@@ -29,6 +29,17 @@ pub const CONSUMER_SO: &[u8] = include_bytes!(env!("CMKT_CONSUMER_SO_PATH"));
 /// The sample consumer's program id.
 pub use verified_value::ID as CONSUMER_ID;
 
+/// A test fixture that plays an attacker's consumer (`tests/forwarder`): it passes the delivery
+/// authority's signature on to another consumer. Only [`add_forwarder`] deploys it.
+pub const FORWARDER_SO: &[u8] = include_bytes!(env!("CMKT_FORWARDER_SO_PATH"));
+
+/// Deploys the test forwarder at its id in `svm`.
+pub fn add_forwarder(svm: &mut litesvm::LiteSVM) -> solana_sdk::pubkey::Pubkey {
+    svm.add_program(test_forwarder::ID, FORWARDER_SO)
+        .expect("the embedded test_forwarder.so loads");
+    test_forwarder::ID
+}
+
 /// Hex sha256 of [`PROGRAM_SO`]: what `scripts/build-sbf` prints and `cmkt program show` compares
 /// with a deployed program.
 pub fn program_sha256() -> String {

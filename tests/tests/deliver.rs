@@ -55,6 +55,21 @@ fn assert_feed_err<T: std::fmt::Debug>(r: Result<T, TransactionError>, e: FeedEr
 
 impl Env {
     fn create_feed(&mut self, owner: &Keypair, id: u64, market: Pubkey, manifest: [u8; 32]) {
+        self.create_feed_with(owner, id, market, manifest, Pubkey::default(), 1)
+            .expect("create_feed");
+    }
+
+    /// A feed taking values of `manifest` (zero: any) from jobs of `requester` (default: any)
+    /// that at least `min_agreeing` providers agreed on.
+    fn create_feed_with(
+        &mut self,
+        owner: &Keypair,
+        id: u64,
+        market: Pubkey,
+        manifest: [u8; 32],
+        requester: Pubkey,
+        min_agreeing: u8,
+    ) -> Result<(), TransactionError> {
         let create = Instruction {
             program_id: CONSUMER_ID,
             accounts: verified_value::accounts::CreateFeed {
@@ -69,11 +84,13 @@ impl Env {
                     market_program: compute_market_client::PROGRAM_ID,
                     market,
                     manifest_hash: manifest,
+                    requester,
+                    min_agreeing,
                 },
             }
             .data(),
         };
-        self.send(&[create], &[owner]).expect("create_feed");
+        self.send(&[create], &[owner])
     }
 
     fn feed(&self, address: &Pubkey) -> Option<verified_value::Feed> {
@@ -256,6 +273,93 @@ fn a_forged_delivery_is_refused_by_the_consumer() {
 }
 
 #[test]
+fn a_consumer_cannot_pass_its_delivery_authority_on_to_another_consumer() {
+    let mut env = Env::new();
+    let forwarder = compute_market_harness::add_forwarder(&mut env.svm);
+    let owner = env.wallet();
+    let market = env.market.address;
+    env.create_feed(&owner, 10, market, MANIFEST);
+    let feed = feed_address(&owner.pubkey(), 10);
+    // a job whose consumer is the attacker's program, handed the feed and the sample consumer
+    let relay = Consumer {
+        program: forwarder,
+        data_prefix: test_forwarder::instruction::Relay::DISCRIMINATOR.to_vec(),
+        accounts: vec![
+            ConsumerAccount {
+                pubkey: CONSUMER_ID,
+                writable: false,
+            },
+            ConsumerAccount {
+                pubkey: feed,
+                writable: true,
+            },
+        ],
+    };
+    let (job, opening) = env.settle_verified(10, relay);
+    let caller = env.wallet();
+    // the signature it passes on is its own delivery authority's, not the feed's consumer's
+    assert_feed_err(
+        env.deliver(&caller, &job, Some(opening)),
+        FeedError::ForgedDelivery,
+    );
+    let f = env.feed(&feed).unwrap();
+    assert!(
+        f.value.is_empty() && f.deliveries == 0,
+        "nothing forged got in"
+    );
+    assert_ne!(f.value, test_forwarder::FORGED);
+    assert_eq!(
+        env.settlement(&job)
+            .unwrap()
+            .delivery
+            .unwrap()
+            .delivered_slot,
+        0
+    );
+}
+
+#[test]
+fn the_sample_feed_takes_only_what_its_owner_pinned() {
+    let mut env = Env::new();
+    let owner = env.wallet();
+    let market = env.market.address;
+    // pinning neither the computation nor the requester would take anybody's output
+    assert_feed_err(
+        env.create_feed_with(&owner, 20, market, [0; 32], Pubkey::default(), 1),
+        FeedError::Unpinned,
+    );
+    // pinned to one requester: another requester's verified job is refused
+    let mine = env.wallet();
+    env.create_feed_with(&owner, 21, market, [0; 32], mine.pubkey(), 1)
+        .unwrap();
+    let (job, opening) = env.settle_verified(21, consumer(&feed_address(&owner.pubkey(), 21)));
+    let caller = env.wallet();
+    assert_feed_err(
+        env.deliver(&caller, &job, Some(opening)),
+        FeedError::WrongRequester,
+    );
+    // two providers must agree: a single-replica result is refused
+    env.create_feed_with(&owner, 22, market, MANIFEST, Pubkey::default(), 2)
+        .unwrap();
+    let (job, opening) = env.settle_verified(22, consumer(&feed_address(&owner.pubkey(), 22)));
+    assert_feed_err(
+        env.deliver(&caller, &job, Some(opening)),
+        FeedError::NotEnoughAgreement,
+    );
+    // a job settled before the value cannot overwrite it, whatever the order of deliveries
+    env.create_feed(&owner, 23, market, MANIFEST);
+    let feed = feed_address(&owner.pubkey(), 23);
+    let (older, older_opening) = env.settle_verified(23, consumer(&feed));
+    let (newer, newer_opening) = env.settle_verified(24, consumer(&feed));
+    env.deliver(&caller, &newer, Some(newer_opening)).unwrap();
+    assert_feed_err(
+        env.deliver(&caller, &older, Some(older_opening)),
+        FeedError::Stale,
+    );
+    assert_eq!(env.feed(&feed).unwrap().last_job, newer);
+}
+
+#[test]
 fn a_failing_consumer_keeps_the_settlement_and_the_delivery_can_be_retried() {
     let mut env = Env::new();
     let owner = env.wallet();
@@ -319,9 +423,16 @@ fn deliveries_must_open_the_settled_root_with_the_accounts_the_job_named() {
     assert_market_err(env.deliver(&caller, &job, None), E::ResultMismatch);
 
     let good = env.deliver_ix(&caller, &job, Some(opening.clone()));
-    // another program in the consumer's place
+    // another program in the consumer's place: its authority is another PDA (seeds), and with
+    // that authority too, it is not the consumer the job named
+    let other = compute_market_client::PROGRAM_ID;
     let mut wrong = good.clone();
-    wrong.accounts[3].pubkey = compute_market_client::PROGRAM_ID;
+    wrong.accounts[3].pubkey = other;
+    assert_anchor_err(
+        env.send(&[wrong.clone()], &[&caller]),
+        anchor_lang::error::ErrorCode::ConstraintSeeds,
+    );
+    wrong.accounts[2].pubkey = pda::delivery_authority(&other, &env.market.address, &other);
     assert_market_err(env.send(&[wrong], &[&caller]), E::ConsumerAccountMismatch);
     // the named account read-only, another account, or one too few
     let mut readonly = good.clone();
@@ -338,8 +449,11 @@ fn deliveries_must_open_the_settled_root_with_the_accounts_the_job_named() {
     assert_market_err(env.send(&[short], &[&caller]), E::ConsumerAccountMismatch);
     // a delivery authority of another market
     let mut signer = good.clone();
-    signer.accounts[2].pubkey =
-        pda::delivery_authority(&compute_market_client::PROGRAM_ID, &Pubkey::new_unique());
+    signer.accounts[2].pubkey = pda::delivery_authority(
+        &compute_market_client::PROGRAM_ID,
+        &env.market.address,
+        &compute_market_client::PROGRAM_ID,
+    );
     assert_anchor_err(
         env.send(&[signer], &[&caller]),
         anchor_lang::error::ErrorCode::ConstraintSeeds,

@@ -234,3 +234,91 @@ fn a_paused_market_takes_no_extension() {
     .unwrap();
     assert_market_err(env.extend(&r, &job, by(10)), E::MarketPaused);
 }
+
+#[test]
+fn a_new_curve_is_nowhere_below_the_old_one() {
+    let mut env = Env::new();
+    let r = env.requester(100_000);
+    let mut args = env.post_args(5, REWARD, 1, 1);
+    args.min_reward_per_replica = 1_000;
+    args.ramp_seconds = 300;
+    let job = env.try_post(&r, args).unwrap();
+    let old = env.job(&job).unwrap();
+    env.warp(100);
+    // a longer ramp from the price now would fall below the old curve later on: a worker
+    // waiting for the moment the old curve reaches its floor would find less
+    assert_market_err(
+        env.extend(&r, &job, reprice(0, 12_000, 201)),
+        E::InvalidRamp,
+    );
+    // ending with the old ramp (or sooner) is allowed, and nowhere below it
+    env.extend(&r, &job, reprice(0, 12_000, 200)).unwrap();
+    let new = env.job(&job).unwrap();
+    for t in (old.created_at..old.commit_deadline).step_by(7) {
+        let (t_now, before, after) = (t, old.price_at(t), new.price_at(t));
+        if t_now >= env.now() {
+            assert!(after >= before, "at {t}: {after} < {before}");
+        }
+    }
+    // the new curve starts at the price then, rounded up: 1 000 + 9 000 × 100 / 300
+    assert_eq!(new.min_reward_per_replica, 4_000);
+    // once the old ramp has ended the price is flat: any ramp to a higher maximum is allowed
+    env.warp(250);
+    env.extend(&r, &job, reprice(0, 13_000, 100)).unwrap();
+
+    // between whole units too: from 0 to 10 over 30 s is 0.33 one second in; a new curve
+    // starting at 0 would lag the old one (1 at 3 s, where it would still show 0); it starts at
+    // 1, and every second after is at least the old price
+    let mut args = env.post_args(8, 10, 1, 1);
+    args.min_reward_per_replica = 0;
+    args.ramp_seconds = 30;
+    let small = env.try_post(&r, args).unwrap();
+    let old = env.job(&small).unwrap();
+    env.warp(1);
+    env.extend(&r, &small, reprice(0, 10, 29)).unwrap();
+    let new = env.job(&small).unwrap();
+    assert_eq!(new.min_reward_per_replica, 1);
+    for t in env.now()..=old.ramp_start + 31 {
+        assert!(
+            new.price_at(t) >= old.price_at(t),
+            "at {}: {} < {}",
+            t - old.ramp_start,
+            new.price_at(t),
+            old.price_at(t)
+        );
+    }
+    env.assert_vaults_balanced();
+}
+
+#[test]
+fn the_longest_window_is_the_one_the_job_was_posted_with() {
+    let mut env = Env::new();
+    let r = env.requester(100_000);
+    let job = env.post(&r, 6, REWARD, 1, 1);
+    let j = env.job(&job).unwrap();
+    assert_eq!(
+        j.latest_commit_deadline,
+        j.created_at + config().max_commit_window
+    );
+    // the authority lengthens the market's longest window after the post: the job keeps its own
+    let admin = env.admin.insecure_clone();
+    let market = env.market.clone();
+    let mut longer = config();
+    longer.max_commit_window *= 2;
+    let update = compute_market_client::MarketUpdateArgs {
+        config: Some(longer),
+        ..Default::default()
+    };
+    env.send(
+        &[ix::update_market(&admin.pubkey(), &market, update)],
+        &[&admin],
+    )
+    .unwrap();
+    let room = j.latest_commit_deadline - j.commit_deadline;
+    assert_market_err(env.extend(&r, &job, by(room + 1)), E::InvalidCommitWindow);
+    env.extend(&r, &job, by(room)).unwrap();
+    assert_eq!(
+        env.job(&job).unwrap().commit_deadline,
+        j.latest_commit_deadline
+    );
+}

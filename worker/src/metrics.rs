@@ -38,7 +38,7 @@ const DECLARED: &[(&str, Kind, &str)] = &[
     ("cmkt_worker_last_claim_price", Kind::Gauge, "The price the latest claim locked (payment-mint base units)."),
     ("cmkt_worker_transactions_total", Kind::Counter, "Transactions sent, by instruction and result."),
     ("cmkt_worker_crank_total", Kind::Counter, "Crank actions on other providers' jobs."),
-    ("cmkt_worker_deliveries_total", Kind::Counter, "Deliveries of verified results to the programs their jobs named, by result (delivered, already, consumer_refused, failed, no_output)."),
+    ("cmkt_worker_deliveries_total", Kind::Counter, "Deliveries of verified results to the programs their jobs named, by result (delivered, already, consumer_refused, too_costly, failed, no_output)."),
     ("cmkt_worker_rpc_errors_total", Kind::Counter, "Failed RPC calls (endpoint unreachable or erroring)."),
     ("cmkt_worker_stage_seconds", Kind::Summary, "Latency of each stage: pickup (post to claim), fetch, compile (module_load when the module came from the disk cache), price_wait (for a rising offer to reach the floor), eligibility_wait, execute, claim, commit, reveal, finalize."),
     ("cmkt_worker_in_flight", Kind::Gauge, "Jobs claimed and not yet committed."),

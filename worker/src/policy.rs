@@ -243,6 +243,7 @@ mod tests {
             min_reward_per_replica: 100,
             ramp_start: 0,
             ramp_seconds: 0,
+            latest_commit_deadline: i64::MAX,
             reserved: [0; 8],
             manifest_uri: String::new(),
             slots: vec![Slot::FREE; 2],

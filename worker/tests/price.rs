@@ -170,6 +170,8 @@ fn a_worker_delivers_a_verified_result_to_the_program_its_job_named() {
                 market_program: compute_market_client::PROGRAM_ID,
                 market: market.address,
                 manifest_hash: m.1,
+                requester: requester.pubkey(),
+                min_agreeing: 1,
             },
         }
         .data(),

@@ -12,7 +12,7 @@ import { idlConstant, termsHash } from "./terms";
 export const MAX_EXPIRED_CLAIMS = Number(idlConstant("MAX_EXPIRED_CLAIMS"));
 
 /** Account sizes, as `Job::space` and `Settlement::space` compute them (`Job::FIXED_SIZE`). */
-const JOB_FIXED = 273;
+const JOB_FIXED = 281;
 const SLOT_SIZE = 129;
 const SETTLEMENT_FIXED = 383;
 const VERDICT_SIZE = 113;
@@ -126,6 +126,8 @@ export interface Job extends Ramp {
   expired: PublicKey[];
   /** Seconds a claimer has to commit. */
   claimTimeout: number;
+  /** The latest commit deadline an extension may set (the market's longest window at the post). */
+  latestCommitDeadline: number;
   /** The program the result goes to once the job settled, if any. */
   consumer: Consumer | null;
 }
@@ -327,6 +329,7 @@ export function decodeJob(address: PublicKey, a: Raw): Job {
     })),
     expired: a.expired as PublicKey[],
     claimTimeout: num(a.claimTimeout),
+    latestCommitDeadline: num(a.latestCommitDeadline),
     consumer: decodeConsumer(a.consumer),
   };
 }

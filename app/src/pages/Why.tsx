@@ -177,8 +177,17 @@ export function Why({ job, market }: { job: Job; market: Market | undefined }) {
           {tooLate && (
             <p data-testid="why-too-late">
               The claim window no longer fits before the commit deadline: nobody can claim.{" "}
-              <code>cmkt job extend {job.address.toBase58()} --by …</code> gives it more time, within the market's longest
-              commit window.
+              {job.latestCommitDeadline - job.commitDeadline > job.claimTimeout ? (
+                <>
+                  <code>
+                    cmkt job extend {job.address.toBase58()} --by{" "}
+                    {Math.min(job.claimTimeout * 5, job.latestCommitDeadline - job.commitDeadline)}
+                  </code> gives it more time (up to{" "}
+                  {job.latestCommitDeadline - job.commitDeadline} s more).
+                </>
+              ) : (
+                <>The job's longest commit window is used up: cancel it once no slot is held, or let it end for a full refund.</>
+              )}
             </p>
           )}
         </>

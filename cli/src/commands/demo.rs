@@ -544,7 +544,19 @@ async fn post(
     .await?;
     let feed = match s.feed {
         true => Some(
-            super::feed::create(chain, requester, nonce, &market.address, manifest.hash()).await?,
+            // this computation, this requester's jobs, two providers in agreement
+            super::feed::create(
+                chain,
+                requester,
+                nonce,
+                &market.address,
+                super::feed::Rules {
+                    manifest_hash: manifest.hash(),
+                    requester: requester.pubkey(),
+                    min_agreeing: 2,
+                },
+            )
+            .await?,
         ),
         false => None,
     };

@@ -13,8 +13,9 @@ use verified_value::{Feed, ID as FEED_PROGRAM, SEED_FEED};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
-    /// Create a feed of this wallet that takes values verified by the market, computed by one
-    /// manifest (--manifest) or any.
+    /// Create a feed of this wallet that takes values verified by the market: of one
+    /// computation (--manifest), of one requester's jobs (--requester, by default this wallet),
+    /// or both, agreed on by at least --min-agreeing providers.
     Create {
         /// A number that makes the feed's address unique among this wallet's feeds.
         #[arg(long, default_value_t = 0)]
@@ -22,6 +23,12 @@ pub enum Cmd {
         /// Hex sha256 of the only manifest whose results the feed takes (default: any).
         #[arg(long)]
         manifest: Option<String>,
+        /// Whose jobs count: an address, or `any` (only with --manifest). Default: this wallet.
+        #[arg(long)]
+        requester: Option<String>,
+        /// Providers that must have agreed on a value.
+        #[arg(long, default_value_t = 1)]
+        min_agreeing: u8,
     },
     /// Show a feed: its market, computation, latest value and the job that verified it.
     Show { feed: String },
@@ -48,14 +55,28 @@ pub fn consumer(feed: &Pubkey) -> Consumer {
     }
 }
 
+/// What a feed takes: one computation (all zero: any), one requester's jobs (default key:
+/// anyone's; one of the two must be pinned), agreed on by at least `min_agreeing` providers.
+pub struct Rules {
+    pub manifest_hash: [u8; 32],
+    pub requester: Pubkey,
+    pub min_agreeing: u8,
+}
+
 /// Creates the feed `id` of `owner` for `market` of the market program `chain.program`.
 pub async fn create(
     chain: &Chain,
     owner: &Keypair,
     id: u64,
     market: &Pubkey,
-    manifest_hash: [u8; 32],
+    rules: Rules,
 ) -> Result<Pubkey> {
+    if rules.manifest_hash == [0; 32] && rules.requester == Pubkey::default() {
+        bail!("a feed must pin the computation (--manifest), the requester, or both");
+    }
+    if rules.min_agreeing == 0 {
+        bail!("--min-agreeing must be at least 1");
+    }
     let feed = address(&owner.pubkey(), id);
     let ix = Instruction {
         program_id: FEED_PROGRAM,
@@ -70,7 +91,9 @@ pub async fn create(
                 feed_id: id,
                 market_program: chain.program,
                 market: *market,
-                manifest_hash,
+                manifest_hash: rules.manifest_hash,
+                requester: rules.requester,
+                min_agreeing: rules.min_agreeing,
             },
         }
         .data(),
@@ -110,8 +133,18 @@ pub fn value_text(f: &Feed) -> String {
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     let chain = ctx.chain().await?;
     match cmd {
-        Cmd::Create { id, manifest } => {
+        Cmd::Create {
+            id,
+            manifest,
+            requester,
+            min_agreeing,
+        } => {
             let owner = ctx.settings.keypair()?;
+            let requester = match requester.as_deref() {
+                None => owner.pubkey(),
+                Some("any") => Pubkey::default(),
+                Some(k) => parse_pubkey("requester", k)?,
+            };
             let market = ctx.market_address()?;
             let manifest_hash = match manifest {
                 Some(h) => {
@@ -122,7 +155,12 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 }
                 None => [0; 32],
             };
-            let feed = create(&chain, &owner, id, &market, manifest_hash).await?;
+            let rules = Rules {
+                manifest_hash,
+                requester,
+                min_agreeing,
+            };
+            let feed = create(&chain, &owner, id, &market, rules).await?;
             out::emit(ctx.format, &json!({"feed": feed.to_string()}), || {
                 format!(
                     "feed {feed} takes values verified by market {market}; post jobs with \
@@ -139,20 +177,29 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 "feed": address.to_string(), "owner": f.owner.to_string(),
                 "market": f.market.to_string(), "market_program": f.market_program.to_string(),
                 "manifest_hash": hex::encode(f.manifest_hash), "deliveries": f.deliveries,
+                "requester": (f.requester != Pubkey::default()).then(|| f.requester.to_string()),
+                "min_agreeing": f.min_agreeing,
                 "unverified": f.unverified, "last_job": f.last_job.to_string(),
                 "last_root": hex::encode(f.last_root), "last_settled_slot": f.last_settled_slot,
                 "value_hex": hex::encode(&f.value),
             });
             out::emit(ctx.format, &value, || {
                 format!(
-                    "feed {address} (market {}, manifest {})\n  value: {}\n  verified by job {} \
-                     (root {}, settled at slot {}); {} deliveries, {} unverified\n",
+                    "feed {address} (market {}, manifest {}, requester {}, at least {} agreeing)\n  \
+                     value: {}\n  verified by job {} (root {}, settled at slot {}); {} deliveries, \
+                     {} unverified\n",
                     f.market,
                     if f.manifest_hash == [0; 32] {
                         "any".to_string()
                     } else {
                         hex::encode(f.manifest_hash)
                     },
+                    if f.requester == Pubkey::default() {
+                        "any".to_string()
+                    } else {
+                        f.requester.to_string()
+                    },
+                    f.min_agreeing,
                     value_text(&f),
                     f.last_job,
                     hex::encode(f.last_root),

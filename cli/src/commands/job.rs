@@ -9,7 +9,7 @@ use compute_market_client::{
     ata, ix,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     rpc::Chain,
-    Consumer, ConsumerAccount, JobPostArgs, Outcome, Pubkey, Settlement, Verdict,
+    Consumer, ConsumerAccount, JobPostArgs, MarketRef, Outcome, Pubkey, Settlement, Verdict,
 };
 use serde_json::json;
 use solana_sdk::signer::Signer;
@@ -131,8 +131,8 @@ fn parse_job(s: &str) -> Result<Pubkey> {
     parse_pubkey("job", s)
 }
 
-/// The consumer `--feed` or `--consumer …` name, if any.
-fn consumer_of(a: &PostArgs) -> Result<Option<Consumer>> {
+/// The consumer `--feed` or `--consumer …` name for `job`, if any.
+fn consumer_of(a: &PostArgs, market: &MarketRef, job: &Pubkey) -> Result<Option<Consumer>> {
     if let Some(feed) = &a.feed {
         return Ok(Some(super::feed::consumer(&parse_pubkey("feed", feed)?)));
     }
@@ -160,11 +160,11 @@ fn consumer_of(a: &PostArgs) -> Result<Option<Consumer>> {
         data_prefix,
         accounts,
     };
-    c.validate(&compute_market_client::PROGRAM_ID)
+    c.validate(&market.program, &market.address, &market.settlement(job))
         .map_err(|_| {
             anyhow!(
-                "--consumer: at most {} bytes of data and {} accounts, and not the market, \
-                 system or token programs",
+                "--consumer: at most {} bytes of data and {} accounts, not the market, system or \
+                 token programs, and not its own delivery authority or the job's settlement",
                 compute_market_client::program::state::MAX_CONSUMER_PREFIX,
                 compute_market_client::program::state::MAX_CONSUMER_ACCOUNTS
             )
@@ -290,8 +290,9 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 &a.runtime,
             )
             .await?;
-            let consumer = consumer_of(&a)?;
             let nonce = a.nonce.unwrap_or_else(random_nonce);
+            let job = market.job(&requester.pubkey(), nonce);
+            let consumer = consumer_of(&a, &market, &job)?;
             let args = JobPostArgs {
                 nonce,
                 manifest_hash: manifest.hash(),
@@ -307,7 +308,6 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 terms_hash: market.terms_hash(),
                 consumer: consumer.clone(),
             };
-            let job = market.job(&requester.pubkey(), nonce);
             let sig = chain
                 .send(
                     &[ix::post_job(&requester.pubkey(), &market, &from, args)],

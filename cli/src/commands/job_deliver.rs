@@ -84,7 +84,8 @@ pub async fn run(ctx: &Ctx, chain: &Chain, job: &str) -> Result<()> {
         _ => None,
     };
     let carried = result.as_ref().map_or(0, |r| r.output.len());
-    let sig = chain.deliver(&payer, &job, result).await?;
+    let max = u64::from(compute_market_client::budget::MAX_TRANSACTION_UNITS);
+    let sig = chain.deliver(&payer, &job, result, max).await?;
     let value = json!({
         "job": job.to_string(), "consumer": d.consumer.program.to_string(),
         "outcome": format!("{:?}", s.outcome), "output_bytes": carried,

@@ -105,7 +105,7 @@ pub async fn run(
         .collect();
     let config = market.state.config;
     let reasons = why::explain(job, manifest.as_ref().ok(), &config, &providers, now);
-    let suggestions = why::suggestions(job, &reasons, &config, now);
+    let suggestions = why::suggestions(job, &reasons, now);
     let mut groups: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, r) in &reasons {
         *groups.entry(r.label()).or_default() += 1;

@@ -49,6 +49,7 @@ fn job() -> Job {
         min_reward_per_replica: 100,
         ramp_start: NOW,
         ramp_seconds: 100,
+        latest_commit_deadline: NOW + 3_600,
         reserved: [0; 8],
         manifest_uri: String::new(),
         slots: vec![Slot::FREE],
@@ -315,7 +316,7 @@ fn suggestions_name_the_price_and_the_limits_that_would_help() {
         &providers,
         at(NOW + 200, LATE),
     );
-    let s = suggestions(&j, &r, &config(), at(NOW + 200, LATE));
+    let s = suggestions(&j, &r, at(NOW + 200, LATE));
     assert_eq!(
         s,
         vec![
@@ -356,7 +357,7 @@ fn suggestions_name_the_price_and_the_limits_that_would_help() {
         &providers,
         at(NOW + 200, LATE),
     );
-    let s = suggestions(&held, &r, &config(), at(NOW + 200, LATE));
+    let s = suggestions(&held, &r, at(NOW + 200, LATE));
     assert!(
         matches!(
             s[0],
@@ -373,7 +374,7 @@ fn suggestions_name_the_price_and_the_limits_that_would_help() {
     // someone is coming: no advice
     let providers = [provider(100), provider(300)];
     let r = explain(&j, Some(&manifest()), &config(), &providers, at(NOW, LATE));
-    assert!(suggestions(&j, &r, &config(), at(NOW, LATE)).is_empty());
+    assert!(suggestions(&j, &r, at(NOW, LATE)).is_empty());
 }
 
 #[test]
@@ -382,18 +383,19 @@ fn a_job_too_late_for_a_claim_is_told_how_far_to_extend() {
     let providers = [provider(300)];
     let now = at(NOW + 545, LATE);
     let r = explain(&j, Some(&manifest()), &config(), &providers, now);
-    let s = suggestions(&j, &r, &config(), now);
+    let s = suggestions(&j, &r, now);
     // five claim timeouts, within the 3 000 s the market's longest window leaves
     assert_eq!(s.last(), Some(&Suggestion::TooLate { extend_by: 300 }));
     assert!(s[s.len() - 1]
         .text(&Pubkey::default(), &|a| a.to_string())
         .contains("--by 300"));
-    // the market's longest window is used up: nothing left but cancelling or waiting
-    let tight = MarketConfig {
-        max_commit_window: 600,
-        ..config()
+    // the longest window the job was posted with is used up: nothing left but cancelling or
+    // waiting
+    let tight = Job {
+        latest_commit_deadline: j.commit_deadline,
+        ..j.clone()
     };
-    let s = suggestions(&j, &r, &tight, now);
+    let s = suggestions(&tight, &r, now);
     assert_eq!(s.last(), Some(&Suggestion::TooLate { extend_by: 0 }));
     assert!(s[s.len() - 1]
         .text(&Pubkey::default(), &|a| a.to_string())

@@ -24,8 +24,8 @@ pub const SEED_STAKE_VAULT: &[u8] = b"stake_vault";
 #[constant]
 pub const SEED_LEDGER: &[u8] = b"ledger";
 
-/// Delivery authority PDA (signs every call of a job's consumer, owns nothing):
-/// `["delivery", market]`.
+/// Delivery authority PDA of one consumer program in one market (signs every call of that
+/// consumer, owns nothing): `["delivery", market, consumer program]`.
 #[constant]
 pub const SEED_DELIVERY: &[u8] = b"delivery";
 

@@ -52,6 +52,19 @@ pub fn ramp_price(min: u64, max: u64, start: i64, len: i64, now: i64) -> u64 {
     min + rise as u64
 }
 
+/// [`ramp_price`] rounded up instead of down: the least whole price at or above the exact curve
+/// at `now`. A new curve that starts here never falls below the old one between whole units.
+pub fn ramp_price_ceil(min: u64, max: u64, start: i64, len: i64, now: i64) -> u64 {
+    if len <= 0 || now >= start.saturating_add(len) {
+        return max;
+    }
+    if now <= start || max <= min {
+        return min;
+    }
+    let rise = ((max - min) as u128 * (now as i128 - start as i128) as u128).div_ceil(len as u128);
+    min + rise as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +87,28 @@ mod tests {
         assert_eq!(bps_of(u64::MAX, 10_000).unwrap(), u64::MAX);
         assert_eq!(bps_of(u64::MAX, 5_000).unwrap(), u64::MAX / 2);
         assert_eq!(bps_of(0, 10_000).unwrap(), 0);
+    }
+
+    #[test]
+    fn ramp_price_ceil_is_the_whole_price_at_or_above_the_curve() {
+        // 3 × 1 / 7 = 0.43: down 0, up 1; exact points agree
+        assert_eq!(
+            (ramp_price(0, 3, 0, 7, 1), ramp_price_ceil(0, 3, 0, 7, 1)),
+            (0, 1)
+        );
+        assert_eq!(ramp_price_ceil(100, 200, 1_000, 100, 1_050), 150);
+        for t in [0, 1_000, 1_100, 5_000] {
+            assert_eq!(
+                ramp_price_ceil(100, 200, 1_000, 100, t),
+                ramp_price(100, 200, 1_000, 100, t)
+            );
+        }
+        assert_eq!(ramp_price_ceil(0, 500, 1_000, 0, 0), 500);
+        // one above the rounded-down u64::MAX - 3 of the same moment, without overflow
+        assert_eq!(
+            ramp_price_ceil(0, u64::MAX, 0, i64::MAX, i64::MAX - 1),
+            u64::MAX - 2
+        );
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! A sample consumer of the compute market: a feed of values that a market verified.
 //!
 //! Its owner creates a feed naming the market it trusts (and the deployment of the market
-//! program) and, optionally, the one computation it accepts (a manifest hash). Jobs that name
-//! this program as their consumer, with `record`'s discriminator as the data prefix and the feed
-//! as their account, then update the feed when `deliver_result` calls it. `record` refuses any
-//! call that the market's delivery authority (PDA `["delivery", market]` of the market program)
-//! did not sign, so nobody can write a value that the market did not verify.
+//! program), the computation it accepts (a manifest hash), the requester whose jobs count, and how
+//! many providers must have agreed; either the computation or the requester must be pinned, or
+//! anybody could post any module and have its output stored. Jobs that name this program as
+//! their consumer, with `record`'s discriminator as the data prefix and the feed as their
+//! account, then update the feed when `deliver_result` calls it. `record` refuses any call that
+//! the market program did not sign as this consumer's delivery authority in the feed's market
+//! (PDA `["delivery", market, this program]`), and a settlement account that is not the job's, so
+//! a value gets in only when that market verified it for a job the feed accepts.
 #![allow(deprecated)]
 #![allow(clippy::result_large_err)]
 
@@ -13,6 +16,7 @@
 use solana_compiler_builtins as _;
 
 use anchor_lang::prelude::*;
+use compute_market::constants::SEED_SETTLEMENT;
 use compute_market::state::{delivery_authority, DeliveryMessage, Outcome, MAX_DELIVERED_OUTPUT};
 
 declare_id!("VerifiedVa1ue111111111111111111111111111111");
@@ -24,9 +28,16 @@ pub const SEED_FEED: &[u8] = b"feed";
 pub mod verified_value {
     use super::*;
 
-    /// Creates a feed that takes verified values from `market` (of the market program
-    /// `market_program`), computed by the manifest `manifest_hash` (all zero: any).
+    /// Creates a feed that takes values verified in `market` (of the market program
+    /// `market_program`) by at least `min_agreeing` providers, computed by the manifest
+    /// `manifest_hash` (all zero: any) for jobs of `requester` (default key: anyone's); the
+    /// computation or the requester must be pinned.
     pub fn create_feed(ctx: Context<CreateFeed>, args: CreateFeedArgs) -> Result<()> {
+        require!(
+            args.manifest_hash != [0; 32] || args.requester != Pubkey::default(),
+            FeedError::Unpinned
+        );
+        require!(args.min_agreeing >= 1, FeedError::NotEnoughAgreement);
         ctx.accounts.feed.set_inner(Feed {
             owner: ctx.accounts.owner.key(),
             feed_id: args.feed_id,
@@ -34,6 +45,8 @@ pub mod verified_value {
             market_program: args.market_program,
             market: args.market,
             manifest_hash: args.manifest_hash,
+            requester: args.requester,
+            min_agreeing: args.min_agreeing,
             deliveries: 0,
             unverified: 0,
             last_job: Pubkey::default(),
@@ -51,14 +64,23 @@ pub mod verified_value {
         // the authority's seeds bind the market, so this is also the market the message names;
         // checked again in case a market program ever signed for another market
         require_keys_eq!(message.market, feed.market, FeedError::WrongMarket);
+        // the job's own settlement record, which a reader can check the value against
+        let (settlement, _) = Pubkey::find_program_address(
+            &[SEED_SETTLEMENT, message.job.as_ref()],
+            &feed.market_program,
+        );
+        require_keys_eq!(
+            ctx.accounts.settlement.key(),
+            settlement,
+            FeedError::ForgedDelivery
+        );
         require!(
             feed.manifest_hash == [0; 32] || feed.manifest_hash == message.manifest_hash,
             FeedError::WrongComputation
         );
-        // deliveries of older jobs must not overwrite newer values
         require!(
-            message.settled_slot >= feed.last_settled_slot,
-            FeedError::Stale
+            feed.requester == Pubkey::default() || feed.requester == message.requester,
+            FeedError::WrongRequester
         );
         // counters saturate: a statistic must never refuse a delivery
         feed.deliveries = feed.deliveries.saturating_add(1);
@@ -66,6 +88,17 @@ pub mod verified_value {
             feed.unverified = feed.unverified.saturating_add(1);
             return Ok(());
         }
+        require!(
+            message.agreeing >= feed.min_agreeing,
+            FeedError::NotEnoughAgreement
+        );
+        // a job settled earlier than the value must not overwrite it (ties: the larger job
+        // address, so that the order of deliveries does not matter)
+        require!(
+            (message.settled_slot, message.job.to_bytes())
+                > (feed.last_settled_slot, feed.last_job.to_bytes()),
+            FeedError::Stale
+        );
         let result = message.result.ok_or(FeedError::NoValue)?;
         require!(
             result.output_len <= MAX_DELIVERED_OUTPUT && result.status == 0 && result.code == 0,
@@ -89,7 +122,12 @@ pub struct CreateFeedArgs {
     pub feed_id: u64,
     pub market_program: Pubkey,
     pub market: Pubkey,
+    /// The computation accepted (all zero: any, only with a pinned requester).
     pub manifest_hash: [u8; 32],
+    /// Whose jobs count (default key: anyone's, only with a pinned computation).
+    pub requester: Pubkey,
+    /// Providers that must have agreed on a value (at least 1).
+    pub min_agreeing: u8,
 }
 
 #[derive(Accounts)]
@@ -110,15 +148,16 @@ pub struct CreateFeed<'info> {
 
 #[derive(Accounts)]
 pub struct Record<'info> {
-    /// The market's delivery authority: only the market program can sign for it.
+    /// The delivery authority of this program in the feed's market: only the market program
+    /// can sign for it, and only when it calls this program.
     #[account(
         constraint = authority.key()
-            == delivery_authority(&feed.market_program, &feed.market).0
+            == delivery_authority(&feed.market_program, &feed.market, &crate::ID).0
             @ FeedError::ForgedDelivery
     )]
     pub authority: Signer<'info>,
-    /// CHECK: the job's settlement record, passed by `deliver_result`; owned by the market
-    /// program (this feed reads nothing from it).
+    /// CHECK: the job's settlement record (its address checked in `record`), owned by the
+    /// market program; this feed reads nothing from it.
     #[account(owner = feed.market_program @ FeedError::ForgedDelivery)]
     pub settlement: UncheckedAccount<'info>,
     #[account(
@@ -142,6 +181,10 @@ pub struct Feed {
     pub market: Pubkey,
     /// The computation accepted (all zero: any).
     pub manifest_hash: [u8; 32],
+    /// Whose jobs count (default key: anyone's).
+    pub requester: Pubkey,
+    /// Providers that must have agreed on a value.
+    pub min_agreeing: u8,
     /// Deliveries taken, and how many of them were not verified.
     pub deliveries: u64,
     pub unverified: u64,
@@ -161,6 +204,8 @@ impl Feed {
         + 32 // market_program
         + 32 // market
         + 32 // manifest_hash
+        + 32 // requester
+        + 1 // min_agreeing
         + 8 // deliveries
         + 8 // unverified
         + 32 // last_job
@@ -181,4 +226,10 @@ pub enum FeedError {
     Stale,
     #[msg("A verified delivery without a short output from a clean exit")]
     NoValue,
+    #[msg("A feed must pin the computation, the requester, or both")]
+    Unpinned,
+    #[msg("The delivery is of another requester's job than the feed takes")]
+    WrongRequester,
+    #[msg("Fewer providers agreed on the value than the feed requires")]
+    NotEnoughAgreement,
 }

@@ -6,6 +6,10 @@
 use super::Worker;
 use compute_market_client::{deliver::DeliverError, merkle::ResultSummary, Pubkey, Settlement};
 
+/// The most compute units a delivery may use for this worker to send it (it pays the fee):
+/// requesters choose consumers, and a consumer's work is its own.
+pub const MAX_DELIVERY_UNITS: u64 = 200_000;
+
 impl Worker {
     /// Delivers `job`'s result when it named a consumer not served yet; counts the outcome in
     /// `cmkt_worker_deliveries_total{result}`.
@@ -24,12 +28,20 @@ impl Worker {
                 .inc("cmkt_worker_deliveries_total", &[("result", "no_output")]);
             return;
         };
-        let result = match self.chain.deliver(&self.me, job, Some(opening)).await {
+        let sent = self
+            .chain
+            .deliver(&self.me, job, Some(opening), MAX_DELIVERY_UNITS)
+            .await;
+        let result = match sent {
             Ok(sig) => {
                 tracing::info!(job = %job, %sig, "result delivered to the job's consumer");
                 "delivered"
             }
             Err(DeliverError::Delivered(_)) => "already",
+            Err(DeliverError::TooCostly { units, .. }) => {
+                tracing::warn!(job = %job, units, "the delivery costs more units than a worker pays for; left to others");
+                "too_costly"
+            }
             Err(DeliverError::Consumer { program, reason }) => {
                 tracing::warn!(job = %job, consumer = %program, %reason, "the job's consumer refused the delivery");
                 "consumer_refused"

@@ -33,9 +33,13 @@ pub struct JobDeliver<'info> {
     )]
     pub settlement: Box<Account<'info, Settlement>>,
 
-    /// CHECK: PDA `["delivery", market]` (seeds constraint): signs the consumer call and owns
-    /// nothing, so its signature proves only that this program made the call.
-    #[account(seeds = [SEED_DELIVERY, settlement.market.as_ref()], bump)]
+    /// CHECK: PDA `["delivery", market, consumer program]` (seeds constraint): signs the
+    /// consumer call and owns nothing, so its signature proves only that this program made the
+    /// call, to that consumer.
+    #[account(
+        seeds = [SEED_DELIVERY, settlement.market.as_ref(), consumer_program.key().as_ref()],
+        bump,
+    )]
     pub delivery_authority: UncheckedAccount<'info>,
 
     /// CHECK: the consumer the job named (address and executable checked in `validate`).
@@ -128,6 +132,7 @@ impl JobDeliver<'_> {
             &[&[
                 SEED_DELIVERY,
                 market.as_ref(),
+                consumer.program.as_ref(),
                 &[ctx.bumps.delivery_authority],
             ]],
         )?;

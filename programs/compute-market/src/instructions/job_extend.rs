@@ -10,22 +10,25 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct JobExtendArgs {
     /// Seconds added to both the commit and the reveal deadline (0: unchanged). The commit
-    /// deadline may end up at most the market's `max_commit_window` after the post.
+    /// deadline may end up at most `Job::latest_commit_deadline` (the market's
+    /// `max_commit_window` after the post).
     pub extend_seconds: i64,
     /// A new price curve from now on (`None`: the curve stays). Only while no slot is held:
     /// a held slot locked its price on the curve the settlement records.
     pub reprice: Option<JobReprice>,
 }
 
-/// A job's new price curve: from the price now, rising to `reward_per_replica` over
-/// `ramp_seconds` from now.
+/// A job's new price curve: from the price now (rounded up), rising to `reward_per_replica` over
+/// `ramp_seconds` from now. It is never below the old curve: a still-rising old ramp must not
+/// end earlier than the new one.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobReprice {
     /// The new most paid per agreeing replica: at least the current one. The escrow is topped
     /// up by `(new − old) × replicas`.
     pub reward_per_replica: u64,
     /// Seconds the price takes to rise from where it stands to `reward_per_replica` (0: the
-    /// maximum at once). The ramp must end more than a claim timeout before the commit deadline.
+    /// maximum at once). The ramp must end more than a claim timeout before the commit deadline,
+    /// and no later than the old ramp when that one is still rising.
     pub ramp_seconds: i64,
 }
 
@@ -81,10 +84,10 @@ impl JobExtend<'_> {
         );
         require!(args.extend_seconds >= 0, MarketError::InvalidCommitWindow);
         // Committed providers wait for the deadline with their collateral locked: the market's
-        // longest commit window, counted from the post, bounds that however often a job grows.
+        // longest commit window at the post bounds that however often a job grows.
         let deadline = math::add_i64(job.commit_deadline, args.extend_seconds)?;
         require!(
-            deadline.saturating_sub(job.created_at) <= self.market.config.max_commit_window,
+            deadline <= job.latest_commit_deadline,
             MarketError::InvalidCommitWindow
         );
         if let Some(r) = args.reprice {
@@ -104,6 +107,18 @@ impl JobExtend<'_> {
                             < deadline),
                 MarketError::InvalidRamp
             );
+            // The new curve may not fall below the old one at any later moment: a worker waiting
+            // for the time the old curve reaches its floor must find at least that price then.
+            // Both start where the price stands (the new one rounded up), so the new ramp must
+            // reach its maximum no later than a still-rising old one reaches its own.
+            let old_end = job.ramp_start.saturating_add(job.ramp_seconds);
+            let rising = job.ramp_seconds > 0
+                && job.min_reward_per_replica < job.reward_per_replica
+                && now < old_end;
+            require!(
+                !rising || math::add_i64(now, r.ramp_seconds)? <= old_end,
+                MarketError::InvalidRamp
+            );
             math::mul(r.reward_per_replica, job.replicas as u64)?;
         }
         Ok(())
@@ -121,9 +136,16 @@ impl JobExtend<'_> {
         job.reveal_deadline = math::add_i64(job.reveal_deadline, args.extend_seconds)?;
         let mut top_up = 0;
         if let Some(r) = args.reprice {
-            // No slot is held (validate), so no locked price was taken from the old curve; the
-            // new one starts where the price stands, so it never falls.
-            let from = job.price_at(now);
+            // No slot is held (validate), so no locked price was taken from the old curve. The
+            // new one starts at the price now rounded up and, by validate, rises at least as
+            // fast as the old one would have: it is nowhere below it.
+            let from = math::ramp_price_ceil(
+                job.min_reward_per_replica,
+                job.reward_per_replica,
+                job.ramp_start,
+                job.ramp_seconds,
+                now,
+            );
             job.min_reward_per_replica = if r.ramp_seconds == 0 {
                 r.reward_per_replica
             } else {

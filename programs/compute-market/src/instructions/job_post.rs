@@ -147,7 +147,7 @@ impl JobPost<'_> {
             MarketError::InvalidCommitWindow
         );
         if let Some(c) = &args.consumer {
-            c.validate(&crate::ID)?;
+            c.validate(&crate::ID, &self.market.key(), &self.settlement.key())?;
         }
         // Only a written record counts: lamports sent to the address must not block the nonce.
         require!(
@@ -215,6 +215,7 @@ impl JobPost<'_> {
             min_reward_per_replica: args.min_reward_per_replica,
             ramp_start,
             ramp_seconds: args.ramp_seconds,
+            latest_commit_deadline: math::add_i64(now, cfg.max_commit_window)?,
             reserved: [0; 8],
             manifest_uri: args.manifest_uri,
             slots: vec![Slot::FREE; args.replicas as usize],

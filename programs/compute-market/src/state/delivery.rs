@@ -1,8 +1,14 @@
 //! Verified results delivered to programs: a job may name a consumer (a program, an
 //! instruction-data prefix and the accounts it needs); once the job settled, anyone may call
-//! `deliver_result`, which calls the consumer with a [`DeliveryMessage`], signed by the market's
-//! delivery authority (PDA `["delivery", market]`), so the consumer can tell a genuine delivery
-//! from a forged one.
+//! `deliver_result`, which calls the consumer with a [`DeliveryMessage`], signed by the delivery
+//! authority of that market and that consumer (PDA `["delivery", market, consumer program]`), so
+//! the consumer can tell a genuine delivery from a forged one.
+//!
+//! The consumer program is part of the seeds because a signature passes on: a program called
+//! with a signer may call others with it. Were the authority the same for every consumer of a
+//! market, any program named as a consumer could hand it, with a message of its own making, to
+//! another consumer; with the consumer in the seeds it only ever holds a signature that means
+//! "for me".
 //!
 //! The message carries the result's summary (runtime, exit status, fuel, output length) opened
 //! against the settled root, and the output itself when it is at most [`MAX_DELIVERED_OUTPUT`]
@@ -55,6 +61,11 @@ const REFUSED_CONSUMERS: &[Pubkey] = &[
 ];
 
 impl Consumer {
+    /// The signer of this consumer's deliveries in `market`.
+    pub fn authority(&self, market_program: &Pubkey, market: &Pubkey) -> Pubkey {
+        delivery_authority(market_program, market, &self.program).0
+    }
+
     /// Bytes of the serialized consumer.
     pub fn size(&self) -> usize {
         32 // program
@@ -62,13 +73,27 @@ impl Consumer {
             + 4 + self.accounts.len() * (32 + 1) // accounts
     }
 
-    /// The rules a job's consumer must follow, checked when the job is posted.
-    pub fn validate(&self, market_program: &Pubkey) -> Result<()> {
+    /// The rules a job's consumer must follow, checked when the job is posted in `market`
+    /// with the settlement address `settlement`. Its accounts may not name the delivery
+    /// authority (a writable signer would let the consumer act as it) or the job's settlement.
+    pub fn validate(
+        &self,
+        market_program: &Pubkey,
+        market: &Pubkey,
+        settlement: &Pubkey,
+    ) -> Result<()> {
         require!(
             self.data_prefix.len() <= MAX_CONSUMER_PREFIX
                 && self.accounts.len() <= MAX_CONSUMER_ACCOUNTS
                 && self.program != *market_program
                 && !REFUSED_CONSUMERS.contains(&self.program),
+            MarketError::InvalidConsumer
+        );
+        let authority = self.authority(market_program, market);
+        require!(
+            self.accounts
+                .iter()
+                .all(|a| a.pubkey != authority && a.pubkey != *settlement),
             MarketError::InvalidConsumer
         );
         Ok(())
@@ -152,8 +177,9 @@ impl DeliveredResult {
 }
 
 /// What a consumer receives after its `data_prefix`, borsh-encoded. Only a call signed by
-/// `delivery_authority(market)` comes from `deliver_result`; a consumer should also check that
-/// `market` is one whose providers it trusts and `manifest_hash` the computation it wants.
+/// `delivery_authority(market program, market, the consumer's own id)` comes from
+/// `deliver_result`; a consumer should also check that `market` is one whose providers it
+/// trusts, `manifest_hash` the computation it wants, and how many slots agreed.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryMessage {
     pub market: Pubkey,
@@ -174,9 +200,13 @@ pub struct DeliveryMessage {
     pub settled_slot: u64,
 }
 
-/// The signer of every delivery in `market`: PDA `["delivery", market]` of `program`.
-pub fn delivery_authority(program: &Pubkey, market: &Pubkey) -> (Pubkey, u8) {
-    Pubkey::find_program_address(&[SEED_DELIVERY, market.as_ref()], program)
+/// The signer of every delivery to `consumer` in `market`: PDA
+/// `["delivery", market, consumer]` of the market program `program`.
+pub fn delivery_authority(program: &Pubkey, market: &Pubkey, consumer: &Pubkey) -> (Pubkey, u8) {
+    Pubkey::find_program_address(
+        &[SEED_DELIVERY, market.as_ref(), consumer.as_ref()],
+        program,
+    )
 }
 
 /// The data root of an output of at most one chunk (4 096 bytes): its leaf, or the empty root.
@@ -304,7 +334,8 @@ mod tests {
                 MAX_CONSUMER_ACCOUNTS
             ],
         };
-        ok.validate(&me).unwrap();
+        let (market, settlement) = (Pubkey::new_unique(), Pubkey::new_unique());
+        ok.validate(&me, &market, &settlement).unwrap();
         let mut bad = vec![
             Consumer {
                 program: me,
@@ -325,9 +356,25 @@ mod tests {
                 ..ok.clone()
             });
         }
-        for c in bad {
-            assert!(c.validate(&me).is_err(), "{:?}", c.program);
+        // the accounts may not name the consumer's own delivery authority or the settlement
+        for named in [ok.authority(&me, &market), settlement] {
+            let mut c = ok.clone();
+            c.accounts[1].pubkey = named;
+            bad.push(c);
         }
+        for c in bad {
+            assert!(
+                c.validate(&me, &market, &settlement).is_err(),
+                "{:?}",
+                c.program
+            );
+        }
+        // a consumer's authority is its own: another program's differs
+        let other = Consumer {
+            program: Pubkey::new_unique(),
+            ..ok.clone()
+        };
+        assert_ne!(ok.authority(&me, &market), other.authority(&me, &market));
         let mut buf = vec![];
         ok.serialize(&mut buf).unwrap();
         assert_eq!(buf.len(), ok.size());

@@ -129,6 +129,9 @@ pub struct Job {
     pub ramp_start: i64,
     /// Seconds the price takes to rise from the minimum to `reward_per_replica` (0: fixed offer).
     pub ramp_seconds: i64,
+    /// The latest commit deadline an extension may set: the post plus the market's
+    /// `max_commit_window` at posting (a later change of the market's rules does not move it).
+    pub latest_commit_deadline: i64,
     /// Room for future fields.
     pub reserved: [u8; 8],
     /// Where the manifest can be fetched (https, http, file or data URI).
@@ -178,6 +181,7 @@ impl Job {
         + 8 // min_reward_per_replica
         + 8 // ramp_start
         + 8 // ramp_seconds
+        + 8 // latest_commit_deadline
         + 8; // reserved
 
     /// Account size for `replicas` slots, a manifest URI of `uri_len` bytes, room for
@@ -285,6 +289,7 @@ impl Job {
                 && is_strict_majority(self.quorum, self.replicas)
                 && self.escrow == math::mul(self.reward_per_replica, self.replicas as u64)?
                 && self.min_reward_per_replica <= self.reward_per_replica
+                && self.commit_deadline <= self.latest_commit_deadline
                 && self.expired_slashed == math::mul(self.collateral, self.expired.len() as u64)?
                 && self.expired.len() + self.count(SlotState::Claimed)
                     <= MAX_EXPIRED_CLAIMS as usize,
@@ -370,6 +375,7 @@ mod tests {
             min_reward_per_replica: 10,
             ramp_start: 0,
             ramp_seconds: 0,
+            latest_commit_deadline: 3_600,
             reserved: [0; 8],
             manifest_uri: "data:,x".into(),
             slots: vec![Slot::FREE; n as usize],
