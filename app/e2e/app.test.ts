@@ -174,6 +174,14 @@ test("a declined signature sends nothing; a signed rising offer is posted, claim
   assert.ok(price >= BigInt(MIN_REWARD_UNITS) && price <= 2_000_000n, `locked price ${price}`);
   assert.equal(BigInt(settled.refund), 2_000_000n - price, "what the locked price did not use came back");
   assert.ok((await page.getByTestId("claim-mark").count()) >= 1, "the claim is drawn on the curve");
+  // and its commit and reveal, from the job's events
+  await waitText(page.getByTestId("history"), /ResultRevealed/, 30_000);
+  for (const kind of ["commit-mark", "reveal-mark"]) {
+    for (let t = Date.now(); (await page.getByTestId(kind).count()) === 0; ) {
+      if (Date.now() - t > 30_000) throw new Error(`no ${kind} on the price curve`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   // its history, read from the events in its transactions' logs
   const history = await waitText(page.getByTestId("history"), /JobFinalized/, 30_000);
   for (const name of ["JobPosted", "JobClaimed", "ResultCommitted", "ResultRevealed", "JobFinalized"]) {

@@ -33,3 +33,23 @@ describe("the audit page's charts", () => {
     expect(barWidth(0n, 10n, 160)).toBe(0);
   });
 });
+
+describe("commit and reveal marks", () => {
+  it("come from the job's events that carry a block time", async () => {
+    const { stepMarks } = await import("../src/lib/events");
+    const ev = (name: string, time: number | null, slot?: number) => ({ name, time, data: slot === undefined ? {} : { slot } });
+    expect(
+      stepMarks([
+        ev("JobPosted", 10),
+        ev("JobClaimed", 11, 0),
+        ev("ResultCommitted", 12, 0),
+        ev("ResultCommitted", null, 1),
+        ev("ResultRevealed", 14, 0),
+        ev("JobFinalized", 15),
+      ]),
+    ).toEqual([
+      { slot: 0, at: 12, kind: "commit" },
+      { slot: 0, at: 14, kind: "reveal" },
+    ]);
+  });
+});

@@ -103,7 +103,12 @@ fn the_quick_bench_measures_every_section() {
         for token in ["spl_token", "token_2022"] {
             assert!(row[token].as_u64().unwrap() > 1_000, "{row}");
         }
-        assert!(row["limit"].as_u64().unwrap() > 0, "{row}");
+        // a delivery's limit comes from simulating it (its consumer's work is its own)
+        let simulated = row["instruction"]
+            .as_str()
+            .unwrap()
+            .starts_with("deliver_result");
+        assert!(simulated || row["limit"].as_u64().unwrap() > 0, "{row}");
     }
     assert_eq!(sandbox.len(), compute_sandbox::samples::SAMPLES.len());
     assert!(sandbox.iter().all(|s| s["ratio"].as_f64().unwrap() > 0.0));

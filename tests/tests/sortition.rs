@@ -201,16 +201,26 @@ fn simulate(f: f64, wallets: usize, honest: usize, n: usize, k: usize, jobs: u64
 #[test]
 fn a_partys_chance_of_k_of_n_slots_follows_its_stake_share() {
     const JOBS: u64 = 4_000;
-    println!("  f    n k  binomial  1 wallet  20 wallets  200 wallets  (30 honest providers)");
+    println!(
+        "  f    n k  binomial  1 wallet  k wallets  20 wallets  200 wallets  (30 honest providers)"
+    );
     for (n, k) in [(3usize, 2usize), (5, 3)] {
         for f in [0.1, 0.2, 0.33] {
             let tail = binomial_tail(n as u32, k as u32, f);
             let one = simulate(f, 1, 30, n, k, JOBS);
+            let few = simulate(f, k, 30, n, k, JOBS);
             let twenty = simulate(f, 20, 30, n, k, JOBS);
             let many = simulate(f, 200, 30, n, k, JOBS);
-            println!("{f:>5} {n} {k}  {tail:>8.4}  {one:>8.4}  {twenty:>10.4}  {many:>11.4}");
-            // one wallet holds at most one slot
+            println!(
+                "{f:>5} {n} {k}  {tail:>8.4}  {one:>8.4}  {few:>9.4}  {twenty:>10.4}  {many:>11.4}"
+            );
+            // one wallet holds at most one slot, and k wallets are the fewest that can hold k:
+            // a party never does better than with many
             assert_eq!(one, 0.0);
+            assert!(
+                few > 0.0 && few <= twenty + 0.03,
+                "f {f}: {k} wallets {few}"
+            );
             // with many wallets the party does about as well as the binomial tail says, winning
             // every tie, and more wallets than slots gain nothing further
             assert!(

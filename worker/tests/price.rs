@@ -210,12 +210,18 @@ fn a_worker_delivers_a_verified_result_to_the_program_its_job_named() {
     let output = honest_output(&module, &input, &job, 10_000_000);
     assert_eq!(f.value, output, "the feed holds the verified output");
     assert_eq!((f.last_job, f.last_root), (job, s.result_root));
-    assert_eq!(
-        metric(
-            &w.metrics(),
-            "cmkt_worker_deliveries_total{result=\"delivered\"}"
-        ),
-        1.0
+    // counted once the worker saw its transaction confirmed (the chain may show it first)
+    wait(
+        Duration::from_secs(30),
+        "the delivery metric",
+        &[&w],
+        || {
+            let delivered = metric(
+                &w.metrics(),
+                "cmkt_worker_deliveries_total{result=\"delivered\"}",
+            );
+            (delivered == 1.0).then_some(())
+        },
     );
     let (status, _) = w.terminate();
     assert!(status.success());

@@ -45,3 +45,19 @@ export async function jobHistory(client: MarketClient, job: PublicKey, limit = 2
   }
   return out;
 }
+
+/** A slot's commit or reveal at a block time: what the job page marks on its price curve. */
+export interface StepMark {
+  slot: number;
+  at: number;
+  kind: "commit" | "reveal";
+}
+
+/** The commits and reveals among a job's events that carry a block time. */
+export function stepMarks(events: Pick<JobEvent, "name" | "time" | "data">[]): StepMark[] {
+  return events.flatMap((e) =>
+    (e.name === "ResultCommitted" || e.name === "ResultRevealed") && e.time !== null && typeof e.data.slot === "number"
+      ? [{ slot: e.data.slot, at: e.time, kind: e.name === "ResultCommitted" ? ("commit" as const) : ("reveal" as const) }]
+      : [],
+  );
+}

@@ -44,7 +44,18 @@ const FINAL = ["JobFinalized", "JobCancelled"];
  * it is read until its final event shows: a node indexes a transaction's signature shortly after
  * the account change it made is visible.
  */
-export function History({ job, version, settled }: { job: PublicKey; version: string; settled: boolean }) {
+export function History({
+  job,
+  version,
+  settled,
+  onEvents,
+}: {
+  job: PublicKey;
+  version: string;
+  settled: boolean;
+  /** Told the events each time they are read (the job page marks commits and reveals). */
+  onEvents?: (events: JobEvent[]) => void;
+}) {
   const { client, cluster } = useApp();
   const [events, setEvents] = useState<JobEvent[] | null>(null);
   const [error, setError] = useState("");
@@ -56,6 +67,7 @@ export function History({ job, version, settled }: { job: PublicKey; version: st
         (h) => {
           if (!on) return;
           setEvents(h);
+          onEvents?.(h);
           if (settled && !h.some((e) => FINAL.includes(e.name)) && attempt < 20) {
             timer = setTimeout(() => read(attempt + 1), 1000);
           }
@@ -67,6 +79,8 @@ export function History({ job, version, settled }: { job: PublicKey; version: st
       on = false;
       clearTimeout(timer);
     };
+    // onEvents is a setter of the page's: stable
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, job, version, settled, cluster.rpc]);
   return (
     <div data-testid="history">

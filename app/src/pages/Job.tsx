@@ -11,6 +11,7 @@ import { History } from "./History";
 import { turnSlot } from "../lib/sortition";
 import { isRising, priceAt } from "../lib/price";
 import { PriceCurve } from "./PriceCurve";
+import { stepMarks, type StepMark } from "../lib/events";
 import { ConsumerInfo } from "./Delivery";
 import { Why } from "./Why";
 
@@ -86,6 +87,7 @@ export function JobPage({ address }: { address: string }) {
   const [settlement, setSettlement] = useState<Settlement | null>(null);
   const [error, setError] = useState("");
   const [download, setDownload] = useState<Download>({ state: "idle" });
+  const [steps, setSteps] = useState<StepMark[]>([]);
 
   let key: PublicKey | null = null;
   try {
@@ -218,6 +220,7 @@ export function JobPage({ address }: { address: string }) {
             now={Math.floor(Date.now() / 1000)}
             decimals={decimals}
             claims={job.slots.flatMap((s, i) => (s.state === "free" ? [] : [{ slot: i, at: s.claimedAt, price: s.price }]))}
+            steps={steps}
           />
           <p className="muted">
             Posted {time(job.createdAt)} · commit by {time(job.commitDeadline)} · reveal by {time(job.revealDeadline)} · manifest{" "}
@@ -294,6 +297,7 @@ export function JobPage({ address }: { address: string }) {
               until={settlement.rampStart + settlement.rampSeconds}
               decimals={decimals}
               claims={settlement.verdicts.flatMap((v, i) => (v.verdict === "unclaimed" ? [] : [{ slot: i, at: v.claimedAt, price: v.price }]))}
+              steps={steps}
             />
           )}
           <table>
@@ -353,6 +357,7 @@ export function JobPage({ address }: { address: string }) {
           job={key}
           version={settlement ? "settled" : (job?.slots.map((s) => s.state).join(",") ?? "")}
           settled={settlement !== null}
+          onEvents={(events) => setSteps(stepMarks(events))}
         />
       )}
     </section>

@@ -1,4 +1,5 @@
 import { isRising, priceAt, type Ramp } from "../lib/price";
+import type { StepMark } from "../lib/events";
 import { formatUnits } from "../lib/units";
 
 /** A claim drawn on the curve: when it came and the price it locked. */
@@ -14,14 +15,23 @@ const PAD = 28;
 
 /**
  * The job's price over time (SVG): the starting price until the ramp starts, a straight rise to
- * the maximum, then flat until `until`; each claim is a dot at its (time, locked price), and `now`
- * a vertical line while the job is open.
+ * the maximum, then flat until `until`; each claim is a dot at its (time, locked price), each
+ * commit and reveal a tick on the time axis, and `now` a vertical line while the job is open.
  */
-export function PriceCurve(p: { ramp: Ramp; from: number; until: number; claims: ClaimMark[]; now?: number; decimals?: number }) {
+export function PriceCurve(p: {
+  ramp: Ramp;
+  from: number;
+  until: number;
+  claims: ClaimMark[];
+  steps?: StepMark[];
+  now?: number;
+  decimals?: number;
+}) {
   const { ramp, claims } = p;
+  const steps = p.steps ?? [];
   const end = ramp.rampStart + ramp.rampSeconds;
   const t0 = Math.min(p.from, ramp.rampStart, ...claims.map((c) => c.at));
-  const t1 = Math.max(p.until, end, ...claims.map((c) => c.at), t0 + 1);
+  const t1 = Math.max(p.until, end, ...claims.map((c) => c.at), ...steps.map((s) => s.at), t0 + 1);
   const max = ramp.rewardPerReplica > 0n ? ramp.rewardPerReplica : 1n;
   const x = (t: number) => PAD + ((t - t0) / (t1 - t0)) * (W - 2 * PAD);
   const y = (v: bigint) => H - PAD - (Number((v * 1000n) / max) / 1000) * (H - 2 * PAD);
@@ -52,8 +62,24 @@ export function PriceCurve(p: { ramp: Ramp; from: number; until: number; claims:
             <text x={x(c.at) + 5} y={y(c.price) - 5} fontSize={10}>{c.slot}</text>
           </g>
         ))}
+        {steps.map((s, i) => (
+          <g key={`${s.kind}-${s.slot}-${i}`} data-testid={`${s.kind}-mark`}>
+            <line
+              x1={x(s.at)}
+              y1={H - PAD}
+              x2={x(s.at)}
+              y2={H - PAD + (s.kind === "commit" ? 6 : 12)}
+              stroke="currentColor"
+              strokeWidth={s.kind === "commit" ? 1 : 2}
+            >
+              <title>{`slot ${s.slot}: ${s.kind === "commit" ? "committed" : "revealed"} ${new Date(s.at * 1000).toLocaleTimeString()}`}</title>
+            </line>
+          </g>
+        ))}
       </svg>
-      <figcaption className="muted">{label}; each dot is a claim at the price it locked</figcaption>
+      <figcaption className="muted">
+        {label}; each dot is a claim at the price it locked{steps.length > 0 ? ", each short tick a commit, each long tick a reveal" : ""}
+      </figcaption>
     </figure>
   );
 }

@@ -277,10 +277,16 @@ impl Report {
             } else {
                 r.replicas.to_string()
             };
+            // a delivery's limit comes from simulating it: its consumer's work is its own
+            let limit = if r.limit == 0 {
+                "simulated".to_string()
+            } else {
+                r.limit.to_string()
+            };
             let _ = writeln!(
                 w,
-                "| `{}` | {n} | {} | {} | {} |",
-                r.instruction, r.spl_token, r.token_2022, r.limit
+                "| `{}` | {n} | {} | {} | {limit} |",
+                r.instruction, r.spl_token, r.token_2022
             );
         }
         let _ = writeln!(w);
