@@ -485,6 +485,7 @@ pub fn deliver_result(
                 program,
                 &settlement.market,
                 &consumer.program,
+                &consumer.data_prefix,
             ),
             consumer_program: consumer.program,
         },

@@ -54,8 +54,13 @@ pub fn stake_vault(program: &Pubkey, market: &Pubkey) -> Pubkey {
     find(program, &[SEED_STAKE_VAULT, market.as_ref()])
 }
 
-/// `["delivery", market, consumer]`: the signer of every call `deliver_result` makes to the
-/// consumer program `consumer` in `market`.
-pub fn delivery_authority(program: &Pubkey, market: &Pubkey, consumer: &Pubkey) -> Pubkey {
-    compute_market::state::delivery_authority(program, market, consumer).0
+/// `["delivery", market, consumer, prefix]`: the signer of every call `deliver_result` makes to
+/// the consumer program `consumer` with the data prefix `prefix` in `market`.
+pub fn delivery_authority(
+    program: &Pubkey,
+    market: &Pubkey,
+    consumer: &Pubkey,
+    prefix: &[u8],
+) -> Pubkey {
+    compute_market::state::delivery_authority(program, market, consumer, prefix).0
 }

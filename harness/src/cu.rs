@@ -242,47 +242,19 @@ impl Bench {
         provider: &Keypair,
         nonce: u64,
     ) -> Result<(), String> {
-        use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
         use client::merkle::{ExitStatus, ResultSummary};
+        use verified_value::client::{consumer, create_feed, feed_address};
         let owner = self.wallet()?;
-        let feed = Pubkey::find_program_address(
-            &[
-                verified_value::SEED_FEED,
-                owner.pubkey().as_ref(),
-                &0u64.to_le_bytes(),
-            ],
-            &verified_value::ID,
-        )
-        .0;
-        let create = Instruction {
-            program_id: verified_value::ID,
-            accounts: verified_value::accounts::CreateFeed {
-                owner: owner.pubkey(),
-                feed,
-                system_program: anchor_lang::system_program::ID,
-            }
-            .to_account_metas(None),
-            data: verified_value::instruction::CreateFeed {
-                args: verified_value::CreateFeedArgs {
-                    feed_id: 0,
-                    market_program: client::PROGRAM_ID,
-                    market: self.market.address,
-                    manifest_hash: [0; 32],
-                    requester: requester.pubkey(),
-                    min_agreeing: 1,
-                },
-            }
-            .data(),
+        let args = verified_value::CreateFeedArgs {
+            feed_id: 0,
+            market_program: client::PROGRAM_ID,
+            market: self.market.address,
+            manifest_hash: [0; 32],
+            requester: requester.pubkey(),
+            min_agreeing: 1,
         };
-        self.send(&[create], &[&owner])?;
-        let consumer = client::Consumer {
-            program: verified_value::ID,
-            data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
-            accounts: vec![client::ConsumerAccount {
-                pubkey: feed,
-                writable: true,
-            }],
-        };
+        self.send(&[create_feed(&owner.pubkey(), args)], &[&owner])?;
+        let consumer = consumer(&feed_address(&owner.pubkey(), 0));
         let job = self.post_with(requester, from, nonce, 1, Some(consumer))?;
         let market = self.market.clone();
         let output = b"42.0001\n";

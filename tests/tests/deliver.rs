@@ -1,7 +1,8 @@
 //! Verified results delivered to programs: `deliver_result` calls the consumer a job named,
-//! signed by the market's delivery authority, with the result opened against the settled root;
-//! the sample consumer (`programs/verified-value`) stores the value and refuses forgeries. A
-//! failing consumer leaves the settlement as it was and the delivery can be retried.
+//! signed by the delivery authority of that market, consumer and data prefix, with the result
+//! opened against the settled root; the sample consumer (`programs/verified-value`) stores the
+//! value, refuses forgeries and counts what it does not take. A failing consumer leaves the
+//! settlement as it was and the delivery can be retried.
 
 mod common;
 
@@ -18,30 +19,13 @@ use solana_sdk::{
     instruction::Instruction, pubkey::Pubkey, signature::Keypair, signer::Signer,
     transaction::TransactionError,
 };
-use verified_value::FeedError;
+use verified_value::{
+    client::{consumer, feed_address},
+    FeedError,
+};
 
 const OUTPUT: &[u8] = b"3.14159\n";
 const MANIFEST: [u8; 32] = [7; 32];
-
-fn feed_address(owner: &Pubkey, id: u64) -> Pubkey {
-    Pubkey::find_program_address(
-        &[verified_value::SEED_FEED, owner.as_ref(), &id.to_le_bytes()],
-        &CONSUMER_ID,
-    )
-    .0
-}
-
-/// The consumer part of a post: `record` on the feed.
-fn consumer(feed: &Pubkey) -> Consumer {
-    Consumer {
-        program: CONSUMER_ID,
-        data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
-        accounts: vec![ConsumerAccount {
-            pubkey: *feed,
-            writable: true,
-        }],
-    }
-}
 
 fn feed_error(e: FeedError) -> u32 {
     anchor_lang::error::ERROR_CODE_OFFSET + e as u32
@@ -53,15 +37,43 @@ fn assert_feed_err<T: std::fmt::Debug>(r: Result<T, TransactionError>, e: FeedEr
     assert_eq!(custom_code(&err), Some(feed_error(e)), "got {err:?}");
 }
 
-impl Env {
-    fn create_feed(&mut self, owner: &Keypair, id: u64, market: Pubkey, manifest: [u8; 32]) {
-        self.create_feed_with(owner, id, market, manifest, Pubkey::default(), 1)
-            .expect("create_feed");
+/// A market with a requester, the owner of its feeds, and a feed of that requester's jobs of
+/// `MANIFEST`.
+struct Fixture {
+    env: Env,
+    requester: Keypair,
+    owner: Keypair,
+    feed: Pubkey,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let mut env = Env::new();
+        let requester = env.requester(1_000_000);
+        let owner = env.wallet();
+        let r = requester.pubkey();
+        let market = env.market.address;
+        env.create_feed(&owner, 1, market, MANIFEST, r, 1).unwrap();
+        let feed = feed_address(&owner.pubkey(), 1);
+        Fixture {
+            env,
+            requester,
+            owner,
+            feed,
+        }
     }
 
-    /// A feed taking values of `manifest` (zero: any) from jobs of `requester` (default: any)
-    /// that at least `min_agreeing` providers agreed on.
-    fn create_feed_with(
+    /// `settle_verified` of the fixture's requester.
+    fn settle(&mut self, nonce: u64, consumer: Consumer) -> (Pubkey, DeliveredResult) {
+        let r = self.requester.insecure_clone();
+        self.env.settle_verified(&r, nonce, consumer)
+    }
+}
+
+impl Env {
+    /// A feed of `owner` taking values of `manifest` (zero: any) from jobs of `requester` that
+    /// at least `min_agreeing` providers agreed on.
+    fn create_feed(
         &mut self,
         owner: &Keypair,
         id: u64,
@@ -70,26 +82,15 @@ impl Env {
         requester: Pubkey,
         min_agreeing: u8,
     ) -> Result<(), TransactionError> {
-        let create = Instruction {
-            program_id: CONSUMER_ID,
-            accounts: verified_value::accounts::CreateFeed {
-                owner: owner.pubkey(),
-                feed: feed_address(&owner.pubkey(), id),
-                system_program: anchor_lang::system_program::ID,
-            }
-            .to_account_metas(None),
-            data: verified_value::instruction::CreateFeed {
-                args: verified_value::CreateFeedArgs {
-                    feed_id: id,
-                    market_program: compute_market_client::PROGRAM_ID,
-                    market,
-                    manifest_hash: manifest,
-                    requester,
-                    min_agreeing,
-                },
-            }
-            .data(),
+        let args = verified_value::CreateFeedArgs {
+            feed_id: id,
+            market_program: compute_market_client::PROGRAM_ID,
+            market,
+            manifest_hash: manifest,
+            requester,
+            min_agreeing,
         };
+        let create = verified_value::client::create_feed(&owner.pubkey(), args);
         self.send(&[create], &[owner])
     }
 
@@ -98,14 +99,18 @@ impl Env {
         anchor_lang::AccountDeserialize::try_deserialize(&mut acc.data.as_slice()).ok()
     }
 
-    /// Posts an n = 1 job for `consumer`, runs it to a verified settlement of `OUTPUT` and
-    /// returns it with its opening.
-    fn settle_verified(&mut self, nonce: u64, consumer: Consumer) -> (Pubkey, DeliveredResult) {
-        let r = self.requester(100_000);
+    /// Posts an n = 1 job of `MANIFEST` by `requester` for `consumer`, runs it to a verified
+    /// settlement of `OUTPUT` and returns it with its opening.
+    fn settle_verified(
+        &mut self,
+        requester: &Keypair,
+        nonce: u64,
+        consumer: Consumer,
+    ) -> (Pubkey, DeliveredResult) {
         let p = self.provider_with_stake(5_000);
         let mut args = self.post_args(nonce, REWARD, 1, 1);
         args.consumer = Some(consumer);
-        let job = self.try_post(&r, args).unwrap();
+        let job = self.try_post(requester, args).unwrap();
         let summary = ResultSummary::new("wasi-p1v2", ExitStatus::Exited(0), 1_000, OUTPUT);
         let root = summary.root(&job);
         self.claim(&p, &job).unwrap();
@@ -174,21 +179,19 @@ fn second_market(env: &mut Env, authority: &Keypair) -> compute_market_client::M
 
 #[test]
 fn a_genuine_delivery_stores_the_verified_value_once() {
-    let mut env = Env::new();
-    let owner = env.wallet();
-    let market = env.market.address;
-    env.create_feed(&owner, 1, market, MANIFEST);
-    let feed = feed_address(&owner.pubkey(), 1);
-    let (job, opening) = env.settle_verified(1, consumer(&feed));
+    let mut f = Fixture::new();
+    let feed = f.feed;
+    let (job, opening) = f.settle(1, consumer(&feed));
+    let env = &mut f.env;
     let s = env.settlement(&job).unwrap();
     assert_eq!(s.delivery.as_ref().unwrap().delivered_slot, 0, "pending");
 
     let caller = env.wallet();
     env.deliver(&caller, &job, Some(opening.clone())).unwrap();
-    let f = env.feed(&feed).unwrap();
-    assert_eq!(f.value, OUTPUT);
-    assert_eq!((f.last_job, f.last_root), (job, s.result_root));
-    assert_eq!((f.deliveries, f.unverified), (1, 0));
+    let v = env.feed(&feed).unwrap();
+    assert_eq!(v.value, OUTPUT);
+    assert_eq!((v.last_job, v.last_root), (job, s.result_root));
+    assert_eq!((v.deliveries, v.unverified, v.rejected), (1, 0, 0));
     let d = env.settlement(&job).unwrap().delivery.unwrap();
     assert!(d.delivered_slot > 0);
     assert_eq!(d.delivered_by, caller.pubkey());
@@ -205,12 +208,12 @@ fn a_genuine_delivery_stores_the_verified_value_once() {
 
 #[test]
 fn a_forged_delivery_is_refused_by_the_consumer() {
-    let mut env = Env::new();
-    let owner = env.wallet();
+    let mut f = Fixture::new();
+    let feed = f.feed;
+    let (job, opening) = f.settle(2, consumer(&feed));
+    let requester = f.requester.insecure_clone();
+    let env = &mut f.env;
     let market = env.market.address;
-    env.create_feed(&owner, 2, market, MANIFEST);
-    let feed = feed_address(&owner.pubkey(), 2);
-    let (job, opening) = env.settle_verified(2, consumer(&feed));
     let s = env.settlement(&job).unwrap();
     let message = compute_market_client::DeliveryMessage {
         market,
@@ -247,10 +250,10 @@ fn a_forged_delivery_is_refused_by_the_consumer() {
     assert_feed_err(env.send(&[direct], &[&forger]), FeedError::ForgedDelivery);
 
     // a market of the forger's own (same program, its own providers) delivers its "verified"
-    // value into the feed: signed by that market's authority, not by the feed's market's
+    // value of the feed's requester's job into the feed: signed by that market's authority
     let first = env.market.clone();
-    env.market = second_market(&mut env, &forger);
-    let (forged_job, forged_opening) = env.settle_verified(3, consumer(&feed));
+    env.market = second_market(env, &forger);
+    let (forged_job, forged_opening) = env.settle_verified(&requester, 3, consumer(&feed));
     assert_feed_err(
         env.deliver(&forger, &forged_job, Some(forged_opening)),
         FeedError::ForgedDelivery,
@@ -260,26 +263,13 @@ fn a_forged_delivery_is_refused_by_the_consumer() {
     // the genuine one still goes through
     env.deliver(&forger, &job, Some(opening)).unwrap();
     assert_eq!(env.feed(&feed).unwrap().value, OUTPUT);
-
-    // a genuine delivery of another computation than the feed takes
-    env.create_feed(&owner, 9, market, [9; 32]);
-    let picky = feed_address(&owner.pubkey(), 9);
-    let (job, opening) = env.settle_verified(9, consumer(&picky));
-    assert_feed_err(
-        env.deliver(&forger, &job, Some(opening)),
-        FeedError::WrongComputation,
-    );
-    assert_eq!(env.feed(&picky).unwrap().deliveries, 0);
 }
 
 #[test]
 fn a_consumer_cannot_pass_its_delivery_authority_on_to_another_consumer() {
-    let mut env = Env::new();
-    let forwarder = compute_market_harness::add_forwarder(&mut env.svm);
-    let owner = env.wallet();
-    let market = env.market.address;
-    env.create_feed(&owner, 10, market, MANIFEST);
-    let feed = feed_address(&owner.pubkey(), 10);
+    let mut f = Fixture::new();
+    let forwarder = compute_market_harness::add_forwarder(&mut f.env.svm);
+    let feed = f.feed;
     // a job whose consumer is the attacker's program, handed the feed and the sample consumer
     let relay = Consumer {
         program: forwarder,
@@ -295,19 +285,20 @@ fn a_consumer_cannot_pass_its_delivery_authority_on_to_another_consumer() {
             },
         ],
     };
-    let (job, opening) = env.settle_verified(10, relay);
+    let (job, opening) = f.settle(10, relay);
+    let env = &mut f.env;
     let caller = env.wallet();
     // the signature it passes on is its own delivery authority's, not the feed's consumer's
     assert_feed_err(
         env.deliver(&caller, &job, Some(opening)),
         FeedError::ForgedDelivery,
     );
-    let f = env.feed(&feed).unwrap();
+    let v = env.feed(&feed).unwrap();
     assert!(
-        f.value.is_empty() && f.deliveries == 0,
+        v.value.is_empty() && v.deliveries == 0,
         "nothing forged got in"
     );
-    assert_ne!(f.value, test_forwarder::FORGED);
+    assert_ne!(v.value, test_forwarder::FORGED);
     assert_eq!(
         env.settlement(&job)
             .unwrap()
@@ -319,54 +310,104 @@ fn a_consumer_cannot_pass_its_delivery_authority_on_to_another_consumer() {
 }
 
 #[test]
+fn a_prefix_that_shifts_the_message_is_not_the_consumers_authority() {
+    let mut f = Fixture::new();
+    let feed = f.feed;
+    // the requester names the feed's `record` with 8 bytes of its own after the discriminator,
+    // then cancels: the message of a cancelled job (zero root, no result) still parses 8 bytes
+    // late, with fields taken from the requester's nonce and manifest hash
+    let mut shifted = consumer(&feed);
+    shifted.data_prefix.extend_from_slice(&[0; 8]);
+    let r = f.requester.insecure_clone();
+    let env = &mut f.env;
+    let mut args = env.post_args(11, REWARD, 1, 1);
+    args.consumer = Some(shifted);
+    // read 8 bytes late, this byte of the manifest hash is the outcome: Verified
+    args.manifest_hash[24] = 0;
+    let job = env.try_post(&r, args).unwrap();
+    let market = env.market.clone();
+    let to = env.payment_ata(&r.pubkey());
+    env.send(&[ix::cancel_job(&r.pubkey(), &market, &job, &to)], &[&r])
+        .unwrap();
+    let caller = env.wallet();
+    // refused by the authority check itself: this prefix has an authority of its own (with one
+    // authority per consumer the feed would have read the shifted message, and only its
+    // market check, WrongMarket, would have stood in the way)
+    assert_feed_err(env.deliver(&caller, &job, None), FeedError::ForgedDelivery);
+    assert_eq!(env.feed(&feed).unwrap().deliveries, 0);
+}
+
+#[test]
 fn the_sample_feed_takes_only_what_its_owner_pinned() {
-    let mut env = Env::new();
-    let owner = env.wallet();
-    let market = env.market.address;
-    // pinning neither the computation nor the requester would take anybody's output
+    let mut f = Fixture::new();
+    let owner = f.owner.insecure_clone();
+    let market = f.env.market.address;
+    // a feed must name the requester whose jobs it takes: anybody could post any module
     assert_feed_err(
-        env.create_feed_with(&owner, 20, market, [0; 32], Pubkey::default(), 1),
+        f.env
+            .create_feed(&owner, 20, market, MANIFEST, Pubkey::default(), 1),
         FeedError::Unpinned,
     );
-    // pinned to one requester: another requester's verified job is refused
-    let mine = env.wallet();
-    env.create_feed_with(&owner, 21, market, [0; 32], mine.pubkey(), 1)
-        .unwrap();
-    let (job, opening) = env.settle_verified(21, consumer(&feed_address(&owner.pubkey(), 21)));
-    let caller = env.wallet();
-    assert_feed_err(
-        env.deliver(&caller, &job, Some(opening)),
-        FeedError::WrongRequester,
-    );
-    // two providers must agree: a single-replica result is refused
-    env.create_feed_with(&owner, 22, market, MANIFEST, Pubkey::default(), 2)
-        .unwrap();
-    let (job, opening) = env.settle_verified(22, consumer(&feed_address(&owner.pubkey(), 22)));
-    assert_feed_err(
-        env.deliver(&caller, &job, Some(opening)),
-        FeedError::NotEnoughAgreement,
-    );
+    let caller = f.env.wallet();
+    // what it does not take is counted as rejected and the delivery is done: it could never
+    // succeed, so it is not left to be retried
+    let rejected = |f: &mut Fixture, id: u64, nonce: u64, by: Option<Keypair>, manifest, min| {
+        let r = f.requester.pubkey();
+        f.env
+            .create_feed(&owner, id, market, manifest, r, min)
+            .unwrap();
+        let feed = feed_address(&owner.pubkey(), id);
+        let (job, opening) = match by {
+            Some(other) => f.env.settle_verified(&other, nonce, consumer(&feed)),
+            None => f.settle(nonce, consumer(&feed)),
+        };
+        f.env.deliver(&caller, &job, Some(opening)).unwrap();
+        let v = f.env.feed(&feed).unwrap();
+        assert_eq!((v.deliveries, v.rejected), (1, 1), "feed {id}");
+        assert!(v.value.is_empty(), "feed {id}");
+        assert!(
+            f.env
+                .settlement(&job)
+                .unwrap()
+                .delivery
+                .unwrap()
+                .delivered_slot
+                > 0
+        );
+    };
+    // another requester's job, another computation, too few providers in agreement
+    let stranger = f.env.requester(100_000);
+    rejected(&mut f, 21, 21, Some(stranger), MANIFEST, 1);
+    rejected(&mut f, 22, 22, None, [9; 32], 1);
+    rejected(&mut f, 23, 23, None, MANIFEST, 2);
     // a job settled before the value cannot overwrite it, whatever the order of deliveries
-    env.create_feed(&owner, 23, market, MANIFEST);
-    let feed = feed_address(&owner.pubkey(), 23);
-    let (older, older_opening) = env.settle_verified(23, consumer(&feed));
-    let (newer, newer_opening) = env.settle_verified(24, consumer(&feed));
-    env.deliver(&caller, &newer, Some(newer_opening)).unwrap();
-    assert_feed_err(
-        env.deliver(&caller, &older, Some(older_opening)),
-        FeedError::Stale,
-    );
-    assert_eq!(env.feed(&feed).unwrap().last_job, newer);
+    let feed = f.feed;
+    let (older, older_opening) = f.settle(24, consumer(&feed));
+    let (newer, newer_opening) = f.settle(25, consumer(&feed));
+    f.env.deliver(&caller, &newer, Some(newer_opening)).unwrap();
+    f.env.deliver(&caller, &older, Some(older_opening)).unwrap();
+    let v = f.env.feed(&feed).unwrap();
+    assert_eq!((v.last_job, v.deliveries, v.rejected), (newer, 2, 1));
+    // a feed of any computation of its requester takes them all
+    let r = f.requester.pubkey();
+    f.env
+        .create_feed(&owner, 26, market, [0; 32], r, 1)
+        .unwrap();
+    let any = feed_address(&owner.pubkey(), 26);
+    let (job, opening) = f.settle(26, consumer(&any));
+    f.env.deliver(&caller, &job, Some(opening)).unwrap();
+    assert_eq!(f.env.feed(&any).unwrap().value, OUTPUT);
 }
 
 #[test]
 fn a_failing_consumer_keeps_the_settlement_and_the_delivery_can_be_retried() {
-    let mut env = Env::new();
-    let owner = env.wallet();
-    let market = env.market.address;
+    let mut f = Fixture::new();
+    let owner = f.owner.insecure_clone();
+    let market = f.env.market.address;
     // the job names a feed that does not exist yet
     let feed = feed_address(&owner.pubkey(), 4);
-    let (job, opening) = env.settle_verified(4, consumer(&feed));
+    let (job, opening) = f.settle(4, consumer(&feed));
+    let env = &mut f.env;
     let before = env.settlement(&job).unwrap();
     let caller = env.wallet();
     let failed = env.deliver(&caller, &job, Some(opening.clone()));
@@ -382,11 +423,15 @@ fn a_failing_consumer_keeps_the_settlement_and_the_delivery_can_be_retried() {
         "the settlement is untouched"
     );
     // the feed appears: the same delivery, retried, goes through
-    env.create_feed(&owner, 4, market, MANIFEST);
-    env.deliver(&caller, &job, Some(opening)).unwrap();
-    assert_eq!(env.feed(&feed).unwrap().value, OUTPUT);
+    let r = f.requester.pubkey();
+    f.env
+        .create_feed(&owner, 4, market, MANIFEST, r, 1)
+        .unwrap();
+    f.env.deliver(&caller, &job, Some(opening)).unwrap();
+    assert_eq!(f.env.feed(&feed).unwrap().value, OUTPUT);
     assert!(
-        env.settlement(&job)
+        f.env
+            .settlement(&job)
             .unwrap()
             .delivery
             .unwrap()
@@ -397,12 +442,10 @@ fn a_failing_consumer_keeps_the_settlement_and_the_delivery_can_be_retried() {
 
 #[test]
 fn deliveries_must_open_the_settled_root_with_the_accounts_the_job_named() {
-    let mut env = Env::new();
-    let owner = env.wallet();
-    let market = env.market.address;
-    env.create_feed(&owner, 5, market, MANIFEST);
-    let feed = feed_address(&owner.pubkey(), 5);
-    let (job, opening) = env.settle_verified(5, consumer(&feed));
+    let mut f = Fixture::new();
+    let feed = f.feed;
+    let (job, opening) = f.settle(5, consumer(&feed));
+    let env = &mut f.env;
     let caller = env.wallet();
     for bad in [
         DeliveredResult {
@@ -432,7 +475,12 @@ fn deliveries_must_open_the_settled_root_with_the_accounts_the_job_named() {
         env.send(&[wrong.clone()], &[&caller]),
         anchor_lang::error::ErrorCode::ConstraintSeeds,
     );
-    wrong.accounts[2].pubkey = pda::delivery_authority(&other, &env.market.address, &other);
+    wrong.accounts[2].pubkey = pda::delivery_authority(
+        &other,
+        &env.market.address,
+        &other,
+        verified_value::instruction::Record::DISCRIMINATOR,
+    );
     assert_market_err(env.send(&[wrong], &[&caller]), E::ConsumerAccountMismatch);
     // the named account read-only, another account, or one too few
     let mut readonly = good.clone();
@@ -447,12 +495,23 @@ fn deliveries_must_open_the_settled_root_with_the_accounts_the_job_named() {
     let mut short = good.clone();
     short.accounts.pop();
     assert_market_err(env.send(&[short], &[&caller]), E::ConsumerAccountMismatch);
-    // a delivery authority of another market
+    // the delivery authority of another market, or of another prefix
     let mut signer = good.clone();
     signer.accounts[2].pubkey = pda::delivery_authority(
         &compute_market_client::PROGRAM_ID,
-        &env.market.address,
+        &Pubkey::new_unique(),
+        &CONSUMER_ID,
+        verified_value::instruction::Record::DISCRIMINATOR,
+    );
+    assert_anchor_err(
+        env.send(&[signer.clone()], &[&caller]),
+        anchor_lang::error::ErrorCode::ConstraintSeeds,
+    );
+    signer.accounts[2].pubkey = pda::delivery_authority(
         &compute_market_client::PROGRAM_ID,
+        &env.market.address,
+        &CONSUMER_ID,
+        &[],
     );
     assert_anchor_err(
         env.send(&[signer], &[&caller]),
@@ -474,18 +533,22 @@ fn deliveries_must_open_the_settled_root_with_the_accounts_the_job_named() {
     env.send(&[cancel], &[&r]).unwrap();
     let mut none = env.deliver_ix(&caller, &job, None);
     none.accounts[1].pubkey = env.market.settlement(&plain);
+    none.accounts[2].pubkey = pda::delivery_authority(
+        &compute_market_client::PROGRAM_ID,
+        &env.market.address,
+        &CONSUMER_ID,
+        &[],
+    );
     none.accounts.truncate(4);
     assert_market_err(env.send(&[none], &[&caller]), E::NoConsumer);
 }
 
 #[test]
 fn a_cancelled_job_delivers_its_outcome_without_a_result() {
-    let mut env = Env::new();
-    let owner = env.wallet();
-    let market = env.market.address;
-    env.create_feed(&owner, 7, market, MANIFEST);
-    let feed = feed_address(&owner.pubkey(), 7);
-    let r = env.requester(100_000);
+    let mut f = Fixture::new();
+    let feed = f.feed;
+    let r = f.requester.insecure_clone();
+    let env = &mut f.env;
     let mut args = env.post_args(7, REWARD, 1, 1);
     args.consumer = Some(consumer(&feed));
     let job = env.try_post(&r, args).unwrap();
@@ -503,9 +566,9 @@ fn a_cancelled_job_delivers_its_outcome_without_a_result() {
     let opening = ResultSummary::new("wasi-p1v2", ExitStatus::Exited(0), 1, OUTPUT).opening(OUTPUT);
     assert_market_err(env.deliver(&caller, &job, Some(opening)), E::ResultMismatch);
     env.deliver(&caller, &job, None).unwrap();
-    let f = env.feed(&feed).unwrap();
-    assert_eq!((f.deliveries, f.unverified), (1, 1));
-    assert!(f.value.is_empty());
+    let v = env.feed(&feed).unwrap();
+    assert_eq!((v.deliveries, v.unverified), (1, 1));
+    assert!(v.value.is_empty());
 }
 
 #[test]
@@ -538,6 +601,19 @@ fn post_refuses_a_consumer_that_could_misuse_the_authority() {
     ];
     for (i, c) in cases.into_iter().enumerate() {
         let mut args = env.post_args(100 + i as u64, REWARD, 1, 1);
+        args.consumer = Some(c);
+        assert_market_err(env.try_post_now(&r, args), E::InvalidConsumer);
+    }
+    // its accounts may not name its own delivery authority or the job's settlement
+    let market = env.market.clone();
+    let job = market.job(&r.pubkey(), 150);
+    for named in [
+        ok.authority(&market.program, &market.address),
+        market.settlement(&job),
+    ] {
+        let mut c = ok.clone();
+        c.accounts[0].pubkey = named;
+        let mut args = env.post_args(150, REWARD, 1, 1);
         args.consumer = Some(c);
         assert_market_err(env.try_post_now(&r, args), E::InvalidConsumer);
     }

@@ -7,10 +7,7 @@
 mod common;
 mod fixture;
 
-use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
-use compute_market_client::{
-    ata, ix, Consumer, ConsumerAccount, Instruction, JobExtendArgs, JobReprice, Outcome,
-};
+use compute_market_client::{ata, ix, JobExtendArgs, JobReprice, Outcome};
 use fixture::*;
 use solana_sdk::signer::Signer;
 use std::time::Duration;
@@ -146,49 +143,24 @@ fn a_worker_delivers_a_verified_result_to_the_program_its_job_named() {
     let mut w = WorkerProc::install(net, &market, &root, "worker", &net.rpc, &net.ws, "");
     w.start(None);
 
-    // a feed of the sample consumer that takes this market's results of this manifest
-    let feed = solana_sdk::pubkey::Pubkey::find_program_address(
-        &[
-            verified_value::SEED_FEED,
-            requester.pubkey().as_ref(),
-            &0u64.to_le_bytes(),
-        ],
-        &verified_value::ID,
-    )
-    .0;
-    let create = Instruction {
-        program_id: verified_value::ID,
-        accounts: verified_value::accounts::CreateFeed {
-            owner: requester.pubkey(),
-            feed,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: verified_value::instruction::CreateFeed {
-            args: verified_value::CreateFeedArgs {
-                feed_id: 0,
-                market_program: compute_market_client::PROGRAM_ID,
-                market: market.address,
-                manifest_hash: m.1,
-                requester: requester.pubkey(),
-                min_agreeing: 1,
-            },
-        }
-        .data(),
+    // a feed of the sample consumer that takes this market's results of this manifest, for
+    // this requester's jobs
+    let feed = verified_value::client::feed_address(&requester.pubkey(), 0);
+    let args = verified_value::CreateFeedArgs {
+        feed_id: 0,
+        market_program: compute_market_client::PROGRAM_ID,
+        market: market.address,
+        manifest_hash: m.1,
+        requester: requester.pubkey(),
+        min_agreeing: 1,
     };
+    let create = verified_value::client::create_feed(&requester.pubkey(), args);
     let mut chain = net.chain();
     chain.compute_limit = Some(50_000);
     net.block_on(chain.send(&[create], &requester, &[]))
         .unwrap();
     let job = net.post_with(&market, &requester, 3, &m, 1, 1, |a| {
-        a.consumer = Some(Consumer {
-            program: verified_value::ID,
-            data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
-            accounts: vec![ConsumerAccount {
-                pubkey: feed,
-                writable: true,
-            }],
-        });
+        a.consumer = Some(verified_value::client::consumer(&feed));
     });
 
     let s = net.settled(&job, Duration::from_secs(120), &[&w]);

@@ -4,18 +4,17 @@
 //! agreed on the result, or `cmkt job deliver`) writes the verified output into it.
 
 use crate::{out, settings::parse_pubkey, Ctx};
-use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
 use anyhow::{anyhow, bail, Context, Result};
-use compute_market_client::{rpc::Chain, Consumer, ConsumerAccount, Instruction, Pubkey};
+use compute_market_client::{rpc::Chain, Pubkey};
 use serde_json::json;
 use solana_sdk::{signature::Keypair, signer::Signer};
-use verified_value::{Feed, ID as FEED_PROGRAM, SEED_FEED};
+use verified_value::{Feed, ID as FEED_PROGRAM};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
-    /// Create a feed of this wallet that takes values verified by the market: of one
-    /// computation (--manifest), of one requester's jobs (--requester, by default this wallet),
-    /// or both, agreed on by at least --min-agreeing providers.
+    /// Create a feed of this wallet that takes values verified by the market for one requester's
+    /// jobs (--requester, by default this wallet), of one computation (--manifest) or any of
+    /// theirs, agreed on by at least --min-agreeing providers.
     Create {
         /// A number that makes the feed's address unique among this wallet's feeds.
         #[arg(long, default_value_t = 0)]
@@ -23,7 +22,8 @@ pub enum Cmd {
         /// Hex sha256 of the only manifest whose results the feed takes (default: any).
         #[arg(long)]
         manifest: Option<String>,
-        /// Whose jobs count: an address, or `any` (only with --manifest). Default: this wallet.
+        /// Whose jobs count (the requester sets a job's price and replicas, and so who takes
+        /// it). Default: this wallet.
         #[arg(long)]
         requester: Option<String>,
         /// Providers that must have agreed on a value.
@@ -34,29 +34,10 @@ pub enum Cmd {
     Show { feed: String },
 }
 
-/// The feed `id` of `owner`.
-pub fn address(owner: &Pubkey, id: u64) -> Pubkey {
-    Pubkey::find_program_address(
-        &[SEED_FEED, owner.as_ref(), &id.to_le_bytes()],
-        &FEED_PROGRAM,
-    )
-    .0
-}
+pub use verified_value::client::{consumer, feed_address as address};
 
-/// What a job names to have its result written into `feed`: the sample consumer's `record`.
-pub fn consumer(feed: &Pubkey) -> Consumer {
-    Consumer {
-        program: FEED_PROGRAM,
-        data_prefix: verified_value::instruction::Record::DISCRIMINATOR.to_vec(),
-        accounts: vec![ConsumerAccount {
-            pubkey: *feed,
-            writable: true,
-        }],
-    }
-}
-
-/// What a feed takes: one computation (all zero: any), one requester's jobs (default key:
-/// anyone's; one of the two must be pinned), agreed on by at least `min_agreeing` providers.
+/// What a feed takes: one requester's jobs, of one computation (all zero: any of theirs),
+/// agreed on by at least `min_agreeing` providers.
 pub struct Rules {
     pub manifest_hash: [u8; 32],
     pub requester: Pubkey,
@@ -71,33 +52,18 @@ pub async fn create(
     market: &Pubkey,
     rules: Rules,
 ) -> Result<Pubkey> {
-    if rules.manifest_hash == [0; 32] && rules.requester == Pubkey::default() {
-        bail!("a feed must pin the computation (--manifest), the requester, or both");
-    }
     if rules.min_agreeing == 0 {
         bail!("--min-agreeing must be at least 1");
     }
-    let feed = address(&owner.pubkey(), id);
-    let ix = Instruction {
-        program_id: FEED_PROGRAM,
-        accounts: verified_value::accounts::CreateFeed {
-            owner: owner.pubkey(),
-            feed,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: verified_value::instruction::CreateFeed {
-            args: verified_value::CreateFeedArgs {
-                feed_id: id,
-                market_program: chain.program,
-                market: *market,
-                manifest_hash: rules.manifest_hash,
-                requester: rules.requester,
-                min_agreeing: rules.min_agreeing,
-            },
-        }
-        .data(),
+    let args = verified_value::CreateFeedArgs {
+        feed_id: id,
+        market_program: chain.program,
+        market: *market,
+        manifest_hash: rules.manifest_hash,
+        requester: rules.requester,
+        min_agreeing: rules.min_agreeing,
     };
+    let ix = verified_value::client::create_feed(&owner.pubkey(), args);
     let mut chain = chain.clone();
     // not one of the market program's instructions: the budget table has no figure for it
     chain.compute_limit = Some(30_000);
@@ -105,7 +71,7 @@ pub async fn create(
         .send(&[ix], owner, &[])
         .await
         .context("creating the feed")?;
-    Ok(feed)
+    Ok(address(&owner.pubkey(), id))
 }
 
 /// The feed at `address`, if it exists.
@@ -142,7 +108,6 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let owner = ctx.settings.keypair()?;
             let requester = match requester.as_deref() {
                 None => owner.pubkey(),
-                Some("any") => Pubkey::default(),
                 Some(k) => parse_pubkey("requester", k)?,
             };
             let market = ctx.market_address()?;
@@ -177,8 +142,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 "feed": address.to_string(), "owner": f.owner.to_string(),
                 "market": f.market.to_string(), "market_program": f.market_program.to_string(),
                 "manifest_hash": hex::encode(f.manifest_hash), "deliveries": f.deliveries,
-                "requester": (f.requester != Pubkey::default()).then(|| f.requester.to_string()),
-                "min_agreeing": f.min_agreeing,
+                "requester": f.requester.to_string(), "min_agreeing": f.min_agreeing,
+                "rejected": f.rejected,
                 "unverified": f.unverified, "last_job": f.last_job.to_string(),
                 "last_root": hex::encode(f.last_root), "last_settled_slot": f.last_settled_slot,
                 "value_hex": hex::encode(&f.value),
@@ -187,25 +152,22 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 format!(
                     "feed {address} (market {}, manifest {}, requester {}, at least {} agreeing)\n  \
                      value: {}\n  verified by job {} (root {}, settled at slot {}); {} deliveries, \
-                     {} unverified\n",
+                     {} unverified, {} not taken\n",
                     f.market,
                     if f.manifest_hash == [0; 32] {
                         "any".to_string()
                     } else {
                         hex::encode(f.manifest_hash)
                     },
-                    if f.requester == Pubkey::default() {
-                        "any".to_string()
-                    } else {
-                        f.requester.to_string()
-                    },
+                    f.requester,
                     f.min_agreeing,
                     value_text(&f),
                     f.last_job,
                     hex::encode(f.last_root),
                     f.last_settled_slot,
                     f.deliveries,
-                    f.unverified
+                    f.unverified,
+                    f.rejected
                 )
             })
         }

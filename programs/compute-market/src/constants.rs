@@ -24,8 +24,9 @@ pub const SEED_STAKE_VAULT: &[u8] = b"stake_vault";
 #[constant]
 pub const SEED_LEDGER: &[u8] = b"ledger";
 
-/// Delivery authority PDA of one consumer program in one market (signs every call of that
-/// consumer, owns nothing): `["delivery", market, consumer program]`.
+/// Delivery authority PDA of one consumer program and data prefix in one market (signs every
+/// call of that consumer with that prefix, owns nothing):
+/// `["delivery", market, consumer program, data prefix]`.
 #[constant]
 pub const SEED_DELIVERY: &[u8] = b"delivery";
 

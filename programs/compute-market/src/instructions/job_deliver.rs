@@ -33,11 +33,16 @@ pub struct JobDeliver<'info> {
     )]
     pub settlement: Box<Account<'info, Settlement>>,
 
-    /// CHECK: PDA `["delivery", market, consumer program]` (seeds constraint): signs the
-    /// consumer call and owns nothing, so its signature proves only that this program made the
-    /// call, to that consumer.
+    /// CHECK: PDA `["delivery", market, consumer program, data prefix]` (seeds constraint):
+    /// signs the consumer call and owns nothing, so its signature proves only that this program
+    /// made the call, to that consumer, with that prefix before the message.
     #[account(
-        seeds = [SEED_DELIVERY, settlement.market.as_ref(), consumer_program.key().as_ref()],
+        seeds = [
+            SEED_DELIVERY,
+            settlement.market.as_ref(),
+            consumer_program.key().as_ref(),
+            settlement.delivery_prefix(),
+        ],
         bump,
     )]
     pub delivery_authority: UncheckedAccount<'info>,
@@ -133,6 +138,7 @@ impl JobDeliver<'_> {
                 SEED_DELIVERY,
                 market.as_ref(),
                 consumer.program.as_ref(),
+                &consumer.data_prefix,
                 &[ctx.bumps.delivery_authority],
             ]],
         )?;

@@ -1,14 +1,18 @@
 //! Verified results delivered to programs: a job may name a consumer (a program, an
 //! instruction-data prefix and the accounts it needs); once the job settled, anyone may call
 //! `deliver_result`, which calls the consumer with a [`DeliveryMessage`], signed by the delivery
-//! authority of that market and that consumer (PDA `["delivery", market, consumer program]`), so
-//! the consumer can tell a genuine delivery from a forged one.
+//! authority of that market, that consumer and that data prefix (PDA
+//! `["delivery", market, consumer program, data prefix]`), so the consumer can tell a genuine
+//! delivery from a forged one.
 //!
 //! The consumer program is part of the seeds because a signature passes on: a program called
 //! with a signer may call others with it. Were the authority the same for every consumer of a
 //! market, any program named as a consumer could hand it, with a message of its own making, to
 //! another consumer; with the consumer in the seeds it only ever holds a signature that means
-//! "for me".
+//! "for me". The prefix is part of them because the requester chooses it: a prefix of the right
+//! instruction followed by a few bytes of the requester's would shift where the consumer reads
+//! the message, and make it read fields the requester chose; a consumer that checks the
+//! authority of its own prefix only ever reads a message this program wrote.
 //!
 //! The message carries the result's summary (runtime, exit status, fuel, output length) opened
 //! against the settled root, and the output itself when it is at most [`MAX_DELIVERED_OUTPUT`]
@@ -63,7 +67,7 @@ const REFUSED_CONSUMERS: &[Pubkey] = &[
 impl Consumer {
     /// The signer of this consumer's deliveries in `market`.
     pub fn authority(&self, market_program: &Pubkey, market: &Pubkey) -> Pubkey {
-        delivery_authority(market_program, market, &self.program).0
+        delivery_authority(market_program, market, &self.program, &self.data_prefix).0
     }
 
     /// Bytes of the serialized consumer.
@@ -177,9 +181,10 @@ impl DeliveredResult {
 }
 
 /// What a consumer receives after its `data_prefix`, borsh-encoded. Only a call signed by
-/// `delivery_authority(market program, market, the consumer's own id)` comes from
-/// `deliver_result`; a consumer should also check that `market` is one whose providers it
-/// trusts, `manifest_hash` the computation it wants, and how many slots agreed.
+/// `delivery_authority(market program, market, the consumer's own id, its own prefix)` comes
+/// from `deliver_result`; a consumer should also check that `market` is one whose providers it
+/// trusts, that `requester` is one it trusts to post fair jobs (the requester chooses the price,
+/// and so who takes the job), the computation (`manifest_hash`) and how many slots agreed.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryMessage {
     pub market: Pubkey,
@@ -200,11 +205,16 @@ pub struct DeliveryMessage {
     pub settled_slot: u64,
 }
 
-/// The signer of every delivery to `consumer` in `market`: PDA
-/// `["delivery", market, consumer]` of the market program `program`.
-pub fn delivery_authority(program: &Pubkey, market: &Pubkey, consumer: &Pubkey) -> (Pubkey, u8) {
+/// The signer of every delivery to `consumer` with the data prefix `prefix` in `market`: PDA
+/// `["delivery", market, consumer, prefix]` of the market program `program`.
+pub fn delivery_authority(
+    program: &Pubkey,
+    market: &Pubkey,
+    consumer: &Pubkey,
+    prefix: &[u8],
+) -> (Pubkey, u8) {
     Pubkey::find_program_address(
-        &[SEED_DELIVERY, market.as_ref(), consumer.as_ref()],
+        &[SEED_DELIVERY, market.as_ref(), consumer.as_ref(), prefix],
         program,
     )
 }
@@ -369,12 +379,20 @@ mod tests {
                 c.program
             );
         }
-        // a consumer's authority is its own: another program's differs
+        // a consumer's authority is its own and its prefix's: another program's, another
+        // prefix's (one byte longer) and another market's differ
         let other = Consumer {
             program: Pubkey::new_unique(),
             ..ok.clone()
         };
         assert_ne!(ok.authority(&me, &market), other.authority(&me, &market));
+        let mut shifted = ok.clone();
+        shifted.data_prefix.pop();
+        assert_ne!(ok.authority(&me, &market), shifted.authority(&me, &market));
+        assert_ne!(
+            ok.authority(&me, &market),
+            ok.authority(&me, &Pubkey::new_unique())
+        );
         let mut buf = vec![];
         ok.serialize(&mut buf).unwrap();
         assert_eq!(buf.len(), ok.size());

@@ -245,6 +245,14 @@ impl Settlement {
         }
     }
 
+    /// The data prefix of the job's consumer (empty without one): a seed of its delivery
+    /// authority.
+    pub fn delivery_prefix(&self) -> &[u8] {
+        self.delivery
+            .as_ref()
+            .map_or(&[], |d| d.consumer.data_prefix.as_slice())
+    }
+
     /// The conservation rules an auditor checks; also enforced before the account is written.
     pub fn balances(&self) -> bool {
         let paid: Option<u64> = self
