@@ -36,7 +36,7 @@ pub const PROGRAM_LIMITS: &[(&str, &[u8], Limit)] = &[
     (
         "init_market",
         ixs::InitMarket::DISCRIMINATOR,
-        Limit::flat(51_000),
+        Limit::flat(45_500),
     ),
     (
         "update_market",
@@ -164,11 +164,17 @@ pub fn pda_search_units(ix: &Instruction, program: &Pubkey) -> u32 {
     let disc = ix.data.get(..8).unwrap_or_default();
     // accounts in the order of each instruction's accounts struct
     let searched: Vec<Vec<Vec<u8>>> = if disc == ixs::InitMarket::DISCRIMINATOR {
-        // authority, market, …
+        // authority, market, …; each vault's ledger is a PDA of the vault's address
+        let vault = |seed: &[u8]| {
+            let (address, _) = Pubkey::find_program_address(&[seed, &a1], program);
+            address.to_bytes().to_vec()
+        };
         vec![
             vec![SEED_MARKET.to_vec(), a0, arg],
             vec![SEED_ESCROW_VAULT.to_vec(), a1.clone()],
-            vec![SEED_STAKE_VAULT.to_vec(), a1],
+            vec![SEED_STAKE_VAULT.to_vec(), a1.clone()],
+            vec![SEED_LEDGER.to_vec(), vault(SEED_ESCROW_VAULT)],
+            vec![SEED_LEDGER.to_vec(), vault(SEED_STAKE_VAULT)],
         ]
     } else if disc == ixs::RegisterProvider::DISCRIMINATOR {
         // owner, market, provider

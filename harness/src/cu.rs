@@ -401,6 +401,33 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
         limit: u64::from(budget::instruction_units(&init, &client::PROGRAM_ID)),
         pda_search: u64::from(budget::pda_search_units(&init, &client::PROGRAM_ID)),
     });
+    // more markets of the same admin: other addresses, other bump searches (the units beyond
+    // the searches must not change with the addresses)
+    for market_id in 2..=5 {
+        let init = ix::init_market(
+            &client::PROGRAM_ID,
+            &admin.pubkey(),
+            &mints[0],
+            &token_program,
+            &mints[1],
+            &token_program,
+            MarketInitArgs {
+                market_id,
+                treasury: admin.pubkey(),
+                config: rules(),
+            },
+        );
+        let units = send(&mut b.svm, std::slice::from_ref(&init), &[&admin])?;
+        b.rows.push(Row {
+            instruction: "init_market".into(),
+            replicas: 0,
+            token,
+            units,
+            held: 0,
+            limit: u64::from(budget::instruction_units(&init, &client::PROGRAM_ID)),
+            pda_search: u64::from(budget::pda_search_units(&init, &client::PROGRAM_ID)),
+        });
+    }
     let m = b.market.state.clone();
     b.send(
         &[
