@@ -167,6 +167,15 @@ impl World {
         self.providers.iter().position(|p| p.pubkey() == owner)
     }
 
+    /// The keypair among `requesters` whose wallet is `requester`.
+    fn requester_of(requesters: &[Keypair], requester: &Pubkey) -> Keypair {
+        requesters
+            .iter()
+            .find(|r| r.pubkey() == *requester)
+            .expect("every job is posted by one of the world's requesters")
+            .insecure_clone()
+    }
+
     /// The result provider `who` computes for job number `job_no`: honest ones agree.
     fn root(job_no: usize, who: usize, honest: bool) -> [u8; 32] {
         if honest {
@@ -239,12 +248,7 @@ impl World {
             Op::Cancel { job } => {
                 if let Some((job, _)) = pick(job) {
                     if let Some(state) = env.job(&job) {
-                        let r = self
-                            .requesters
-                            .iter()
-                            .find(|r| r.pubkey() == state.requester)
-                            .unwrap();
-                        let r = r.insecure_clone();
+                        let r = Self::requester_of(&self.requesters, &state.requester);
                         let (market, to) = (env.market.clone(), env.payment_ata(&r.pubkey()));
                         let _ = env.send(&[ix::cancel_job(&r.pubkey(), &market, &job, &to)], &[&r]);
                     }
@@ -258,12 +262,7 @@ impl World {
             } => {
                 if let Some((job, _)) = pick(job) {
                     if let Some(state) = env.job(&job) {
-                        let r = self
-                            .requesters
-                            .iter()
-                            .find(|r| r.pubkey() == state.requester)
-                            .unwrap()
-                            .insecure_clone();
+                        let r = Self::requester_of(&self.requesters, &state.requester);
                         let args = compute_market_client::JobExtendArgs {
                             extend_seconds: secs,
                             reprice: (raise > 0).then_some(compute_market_client::JobReprice {
