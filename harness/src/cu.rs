@@ -62,6 +62,28 @@ struct Parties {
     from: Pubkey,
 }
 
+impl Row {
+    /// The row of `ix`, which consumed `units`, with the limit a client requests for it.
+    fn of(
+        instruction: &str,
+        replicas: u8,
+        held: u8,
+        token: &'static str,
+        units: u64,
+        ix: &Instruction,
+    ) -> Row {
+        Row {
+            instruction: instruction.to_string(),
+            replicas,
+            token,
+            units,
+            held,
+            limit: u64::from(budget::instruction_units(ix, &client::PROGRAM_ID)),
+            pda_search: u64::from(budget::pda_search_units(ix, &client::PROGRAM_ID)),
+        }
+    }
+}
+
 struct Bench {
     svm: LiteSVM,
     admin: Keypair,
@@ -102,15 +124,8 @@ impl Bench {
         signers: &[&Keypair],
     ) -> Result<(), String> {
         let units = self.send(std::slice::from_ref(&ix), signers)?;
-        self.rows.push(Row {
-            instruction: instruction.to_string(),
-            replicas,
-            token: self.token,
-            units,
-            held,
-            limit: u64::from(budget::instruction_units(&ix, &client::PROGRAM_ID)),
-            pda_search: u64::from(budget::pda_search_units(&ix, &client::PROGRAM_ID)),
-        });
+        let row = Row::of(instruction, replicas, held, self.token, units, &ix);
+        self.rows.push(row);
         Ok(())
     }
 
@@ -362,21 +377,24 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
         send(&mut svm, &ixs, &[&admin, &mint])?;
         mints.push(mint.pubkey());
     }
-    let args = MarketInitArgs {
-        market_id: 1,
-        treasury: admin.pubkey(),
-        config: rules(),
+    let init = |market_id| {
+        let args = MarketInitArgs {
+            market_id,
+            treasury: admin.pubkey(),
+            config: rules(),
+        };
+        ix::init_market(
+            &client::PROGRAM_ID,
+            &admin.pubkey(),
+            &mints[0],
+            &token_program,
+            &mints[1],
+            &token_program,
+            args,
+        )
     };
-    let init = ix::init_market(
-        &client::PROGRAM_ID,
-        &admin.pubkey(),
-        &mints[0],
-        &token_program,
-        &mints[1],
-        &token_program,
-        args,
-    );
-    let init_units = send(&mut svm, std::slice::from_ref(&init), &[&admin])?;
+    let first = init(1);
+    let init_units = send(&mut svm, std::slice::from_ref(&first), &[&admin])?;
     let address = pda::market(&client::PROGRAM_ID, &admin.pubkey(), 1);
     let acc = svm.get_account(&address).ok_or("market not created")?;
     let state: client::Market =
@@ -390,43 +408,12 @@ fn measure_market(token_program: Pubkey, token: &'static str) -> Result<Vec<Row>
             state,
         },
         token,
-        rows: vec![],
+        rows: vec![Row::of("init_market", 0, 0, token, init_units, &first)],
     };
-    b.rows.push(Row {
-        instruction: "init_market".into(),
-        replicas: 0,
-        token,
-        units: init_units,
-        held: 0,
-        limit: u64::from(budget::instruction_units(&init, &client::PROGRAM_ID)),
-        pda_search: u64::from(budget::pda_search_units(&init, &client::PROGRAM_ID)),
-    });
     // more markets of the same admin: other addresses, other bump searches (the units beyond
     // the searches must not change with the addresses)
     for market_id in 2..=5 {
-        let init = ix::init_market(
-            &client::PROGRAM_ID,
-            &admin.pubkey(),
-            &mints[0],
-            &token_program,
-            &mints[1],
-            &token_program,
-            MarketInitArgs {
-                market_id,
-                treasury: admin.pubkey(),
-                config: rules(),
-            },
-        );
-        let units = send(&mut b.svm, std::slice::from_ref(&init), &[&admin])?;
-        b.rows.push(Row {
-            instruction: "init_market".into(),
-            replicas: 0,
-            token,
-            units,
-            held: 0,
-            limit: u64::from(budget::instruction_units(&init, &client::PROGRAM_ID)),
-            pda_search: u64::from(budget::pda_search_units(&init, &client::PROGRAM_ID)),
-        });
+        b.measure("init_market", 0, 0, init(market_id), &[&admin])?;
     }
     let m = b.market.state.clone();
     b.send(
