@@ -363,3 +363,5 @@ pub fn suggestions(job: &Job, reasons: &[(Pubkey, Reason)], now: Now) -> Vec<Sug
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
