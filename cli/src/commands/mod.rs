@@ -10,6 +10,7 @@ mod fleet;
 mod job;
 mod job_deliver;
 mod job_extend;
+mod job_post;
 mod job_view;
 mod localnet;
 mod market;
