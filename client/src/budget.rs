@@ -152,7 +152,8 @@ pub const PDA_TRY_UNITS: u32 = 1_500;
 
 /// Units the program spends searching bumps for the PDAs `ix` creates beyond the first try of
 /// each: `find_program_address` tries 255, 254, … until the address is off the curve, and an
-/// account created with `init` has its bump searched. The limits above hold one try per PDA.
+/// account created with `init` has its bump searched (as has a consumer's delivery authority
+/// in `post_job`). The limits above hold one try per PDA.
 pub fn pda_search_units(ix: &Instruction, program: &Pubkey) -> u32 {
     use compute_market::constants::*;
     let key = |i: usize| ix.accounts.get(i).map(|m| m.pubkey.to_bytes().to_vec());
@@ -180,11 +181,26 @@ pub fn pda_search_units(ix: &Instruction, program: &Pubkey) -> u32 {
         // owner, market, provider
         vec![vec![SEED_PROVIDER.to_vec(), a1, a0]]
     } else if disc == ixs::PostJob::DISCRIMINATOR {
-        // requester, market, job, settlement
-        vec![
-            vec![SEED_JOB.to_vec(), a1, a0, arg],
+        // requester, market, job, settlement; a consumer's delivery authority is derived to
+        // check the consumer's accounts
+        let consumer = <ixs::PostJob as anchor_lang::AnchorDeserialize>::try_from_slice(
+            ix.data.get(8..).unwrap_or_default(),
+        )
+        .ok()
+        .and_then(|p| p.args.consumer);
+        let mut seeds = vec![
+            vec![SEED_JOB.to_vec(), a1.clone(), a0, arg],
             vec![SEED_SETTLEMENT.to_vec(), a2],
-        ]
+        ];
+        if let Some(c) = consumer {
+            seeds.push(vec![
+                SEED_DELIVERY.to_vec(),
+                a1,
+                c.program.to_bytes().to_vec(),
+                c.data_prefix,
+            ]);
+        }
+        seeds
     } else if disc == ixs::FinalizeJob::DISCRIMINATOR || disc == ixs::CancelJob::DISCRIMINATOR {
         // caller (requester), market, job, settlement
         vec![vec![SEED_SETTLEMENT.to_vec(), a2]]

@@ -196,7 +196,22 @@ impl Bench {
         n: u8,
         consumer: Option<client::Consumer>,
     ) -> Result<Pubkey, String> {
-        let args = JobPostArgs {
+        let args = self.post_args(nonce, n, consumer);
+        let market = self.market.clone();
+        let post = ix::post_job(&requester.pubkey(), &market, from, args);
+        self.measure("post_job", n, 0, post, &[requester])?;
+        // past every eligibility window: each provider may claim at once
+        crate::advance_slots(
+            &mut self.svm,
+            compute_market_client::constants::SEED_DELAY_SLOTS
+                + compute_market_client::constants::ELIGIBILITY_CAP_SLOTS,
+        );
+        Ok(market.job(&requester.pubkey(), nonce))
+    }
+
+    /// An n-replica job of the longest manifest URI, at a fixed price.
+    fn post_args(&self, nonce: u64, n: u8, consumer: Option<client::Consumer>) -> JobPostArgs {
+        JobPostArgs {
             nonce,
             manifest_hash: [7; 32],
             // the longest URI a job may carry
@@ -210,17 +225,7 @@ impl Bench {
             commit_window: 0,
             terms_hash: self.market.terms_hash(),
             consumer,
-        };
-        let market = self.market.clone();
-        let post = ix::post_job(&requester.pubkey(), &market, from, args);
-        self.measure("post_job", n, 0, post, &[requester])?;
-        // past every eligibility window: each provider may claim at once
-        crate::advance_slots(
-            &mut self.svm,
-            compute_market_client::constants::SEED_DELAY_SLOTS
-                + compute_market_client::constants::ELIGIBILITY_CAP_SLOTS,
-        );
-        Ok(market.job(&requester.pubkey(), nonce))
+        }
     }
 
     /// Finalizes the job in its current state (after creating the payout accounts).
@@ -270,6 +275,15 @@ impl Bench {
         };
         self.send(&[create_feed(&owner.pubkey(), args)], &[&owner])?;
         let consumer = consumer(&feed_address(&owner.pubkey(), 0));
+        // posts naming the consumer with other prefixes of the same length: other delivery
+        // authorities, whose bump searches post_job pays for
+        for i in 1..=5u8 {
+            let mut other = consumer.clone();
+            other.data_prefix = vec![i; other.data_prefix.len()];
+            let args = self.post_args(nonce + (u64::from(i) << 32), 1, Some(other));
+            let post = ix::post_job(&requester.pubkey(), &self.market.clone(), from, args);
+            self.measure("post_job (with a consumer)", 1, 0, post, &[requester])?;
+        }
         let job = self.post_with(requester, from, nonce, 1, Some(consumer))?;
         let market = self.market.clone();
         let output = b"42.0001\n";

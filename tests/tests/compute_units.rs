@@ -29,7 +29,11 @@ fn every_instruction_fits_the_limit_clients_request() {
     // the bump searches counted are all there are: instructions measured at several addresses
     // use the same units once the searches are taken off (markets and providers differ only in
     // their addresses)
-    for name in ["init_market", "register_provider"] {
+    for name in [
+        "init_market",
+        "register_provider",
+        "post_job (with a consumer)",
+    ] {
         for token in ["SPL Token", "Token-2022"] {
             let rest: Vec<u64> = rows
                 .iter()
