@@ -146,14 +146,7 @@ fn a_consumer_cannot_pass_its_delivery_authority_on_to_another_consumer() {
         "nothing forged got in"
     );
     assert_ne!(v.value, test_forwarder::FORGED);
-    assert_eq!(
-        env.settlement(&job)
-            .unwrap()
-            .delivery
-            .unwrap()
-            .delivered_slot,
-        0
-    );
+    assert_eq!(env.delivered_slot(&job), 0);
 }
 
 #[test]
@@ -212,15 +205,7 @@ fn the_sample_feed_takes_only_what_its_owner_pinned() {
         let v = f.env.feed(&feed).unwrap();
         assert_eq!((v.deliveries, v.rejected), (1, 1), "feed {id}");
         assert!(v.value.is_empty(), "feed {id}");
-        assert!(
-            f.env
-                .settlement(&job)
-                .unwrap()
-                .delivery
-                .unwrap()
-                .delivered_slot
-                > 0
-        );
+        assert!(f.env.delivered_slot(&job) > 0);
     };
     // another requester's job, another computation, too few providers in agreement
     let stranger = f.env.requester(100_000);
@@ -276,15 +261,7 @@ fn a_failing_consumer_keeps_the_settlement_and_the_delivery_can_be_retried() {
         .unwrap();
     f.env.deliver(&caller, &job, Some(opening)).unwrap();
     assert_eq!(f.env.feed(&feed).unwrap().value, OUTPUT);
-    assert!(
-        f.env
-            .settlement(&job)
-            .unwrap()
-            .delivery
-            .unwrap()
-            .delivered_slot
-            > 0
-    );
+    assert!(f.env.delivered_slot(&job) > 0);
 }
 
 #[test]

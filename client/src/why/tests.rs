@@ -116,6 +116,18 @@ fn why(job: &Job, p: &Provider, now: Now) -> Reason {
     .1
 }
 
+/// `job` with its first slot claimed by `p` at the price 100.
+pub(super) fn held_by(job: &Job, p: &Provider) -> Job {
+    let mut held = job.clone();
+    held.slots[0] = Slot {
+        provider: p.owner,
+        state: SlotState::Claimed,
+        price: 100,
+        ..Slot::FREE
+    };
+    held
+}
+
 pub(super) fn at(time: i64, slot: u64) -> Now {
     Now {
         time,
@@ -132,13 +144,7 @@ fn each_reason_in_the_order_a_worker_checks() {
     let p = provider(100);
     assert_eq!(why(&j, &p, at(NOW, LATE)), Reason::Ready { price: 100 });
 
-    let mut held = j.clone();
-    held.slots[0] = Slot {
-        provider: p.owner,
-        state: SlotState::Claimed,
-        price: 100,
-        ..Slot::FREE
-    };
+    let held = held_by(&j, &p);
     assert_eq!(why(&held, &p, at(NOW, LATE)), Reason::Holds);
     let mut expired = j.clone();
     expired.expired = vec![p.owner];

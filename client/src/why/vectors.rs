@@ -1,9 +1,8 @@
 //! The web app's `lib/why` is checked against these cases (`app/test/vectors/why.json`): every
 //! reason, each from the smallest change to a ready provider.
 
-use super::tests::{at, config, job, manifest, provider, LATE, NOW};
+use super::tests::{at, config, held_by, job, manifest, provider, LATE, NOW};
 use super::*;
-use crate::Slot;
 
 /// Numbers as decimal strings, so that u64 values survive JSON in the web app.
 fn strings(v: serde_json::Value) -> serde_json::Value {
@@ -70,13 +69,7 @@ fn vector_cases() -> Vec<(&'static str, Job, Option<Manifest>, Provider, Now)> {
     let j = Job { market, ..job() };
     let p = fixed(provider(100));
     let m = Some(manifest());
-    let mut held = j.clone();
-    held.slots[0] = Slot {
-        provider: p.owner,
-        state: SlotState::Claimed,
-        price: 100,
-        ..Slot::FREE
-    };
+    let held = held_by(&j, &p);
     let mut expired = j.clone();
     expired.expired = vec![p.owner];
     let mut full = j.clone();

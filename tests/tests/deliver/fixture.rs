@@ -83,6 +83,12 @@ impl Env {
         self.send(&[create], &[owner])
     }
 
+    /// The chain slot of the job's recorded delivery (0: not delivered yet).
+    pub fn delivered_slot(&self, job: &Pubkey) -> u64 {
+        let s = self.settlement(job).expect("settled");
+        s.delivery.expect("the job named a consumer").delivered_slot
+    }
+
     pub fn feed(&self, address: &Pubkey) -> Option<verified_value::Feed> {
         let acc = self.account(address)?;
         anchor_lang::AccountDeserialize::try_deserialize(&mut acc.data.as_slice()).ok()
