@@ -166,16 +166,19 @@ pub fn pda_search_units(ix: &Instruction, program: &Pubkey) -> u32 {
     // accounts in the order of each instruction's accounts struct
     let searched: Vec<Vec<Vec<u8>>> = if disc == ixs::InitMarket::DISCRIMINATOR {
         // authority, market, …; each vault's ledger is a PDA of the vault's address
-        let vault = |seed: &[u8]| {
-            let (address, _) = Pubkey::find_program_address(&[seed, &a1], program);
-            address.to_bytes().to_vec()
-        };
+        let market = ix.accounts[1].pubkey;
+        let escrow_vault = crate::pda::escrow_vault(program, &market)
+            .to_bytes()
+            .to_vec();
+        let stake_vault = crate::pda::stake_vault(program, &market)
+            .to_bytes()
+            .to_vec();
         vec![
             vec![SEED_MARKET.to_vec(), a0, arg],
             vec![SEED_ESCROW_VAULT.to_vec(), a1.clone()],
-            vec![SEED_STAKE_VAULT.to_vec(), a1.clone()],
-            vec![SEED_LEDGER.to_vec(), vault(SEED_ESCROW_VAULT)],
-            vec![SEED_LEDGER.to_vec(), vault(SEED_STAKE_VAULT)],
+            vec![SEED_STAKE_VAULT.to_vec(), a1],
+            vec![SEED_LEDGER.to_vec(), escrow_vault],
+            vec![SEED_LEDGER.to_vec(), stake_vault],
         ]
     } else if disc == ixs::RegisterProvider::DISCRIMINATOR {
         // owner, market, provider
