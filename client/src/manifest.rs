@@ -14,15 +14,20 @@ pub const RUNTIME_WASI_P1: &str = "wasi-p1";
 /// `wasi-p1` with NaNs canonicalised only where their bits can be seen: the same outputs bit
 /// for bit, other fuel counts, float-heavy modules faster.
 pub const RUNTIME_WASI_P1V2: &str = "wasi-p1v2";
+/// `wasi-p1v2` with fuel metering and the timeout compiled into the module instead of
+/// wasmtime's fuel and epoch checks: the same outputs bit for bit, other fuel counts, loops
+/// faster.
+pub const RUNTIME_WASI_P1V3: &str = "wasi-p1v3";
 /// The runtime new jobs ask for.
-pub const DEFAULT_RUNTIME: &str = RUNTIME_WASI_P1V2;
+pub const DEFAULT_RUNTIME: &str = RUNTIME_WASI_P1V3;
 
 /// The provider capability bit that says a worker runs `runtime` (`Provider::capabilities`):
-/// bit 0 `wasi-p1`, bit 1 `wasi-p1v2`; `None` for a runtime without one.
+/// bit 0 `wasi-p1`, bit 1 `wasi-p1v2`, bit 2 `wasi-p1v3`; `None` for a runtime without one.
 pub fn capability_bit(runtime: &str) -> Option<u64> {
     match runtime {
         RUNTIME_WASI_P1 => Some(1),
         RUNTIME_WASI_P1V2 => Some(2),
+        RUNTIME_WASI_P1V3 => Some(4),
         _ => None,
     }
 }

@@ -3,10 +3,11 @@
 //! builds them), run on the same input and arguments.
 //!
 //! For every sample it prints the time natively and in the sandbox, their ratio (native time /
-//! sandbox time: 1.0 is native speed), and what each safeguard costs: the ratio again with fuel
-//! metering, NaN canonicalisation or guard-page bounds checking changed one at a time (and runtime
-//! `wasi-p1`, which canonicalises every float result), and the
-//! share of the run spent in WASI host calls. It also prints the compile time of each module
+//! sandbox time: 1.0 is native speed) under runtime `wasi-p1v3`, and what each safeguard
+//! costs: the ratio again under the runtimes before it (`wasi-p1v2`, with wasmtime's fuel and
+//! epoch checks; `wasi-p1`, which also canonicalises every float result), with fuel metering
+//! and the timeout, NaN canonicalisation or guard-page bounds checking changed one at a time,
+//! and the share of the run spent in WASI host calls. It also prints the compile time of each module
 //! and the time to load it from the disk cache instead. Every figure is from this one run.
 //!
 //! ```text
@@ -99,41 +100,55 @@ fn native(bin: &Path, input: &[u8], args: &[String]) -> Result<Vec<u8>, String> 
     Ok(out.stdout)
 }
 
-/// Runtime `wasi-p1v2` (what new jobs ask for) with one setting changed.
-const fn v2(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool) -> Options {
+/// Runtime `wasi-p1v3` (what new jobs ask for) with one setting changed.
+const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool) -> Options {
     Options {
         fuel,
         nan_canonicalization,
         explicit_bounds_checks,
         lazy_nan: true,
+        inline_meter: true,
     }
 }
 
-/// The variants measured: production (`wasi-p1v2`) first, then runtime `wasi-p1` (every float
-/// result canonicalised), then one safeguard changed each.
-const VARIANTS: [(&str, Options); 5] = [
-    ("wasi-p1v2", v2(true, true, false)),
+/// The variants measured: production (`wasi-p1v3`) first, then the runtimes before it
+/// (`wasi-p1v2`: wasmtime's fuel and epoch checks; `wasi-p1`: also every float result
+/// canonicalised), then one safeguard of `wasi-p1v3` switched off each.
+const VARIANTS: [(&str, Options); 6] = [
+    ("wasi-p1v3", v3(true, true, false)),
+    (
+        "wasi-p1v2 (wasmtime's fuel and epochs)",
+        Options {
+            inline_meter: false,
+            ..v3(true, true, false)
+        },
+    ),
     (
         "wasi-p1 (NaN canon. everywhere)",
         Options {
             lazy_nan: false,
-            ..v2(true, true, false)
+            inline_meter: false,
+            ..v3(true, true, false)
         },
     ),
-    ("no fuel", v2(false, true, false)),
-    ("no NaN canon.", v2(true, false, false)),
-    ("explicit bounds checks", v2(true, true, true)),
+    ("no fuel, no timeout", v3(false, true, false)),
+    ("no NaN canon.", v3(true, false, false)),
+    ("explicit bounds checks", v3(true, true, true)),
 ];
 
 fn main() -> Result<(), String> {
     let a = args()?;
     assert_eq!(
         Some(VARIANTS[0].1),
-        Options::for_runtime(compute_sandbox::RUNTIME_V2),
+        Options::for_runtime(compute_sandbox::RUNTIME_V3),
         "production first"
     );
     assert_eq!(
         Some(VARIANTS[1].1),
+        Options::for_runtime(compute_sandbox::RUNTIME_V2)
+    );
+    assert_eq!(
+        Some(VARIANTS[2].1),
         Options::for_runtime(compute_sandbox::RUNTIME)
     );
     let engines: Vec<Executor> = VARIANTS

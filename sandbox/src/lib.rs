@@ -17,15 +17,26 @@
 //! ([`nan`]): every output is the same bit for bit, the fuel counts differ (the rewrite adds
 //! instructions), and float-heavy modules run up to three times faster.
 //!
-//! A wall-clock timeout (epoch interruption) guards the worker against modules that burn fuel
-//! slowly through host calls; hitting it is not deterministic, so it is a refusal: the worker
-//! does not commit to such a run.
+//! Runtime `wasi-p1v3` is `wasi-p1v2` with fuel metering and the timeout compiled into the
+//! module ([`meter`]) instead of wasmtime's fuel and epoch checks, whose calls into the runtime
+//! cost loops their registers: the same outputs bit for bit, its own fuel counts (defined by
+//! the pass, not by a wasmtime version), and loops up to twice as fast. Modules with a start
+//! function, 64-bit or several memories are refused.
+//!
+//! A wall-clock timeout (epoch interruption; under `wasi-p1v3` an interrupt word the module
+//! reads) guards the worker against modules that burn fuel slowly through host calls or cache
+//! misses; hitting it is not deterministic, so it is a refusal: the worker does not commit to
+//! such a run.
 
+mod host;
+pub mod meter;
 pub mod nan;
 mod runtime;
 pub mod samples;
+mod watchdog;
 
-pub use runtime::{Options, RUNTIME, RUNTIMES, RUNTIME_V2};
+use host::{random_stream, CappedOutput, FixedMonotonicClock, FixedWallClock, Limiter, RunState};
+pub use runtime::{Options, RUNTIME, RUNTIMES, RUNTIME_V2, RUNTIME_V3};
 
 use sha2::{Digest, Sha256};
 use std::{
@@ -38,14 +49,8 @@ use std::{
     time::{Duration, Instant},
 };
 pub use wasmtime::Module;
-use wasmtime::{CallHook, Config, Engine, Linker, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{
-    cli::{IsTerminal, StdoutStream},
-    p1::WasiP1Ctx,
-    p2::pipe::MemoryInputPipe,
-    HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder,
-};
-use wasmtime_wasi_io::streams::{OutputStream, StreamError};
+use wasmtime::{CallHook, Config, Engine, Linker, Store, Trap};
+use wasmtime_wasi::{p2::pipe::MemoryInputPipe, I32Exit, WasiCtxBuilder};
 
 /// How a run ended: the outcome every honest provider reaches (the worker commits to it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,12 +66,6 @@ pub enum Status {
 
 /// Epoch ticks per second of the timeout clock.
 const TICK: Duration = Duration::from_millis(10);
-/// Unix time of the fixed wall clock: 2020-01-01T00:00:00Z.
-const FIXED_UNIX_SECS: u64 = 1_577_836_800;
-/// Length of the random byte stream before it repeats.
-const RANDOM_STREAM_BYTES: usize = 64 * 1024;
-/// Most table elements a module may use.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Resource limits of one run.
 #[derive(Clone, Copy, Debug)]
@@ -100,184 +99,6 @@ pub enum Refusal {
     Internal(String),
 }
 
-/// stdout with a hard cap: the write that would pass `cap` stores what fits and traps at once,
-/// so where a run stops depends only on the module, never on buffering.
-#[derive(Clone)]
-struct CappedOutput {
-    cap: usize,
-    buf: Arc<std::sync::Mutex<Vec<u8>>>,
-    overflow: Arc<AtomicBool>,
-}
-
-/// Bytes a single write may carry (the same for every run).
-const WRITE_BUDGET: usize = 64 * 1024;
-
-impl CappedOutput {
-    fn new(cap: usize) -> Self {
-        CappedOutput {
-            cap,
-            buf: Arc::default(),
-            overflow: Arc::default(),
-        }
-    }
-
-    fn append(&self, bytes: &[u8]) -> bool {
-        let mut buf = self.buf.lock().expect("output lock");
-        let room = self.cap.saturating_sub(buf.len());
-        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        if bytes.len() > room {
-            self.overflow.store(true, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-}
-
-#[wasmtime_wasi::async_trait]
-impl wasmtime_wasi_io::poll::Pollable for CappedOutput {
-    async fn ready(&mut self) {}
-}
-
-impl OutputStream for CappedOutput {
-    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
-        if self.append(&bytes) {
-            Ok(())
-        } else {
-            Err(StreamError::trap("output limit reached"))
-        }
-    }
-    fn flush(&mut self) -> Result<(), StreamError> {
-        Ok(())
-    }
-    fn check_write(&mut self) -> Result<usize, StreamError> {
-        Ok(WRITE_BUDGET)
-    }
-}
-
-impl tokio::io::AsyncWrite for CappedOutput {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        bytes: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(if self.append(bytes) {
-            Ok(bytes.len())
-        } else {
-            Err(std::io::Error::other("output limit reached"))
-        })
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-impl IsTerminal for CappedOutput {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for CappedOutput {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
-    }
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-struct FixedWallClock;
-impl HostWallClock for FixedWallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::from_secs(FIXED_UNIX_SECS)
-    }
-}
-
-struct FixedMonotonicClock;
-impl HostMonotonicClock for FixedMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}
-
-/// Memory and table caps; remembers whether the memory cap was hit.
-struct Limiter {
-    max_memory: usize,
-    memory_hit: bool,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            self.memory_hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-    fn tables(&self) -> usize {
-        4
-    }
-    fn memories(&self) -> usize {
-        1
-    }
-}
-
-struct RunState {
-    wasi: WasiP1Ctx,
-    limiter: Limiter,
-    /// Time spent in host (WASI) calls, when measured: since when, and in all.
-    host_since: Option<Instant>,
-    host_time: Duration,
-}
-
-/// The random bytes a job sees: sha256 counter-mode stream over the seed (the job address).
-fn random_stream(seed: &[u8; 32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RANDOM_STREAM_BYTES);
-    let mut counter = 0u64;
-    while out.len() < RANDOM_STREAM_BYTES {
-        let mut h = Sha256::new();
-        h.update(b"cmkt/random/v1");
-        h.update(seed);
-        h.update(counter.to_le_bytes());
-        out.extend_from_slice(&h.finalize());
-        counter += 1;
-    }
-    out
-}
-
 /// What the disk cache of compiled modules did (see [`Executor::cache_stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -298,6 +119,8 @@ pub struct Executor {
     cache: Option<wasmtime::Cache>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
+    /// The deadlines of the runs that meter themselves.
+    watchdog: Arc<watchdog::Watchdog>,
 }
 
 impl Drop for Executor {
@@ -340,9 +163,10 @@ impl Executor {
         };
         let engine = |nan_canonicalization: bool| {
             let mut config = Config::new();
+            let wasmtime_checks = !options.inline_meter;
             config
-                .consume_fuel(options.fuel)
-                .epoch_interruption(true)
+                .consume_fuel(options.fuel && wasmtime_checks)
+                .epoch_interruption(wasmtime_checks)
                 .cranelift_nan_canonicalization(nan_canonicalization)
                 .relaxed_simd_deterministic(true);
             if options.explicit_bounds_checks {
@@ -355,15 +179,17 @@ impl Executor {
         let full_nan = if lazy { Some(engine(true)?) } else { None };
         let engine = engine(options.nan_canonicalization && !lazy)?;
         let stop = Arc::new(AtomicBool::new(false));
+        let watchdog = Arc::new(watchdog::Watchdog::default());
         let ticker = {
             let engines: Vec<Engine> = std::iter::once(&engine).chain(&full_nan).cloned().collect();
-            let stop = stop.clone();
+            let (stop, watchdog) = (stop.clone(), watchdog.clone());
             std::thread::Builder::new()
                 .name("wasm-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
                         engines.iter().for_each(Engine::increment_epoch);
+                        watchdog.tick();
                     }
                 })
                 .map_err(|e| Refusal::Internal(e.to_string()))?
@@ -375,6 +201,7 @@ impl Executor {
             cache,
             stop,
             ticker: Some(ticker),
+            watchdog,
         })
     }
 
@@ -406,7 +233,7 @@ impl Executor {
                 "runtime {runtime} is not one of {RUNTIMES:?}, or not this executor's"
             )));
         }
-        self.compile_inner(module, runtime == RUNTIME_V2)
+        self.compile_inner(module, runtime != RUNTIME)
     }
 
     /// Compiles `module`, rewritten to canonicalise NaNs only where seen if `lazy` (and this
@@ -424,6 +251,14 @@ impl Executor {
             },
             (Some(full), false) => (full, module),
             (None, _) => (&self.engine, module),
+        };
+        let metered;
+        let module = if self.options.fuel && self.options.inline_meter {
+            metered =
+                meter::instrument(module).map_err(|e| Refusal::InvalidModule(e.to_string()))?;
+            &metered[..]
+        } else {
+            module
         };
         let module = Module::new(engine, module).map_err(invalid)?;
         let mut linker: Linker<RunState> = Linker::new(engine);
@@ -503,6 +338,7 @@ impl Executor {
         let limiter = Limiter {
             max_memory: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
             memory_hit: false,
+            memories: 1 + usize::from(self.options.fuel && self.options.inline_meter),
         };
         let state = RunState {
             wasi,
@@ -512,7 +348,7 @@ impl Executor {
         };
         let mut store = Store::new(module.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        if self.options.fuel {
+        if self.options.fuel && !self.options.inline_meter {
             store.set_fuel(limits.max_fuel).map_err(internal)?;
         }
         if measure_host {
@@ -537,11 +373,35 @@ impl Executor {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
             .map_err(internal)?;
 
-        let outcome = linker
-            .instantiate(&mut store, module)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
-        let fuel_used = if self.options.fuel {
+        let inline = self.options.fuel && self.options.inline_meter;
+        let mut meter = None;
+        let mut watch = None;
+        let outcome = linker.instantiate(&mut store, module).and_then(|instance| {
+            if inline {
+                let fuel = instance
+                    .get_global(&mut store, meter::FUEL_EXPORT)
+                    .ok_or_else(|| wasmtime::format_err!("no fuel global"))?;
+                let max = i64::try_from(limits.max_fuel).unwrap_or(i64::MAX);
+                fuel.set(&mut store, wasmtime::Val::I64(max))?;
+                let flag = instance
+                    .get_memory(&mut store, meter::INTERRUPT_EXPORT)
+                    .ok_or_else(|| wasmtime::format_err!("no interrupt memory"))?;
+                let ptr = flag.data_ptr(&store) as usize;
+                // SAFETY: a one-page memory that cannot grow, owned by `store`, which
+                // outlives `watch`
+                #[allow(unsafe_code)]
+                let w = unsafe { self.watchdog.watch(ptr, limits.timeout) };
+                watch = Some(w);
+                meter = Some(fuel);
+            }
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call(&mut store, ())
+        });
+        let interrupted = watch.take().map(watchdog::Watch::finish);
+        let left = meter.map(|g| g.get(&mut store).i64().unwrap_or(0));
+        let fuel_used = if let Some(left) = left {
+            limits.max_fuel.saturating_sub(left.max(0) as u64)
+        } else if self.options.fuel && !inline {
             limits
                 .max_fuel
                 .saturating_sub(store.get_fuel().unwrap_or(0))
@@ -556,6 +416,9 @@ impl Executor {
         let detail = outcome.as_ref().err().map(|e| format!("{e:#}"));
 
         let status = match outcome {
+            // a module that meters itself and overdrew its fuel ran out of it, however it
+            // ended (it notices at its next check, or not at all if it ends first)
+            _ if left.is_some_and(|l| l < 0) => Status::OutOfFuel,
             Ok(()) => Status::Exited(0),
             Err(e) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
@@ -566,6 +429,9 @@ impl Executor {
                     Status::OutOfMemory
                 } else {
                     match e.downcast_ref::<Trap>() {
+                        _ if interrupted == Some(true) => {
+                            return Err(Refusal::Timeout(limits.timeout))
+                        }
                         Some(Trap::OutOfFuel) => Status::OutOfFuel,
                         Some(Trap::Interrupt) => return Err(Refusal::Timeout(limits.timeout)),
                         Some(_) => Status::Trapped,

@@ -4,8 +4,11 @@
 pub const RUNTIME: &str = "wasi-p1";
 /// The runtime id of `wasi-p1` with NaN canonicalisation only where seen.
 pub const RUNTIME_V2: &str = "wasi-p1v2";
+/// The runtime id of `wasi-p1v2` with fuel metering and the timeout compiled into the module
+/// ([`crate::meter`]) instead of wasmtime's fuel and epoch checks.
+pub const RUNTIME_V3: &str = "wasi-p1v3";
 /// Every runtime id this crate implements.
-pub const RUNTIMES: [&str; 2] = [RUNTIME, RUNTIME_V2];
+pub const RUNTIMES: [&str; 3] = [RUNTIME, RUNTIME_V2, RUNTIME_V3];
 
 /// Engine settings. [`Options::for_runtime`] gives the ones whose results count (runtime
 /// `wasi-p1` is [`Options::default`]): every other combination exists to measure what each
@@ -27,6 +30,10 @@ pub struct Options {
     /// canonicalisation) instead of every float result. The same results bit for bit, other
     /// fuel counts.
     pub lazy_nan: bool,
+    /// Fuel metering and the timeout compiled into the module ([`crate::meter::instrument`])
+    /// instead of wasmtime's fuel and epoch checks: other fuel counts, the same outputs.
+    /// Without `fuel` this means neither metering nor a timeout (a measurement only).
+    pub inline_meter: bool,
 }
 
 impl Default for Options {
@@ -36,6 +43,7 @@ impl Default for Options {
             nan_canonicalization: true,
             explicit_bounds_checks: false,
             lazy_nan: false,
+            inline_meter: false,
         }
     }
 }
@@ -47,6 +55,11 @@ impl Options {
             RUNTIME => Some(Options::default()),
             RUNTIME_V2 => Some(Options {
                 lazy_nan: true,
+                ..Options::default()
+            }),
+            RUNTIME_V3 => Some(Options {
+                lazy_nan: true,
+                inline_meter: true,
                 ..Options::default()
             }),
             _ => None,

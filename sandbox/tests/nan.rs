@@ -264,6 +264,12 @@ fn random_programs_on_adversarial_floats_give_the_same_bytes_as_full_canonicalis
         executor(true, true),
         executor(false, false),
     );
+    // runtime wasi-p1v3: the same rewrite, and the module metering itself
+    let metered = Executor::with(
+        Options::for_runtime(compute_sandbox::RUNTIME_V3).unwrap(),
+        None,
+    )
+    .unwrap();
     let mut gen = Gen {
         rng: Rng(0x5eed_1234_abcd_0001),
     };
@@ -273,13 +279,20 @@ fn random_programs_on_adversarial_floats_give_the_same_bytes_as_full_canonicalis
         let wasm = wat::parse_str(&wat).unwrap();
         let (_, stats) = canonicalize(&wasm).unwrap();
         left_alone += stats.results - stats.canonicalized;
-        let modules = [&full, &lazy, &none].map(|ex| ex.compile(&wasm).unwrap());
+        let executors = [&full, &lazy, &none, &metered];
+        let modules = executors.map(|ex| ex.compile(&wasm).unwrap());
         for _ in 0..3 {
             let input = input(&mut gen.rng);
-            let [a, b, c] = [0, 1, 2].map(|i| {
-                let ex = [&full, &lazy, &none][i];
-                ex.run(&modules[i], &input, &[], &[0; 32], LIMITS).unwrap()
+            let [a, b, c, d] = [0, 1, 2, 3].map(|i| {
+                executors[i]
+                    .run(&modules[i], &input, &[], &[0; 32], LIMITS)
+                    .unwrap()
             });
+            assert_eq!(
+                (a.status, &a.output),
+                (d.status, &d.output),
+                "wasi-p1v3 differs from full canonicalisation:\n{wat}"
+            );
             assert_eq!(a.status, Status::Exited(0), "{wat}");
             // the whole input arrived (bytes read, after the 512 of results)
             assert_eq!(a.output.len(), 516);

@@ -240,7 +240,7 @@ min_price_per_mib = 0
 max_fuel = 50000000000
 max_memory = 1073741824
 max_output = 67108864
-runtimes = ["wasi-p1", "wasi-p1v2"]
+runtimes = ["wasi-p1", "wasi-p1v2", "wasi-p1v3"]
 # Jobs run at once; 0: the number of cores.
 max_concurrent = 0
 # Requester wallets: only these (empty: anyone), never these.

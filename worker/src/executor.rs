@@ -1,5 +1,5 @@
 //! The sandbox as the worker uses it: [`compute_sandbox`] runs a job's `wasm32-wasip1` module
-//! deterministically (runtimes `wasi-p1` and `wasi-p1v2`: fuel, memory and output caps, no
+//! deterministically (runtimes `wasi-p1`, `wasi-p1v2` and `wasi-p1v3`: fuel, memory and output caps, no
 //! file system or network, a fixed clock, randomness seeded by the job address; see that
 //! crate), and this module turns its outcome into the [`ResultSummary`] whose root the worker
 //! commits.
@@ -13,9 +13,10 @@ use std::path::Path;
 
 /// The runtime ids this executor implements (the same strings as
 /// [`compute_sandbox::RUNTIMES`]).
-pub const RUNTIMES: [&str; 2] = [
+pub const RUNTIMES: [&str; 3] = [
     compute_market_client::manifest::RUNTIME_WASI_P1,
     compute_market_client::manifest::RUNTIME_WASI_P1V2,
+    compute_market_client::manifest::RUNTIME_WASI_P1V3,
 ];
 
 /// What a run produced. Identical for every honest provider.
@@ -63,9 +64,12 @@ impl Execution {
 }
 
 /// The sandbox configured for runtime `wasi-p1v2`, which also holds the engine of runtime
-/// `wasi-p1` (see [`compute_sandbox::Executor::compile_for`]); its timeout clock ticks both. A
-/// worker never commits to a run of another configuration.
-pub struct Executor(compute_sandbox::Executor);
+/// `wasi-p1` (see [`compute_sandbox::Executor::compile_for`]), and the one for `wasi-p1v3`
+/// (the module meters itself). A worker never commits to a run of another configuration.
+pub struct Executor {
+    v2: compute_sandbox::Executor,
+    v3: compute_sandbox::Executor,
+}
 
 /// A module compiled for one runtime.
 #[derive(Clone)]
@@ -87,9 +91,24 @@ impl Executor {
     }
 
     fn with_cache(dir: Option<&Path>) -> Result<Self, Refusal> {
-        let options = compute_sandbox::Options::for_runtime(compute_sandbox::RUNTIME_V2)
-            .ok_or_else(|| Refusal::Internal("the sandbox lacks runtime wasi-p1v2".into()))?;
-        compute_sandbox::Executor::with(options, dir).map(Executor)
+        let sandbox = |id: &str| {
+            let options = compute_sandbox::Options::for_runtime(id)
+                .ok_or_else(|| Refusal::Internal(format!("the sandbox lacks runtime {id}")))?;
+            compute_sandbox::Executor::with(options, dir)
+        };
+        Ok(Executor {
+            v2: sandbox(compute_sandbox::RUNTIME_V2)?,
+            v3: sandbox(compute_sandbox::RUNTIME_V3)?,
+        })
+    }
+
+    /// The sandbox that runs `runtime`.
+    fn sandbox(&self, runtime: &str) -> &compute_sandbox::Executor {
+        if runtime == compute_sandbox::RUNTIME_V3 {
+            &self.v3
+        } else {
+            &self.v2
+        }
     }
 
     /// Compiles (or loads from the disk cache) a module for `runtime` and checks that it can
@@ -104,7 +123,7 @@ impl Executor {
             })?;
         Ok(Compiled {
             runtime: id,
-            module: self.0.compile_for(id, module)?,
+            module: self.sandbox(id).compile_for(id, module)?,
         })
     }
 
@@ -117,14 +136,18 @@ impl Executor {
         seed: &[u8; 32],
         limits: Limits,
     ) -> Result<Execution, Refusal> {
-        self.0
+        self.sandbox(compiled.runtime)
             .run(&compiled.module, input, args, seed, limits)
             .map(|x| Execution::new(compiled.runtime, x))
     }
 
     /// Hits and misses of the disk cache since start; `None` without one.
     pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.0.cache_stats()
+        let (a, b) = (self.v2.cache_stats()?, self.v3.cache_stats()?);
+        Some(CacheStats {
+            hits: a.hits + b.hits,
+            misses: a.misses + b.misses,
+        })
     }
 }
 
@@ -135,7 +158,7 @@ mod tests {
         assert_eq!(super::RUNTIMES, compute_sandbox::RUNTIMES);
         assert_eq!(
             compute_market_client::manifest::DEFAULT_RUNTIME,
-            compute_sandbox::RUNTIME_V2
+            compute_sandbox::RUNTIME_V3
         );
     }
 }

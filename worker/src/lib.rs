@@ -12,5 +12,6 @@ pub mod server;
 pub mod tables;
 pub mod turn;
 
-/// Capability bits this worker registers: bit 0 is runtime `wasi-p1`, bit 1 `wasi-p1v2`.
-pub const CAPABILITIES: u64 = 0b11;
+/// Capability bits this worker registers: bit 0 is runtime `wasi-p1`, bit 1 `wasi-p1v2`, bit 2
+/// `wasi-p1v3`.
+pub const CAPABILITIES: u64 = 0b111;

@@ -46,23 +46,30 @@ fn run(name: &str, input: &[u8], args: &[&str]) -> Vec<u8> {
 #[test]
 fn the_runtimes_agree_on_outputs_and_differ_in_fuel_and_root() {
     // wasi-p1v2 canonicalises NaNs only where seen: more wasm instructions (fuel), the same
-    // bytes; the runtime is part of the root, so their roots never mix
+    // bytes; wasi-p1v3 counts fuel itself, to other counts; the runtime is part of the root,
+    // so their roots never mix
     let ex = Executor::new().unwrap();
     let args = strings(&["64", "48", "100"]);
-    let [p1, p1v2] = RUNTIMES.map(|runtime| {
+    let [p1, p1v2, p1v3] = RUNTIMES.map(|runtime| {
         let module = ex.compile(runtime, &wasm("mandelbrot")).unwrap();
         ex.run(&module, b"", &args, &[3; 32], LIMITS).unwrap()
     });
-    assert_eq!((p1.runtime, p1v2.runtime), ("wasi-p1", "wasi-p1v2"));
+    assert_eq!(
+        (p1.runtime, p1v2.runtime, p1v3.runtime),
+        ("wasi-p1", "wasi-p1v2", "wasi-p1v3")
+    );
     assert_eq!(p1.output, p1v2.output);
+    assert_eq!(p1.output, p1v3.output);
     assert!(
         p1v2.fuel_used > p1.fuel_used,
         "{} vs {}",
         p1v2.fuel_used,
         p1.fuel_used
     );
+    assert_ne!(p1v3.fuel_used, p1v2.fuel_used);
     let job = compute_market_client::Pubkey::new_unique();
-    assert_ne!(p1.summary().root(&job), p1v2.summary().root(&job));
+    let roots = [&p1, &p1v2, &p1v3].map(|x| x.summary().root(&job));
+    assert!(roots[0] != roots[1] && roots[1] != roots[2] && roots[0] != roots[2]);
 }
 
 fn strings(args: &[&str]) -> Vec<String> {

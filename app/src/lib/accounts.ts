@@ -200,7 +200,7 @@ export interface Provider {
   totalEarned: bigint;
   registeredAt: number;
   endpoint: string;
-  /** Capability bits: the runtimes its worker runs (bit 0 `wasi-p1`, bit 1 `wasi-p1v2`). */
+  /** Capability bits: the runtimes its worker runs (bit 0 `wasi-p1`, bit 1 `wasi-p1v2`, bit 2 `wasi-p1v3`). */
   capabilities: bigint;
   /** What its worker accepts, as it last published it (all zero until then). */
   offer: ProviderOffer;

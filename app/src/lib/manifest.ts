@@ -8,8 +8,10 @@ import { toHex, utf8 } from "./bytes";
 export const RUNTIME_WASI_P1 = "wasi-p1";
 /** `wasi-p1` with NaNs canonicalised only where seen: the same outputs, other fuel counts. */
 export const RUNTIME_WASI_P1V2 = "wasi-p1v2";
+/** `wasi-p1v2` with fuel and the timeout compiled into the module: the same outputs, other fuel counts. */
+export const RUNTIME_WASI_P1V3 = "wasi-p1v3";
 /** The runtime new jobs ask for (as `cmkt job post`). */
-export const DEFAULT_RUNTIME = RUNTIME_WASI_P1V2;
+export const DEFAULT_RUNTIME = RUNTIME_WASI_P1V3;
 export const MANIFEST_VERSION = 1;
 export const MAX_MANIFEST_BYTES = 16 * 1024;
 

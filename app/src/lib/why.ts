@@ -14,7 +14,7 @@ import { bonded, eligibleFrom } from "./sortition";
 /** A provider whose worker has not published within this many seconds is taken to be offline. */
 export const OFFLINE_AFTER_SECS = 1_800;
 /** The capability bit of each runtime (`manifest::capability_bit`). */
-export const CAPABILITY_BITS: Record<string, bigint> = { "wasi-p1": 1n, "wasi-p1v2": 2n };
+export const CAPABILITY_BITS: Record<string, bigint> = { "wasi-p1": 1n, "wasi-p1v2": 2n, "wasi-p1v3": 4n };
 const MAX_EXPIRED_CLAIMS = 16;
 
 export type Reason =

@@ -12,7 +12,7 @@ pub enum Cmd {
     /// Register --keypair as a provider serving results at ENDPOINT.
     Register {
         endpoint: String,
-        /// Capability bits (1 = runtime wasi-p1, 2 = wasi-p1v2).
+        /// Capability bits (1 = runtime wasi-p1, 2 = wasi-p1v2, 4 = wasi-p1v3).
         #[arg(long, default_value_t = 0b11)]
         capabilities: u64,
     },

@@ -429,9 +429,9 @@ impl Report {
         let _ = writeln!(w, "\n## Sandbox against native\n");
         let _ = writeln!(
             w,
-            "Each sample's committed module in the worker's executor (wasmtime, runtime wasi-p1v2 \
-             as new jobs ask for it: fuel metering, epoch interruption, NaNs canonicalised where \
-             seen) against the same \
+            "Each sample's committed module in the worker's executor (wasmtime, runtime wasi-p1v3 \
+             as new jobs ask for it: fuel metering and the timeout compiled into the module, NaNs \
+             canonicalised where seen) against the same \
              Rust kernel compiled natively at opt-level 3; best of 3; outputs compared byte for \
              byte. Ratio = native time / sandbox time (1.0 = as fast as native).\n"
         );
@@ -454,9 +454,11 @@ impl Report {
                 "`scripts/bench-sandbox` in the same run: sandbox/examples/bench.rs built in release \
                  mode against each sample built natively in release mode as its own binary (same \
                  stdin and arguments, outputs compared byte for byte), fastest of interleaved \
-                 rounds. The ratio columns switch one safeguard at a time (a measurement only: \
-                 the first column is runtime `wasi-p1v2`, the one new jobs ask for, the second \
-                 the first runtime `wasi-p1`); \"host calls\" is the share of the \
+                 rounds. The first ratio is runtime `wasi-p1v3`, the one new jobs ask for; the \
+                 next two are the runtimes before it (`wasi-p1v2`, metered by wasmtime's fuel and \
+                 epoch checks, and `wasi-p1`, which also canonicalises every float result), the \
+                 rest switch one safeguard of `wasi-p1v3` off at a time (a measurement only); \
+                 \"host calls\" is the share of the \
                  production run spent in WASI calls; \"cached load\" is a fresh executor loading \
                  the module from the disk cache a worker keeps in `<data_dir>/modules`.\n"
             );

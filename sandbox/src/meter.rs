@@ -1,0 +1,501 @@
+//! Fuel metering and interruption compiled into the module (runtime `wasi-p1v3`), instead of
+//! wasmtime's fuel and epoch checks.
+//!
+//! Wasmtime's fuel and epoch checks call into the runtime when they fire (to refuel or to
+//! yield), so every loop holds a call on its path, and Cranelift keeps the loop's values in
+//! stack slots across it: a float loop ran at half its speed with either check on and at
+//! native speed with both off. A job never needs to resume after either (running out of fuel
+//! ends it, a timeout refuses it), so [`instrument`] rewrites a module to meter itself with
+//! plain wasm that traps instead of calling:
+//!
+//! - a mutable `i64` global (exported as [`FUEL_EXPORT`]) holds the fuel left; every function
+//!   keeps it in a local, reads it on entry and after every call, and writes it back before
+//!   every call and return;
+//! - every straight-line run of instructions (it starts after a block boundary or a branch)
+//!   first takes its own length in fuel (one unit per instruction); bulk memory instructions
+//!   also take one unit per [`BYTES_PER_FUEL`] bytes before they run, and `memory.grow`
+//!   [`FUEL_PER_PAGE`] per page;
+//! - every loop header, and the entry of every function that calls anything, checks the fuel
+//!   and traps, with the negative count in the global, when it is below zero (a function
+//!   without loops or calls ends within its length, so it needs no check); so does every bulk
+//!   memory instruction that overdraws;
+//! - the same places load a word from a one-page memory of the module's own (exported as
+//!   [`INTERRUPT_EXPORT`]) and trap when it is not zero: the executor's ticker writes it when
+//!   the run's time is up (the way wasmtime's epochs are a counter the host bumps while
+//!   compiled code reads it).
+//!
+//! The module's own globals and memories keep their indices (the new ones come after them),
+//! and the module's code never names the new ones. Fuel is counted in wasm instructions of the
+//! module as given to this pass (after [`crate::nan::canonicalize`] for scalar modules), so the
+//! counts are defined by this pass, not by a wasmtime version: any change to what it charges is
+//! a new runtime id. A run whose count went below zero ran out of fuel, however it ended, and
+//! used `max_fuel`; a run that trapped otherwise used what the global held at the trap (the
+//! count up to its last call or return).
+//!
+//! Modules with a start function are refused (a `wasi-p1` job starts at `_start`, and a start
+//! function would run before the executor sets the fuel), as are modules with 64-bit memories
+//! or tables, exceptions, threads or stack switching.
+
+use wasm_encoder::reencode::{Error, Reencode};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, ExportKind, ExportSection, Function, GlobalSection,
+    GlobalType, Instruction, MemArg, MemArgTarget, MemorySection, MemoryType, SectionId, ValType,
+};
+use wasmparser::{FunctionBody, Operator, Parser, Payload, Validator, WasmFeatures};
+
+/// The export holding the fuel left (`i64`; negative after the module ran out).
+pub const FUEL_EXPORT: &str = "cmkt:fuel";
+/// The export of the one-page memory whose first word interrupts the run when not zero.
+pub const INTERRUPT_EXPORT: &str = "cmkt:interrupt";
+/// Bytes of `memory.fill`, `memory.copy` and `memory.init` per unit of fuel (on top of the
+/// instruction's own unit).
+pub const BYTES_PER_FUEL: u32 = 16;
+/// Fuel per 64 KiB page of `memory.grow` (the pages are zeroed when first touched).
+pub const FUEL_PER_PAGE: u32 = 4096;
+
+/// Why a module was not instrumented.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    /// The module uses something the runtime does not run (see the module's documentation).
+    #[error("runtime wasi-p1v3 does not run this module: {0}")]
+    Unsupported(String),
+    /// The module could not be parsed or re-encoded.
+    #[error("instrumenting the module: {0}")]
+    Rewrite(String),
+}
+
+/// What the pass needs to know of the module before rewriting it.
+#[derive(Default)]
+struct Shape {
+    /// Globals and memories, imported and defined: the new ones get the next indices.
+    globals: u32,
+    memories: u32,
+    /// Parameters of every function the module defines, in order.
+    params: Vec<u32>,
+    has_globals: bool,
+    has_memories: bool,
+    has_exports: bool,
+}
+
+fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
+    let rewrite = |e: wasmparser::BinaryReaderError| Refused::Rewrite(e.to_string());
+    let unsupported = |s: &str| Err(Refused::Unsupported(s.into()));
+    let mut s = Shape::default();
+    let mut types = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(rewrite)? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for ty in group.map_err(rewrite)?.into_types() {
+                        types.push(match &ty.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
+                            _ => 0,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    match import.map_err(rewrite)?.ty {
+                        wasmparser::TypeRef::Global(_) => s.globals += 1,
+                        wasmparser::TypeRef::Memory(m) if m.memory64 => {
+                            return unsupported("a 64-bit memory")
+                        }
+                        wasmparser::TypeRef::Memory(_) => s.memories += 1,
+                        wasmparser::TypeRef::Table(t) if t.table64 => {
+                            return unsupported("a 64-bit table")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    let ty = ty.map_err(rewrite)? as usize;
+                    let params = *types.get(ty).ok_or_else(|| {
+                        Refused::Rewrite(format!("function of unknown type {ty}"))
+                    })?;
+                    s.params.push(params);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for t in reader {
+                    if t.map_err(rewrite)?.ty.table64 {
+                        return unsupported("a 64-bit table");
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => {
+                s.has_memories = true;
+                for m in reader {
+                    if m.map_err(rewrite)?.memory64 {
+                        return unsupported("a 64-bit memory");
+                    }
+                    s.memories += 1;
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                s.has_globals = true;
+                s.globals += reader.count();
+            }
+            Payload::ExportSection(reader) => {
+                s.has_exports = true;
+                for e in reader {
+                    let name = e.map_err(rewrite)?.name;
+                    if name == FUEL_EXPORT || name == INTERRUPT_EXPORT {
+                        return unsupported("it exports a name the runtime reserves");
+                    }
+                }
+            }
+            Payload::StartSection { .. } => {
+                return unsupported("a start function (a job starts at `_start`)")
+            }
+            _ => {}
+        }
+    }
+    if s.memories > 1 {
+        return unsupported("more than one memory");
+    }
+    Ok(s)
+}
+
+/// `wasm` rewritten to meter its fuel and check for interruption itself (see the module's
+/// documentation), to be compiled without wasmtime's fuel and epoch checks.
+pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, Refused> {
+    let features = WasmFeatures::default()
+        - WasmFeatures::THREADS
+        - WasmFeatures::SHARED_EVERYTHING_THREADS
+        - WasmFeatures::EXCEPTIONS
+        - WasmFeatures::LEGACY_EXCEPTIONS
+        - WasmFeatures::STACK_SWITCHING
+        - WasmFeatures::MEMORY64;
+    Validator::new_with_features(features)
+        .validate_all(wasm)
+        .map_err(|e| Refused::Unsupported(format!("not valid for the runtime: {e}")))?;
+    let shape = shape(wasm)?;
+    let mut pass = Pass {
+        fuel: shape.globals,
+        interrupt: shape.memories,
+        params: shape.params.clone().into_iter(),
+        shape,
+        added: [false; 3],
+    };
+    let mut module = wasm_encoder::Module::new();
+    pass.parse_core_module(&mut module, Parser::new(0), wasm)
+        .map_err(|e| Refused::Rewrite(format!("{e:?}")))?;
+    Ok(module.finish())
+}
+
+struct Pass {
+    /// The index of the fuel global and of the interrupt memory.
+    fuel: u32,
+    interrupt: u32,
+    params: std::vec::IntoIter<u32>,
+    shape: Shape,
+    /// Whether the memory, global and export sections got their new entry.
+    added: [bool; 3],
+}
+
+/// The place of a section in a module (the binary format's order, which is not the ids').
+fn place(id: SectionId) -> u8 {
+    use SectionId::*;
+    match id {
+        Custom => 0,
+        Type => 1,
+        Import => 2,
+        Function => 3,
+        Table => 4,
+        Memory => 5,
+        Tag => 6,
+        Global => 7,
+        Export => 8,
+        Start => 9,
+        Element => 10,
+        DataCount => 11,
+        Code => 12,
+        Data => 13,
+    }
+}
+
+impl Pass {
+    fn memory_section(&mut self, memories: &mut MemorySection) {
+        memories.memory(MemoryType {
+            minimum: 1,
+            maximum: Some(1),
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        self.added[0] = true;
+    }
+
+    fn global_section(&mut self, globals: &mut GlobalSection) {
+        let ty = GlobalType {
+            val_type: ValType::I64,
+            mutable: true,
+            shared: false,
+        };
+        globals.global(ty, &ConstExpr::i64_const(0));
+        self.added[1] = true;
+    }
+
+    fn export_section(&mut self, exports: &mut ExportSection) {
+        exports.export(FUEL_EXPORT, ExportKind::Global, self.fuel);
+        exports.export(INTERRUPT_EXPORT, ExportKind::Memory, self.interrupt);
+        self.added[2] = true;
+    }
+}
+
+impl Reencode for Pass {
+    type Error = String;
+
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> Result<(), Error<String>> {
+        wasm_encoder::reencode::utils::parse_memory_section(self, memories, section)?;
+        self.memory_section(memories);
+        Ok(())
+    }
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<(), Error<String>> {
+        wasm_encoder::reencode::utils::parse_global_section(self, globals, section)?;
+        self.global_section(globals);
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), Error<String>> {
+        wasm_encoder::reencode::utils::parse_export_section(self, exports, section)?;
+        self.export_section(exports);
+        Ok(())
+    }
+
+    /// Adds the sections the module lacks, each in its place.
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        _after: Option<SectionId>,
+        before: Option<SectionId>,
+    ) -> Result<(), Error<String>> {
+        let before = before.map_or(u8::MAX, place);
+        if !self.shape.has_memories && !self.added[0] && before > place(SectionId::Memory) {
+            let mut s = MemorySection::new();
+            self.memory_section(&mut s);
+            module.section(&s);
+        }
+        if !self.shape.has_globals && !self.added[1] && before > place(SectionId::Global) {
+            let mut s = GlobalSection::new();
+            self.global_section(&mut s);
+            module.section(&s);
+        }
+        if !self.shape.has_exports && !self.added[2] && before > place(SectionId::Export) {
+            let mut s = ExportSection::new();
+            self.export_section(&mut s);
+            module.section(&s);
+        }
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut CodeSection,
+        func: FunctionBody<'_>,
+    ) -> Result<(), Error<String>> {
+        let params = self
+            .params
+            .next()
+            .ok_or_else(|| Error::UserError("more function bodies than functions".into()))?;
+        let mut locals = Vec::new();
+        let mut declared = 0u32;
+        for pair in func.get_locals_reader()? {
+            let (count, ty) = pair?;
+            declared += count;
+            locals.push((count, self.val_type(ty)?));
+        }
+        // the fuel left, and a bulk instruction's length
+        let fuel_local = params + declared;
+        let len_local = fuel_local + 1;
+        locals.push((1, ValType::I64));
+        locals.push((1, ValType::I32));
+
+        let mut reader = func.get_operators_reader()?;
+        let mut ops = Vec::new();
+        while !reader.eof() {
+            ops.push(reader.read()?);
+        }
+        let m = Meter {
+            global: self.fuel,
+            local: fuel_local,
+            interrupt: self.interrupt,
+        };
+        let mut f = Function::new(locals);
+        f.instruction(&Instruction::GlobalGet(m.global))
+            .instruction(&Instruction::LocalSet(m.local));
+        m.charge(&mut f, run_length(&ops));
+        // a function that calls nothing and has no loop ends within its length
+        if ops.iter().any(calls) {
+            m.checks(&mut f);
+        }
+        let last = ops.len().saturating_sub(1);
+        for (i, op) in ops.iter().enumerate() {
+            use Operator::*;
+            match op {
+                Call { .. } | CallIndirect { .. } | CallRef { .. } => {
+                    m.flush(&mut f);
+                    f.instruction(&self.instruction(op.clone())?);
+                    f.instruction(&Instruction::GlobalGet(m.global))
+                        .instruction(&Instruction::LocalSet(m.local));
+                }
+                ReturnCall { .. } | ReturnCallIndirect { .. } | ReturnCallRef { .. } | Return => {
+                    m.flush(&mut f);
+                    f.instruction(&self.instruction(op.clone())?);
+                }
+                End if i == last => {
+                    m.flush(&mut f);
+                    f.instruction(&self.instruction(op.clone())?);
+                }
+                MemoryFill { .. } | MemoryCopy { .. } | MemoryInit { .. } => {
+                    m.charge_len(&mut f, len_local, BYTES_PER_FUEL.trailing_zeros(), 0);
+                    f.instruction(&self.instruction(op.clone())?);
+                }
+                MemoryGrow { .. } => {
+                    m.charge_len(&mut f, len_local, 0, FUEL_PER_PAGE.trailing_zeros());
+                    f.instruction(&self.instruction(op.clone())?);
+                }
+                _ => {
+                    f.instruction(&self.instruction(op.clone())?);
+                }
+            }
+            if i < last && ends_run(op) {
+                m.charge(&mut f, run_length(&ops[i + 1..]));
+                if matches!(op, Loop { .. }) {
+                    m.checks(&mut f);
+                }
+            }
+        }
+        code.function(&f);
+        Ok(())
+    }
+}
+
+/// Whether `op` calls a function.
+fn calls(op: &Operator) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        Call { .. }
+            | CallIndirect { .. }
+            | CallRef { .. }
+            | ReturnCall { .. }
+            | ReturnCallIndirect { .. }
+            | ReturnCallRef { .. }
+    )
+}
+
+/// Whether a run of straight-line code ends after `op`: the next instruction can be reached
+/// from elsewhere, or `op` may leave the run.
+fn ends_run(op: &Operator) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        Block { .. }
+            | Loop { .. }
+            | If { .. }
+            | Else
+            | End
+            | Br { .. }
+            | BrIf { .. }
+            | BrTable { .. }
+            | BrOnNull { .. }
+            | BrOnNonNull { .. }
+            | BrOnCast { .. }
+            | BrOnCastFail { .. }
+            | Return
+            | Unreachable
+    )
+}
+
+/// The fuel of the run of instructions that starts `ops`: one per instruction up to and
+/// including the one that ends it.
+fn run_length(ops: &[Operator]) -> u32 {
+    ops.iter().position(ends_run).map_or(ops.len(), |i| i + 1) as u32
+}
+
+struct Meter {
+    global: u32,
+    local: u32,
+    interrupt: u32,
+}
+
+impl Meter {
+    /// The local's fuel into the global.
+    fn flush(&self, f: &mut Function) {
+        f.instruction(&Instruction::LocalGet(self.local))
+            .instruction(&Instruction::GlobalSet(self.global));
+    }
+
+    /// Traps, with the (negative) fuel left in the global, when the local's is below zero.
+    fn trap_if_empty(&self, f: &mut Function) {
+        f.instruction(&Instruction::I64Const(0))
+            .instruction(&Instruction::I64LtS)
+            .instruction(&Instruction::If(BlockType::Empty));
+        self.flush(f);
+        f.instruction(&Instruction::Unreachable)
+            .instruction(&Instruction::End);
+    }
+
+    /// Takes `units` of fuel.
+    fn charge(&self, f: &mut Function, units: u32) {
+        f.instruction(&Instruction::LocalGet(self.local))
+            .instruction(&Instruction::I64Const(units.into()))
+            .instruction(&Instruction::I64Sub)
+            .instruction(&Instruction::LocalSet(self.local));
+    }
+
+    /// Traps when the fuel left is below zero or the run is interrupted.
+    fn checks(&self, f: &mut Function) {
+        f.instruction(&Instruction::LocalGet(self.local));
+        self.trap_if_empty(f);
+        self.interrupt_check(f);
+    }
+
+    /// Takes `(len >> shr) << shl` fuel, `len` being the `i32` on top of the stack (left there),
+    /// and traps if that is more than is left.
+    fn charge_len(&self, f: &mut Function, len_local: u32, shr: u32, shl: u32) {
+        f.instruction(&Instruction::LocalTee(len_local))
+            .instruction(&Instruction::LocalGet(self.local))
+            .instruction(&Instruction::LocalGet(len_local))
+            .instruction(&Instruction::I64ExtendI32U)
+            .instruction(&Instruction::I64Const(shr.into()))
+            .instruction(&Instruction::I64ShrU)
+            .instruction(&Instruction::I64Const(shl.into()))
+            .instruction(&Instruction::I64Shl)
+            .instruction(&Instruction::I64Sub)
+            .instruction(&Instruction::LocalTee(self.local));
+        // before the instruction does the work it is charged for
+        self.trap_if_empty(f);
+    }
+
+    /// Traps when the interrupt word is not zero.
+    fn interrupt_check(&self, f: &mut Function) {
+        f.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I32Load(MemArg {
+                offset: 0,
+                align: 2,
+                target: MemArgTarget::Memory(self.interrupt),
+                ordering: None,
+            }))
+            .instruction(&Instruction::If(BlockType::Empty))
+            .instruction(&Instruction::Unreachable)
+            .instruction(&Instruction::End);
+    }
+}

@@ -1,0 +1,279 @@
+//! Runtime `wasi-p1v3`: the module meters its own fuel and checks for the timeout
+//! (`compute_sandbox::meter`). Every way out of a run ends it: loops, recursion without loops,
+//! host calls and bulk memory instructions run out of fuel or hit the wall clock; the counts are
+//! deterministic and pinned for the sample jobs; modules the pass cannot meter are refused.
+
+use compute_sandbox::meter::{instrument, Refused, BYTES_PER_FUEL, FUEL_PER_PAGE};
+use compute_sandbox::samples::SAMPLES;
+use compute_sandbox::{Executor, Limits, Options, Refusal, Status, RUNTIME_V2, RUNTIME_V3};
+use std::time::{Duration, Instant};
+
+const LIMITS: Limits = Limits {
+    max_fuel: 50_000_000,
+    max_memory: 64 << 20,
+    max_output: 1 << 16,
+    timeout: Duration::from_secs(30),
+};
+
+fn v3() -> Executor {
+    Executor::with(Options::for_runtime(RUNTIME_V3).unwrap(), None).unwrap()
+}
+
+fn module(body: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  {body})"#
+    ))
+    .unwrap()
+}
+
+/// Runs `wasm` under wasi-p1v3 on a thread of its own, failing the test (instead of hanging it)
+/// if the run does not end within a minute.
+fn run(wasm: &[u8], limits: Limits) -> Result<compute_sandbox::Execution, Refusal> {
+    let wasm = wasm.to_vec();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ex = v3();
+        let r = ex
+            .compile(&wasm)
+            .and_then(|m| ex.run(&m, b"", &[], &[0; 32], limits));
+        let _ = tx.send(r);
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the run ended")
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel_at_exactly_its_limit() {
+    let wasm = module(r#"(func (export "_start") (loop (br 0)))"#);
+    let r = run(&wasm, LIMITS).unwrap();
+    assert_eq!(r.status, Status::OutOfFuel);
+    assert_eq!(r.fuel_used, LIMITS.max_fuel);
+    assert_eq!(r, run(&wasm, LIMITS).unwrap());
+}
+
+#[test]
+fn every_kind_of_endless_run_hits_the_wall_clock() {
+    let endless = [
+        // a loop
+        r#"(func (export "_start") (loop (br 0)))"#,
+        // recursion without a loop: a call tree of depth 60
+        r#"(func $f (param i32)
+             (if (local.get 0) (then
+               (call $f (i32.sub (local.get 0) (i32.const 1)))
+               (call $f (i32.sub (local.get 0) (i32.const 1))))))
+           (func (export "_start") (call $f (i32.const 60)))"#,
+        // host calls in a loop (an empty write each)
+        r#"(func (export "_start") (loop (drop (call $write (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 8))) (br 0)))"#,
+    ];
+    let l = Limits {
+        max_fuel: u64::MAX,
+        timeout: Duration::from_millis(300),
+        ..LIMITS
+    };
+    for body in endless {
+        let t = Instant::now();
+        assert_eq!(
+            run(&module(body), l),
+            Err(Refusal::Timeout(l.timeout)),
+            "{body}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{body}: {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+#[test]
+fn recursion_without_loops_runs_out_of_fuel() {
+    let wasm = module(
+        r#"(func $f (param i32)
+             (if (local.get 0) (then
+               (call $f (i32.sub (local.get 0) (i32.const 1)))
+               (call $f (i32.sub (local.get 0) (i32.const 1))))))
+           (func (export "_start") (call $f (i32.const 60)))"#,
+    );
+    let r = run(&wasm, LIMITS).unwrap();
+    assert_eq!(r.status, Status::OutOfFuel);
+    assert_eq!(r.fuel_used, LIMITS.max_fuel);
+}
+
+/// Fuel of `_start` calling `op` once (`memory.fill`, `memory.copy` of `len` bytes, or
+/// `memory.grow` of `len` pages).
+fn fuel_of(op: &str, len: u32) -> u64 {
+    let body = match op {
+        "fill" => format!("(memory.fill (i32.const 0) (i32.const 7) (i32.const {len}))"),
+        "copy" => format!("(memory.copy (i32.const 0) (i32.const 1) (i32.const {len}))"),
+        "grow" => format!("(drop (memory.grow (i32.const {len})))"),
+        _ => unreachable!(),
+    };
+    let r = run(
+        &module(&format!(r#"(func (export "_start") {body})"#)),
+        LIMITS,
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::Exited(0), "{op} {len}");
+    r.fuel_used
+}
+
+#[test]
+fn bulk_memory_instructions_pay_for_their_bytes_and_pages() {
+    let per = u64::from(BYTES_PER_FUEL);
+    for op in ["fill", "copy"] {
+        assert_eq!(fuel_of(op, 60_000) - fuel_of(op, 0), 60_000 / per, "{op}");
+    }
+    assert_eq!(
+        fuel_of("grow", 100) - fuel_of("grow", 0),
+        100 * u64::from(FUEL_PER_PAGE)
+    );
+
+    // a loop of 64 KiB fills runs out of fuel after max_fuel / 4096 of them, not max_fuel / 6
+    let wasm = module(
+        r#"(func (export "_start") (loop (memory.fill (i32.const 0) (i32.const 1) (i32.const 65536)) (br 0)))"#,
+    );
+    let l = Limits {
+        max_fuel: 4_100_000,
+        ..LIMITS
+    };
+    let t = Instant::now();
+    let r = run(&wasm, l).unwrap();
+    assert_eq!(r.status, Status::OutOfFuel);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_run_that_overdraws_its_fuel_runs_out_however_it_ends() {
+    let tight = Limits {
+        max_fuel: 40,
+        ..LIMITS
+    };
+    // straight-line code ends without a check, but its count went below zero
+    let nops = "nop ".repeat(60);
+    let r = run(
+        &module(&format!(r#"(func (export "_start") {nops})"#)),
+        tight,
+    )
+    .unwrap();
+    assert_eq!((r.status, r.fuel_used), (Status::OutOfFuel, 40));
+    // a bulk instruction that would overdraw traps before it writes anything
+    let fill = module(
+        r#"(func (export "_start")
+             (memory.fill (i32.const 0) (i32.const 1) (i32.const 60000))
+             (i32.store (i32.const 60000) (i32.const 8))
+             (i32.store (i32.const 60004) (i32.const 2))
+             (drop (call $write (i32.const 1) (i32.const 60000) (i32.const 1) (i32.const 60008))))"#,
+    );
+    let r = run(&fill, tight).unwrap();
+    assert_eq!((r.status, r.output.len()), (Status::OutOfFuel, 0));
+    let r = run(&fill, LIMITS).unwrap();
+    assert_eq!((r.status, r.output), (Status::Exited(0), vec![1, 1]));
+}
+
+#[test]
+fn a_trapping_run_reports_the_same_fuel_every_time() {
+    // the fuel of a trap is what the module had written back at its last call
+    let wasm = module(
+        r#"(func $g (result i32) (i32.const 5))
+           (func (export "_start") (local i32)
+             (loop (local.set 0 (i32.add (local.get 0) (call $g)))
+                   (br_if 0 (i32.lt_u (local.get 0) (i32.const 5000))))
+             (drop (i32.load (i32.const 1000000))))"#,
+    );
+    let a = run(&wasm, LIMITS).unwrap();
+    assert_eq!(a.status, Status::Trapped);
+    assert!(a.fuel_used > 1000, "{}", a.fuel_used);
+    assert_eq!(a, run(&wasm, LIMITS).unwrap());
+}
+
+#[test]
+fn modules_the_pass_cannot_meter_are_refused() {
+    let refused = [
+        (
+            "a start function",
+            r#"(module (func $s) (start $s) (func (export "_start")))"#,
+        ),
+        (
+            "a 64-bit memory",
+            r#"(module (memory i64 1) (func (export "_start")))"#,
+        ),
+        (
+            "two memories",
+            r#"(module (memory 1) (memory 1) (func (export "_start")))"#,
+        ),
+        (
+            "a reserved export",
+            r#"(module (global (export "cmkt:fuel") i32 (i32.const 0)) (func (export "_start")))"#,
+        ),
+        (
+            "a shared memory",
+            r#"(module (memory 1 1 shared) (func (export "_start")))"#,
+        ),
+    ];
+    let ex = v3();
+    for (what, wat) in refused {
+        let wasm = wat::parse_str(wat).unwrap();
+        assert!(
+            matches!(instrument(&wasm), Err(Refused::Unsupported(_))),
+            "{what}"
+        );
+        match ex.compile(&wasm) {
+            Err(Refusal::InvalidModule(m)) => assert!(m.contains("wasi-p1v3"), "{what}: {m}"),
+            other => panic!("{what}: {:?}", other.err()),
+        }
+    }
+    // a module of none of those is metered and runs
+    let fine = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
+    assert!(instrument(&fine).is_ok());
+    assert_eq!(run(&fine, LIMITS).unwrap().status, Status::Exited(0));
+}
+
+/// Room for a sample job's workload.
+const SAMPLE_LIMITS: Limits = Limits {
+    max_fuel: 20_000_000_000,
+    max_memory: 256 << 20,
+    max_output: 16 << 20,
+    timeout: Duration::from_secs(120),
+};
+
+/// Fuel of each sample at `workload(200)` under `wasi-p1v3`.
+const PINNED_FUEL: [(&str, u64); 5] = [
+    ("hash-chain", 50_756_118),
+    ("monte-carlo", 7_508_007),
+    ("word-freq", 12_702_781),
+    ("mandelbrot", 31_824_230),
+    ("digits", 62_053_382),
+];
+
+/// The pass defines runtime `wasi-p1v3`'s fuel counts, which are part of every result root: a
+/// change to it that changes them needs a new runtime id, not an edit of these numbers. The
+/// outputs are those of `wasi-p1v2`, byte for byte.
+#[test]
+fn the_samples_give_wasi_p1v2_outputs_and_pinned_fuel() {
+    let (v2, v3) = (
+        Executor::with(Options::for_runtime(RUNTIME_V2).unwrap(), None).unwrap(),
+        v3(),
+    );
+    let fuel: Vec<(&str, u64)> = SAMPLES
+        .iter()
+        .map(|sample| {
+            let (input, args) = sample.workload(200);
+            let [a, b] = [&v2, &v3].map(|ex| {
+                let m = ex.compile(sample.wasm).unwrap();
+                ex.run(&m, &input, &args, &[1; 32], SAMPLE_LIMITS).unwrap()
+            });
+            assert_eq!(a.status, Status::Exited(0), "{}", sample.name);
+            assert_eq!(
+                (a.status, &a.output),
+                (b.status, &b.output),
+                "{}",
+                sample.name
+            );
+            (sample.name, b.fuel_used)
+        })
+        .collect();
+    assert_eq!(fuel, PINNED_FUEL);
+}
