@@ -9,7 +9,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use wasmtime::ResourceLimiter;
+use wasmtime::{Caller, Global, Linker, Memory, ResourceLimiter, Trap, Val};
 use wasmtime_wasi::{
     cli::{IsTerminal, StdoutStream},
     p1::WasiP1Ctx,
@@ -187,6 +187,9 @@ pub(crate) struct RunState {
     /// Time spent in host (WASI) calls, when measured: since when, and in all.
     pub(crate) host_since: Option<Instant>,
     pub(crate) host_time: Duration,
+    /// Under `wasi-p1v3`: the module's fuel global and its memory, for the runtime's functions.
+    pub(crate) fuel: Option<Global>,
+    pub(crate) memory: Option<Memory>,
 }
 
 /// The random bytes a job sees: sha256 counter-mode stream over the seed (the job address).
@@ -202,4 +205,60 @@ pub(crate) fn random_stream(seed: &[u8; 32]) -> Vec<u8> {
         counter += 1;
     }
     out
+}
+
+/// Fuel of a `cmkt.sha256` call (runtime `wasi-p1v3`), on top of its blocks'.
+pub const SHA256_FUEL_PER_CALL: u64 = 256;
+/// Fuel of each 64-byte block `cmkt.sha256` hashes, the padding's included (about what the
+/// host's time per block is worth in wasm instructions where the CPU has SHA instructions).
+pub const SHA256_FUEL_PER_BLOCK: u64 = 512;
+
+/// The functions runtime `wasi-p1v3` offers besides WASI, in module `cmkt`:
+/// - `sha256(data: i32, len: i32, out: i32)`: writes the sha256 of the `len` bytes at `data`
+///   to the 32 bytes at `out`, both in the module's `memory`; it takes its fuel first
+///   ([`SHA256_FUEL_PER_CALL`] and [`SHA256_FUEL_PER_BLOCK`]), and traps when either range is
+///   out of bounds.
+pub(crate) fn add_functions(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    linker.func_wrap("cmkt", "sha256", sha256)?;
+    Ok(())
+}
+
+fn sha256(mut caller: Caller<'_, RunState>, data: u32, len: u32, out: u32) -> wasmtime::Result<()> {
+    let blocks = (u64::from(len) + 9).div_ceil(64);
+    charge(
+        &mut caller,
+        SHA256_FUEL_PER_CALL + blocks * SHA256_FUEL_PER_BLOCK,
+    )?;
+    let memory = caller.data().memory.ok_or(Trap::MemoryOutOfBounds)?;
+    let range = |at: u32, len: u32| {
+        let at = at as usize;
+        at..at.saturating_add(len as usize)
+    };
+    let digest = Sha256::digest(
+        memory
+            .data(&caller)
+            .get(range(data, len))
+            .ok_or(Trap::MemoryOutOfBounds)?,
+    );
+    memory
+        .data_mut(&mut caller)
+        .get_mut(range(out, 32))
+        .ok_or(Trap::MemoryOutOfBounds)?
+        .copy_from_slice(&digest);
+    Ok(())
+}
+
+/// Takes `units` from the fuel the module keeps ([`crate::meter::FUEL_EXPORT`]); traps when
+/// that overdraws it (the run is then out of fuel). A module without one is not metered.
+fn charge(caller: &mut Caller<'_, RunState>, units: u64) -> wasmtime::Result<()> {
+    let Some(fuel) = caller.data().fuel else {
+        return Ok(());
+    };
+    let left = fuel.get(&mut *caller).i64().unwrap_or(0);
+    let left = left.saturating_sub(i64::try_from(units).unwrap_or(i64::MAX));
+    fuel.set(&mut *caller, Val::I64(left))?;
+    if left < 0 {
+        return Err(Trap::OutOfFuel.into());
+    }
+    Ok(())
 }

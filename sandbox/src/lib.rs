@@ -36,6 +36,7 @@ pub mod samples;
 mod watchdog;
 
 use host::{random_stream, CappedOutput, FixedMonotonicClock, FixedWallClock, Limiter, RunState};
+pub use host::{SHA256_FUEL_PER_BLOCK, SHA256_FUEL_PER_CALL};
 pub use runtime::{Options, RUNTIME, RUNTIMES, RUNTIME_V2, RUNTIME_V3};
 
 use sha2::{Digest, Sha256};
@@ -261,9 +262,7 @@ impl Executor {
             module
         };
         let module = Module::new(engine, module).map_err(invalid)?;
-        let mut linker: Linker<RunState> = Linker::new(engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
-            .map_err(|e| Refusal::Internal(format!("{e:#}")))?;
+        let linker = self.linker(engine)?;
         linker.instantiate_pre(&module).map_err(invalid)?;
         match module.get_export("_start") {
             Some(wasmtime::ExternType::Func(f))
@@ -275,6 +274,19 @@ impl Executor {
                 "no `_start` function of type () -> () exported".into(),
             )),
         }
+    }
+
+    /// What a module of this executor's runtime may import: WASI preview 1, and under
+    /// `wasi-p1v3` the runtime's own functions ([`host::add_functions`]).
+    fn linker(&self, engine: &Engine) -> Result<Linker<RunState>, Refusal> {
+        let internal = |e: wasmtime::Error| Refusal::Internal(format!("{e:#}"));
+        let mut linker: Linker<RunState> = Linker::new(engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
+            .map_err(internal)?;
+        if self.options.inline_meter {
+            host::add_functions(&mut linker).map_err(internal)?;
+        }
+        Ok(linker)
     }
 
     /// Runs `module` on `input` with `args`, random bytes seeded by `seed` (the job address).
@@ -345,6 +357,8 @@ impl Executor {
             limiter,
             host_since: None,
             host_time: Duration::ZERO,
+            fuel: None,
+            memory: None,
         };
         let mut store = Store::new(module.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -369,23 +383,25 @@ impl Executor {
         let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
 
-        let mut linker: Linker<RunState> = Linker::new(module.engine());
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut RunState| &mut s.wasi)
-            .map_err(internal)?;
+        let linker = self.linker(module.engine())?;
 
         let inline = self.options.fuel && self.options.inline_meter;
+        let max_fuel = i64::try_from(limits.max_fuel).unwrap_or(i64::MAX);
         let mut meter = None;
         let mut watch = None;
+        let mut foreign = false;
         let outcome = linker.instantiate(&mut store, module).and_then(|instance| {
             if inline {
-                let fuel = instance
-                    .get_global(&mut store, meter::FUEL_EXPORT)
-                    .ok_or_else(|| wasmtime::format_err!("no fuel global"))?;
-                let max = i64::try_from(limits.max_fuel).unwrap_or(i64::MAX);
-                fuel.set(&mut store, wasmtime::Val::I64(max))?;
-                let flag = instance
-                    .get_memory(&mut store, meter::INTERRUPT_EXPORT)
-                    .ok_or_else(|| wasmtime::format_err!("no interrupt memory"))?;
+                let fuel = instance.get_global(&mut store, meter::FUEL_EXPORT);
+                let flag = instance.get_memory(&mut store, meter::INTERRUPT_EXPORT);
+                let (Some(fuel), Some(flag)) = (fuel, flag) else {
+                    foreign = true;
+                    return Ok(());
+                };
+                fuel.set(&mut store, wasmtime::Val::I64(max_fuel))?;
+                let memory = instance.get_memory(&mut store, "memory");
+                let state = store.data_mut();
+                (state.fuel, state.memory) = (Some(fuel), memory);
                 let ptr = flag.data_ptr(&store) as usize;
                 // SAFETY: a one-page memory that cannot grow, owned by `store`, which
                 // outlives `watch`
@@ -397,10 +413,15 @@ impl Executor {
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())
         });
-        let interrupted = watch.take().map(watchdog::Watch::finish);
+        if foreign {
+            return Err(Refusal::Internal(
+                "the module was not compiled by this executor (it does not meter itself)".into(),
+            ));
+        }
+        let interrupted = watch.take().is_some_and(watchdog::Watch::finish);
         let left = meter.map(|g| g.get(&mut store).i64().unwrap_or(0));
         let fuel_used = if let Some(left) = left {
-            limits.max_fuel.saturating_sub(left.max(0) as u64)
+            max_fuel.saturating_sub(left.max(0)).unsigned_abs()
         } else if self.options.fuel && !inline {
             limits
                 .max_fuel
@@ -417,23 +438,25 @@ impl Executor {
 
         let status = match outcome {
             // a module that meters itself and overdrew its fuel ran out of it, however it
-            // ended (it notices at its next check, or not at all if it ends first)
+            // ended (it notices at its next check, or not at all if it ends first); it never
+            // goes back up, and an interrupt only fires at a check it passed
             _ if left.is_some_and(|l| l < 0) => Status::OutOfFuel,
             Ok(()) => Status::Exited(0),
             Err(e) => {
+                let trap = e.downcast_ref::<Trap>();
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     Status::Exited(exit.0 as i64)
+                } else if interrupted || trap == Some(&Trap::Interrupt) {
+                    // before the caps: whatever else the run hit, when it stopped depended
+                    // on the clock
+                    return Err(Refusal::Timeout(limits.timeout));
                 } else if overflow {
                     Status::OutputLimit
                 } else if memory_hit {
                     Status::OutOfMemory
                 } else {
-                    match e.downcast_ref::<Trap>() {
-                        _ if interrupted == Some(true) => {
-                            return Err(Refusal::Timeout(limits.timeout))
-                        }
+                    match trap {
                         Some(Trap::OutOfFuel) => Status::OutOfFuel,
-                        Some(Trap::Interrupt) => return Err(Refusal::Timeout(limits.timeout)),
                         Some(_) => Status::Trapped,
                         // link errors (unknown imports) and a missing `_start` are refusals
                         None if is_link_error(&e) => {

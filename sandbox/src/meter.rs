@@ -10,11 +10,11 @@
 //!
 //! - a mutable `i64` global (exported as [`FUEL_EXPORT`]) holds the fuel left; every function
 //!   keeps it in a local, reads it on entry and after every call, and writes it back before
-//!   every call and return;
+//!   every call and every way out (`return`, its last `end`, a branch to its own label);
 //! - every straight-line run of instructions (it starts after a block boundary or a branch)
 //!   first takes its own length in fuel (one unit per instruction); bulk memory instructions
-//!   also take one unit per [`BYTES_PER_FUEL`] bytes before they run, and `memory.grow`
-//!   [`FUEL_PER_PAGE`] per page;
+//!   also take one unit per [`BYTES_PER_FUEL`] bytes before they run, `memory.grow`
+//!   [`FUEL_PER_PAGE`] per page, and bulk table instructions one per element;
 //! - every loop header, and the entry of every function that calls anything, checks the fuel
 //!   and traps, with the negative count in the global, when it is below zero (a function
 //!   without loops or calls ends within its length, so it needs no check); so does every bulk
@@ -346,8 +346,18 @@ impl Reencode for Pass {
             m.checks(&mut f);
         }
         let last = ops.len().saturating_sub(1);
+        // blocks open around the instruction: a branch of this depth leaves the function
+        let mut depth = 0u32;
         for (i, op) in ops.iter().enumerate() {
             use Operator::*;
+            if leaves_function(op, depth) {
+                m.flush(&mut f);
+            }
+            match op {
+                Block { .. } | Loop { .. } | If { .. } => depth += 1,
+                End => depth = depth.saturating_sub(1),
+                _ => {}
+            }
             match op {
                 Call { .. } | CallIndirect { .. } | CallRef { .. } => {
                     m.flush(&mut f);
@@ -371,6 +381,10 @@ impl Reencode for Pass {
                     m.charge_len(&mut f, len_local, 0, FUEL_PER_PAGE.trailing_zeros());
                     f.instruction(&self.instruction(op.clone())?);
                 }
+                TableFill { .. } | TableCopy { .. } | TableInit { .. } | TableGrow { .. } => {
+                    m.charge_len(&mut f, len_local, 0, 0);
+                    f.instruction(&self.instruction(op.clone())?);
+                }
                 _ => {
                     f.instruction(&self.instruction(op.clone())?);
                 }
@@ -384,6 +398,24 @@ impl Reencode for Pass {
         }
         code.function(&f);
         Ok(())
+    }
+}
+
+/// Whether `op`, inside `depth` blocks, may branch to the function's own label, that is,
+/// return.
+fn leaves_function(op: &Operator, depth: u32) -> bool {
+    use Operator::*;
+    match op {
+        Br { relative_depth }
+        | BrIf { relative_depth }
+        | BrOnNull { relative_depth }
+        | BrOnNonNull { relative_depth }
+        | BrOnCast { relative_depth, .. }
+        | BrOnCastFail { relative_depth, .. } => *relative_depth == depth,
+        BrTable { targets } => {
+            targets.default() == depth || targets.targets().any(|t| t.is_ok_and(|t| t == depth))
+        }
+        _ => false,
     }
 }
 

@@ -65,5 +65,13 @@ pub const SAMPLES: [Sample; 5] = [
     },
 ];
 
+/// `hash-chain` asking the runtime for each sha256 (`cmkt.sha256`, runtime `wasi-p1v3` only):
+/// the same workload and output as [`SAMPLES`]' hash-chain, measured against its native binary.
+pub const HASH_CHAIN_HOST: Sample = Sample {
+    name: "hash-chain-host",
+    wasm: include_bytes!("../../examples/jobs/wasm/hash-chain-host.wasm"),
+    workload: SAMPLES[0].workload,
+};
+
 /// The `digits` sample's held-out test images (records of a label and 64 pixels).
 const DIGITS_TEST_IMAGES: &[u8] = include_bytes!("../../examples/jobs/digits/test-images.bin");

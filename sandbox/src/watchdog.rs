@@ -19,7 +19,7 @@ pub(crate) struct Watchdog {
 
 struct Run {
     id: u64,
-    deadline: Instant,
+    deadline: Option<Instant>,
     /// The address of the run's interrupt word.
     word: usize,
     fired: bool,
@@ -40,7 +40,8 @@ impl Watchdog {
     #[allow(unsafe_code)]
     pub(crate) unsafe fn watch(self: &Arc<Self>, word: usize, timeout: Duration) -> Watch {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let deadline = Instant::now() + timeout;
+        // a timeout too long to add up is none
+        let deadline = Instant::now().checked_add(timeout);
         self.lock().push(Run {
             id,
             deadline,
@@ -57,7 +58,11 @@ impl Watchdog {
     #[allow(unsafe_code)]
     pub(crate) fn tick(&self) {
         let now = Instant::now();
-        for run in self.lock().iter_mut().filter(|r| r.deadline <= now) {
+        for run in self
+            .lock()
+            .iter_mut()
+            .filter(|r| r.deadline.is_some_and(|d| d <= now))
+        {
             // SAFETY: the run is still watched, so its word is valid (see `watch`); wasm reads
             // it with plain loads while this thread writes it, as wasmtime's epoch counter is
             // read by compiled code while the host bumps it.

@@ -4,8 +4,12 @@
 //! deterministic and pinned for the sample jobs; modules the pass cannot meter are refused.
 
 use compute_sandbox::meter::{instrument, Refused, BYTES_PER_FUEL, FUEL_PER_PAGE};
-use compute_sandbox::samples::SAMPLES;
-use compute_sandbox::{Executor, Limits, Options, Refusal, Status, RUNTIME_V2, RUNTIME_V3};
+use compute_sandbox::samples::{HASH_CHAIN_HOST, SAMPLES};
+use compute_sandbox::{
+    Executor, Limits, Options, Refusal, Status, RUNTIME, RUNTIME_V2, RUNTIME_V3,
+    SHA256_FUEL_PER_BLOCK, SHA256_FUEL_PER_CALL,
+};
+use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 const LIMITS: Limits = Limits {
@@ -20,9 +24,15 @@ fn v3() -> Executor {
 }
 
 fn module(body: &str) -> Vec<u8> {
+    module_importing("", body)
+}
+
+/// [`module`] with more imports.
+fn module_importing(imports: &str, body: &str) -> Vec<u8> {
     wat::parse_str(format!(
         r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  {imports}
   (memory (export "memory") 1)
   {body})"#
     ))
@@ -174,6 +184,63 @@ fn a_run_that_overdraws_its_fuel_runs_out_however_it_ends() {
 }
 
 #[test]
+fn leaving_a_function_by_a_branch_to_its_label_is_billed_like_a_return() {
+    // $burn loops 1000 times, then leaves by `br 0`, `br_if 0`, `br_table` or `return`: the
+    // caller must see the fuel it burnt whichever way it left
+    let fuel = |exit: &str| {
+        let wasm = module(&format!(
+            r#"(func $burn (local i32)
+                 (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                       (br_if 0 (i32.lt_u (local.get 0) (i32.const 1000))))
+                 {exit})
+               (func (export "_start") (call $burn) (call $burn) (call $burn))"#
+        ));
+        let r = run(&wasm, LIMITS).unwrap();
+        assert_eq!(r.status, Status::Exited(0), "{exit}");
+        r.fuel_used
+    };
+    let returned = fuel("(return)");
+    assert!(returned > 3 * 1000 * 8, "{returned}");
+    for exit in [
+        "(br 0)",
+        "(br_if 0 (i32.const 1))",
+        "(br_table 0 0 (i32.const 0))",
+    ] {
+        // the same instructions give or take one
+        assert!(
+            fuel(exit).abs_diff(returned) <= 3 * 2,
+            "{exit}: {} vs {returned}",
+            fuel(exit)
+        );
+    }
+    // and a loop of such calls runs out of fuel
+    let wasm = module(
+        r#"(func $burn (local i32)
+             (loop (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                   (br_if 0 (i32.lt_u (local.get 0) (i32.const 1000))))
+             (br 0))
+           (func (export "_start") (loop (call $burn) (br 0)))"#,
+    );
+    assert_eq!(run(&wasm, LIMITS).unwrap().status, Status::OutOfFuel);
+}
+
+#[test]
+fn bulk_table_instructions_pay_for_their_elements() {
+    let fuel = |n: u32| {
+        let wasm = module(&format!(
+            r#"(table 10 100000 funcref)
+               (func (export "_start")
+                 (table.fill 0 (i32.const 0) (ref.null func) (i32.const {n}))
+                 (drop (table.grow 0 (ref.null func) (i32.const {n}))))"#
+        ));
+        let r = run(&wasm, LIMITS).unwrap();
+        assert_eq!(r.status, Status::Exited(0));
+        r.fuel_used
+    };
+    assert_eq!(fuel(10) - fuel(0), 2 * 10);
+}
+
+#[test]
 fn a_trapping_run_reports_the_same_fuel_every_time() {
     // the fuel of a trap is what the module had written back at its last call
     let wasm = module(
@@ -276,4 +343,103 @@ fn the_samples_give_wasi_p1v2_outputs_and_pinned_fuel() {
         })
         .collect();
     assert_eq!(fuel, PINNED_FUEL);
+}
+
+/// A module that hashes the `len` bytes at `data` into `out` with the host's sha256 and writes
+/// the 32 bytes at `out`.
+fn sha256_module(data: u32, len: u32, out: u32) -> Vec<u8> {
+    module_importing(
+        r#"(import "cmkt" "sha256" (func $sha256 (param i32 i32 i32)))"#,
+        &format!(
+            r#"(data (i32.const 0) "abc")
+           (func (export "_start")
+             (call $sha256 (i32.const {data}) (i32.const {len}) (i32.const {out}))
+             (i32.store (i32.const 200) (i32.const {out}))
+             (i32.store (i32.const 204) (i32.const 32))
+             (drop (call $write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208))))"#
+        ),
+    )
+}
+
+#[test]
+fn the_hosts_sha256_hashes_in_bounds_and_charges_its_blocks() {
+    let r = run(&sha256_module(0, 3, 64), LIMITS).unwrap();
+    assert_eq!(r.status, Status::Exited(0));
+    assert_eq!(r.output, Sha256::digest(b"abc").to_vec());
+    // the output may overlap the input
+    let r = run(&sha256_module(0, 3, 1), LIMITS).unwrap();
+    assert_eq!(r.output, Sha256::digest(b"abc").to_vec());
+
+    // a block per 64 bytes, the padding's included
+    let fuel = |len| {
+        run(&sha256_module(0, len, 60_000), LIMITS)
+            .unwrap()
+            .fuel_used
+    };
+    let per = SHA256_FUEL_PER_BLOCK;
+    assert_eq!(fuel(55) - fuel(0), 0);
+    assert_eq!(fuel(56) - fuel(0), per);
+    assert_eq!(fuel(50_000) - fuel(0), (782 - 1) * per);
+    assert!(fuel(0) > SHA256_FUEL_PER_CALL + per);
+
+    // out of bounds, or wrapping past 4 GiB: a trap, nothing written
+    for (data, len, out) in [(65_000, 1_000, 64), (0, 3, 65_520), (u32::MAX - 1, 3, 64)] {
+        let r = run(&sha256_module(data, len, out), LIMITS).unwrap();
+        assert_eq!(
+            (r.status, r.output.len()),
+            (Status::Trapped, 0),
+            "{data} {len} {out}"
+        );
+    }
+    // a hash the fuel cannot pay for is not computed
+    let tight = Limits {
+        max_fuel: SHA256_FUEL_PER_CALL + 10 * SHA256_FUEL_PER_BLOCK,
+        ..LIMITS
+    };
+    let r = run(&sha256_module(0, 60_000, 64), tight).unwrap();
+    assert_eq!((r.status, r.output.len()), (Status::OutOfFuel, 0));
+    assert_eq!(r.fuel_used, tight.max_fuel);
+    let r = run(&sha256_module(0, u32::MAX, 64), LIMITS).unwrap();
+    assert_eq!((r.status, r.output.len()), (Status::OutOfFuel, 0));
+}
+
+#[test]
+fn only_wasi_p1v3_offers_the_hosts_sha256() {
+    let wasm = sha256_module(0, 3, 64);
+    for runtime in [RUNTIME, RUNTIME_V2] {
+        let ex = Executor::with(Options::for_runtime(runtime).unwrap(), None).unwrap();
+        assert!(
+            matches!(ex.compile(&wasm), Err(Refusal::InvalidModule(_))),
+            "{runtime}"
+        );
+    }
+    // with the wrong signature it is refused under wasi-p1v3 too
+    let wrong = module_importing(
+        r#"(import "cmkt" "sha256" (func (param i32 i32)))"#,
+        r#"(func (export "_start"))"#,
+    );
+    assert!(matches!(
+        v3().compile(&wrong),
+        Err(Refusal::InvalidModule(_))
+    ));
+}
+
+#[test]
+fn hash_chain_asking_the_host_gives_hash_chains_output() {
+    let (input, args) = HASH_CHAIN_HOST.workload(200);
+    let ex = v3();
+    let [plain, host] = [SAMPLES[0], HASH_CHAIN_HOST].map(|sample| {
+        let m = ex.compile(sample.wasm).unwrap();
+        ex.run(&m, &input, &args, &[1; 32], SAMPLE_LIMITS).unwrap()
+    });
+    assert_eq!(host.status, Status::Exited(0));
+    assert_eq!(host.output, plain.output);
+    // a sixth of the fuel: the host's blocks are priced at about what they cost it
+    assert!(
+        host.fuel_used * 5 < plain.fuel_used,
+        "{} vs {}",
+        host.fuel_used,
+        plain.fuel_used
+    );
+    assert_eq!(host.fuel_used, 8_145_998, "pinned");
 }
