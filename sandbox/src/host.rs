@@ -213,14 +213,76 @@ pub const SHA256_FUEL_PER_CALL: u64 = 256;
 /// host's time per block is worth in wasm instructions where the CPU has SHA instructions).
 pub const SHA256_FUEL_PER_BLOCK: u64 = 512;
 
-/// The functions runtime `wasi-p1v3` offers besides WASI, in module `cmkt`:
-/// - `sha256(data: i32, len: i32, out: i32)`: writes the sha256 of the `len` bytes at `data`
-///   to the 32 bytes at `out`, both in the module's `memory`; it takes its fuel first
+/// What runtime `wasi-p1v3` changes of WASI and offers besides it:
+/// - `cmkt.sha256(data: i32, len: i32, out: i32)`: writes the sha256 of the `len` bytes at
+///   `data` to the 32 bytes at `out`, both in the module's `memory`; it takes its fuel first
 ///   ([`SHA256_FUEL_PER_CALL`] and [`SHA256_FUEL_PER_BLOCK`]), and traps when either range is
-///   out of bounds.
+///   out of bounds;
+/// - `wasi_snapshot_preview1.poll_oneoff` never waits ([`poll_oneoff`]).
 pub(crate) fn add_functions(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     linker.func_wrap("cmkt", "sha256", sha256)?;
+    linker.allow_shadowing(true);
+    linker.func_wrap("wasi_snapshot_preview1", "poll_oneoff", poll_oneoff)?;
+    linker.allow_shadowing(false);
     Ok(())
+}
+
+/// WASI's `poll_oneoff(subscriptions, events, n, nevents)` without waiting: the sandbox's
+/// clocks never move, so every clock subscription is due at once (WASI's own would sleep the
+/// worker's thread in real time, as long as the module asks, where no timeout can stop it).
+/// Writes an event for each subscription, in order, when all `n` are clocks; a subscription to
+/// a file descriptor makes the call fail with `ENOTSUP` (58), none with `EINVAL` (28), memory
+/// out of bounds with `EFAULT` (21). Takes a unit of fuel per subscription.
+fn poll_oneoff(
+    mut caller: Caller<'_, RunState>,
+    subscriptions: u32,
+    events: u32,
+    n: u32,
+    nevents: u32,
+) -> wasmtime::Result<i32> {
+    const EFAULT: i32 = 21;
+    const EINVAL: i32 = 28;
+    const ENOTSUP: i32 = 58;
+    // a subscription and an event, as WASI lays them out
+    const SUBSCRIPTION: u32 = 48;
+    const EVENT: u32 = 32;
+    if n == 0 {
+        return Ok(EINVAL);
+    }
+    charge(&mut caller, n.into())?;
+    let Some(memory) = caller.data().memory else {
+        return Ok(EFAULT);
+    };
+    let bytes = |at: u32, len: u64| {
+        let at = at as usize;
+        at..at.saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+    };
+    let Some(subs) = memory
+        .data(&caller)
+        .get(bytes(subscriptions, u64::from(n) * u64::from(SUBSCRIPTION)))
+    else {
+        return Ok(EFAULT);
+    };
+    let mut out = Vec::with_capacity(n as usize * EVENT as usize);
+    for sub in subs.chunks_exact(SUBSCRIPTION as usize) {
+        // the tag at 8: 0 is a clock
+        if sub[8] != 0 {
+            return Ok(ENOTSUP);
+        }
+        // userdata, then error 0 and type 0 (clock)
+        out.extend_from_slice(&sub[..8]);
+        out.extend_from_slice(&[0; EVENT as usize - 8]);
+    }
+    let data = memory.data_mut(&mut caller);
+    let (Some(()), Some(())) = (
+        data.get_mut(bytes(events, out.len() as u64))
+            .map(|e| e.copy_from_slice(&out)),
+        data.get_mut(bytes(nevents, 4))
+            .map(|c| c.copy_from_slice(&n.to_le_bytes())),
+    ) else {
+        return Ok(EFAULT);
+    };
+    Ok(0)
 }
 
 fn sha256(mut caller: Caller<'_, RunState>, data: u32, len: u32, out: u32) -> wasmtime::Result<()> {

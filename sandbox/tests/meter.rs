@@ -443,3 +443,43 @@ fn hash_chain_asking_the_host_gives_hash_chains_output() {
     );
     assert_eq!(host.fuel_used, 8_145_998, "pinned");
 }
+
+/// A module that polls `n` subscriptions at 0 (the first with tag `tag`, a clock of
+/// `timeout` ns) and writes the errno, the event count and the first event (at 92, 96, 100).
+fn poll_module(tag: u32, timeout: i64, n: u32) -> Vec<u8> {
+    module_importing(
+        r#"(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))"#,
+        &format!(
+            r#"(func (export "_start")
+                 (i64.store (i32.const 0) (i64.const 0x1234))
+                 (i32.store8 (i32.const 8) (i32.const {tag}))
+                 (i32.store (i32.const 16) (i32.const 1))
+                 (i64.store (i32.const 24) (i64.const {timeout}))
+                 (i32.store (i32.const 92)
+                   (call $poll (i32.const 0) (i32.const 100) (i32.const {n}) (i32.const 96)))
+                 (i32.store (i32.const 300) (i32.const 92)) (i32.store (i32.const 304) (i32.const 40))
+                 (drop (call $write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 400))))"#
+        ),
+    )
+}
+
+#[test]
+fn sleeping_never_waits_under_wasi_p1v3() {
+    // a clock subscription of u64::MAX nanoseconds, which WASI's own poll_oneoff would sleep
+    let t = Instant::now();
+    let r = run(&poll_module(0, -1, 1), LIMITS).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(r.status, Status::Exited(0));
+    let mut expected = [0u32.to_le_bytes(), 1u32.to_le_bytes()].concat();
+    expected.extend(0x1234u64.to_le_bytes());
+    expected.extend([0; 24]);
+    assert_eq!(r.output, expected);
+    // a file descriptor's subscription is not supported, no subscription is invalid
+    let errno = |wasm: Vec<u8>| {
+        u32::from_le_bytes(run(&wasm, LIMITS).unwrap().output[..4].try_into().unwrap())
+    };
+    assert_eq!(errno(poll_module(1, 0, 1)), 58);
+    assert_eq!(errno(poll_module(0, 0, 0)), 28);
+    // subscriptions past the end of memory
+    assert_eq!(errno(poll_module(0, 0, 2000)), 21);
+}
