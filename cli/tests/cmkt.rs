@@ -532,7 +532,8 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
             price_per_mib: 0,
         };
         rt.block_on(chain.send(
-            &[ix::publish_offer(&p[i].pubkey(), &market_ref, offer, 3)],
+            // every runtime (capability bits 1, 2 and 4)
+            &[ix::publish_offer(&p[i].pubkey(), &market_ref, offer, 0b111)],
             &p[i],
             &[],
         ))
