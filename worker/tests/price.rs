@@ -124,7 +124,8 @@ fn a_worker_claims_a_rising_offer_once_it_reaches_its_floor() {
         .unwrap();
     assert_eq!(published.offer.price_per_gfuel, 300 * TOKEN);
     assert_eq!(published.offer.max_fuel, 50_000_000_000);
-    assert_eq!(published.capabilities, 0b11);
+    assert_eq!(published.capabilities, compute_worker::CAPABILITIES);
+    assert_eq!(compute_worker::CAPABILITIES, 0b111, "every runtime");
     assert!(published.last_seen > 0);
     let (status, _) = w.terminate();
     assert!(status.success());

@@ -13,7 +13,7 @@ pub enum Cmd {
     Register {
         endpoint: String,
         /// Capability bits (1 = runtime wasi-p1, 2 = wasi-p1v2, 4 = wasi-p1v3).
-        #[arg(long, default_value_t = 0b11)]
+        #[arg(long, default_value_t = 0b111)]
         capabilities: u64,
     },
     /// Change the endpoint or capabilities.
