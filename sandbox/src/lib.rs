@@ -31,6 +31,7 @@
 mod host;
 pub mod meter;
 pub mod nan;
+mod rewrite;
 mod runtime;
 pub mod samples;
 mod watchdog;

@@ -36,6 +36,7 @@
 //! function would run before the executor sets the fuel), as are modules with 64-bit memories
 //! or tables, exceptions, threads or stack switching.
 
+use crate::rewrite::{declared_locals, param_counts};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, ExportKind, ExportSection, Function, GlobalSection,
@@ -80,20 +81,12 @@ struct Shape {
 fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
     let rewrite = |e: wasmparser::BinaryReaderError| Refused::Rewrite(e.to_string());
     let unsupported = |s: &str| Err(Refused::Unsupported(s.into()));
-    let mut s = Shape::default();
-    let mut types = Vec::new();
+    let mut s = Shape {
+        params: param_counts(wasm).map_err(|e| Refused::Rewrite(format!("{e:?}")))?,
+        ..Shape::default()
+    };
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(rewrite)? {
-            Payload::TypeSection(reader) => {
-                for group in reader {
-                    for ty in group.map_err(rewrite)?.into_types() {
-                        types.push(match &ty.composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
-                            _ => 0,
-                        });
-                    }
-                }
-            }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     match import.map_err(rewrite)?.ty {
@@ -107,15 +100,6 @@ fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
                         }
                         _ => {}
                     }
-                }
-            }
-            Payload::FunctionSection(reader) => {
-                for ty in reader {
-                    let ty = ty.map_err(rewrite)? as usize;
-                    let params = *types.get(ty).ok_or_else(|| {
-                        Refused::Rewrite(format!("function of unknown type {ty}"))
-                    })?;
-                    s.params.push(params);
                 }
             }
             Payload::TableSection(reader) => {
@@ -310,19 +294,10 @@ impl Reencode for Pass {
         code: &mut CodeSection,
         func: FunctionBody<'_>,
     ) -> Result<(), Error<String>> {
-        let params = self
-            .params
-            .next()
-            .ok_or_else(|| Error::UserError("more function bodies than functions".into()))?;
-        let mut locals = Vec::new();
-        let mut declared = 0u32;
-        for pair in func.get_locals_reader()? {
-            let (count, ty) = pair?;
-            declared += count;
-            locals.push((count, self.val_type(ty)?));
-        }
+        let params = self.params.next();
+        let (mut locals, first_free) = declared_locals(self, params, &func)?;
         // the fuel left, and a bulk instruction's length
-        let fuel_local = params + declared;
+        let fuel_local = first_free;
         let len_local = fuel_local + 1;
         locals.push((1, ValType::I64));
         locals.push((1, ValType::I32));

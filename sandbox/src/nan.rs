@@ -35,11 +35,10 @@
 
 use std::collections::HashSet;
 
+use crate::rewrite::{declared_locals, param_counts};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{CodeSection, Function, Ieee32, Ieee64, Instruction};
-use wasmparser::{
-    CompositeInnerType, FunctionBody, Operator, Parser, Payload, Validator, WasmFeatures,
-};
+use wasmparser::{FunctionBody, Operator, Parser, Validator, WasmFeatures};
 
 /// The canonical NaNs: quiet, positive, payload zero (what Cranelift's canonicalisation uses).
 pub const CANONICAL_F32: u32 = 0x7fc0_0000;
@@ -92,35 +91,6 @@ pub fn canonicalize(wasm: &[u8]) -> Result<(Vec<u8>, Rewritten), Unsupported> {
     Ok((module.finish(), pass.stats))
 }
 
-/// The number of parameters of every function the module defines, in order.
-fn param_counts(wasm: &[u8]) -> Result<Vec<u32>, Error<String>> {
-    let (mut types, mut params) = (Vec::new(), Vec::new());
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload? {
-            Payload::TypeSection(reader) => {
-                for group in reader {
-                    for ty in group?.into_types() {
-                        types.push(match &ty.composite_type.inner {
-                            CompositeInnerType::Func(f) => f.params().len() as u32,
-                            _ => 0,
-                        });
-                    }
-                }
-            }
-            Payload::FunctionSection(reader) => {
-                for ty in reader {
-                    let ty = ty? as usize;
-                    params.push(*types.get(ty).ok_or_else(|| {
-                        Error::UserError(format!("function of unknown type {ty}"))
-                    })?);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(params)
-}
-
 struct Pass {
     params: std::vec::IntoIter<u32>,
     stats: Rewritten,
@@ -134,26 +104,16 @@ impl Reencode for Pass {
         code: &mut CodeSection,
         func: FunctionBody<'_>,
     ) -> Result<(), Error<String>> {
-        let params = self
-            .params
-            .next()
-            .ok_or_else(|| Error::UserError("more function bodies than functions".into()))?;
-        let mut locals = Vec::new();
-        let mut declared = 0u32;
-        for pair in func.get_locals_reader()? {
-            let (count, ty) = pair?;
-            declared += count;
-            locals.push((count, self.val_type(ty)?));
-        }
+        let params = self.params.next();
+        let (mut locals, first_free) = declared_locals(self, params, &func)?;
         // two scratch locals, after every other; a function already at the limit is left to
         // the engine that canonicalises every result
-        if params + declared + 2 > MAX_LOCALS {
+        if first_free + 2 > MAX_LOCALS {
             return Err(Error::UserError(format!(
-                "a function has {} parameters and locals, no room for the scratch locals",
-                params + declared
+                "a function has {first_free} parameters and locals, no room for the scratch locals"
             )));
         }
-        let (scratch32, scratch64) = (params + declared, params + declared + 1);
+        let (scratch32, scratch64) = (first_free, first_free + 1);
         locals.push((1, wasm_encoder::ValType::F32));
         locals.push((1, wasm_encoder::ValType::F64));
 
