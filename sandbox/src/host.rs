@@ -253,13 +253,9 @@ fn poll_oneoff(
     let Some(memory) = caller.data().memory else {
         return Ok(EFAULT);
     };
-    let bytes = |at: u32, len: u64| {
-        let at = at as usize;
-        at..at.saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-    };
     let Some(subs) = memory
         .data(&caller)
-        .get(bytes(subscriptions, u64::from(n) * u64::from(SUBSCRIPTION)))
+        .get(span(subscriptions, u64::from(n) * u64::from(SUBSCRIPTION)))
     else {
         return Ok(EFAULT);
     };
@@ -275,9 +271,9 @@ fn poll_oneoff(
     }
     let data = memory.data_mut(&mut caller);
     let (Some(()), Some(())) = (
-        data.get_mut(bytes(events, out.len() as u64))
+        data.get_mut(span(events, out.len() as u64))
             .map(|e| e.copy_from_slice(&out)),
-        data.get_mut(bytes(nevents, 4))
+        data.get_mut(span(nevents, 4))
             .map(|c| c.copy_from_slice(&n.to_le_bytes())),
     ) else {
         return Ok(EFAULT);
@@ -292,22 +288,25 @@ fn sha256(mut caller: Caller<'_, RunState>, data: u32, len: u32, out: u32) -> wa
         SHA256_FUEL_PER_CALL + blocks * SHA256_FUEL_PER_BLOCK,
     )?;
     let memory = caller.data().memory.ok_or(Trap::MemoryOutOfBounds)?;
-    let range = |at: u32, len: u32| {
-        let at = at as usize;
-        at..at.saturating_add(len as usize)
-    };
     let digest = Sha256::digest(
         memory
             .data(&caller)
-            .get(range(data, len))
+            .get(span(data, len.into()))
             .ok_or(Trap::MemoryOutOfBounds)?,
     );
     memory
         .data_mut(&mut caller)
-        .get_mut(range(out, 32))
+        .get_mut(span(out, 32))
         .ok_or(Trap::MemoryOutOfBounds)?
         .copy_from_slice(&digest);
     Ok(())
+}
+
+/// The bytes of a module's memory from `at`, `len` long, as a range of its data (past its end
+/// when they leave it, so that `get` refuses them).
+fn span(at: u32, len: u64) -> std::ops::Range<usize> {
+    let at = at as usize;
+    at..at.saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
 }
 
 /// Takes `units` from the fuel the module keeps ([`crate::meter::FUEL_EXPORT`]); traps when

@@ -165,10 +165,9 @@ impl Executor {
         };
         let engine = |nan_canonicalization: bool| {
             let mut config = Config::new();
-            let wasmtime_checks = !options.inline_meter;
             config
-                .consume_fuel(options.fuel && wasmtime_checks)
-                .epoch_interruption(wasmtime_checks)
+                .consume_fuel(options.wasmtime_meters())
+                .epoch_interruption(!options.inline_meter)
                 .cranelift_nan_canonicalization(nan_canonicalization)
                 .relaxed_simd_deterministic(true);
             if options.explicit_bounds_checks {
@@ -255,7 +254,7 @@ impl Executor {
             (None, _) => (&self.engine, module),
         };
         let metered;
-        let module = if self.options.fuel && self.options.inline_meter {
+        let module = if self.options.meters_itself() {
             metered =
                 meter::instrument(module).map_err(|e| Refusal::InvalidModule(e.to_string()))?;
             &metered[..]
@@ -351,7 +350,7 @@ impl Executor {
         let limiter = Limiter {
             max_memory: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
             memory_hit: false,
-            memories: 1 + usize::from(self.options.fuel && self.options.inline_meter),
+            memories: 1 + usize::from(self.options.meters_itself()),
         };
         let state = RunState {
             wasi,
@@ -363,7 +362,7 @@ impl Executor {
         };
         let mut store = Store::new(module.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        if self.options.fuel && !self.options.inline_meter {
+        if self.options.wasmtime_meters() {
             store.set_fuel(limits.max_fuel).map_err(internal)?;
         }
         if measure_host {
@@ -386,7 +385,7 @@ impl Executor {
 
         let linker = self.linker(module.engine())?;
 
-        let inline = self.options.fuel && self.options.inline_meter;
+        let inline = self.options.meters_itself();
         let max_fuel = i64::try_from(limits.max_fuel).unwrap_or(i64::MAX);
         let mut meter = None;
         let mut watch = None;
@@ -423,7 +422,7 @@ impl Executor {
         let left = meter.map(|g| g.get(&mut store).i64().unwrap_or(0));
         let fuel_used = if let Some(left) = left {
             max_fuel.saturating_sub(left.max(0)).unsigned_abs()
-        } else if self.options.fuel && !inline {
+        } else if self.options.wasmtime_meters() {
             limits
                 .max_fuel
                 .saturating_sub(store.get_fuel().unwrap_or(0))

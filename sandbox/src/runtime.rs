@@ -49,6 +49,17 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Whether the module meters its own fuel and timeout ([`crate::meter`]).
+    pub fn meters_itself(&self) -> bool {
+        self.fuel && self.inline_meter
+    }
+
+    /// Whether wasmtime meters fuel (and its epochs the timeout): the runtimes before
+    /// `wasi-p1v3`.
+    pub fn wasmtime_meters(&self) -> bool {
+        self.fuel && !self.inline_meter
+    }
+
     /// The options of runtime `id`, if this crate implements it.
     pub fn for_runtime(id: &str) -> Option<Options> {
         match id {

@@ -28,7 +28,8 @@ struct Run {
 /// A run being watched; it is no longer watched once dropped.
 pub(crate) struct Watch {
     dog: Arc<Watchdog>,
-    id: u64,
+    /// `None` once no longer watched.
+    id: Option<u64>,
 }
 
 impl Watchdog {
@@ -50,7 +51,7 @@ impl Watchdog {
         });
         Watch {
             dog: self.clone(),
-            id,
+            id: Some(id),
         }
     }
 
@@ -78,13 +79,16 @@ impl Watchdog {
 
 impl Watch {
     /// Stops watching; whether the run was interrupted.
-    pub(crate) fn finish(self) -> bool {
+    pub(crate) fn finish(mut self) -> bool {
         self.remove()
     }
 
-    fn remove(&self) -> bool {
+    fn remove(&mut self) -> bool {
+        let Some(id) = self.id.take() else {
+            return false;
+        };
         let mut runs = self.dog.lock();
-        let i = runs.iter().position(|r| r.id == self.id);
+        let i = runs.iter().position(|r| r.id == id);
         i.map(|i| runs.swap_remove(i).fired).unwrap_or(false)
     }
 }
