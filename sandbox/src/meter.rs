@@ -15,14 +15,15 @@
 //!   first takes its own length in fuel (one unit per instruction); bulk memory instructions
 //!   also take one unit per [`BYTES_PER_FUEL`] bytes before they run, `memory.grow`
 //!   [`FUEL_PER_PAGE`] per page, and bulk table instructions one per element;
-//! - every loop header, and the entry of every function that calls anything, checks the fuel
-//!   and traps, with the negative count in the global, when it is below zero (a function
-//!   without loops or calls ends within its length, so it needs no check); so does every bulk
-//!   memory instruction that overdraws;
-//! - the same places load a word from a one-page memory of the module's own (exported as
-//!   [`INTERRUPT_EXPORT`]) and trap when it is not zero: the executor's ticker writes it when
-//!   the run's time is up (the way wasmtime's epochs are a counter the host bumps while
-//!   compiled code reads it).
+//! - every loop header, and the entry of every function that calls anything, traps, with the
+//!   fuel left in the global, when the fuel is below a floor (a function without loops or calls
+//!   ends within its length, so it needs no check); so does every bulk memory instruction
+//!   that overdraws;
+//! - the floor is an `i64` at the start of a one-page memory of the module's own (exported as
+//!   [`INTERRUPT_EXPORT`]): 0, so a check traps when the fuel is below zero, until the
+//!   executor's ticker writes [`INTERRUPTED`] there when the run's time is up, so the next
+//!   check traps whatever the fuel (the way wasmtime's epochs are a counter the host bumps
+//!   while compiled code reads it). One load and one comparison check both.
 //!
 //! The module's own globals and memories keep their indices (the new ones come after them),
 //! and the module's code never names the new ones. Fuel is counted in wasm instructions of the
@@ -46,8 +47,11 @@ use wasmparser::{FunctionBody, Operator, Parser, Payload, Validator, WasmFeature
 
 /// The export holding the fuel left (`i64`; negative after the module ran out).
 pub const FUEL_EXPORT: &str = "cmkt:fuel";
-/// The export of the one-page memory whose first word interrupts the run when not zero.
+/// The export of the one-page memory whose first 8 bytes hold the fuel floor of the checks.
 pub const INTERRUPT_EXPORT: &str = "cmkt:interrupt";
+/// The floor that interrupts a run: the fuel at a check is always below it, since every check
+/// follows a charge.
+pub const INTERRUPTED: i64 = i64::MAX;
 /// Bytes of `memory.fill`, `memory.copy` and `memory.init` per unit of fuel (on top of the
 /// instruction's own unit).
 pub const BYTES_PER_FUEL: u32 = 16;
@@ -468,11 +472,22 @@ impl Meter {
             .instruction(&Instruction::LocalSet(self.local));
     }
 
-    /// Traps when the fuel left is below zero or the run is interrupted.
+    /// Traps, with the fuel left in the global, when the fuel is below the floor: below zero,
+    /// or interrupted.
     fn checks(&self, f: &mut Function) {
-        f.instruction(&Instruction::LocalGet(self.local));
-        self.trap_if_empty(f);
-        self.interrupt_check(f);
+        f.instruction(&Instruction::LocalGet(self.local))
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I64Load(MemArg {
+                offset: 0,
+                align: 3,
+                target: MemArgTarget::Memory(self.interrupt),
+                ordering: None,
+            }))
+            .instruction(&Instruction::I64LtS)
+            .instruction(&Instruction::If(BlockType::Empty));
+        self.flush(f);
+        f.instruction(&Instruction::Unreachable)
+            .instruction(&Instruction::End);
     }
 
     /// Takes `(len >> shr) << shl` fuel, `len` being the `i32` on top of the stack (left there),
@@ -490,19 +505,5 @@ impl Meter {
             .instruction(&Instruction::LocalTee(self.local));
         // before the instruction does the work it is charged for
         self.trap_if_empty(f);
-    }
-
-    /// Traps when the interrupt word is not zero.
-    fn interrupt_check(&self, f: &mut Function) {
-        f.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I32Load(MemArg {
-                offset: 0,
-                align: 2,
-                target: MemArgTarget::Memory(self.interrupt),
-                ordering: None,
-            }))
-            .instruction(&Instruction::If(BlockType::Empty))
-            .instruction(&Instruction::Unreachable)
-            .instruction(&Instruction::End);
     }
 }

@@ -1,10 +1,10 @@
 //! The timeout of runs that meter themselves ([`crate::meter`]): the executor's ticker writes
-//! the interrupt word of every run past its deadline, and the module traps at its next function
-//! entry or loop header.
+//! the interrupt word (the floor of the module's fuel checks) of every run past its deadline,
+//! and the module traps at its next function entry or loop header.
 
 use std::{
     sync::{
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
@@ -36,7 +36,7 @@ impl Watchdog {
     /// Watches the run whose interrupt word is at `word` for `timeout`.
     ///
     /// # Safety
-    /// `word` must point to 4 writable, aligned bytes that stay valid (the interrupt memory of
+    /// `word` must point to 8 writable, aligned bytes that stay valid (the interrupt memory of
     /// a store that lives) until the returned [`Watch`] is dropped.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn watch(self: &Arc<Self>, word: usize, timeout: Duration) -> Watch {
@@ -67,7 +67,10 @@ impl Watchdog {
             // SAFETY: the run is still watched, so its word is valid (see `watch`); wasm reads
             // it with plain loads while this thread writes it, as wasmtime's epoch counter is
             // read by compiled code while the host bumps it.
-            unsafe { (*(run.word as *const AtomicU32)).store(1, Ordering::Relaxed) };
+            unsafe {
+                (*(run.word as *const AtomicU64))
+                    .store(crate::meter::INTERRUPTED as u64, Ordering::Relaxed)
+            };
             run.fired = true;
         }
     }
