@@ -216,7 +216,9 @@ impl Executor {
     }
 
     /// Compiles a module and checks that it can run here: every import is a WASI preview 1
-    /// function of the right type and `_start` is a function of no arguments and no results.
+    /// function of the right type (and not `poll_oneoff` under `wasi-p1` and `wasi-p1v2`,
+    /// whose sleeps no timeout stops) and `_start` is a function of no arguments and no
+    /// results.
     /// An invalid module is refused before a worker claims its job.
     pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
         self.compile_inner(module, self.full_nan.is_some())
@@ -262,6 +264,13 @@ impl Executor {
             module
         };
         let module = Module::new(engine, module).map_err(invalid)?;
+        if !self.options.inline_meter && sleeps(&module) {
+            return Err(Refusal::InvalidModule(format!(
+                "the module imports poll_oneoff, which under {RUNTIME} and {RUNTIME_V2} sleeps \
+                 the worker's thread for as long as the module asks, beyond any timeout; post \
+                 it under {RUNTIME_V3}, whose poll_oneoff never waits"
+            )));
+        }
         let linker = self.linker(engine)?;
         linker.instantiate_pre(&module).map_err(invalid)?;
         match module.get_export("_start") {
@@ -482,6 +491,15 @@ impl Executor {
             host_time,
         ))
     }
+}
+
+/// Whether `module` imports WASI's `poll_oneoff`, which can sleep the thread of a run as long
+/// as the module asks (for ever), where neither fuel nor the timeout reaches: refused by the
+/// runtimes whose `poll_oneoff` is WASI's own (`wasi-p1v3` has one that never waits).
+fn sleeps(module: &Module) -> bool {
+    module
+        .imports()
+        .any(|i| i.module() == "wasi_snapshot_preview1" && i.name() == "poll_oneoff")
 }
 
 fn is_link_error(e: &wasmtime::Error) -> bool {

@@ -464,6 +464,27 @@ fn poll_module(tag: u32, timeout: i64, n: u32) -> Vec<u8> {
 }
 
 #[test]
+fn modules_that_can_sleep_are_refused_under_wasi_p1_and_wasi_p1v2() {
+    // their poll_oneoff is WASI's own, which would sleep this one's u64::MAX ns
+    let sleeper = poll_module(0, -1, 1);
+    let v2 = Executor::with(Options::for_runtime(RUNTIME_V2).unwrap(), None).unwrap();
+    for runtime in [RUNTIME, RUNTIME_V2] {
+        match v2.compile_for(runtime, &sleeper) {
+            Err(Refusal::InvalidModule(why)) => assert!(
+                why.contains("poll_oneoff") && why.contains(RUNTIME_V3),
+                "{runtime}: {why}"
+            ),
+            other => panic!("{runtime}: {:?}", other.map(|_| "compiled")),
+        }
+    }
+    assert!(v3().compile(&sleeper).is_ok());
+    // a module that does not import it still compiles there
+    assert!(v2
+        .compile_for(RUNTIME, &module(r#"(func (export "_start"))"#))
+        .is_ok());
+}
+
+#[test]
 fn sleeping_never_waits_under_wasi_p1v3() {
     // a clock subscription of u64::MAX nanoseconds, which WASI's own poll_oneoff would sleep
     let t = Instant::now();
