@@ -281,12 +281,8 @@ fn poll_oneoff(
     Ok(0)
 }
 
+/// The hash itself: the module took its fuel before the call ([`crate::meter`]).
 fn sha256(mut caller: Caller<'_, RunState>, data: u32, len: u32, out: u32) -> wasmtime::Result<()> {
-    let blocks = (u64::from(len) + 9).div_ceil(64);
-    charge(
-        &mut caller,
-        SHA256_FUEL_PER_CALL + blocks * SHA256_FUEL_PER_BLOCK,
-    )?;
     let memory = caller.data().memory.ok_or(Trap::MemoryOutOfBounds)?;
     let digest = Sha256::digest(
         memory

@@ -25,6 +25,12 @@
 //!   check traps whatever the fuel (the way wasmtime's epochs are a counter the host bumps
 //!   while compiled code reads it). One load and one comparison check both.
 //!
+//! A direct call of the runtime's `cmkt.sha256` ([`crate::SHA256_FUEL_PER_CALL`]) takes its
+//! fuel in the module, before the call, from the length on the stack, and traps the same way
+//! when that overdraws (cheaper than the host reading and writing the fuel global); so a module
+//! that names that import anywhere but in a `call` (a table, an export, a `ref.func`) is
+//! refused.
+//!
 //! The module's own globals and memories keep their indices (the new ones come after them),
 //! and the module's code never names the new ones. Fuel is counted in wasm instructions of the
 //! module as given to this pass (after [`crate::nan::canonicalize`] for scalar modules), so the
@@ -77,6 +83,8 @@ struct Shape {
     memories: u32,
     /// Parameters of every function the module defines, in order.
     params: Vec<u32>,
+    /// The function index of the `cmkt.sha256` import, if any.
+    sha256: Option<u32>,
     has_globals: bool,
     has_memories: bool,
     has_exports: bool,
@@ -85,6 +93,9 @@ struct Shape {
 fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
     let rewrite = |e: wasmparser::BinaryReaderError| Refused::Rewrite(e.to_string());
     let unsupported = |s: &str| Err(Refused::Unsupported(s.into()));
+    // functions named outside of code (exports, tables, global initialisers): what `ref.func`
+    // may name too
+    let mut referenced = Vec::new();
     let mut s = Shape {
         params: param_counts(wasm).map_err(|e| Refused::Rewrite(format!("{e:?}")))?,
         ..Shape::default()
@@ -92,8 +103,16 @@ fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(rewrite)? {
             Payload::ImportSection(reader) => {
+                let mut functions = 0;
                 for import in reader.into_imports() {
-                    match import.map_err(rewrite)?.ty {
+                    let import = import.map_err(rewrite)?;
+                    match import.ty {
+                        wasmparser::TypeRef::Func(_) => {
+                            if (import.module, import.name) == ("cmkt", "sha256") {
+                                s.sha256 = Some(functions);
+                            }
+                            functions += 1;
+                        }
                         wasmparser::TypeRef::Global(_) => s.globals += 1,
                         wasmparser::TypeRef::Memory(m) if m.memory64 => {
                             return unsupported("a 64-bit memory")
@@ -125,13 +144,35 @@ fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
             Payload::GlobalSection(reader) => {
                 s.has_globals = true;
                 s.globals += reader.count();
+                for g in reader {
+                    referenced.extend(const_refs(&g.map_err(rewrite)?.init_expr)?);
+                }
+            }
+            Payload::ElementSection(reader) => {
+                for e in reader {
+                    match e.map_err(rewrite)?.items {
+                        wasmparser::ElementItems::Functions(f) => {
+                            for i in f {
+                                referenced.push(i.map_err(rewrite)?);
+                            }
+                        }
+                        wasmparser::ElementItems::Expressions(_, exprs) => {
+                            for expr in exprs {
+                                referenced.extend(const_refs(&expr.map_err(rewrite)?)?);
+                            }
+                        }
+                    }
+                }
             }
             Payload::ExportSection(reader) => {
                 s.has_exports = true;
                 for e in reader {
-                    let name = e.map_err(rewrite)?.name;
-                    if name == FUEL_EXPORT || name == INTERRUPT_EXPORT {
+                    let e = e.map_err(rewrite)?;
+                    if e.name == FUEL_EXPORT || e.name == INTERRUPT_EXPORT {
                         return unsupported("it exports a name the runtime reserves");
+                    }
+                    if e.kind == wasmparser::ExternalKind::Func {
+                        referenced.push(e.index);
                     }
                 }
             }
@@ -144,7 +185,25 @@ fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
     if s.memories > 1 {
         return unsupported("more than one memory");
     }
+    if s.sha256.is_some_and(|f| referenced.contains(&f)) {
+        return unsupported(
+            "cmkt.sha256 is named other than by a `call` (a table, an export, a `ref.func`)",
+        );
+    }
     Ok(s)
+}
+
+/// The functions a constant expression names (`ref.func`).
+fn const_refs(expr: &wasmparser::ConstExpr) -> Result<Vec<u32>, Refused> {
+    let mut refs = Vec::new();
+    for op in expr.get_operators_reader() {
+        if let Operator::RefFunc { function_index } =
+            op.map_err(|e| Refused::Rewrite(e.to_string()))?
+        {
+            refs.push(function_index);
+        }
+    }
+    Ok(refs)
 }
 
 /// `wasm` rewritten to meter its fuel and check for interruption itself (see the module's
@@ -300,11 +359,12 @@ impl Reencode for Pass {
     ) -> Result<(), Error<String>> {
         let params = self.params.next();
         let (mut locals, first_free) = declared_locals(self, params, &func)?;
-        // the fuel left, and a bulk instruction's length
+        // the fuel left, a bulk instruction's (or a hash's) length, a hash's output
         let fuel_local = first_free;
         let len_local = fuel_local + 1;
+        let out_local = fuel_local + 2;
         locals.push((1, ValType::I64));
-        locals.push((1, ValType::I32));
+        locals.push((2, ValType::I32));
 
         let mut reader = func.get_operators_reader()?;
         let mut ops = Vec::new();
@@ -335,6 +395,14 @@ impl Reencode for Pass {
             match op {
                 Block { .. } | Loop { .. } | If { .. } => depth += 1,
                 End => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            match op {
+                Call { function_index } | ReturnCall { function_index }
+                    if Some(*function_index) == self.shape.sha256 =>
+                {
+                    m.charge_sha256(&mut f, len_local, out_local);
+                }
                 _ => {}
             }
             match op {
@@ -452,6 +520,33 @@ impl Meter {
     fn flush(&self, f: &mut Function) {
         f.instruction(&Instruction::LocalGet(self.local))
             .instruction(&Instruction::GlobalSet(self.global));
+    }
+
+    /// Takes the fuel of a `cmkt.sha256` call whose arguments `data, len, out` are on the stack
+    /// (left there): [`crate::SHA256_FUEL_PER_CALL`] and [`crate::SHA256_FUEL_PER_BLOCK`] per
+    /// 64-byte block, the padding's (9 bytes at least) included; traps if that is more than is
+    /// left, before the hash.
+    fn charge_sha256(&self, f: &mut Function, len_local: u32, out_local: u32) {
+        use Instruction::*;
+        let per_block = crate::SHA256_FUEL_PER_BLOCK;
+        debug_assert!(per_block.is_power_of_two());
+        f.instruction(&LocalSet(out_local))
+            .instruction(&LocalTee(len_local))
+            .instruction(&LocalGet(self.local))
+            .instruction(&LocalGet(len_local))
+            .instruction(&I64ExtendI32U)
+            .instruction(&I64Const(9 + 63))
+            .instruction(&I64Add)
+            .instruction(&I64Const(6))
+            .instruction(&I64ShrU)
+            .instruction(&I64Const(per_block.trailing_zeros().into()))
+            .instruction(&I64Shl)
+            .instruction(&I64Const(crate::SHA256_FUEL_PER_CALL as i64))
+            .instruction(&I64Add)
+            .instruction(&I64Sub)
+            .instruction(&LocalTee(self.local));
+        self.trap_if_empty(f);
+        f.instruction(&LocalGet(out_local));
     }
 
     /// Traps, with the (negative) fuel left in the global, when the local's is below zero.

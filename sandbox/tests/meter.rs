@@ -279,6 +279,28 @@ fn modules_the_pass_cannot_meter_are_refused() {
             "a shared memory",
             r#"(module (memory 1 1 shared) (func (export "_start")))"#,
         ),
+        // cmkt.sha256 takes its fuel at the call site: called through a table (or by the
+        // host) it would hash for free
+        (
+            "cmkt.sha256 in a table",
+            r#"(module (import "cmkt" "sha256" (func $h (param i32 i32 i32)))
+                 (table 1 funcref) (elem (i32.const 0) $h) (func (export "_start")))"#,
+        ),
+        (
+            "cmkt.sha256 in a declared element segment",
+            r#"(module (import "cmkt" "sha256" (func $h (param i32 i32 i32)))
+                 (elem declare funcref (ref.func $h)) (func (export "_start")))"#,
+        ),
+        (
+            "cmkt.sha256 exported",
+            r#"(module (import "cmkt" "sha256" (func $h (param i32 i32 i32)))
+                 (export "h" (func $h)) (func (export "_start")))"#,
+        ),
+        (
+            "cmkt.sha256 in a global",
+            r#"(module (import "cmkt" "sha256" (func $h (param i32 i32 i32)))
+                 (global funcref (ref.func $h)) (func (export "_start")))"#,
+        ),
     ];
     let ex = v3();
     for (what, wat) in refused {
