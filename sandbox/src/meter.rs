@@ -271,7 +271,7 @@ impl Reencode for Pass {
             }
             match op {
                 Call { function_index } | ReturnCall { function_index }
-                    if Some(*function_index) == self.shape.sha256 =>
+                    if self.shape.sha256.contains(function_index) =>
                 {
                     m.charge_sha256(&mut f, len_local, out_local);
                 }

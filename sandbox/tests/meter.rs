@@ -426,6 +426,28 @@ fn the_hosts_sha256_hashes_in_bounds_and_charges_its_blocks() {
 }
 
 #[test]
+fn every_import_of_the_hosts_sha256_pays() {
+    // imported twice, under two indices: a call of either takes the hash's fuel
+    let fuel = |callee: &str| {
+        let wasm = module_importing(
+            r#"(import "cmkt" "sha256" (func $first (param i32 i32 i32)))
+               (import "cmkt" "sha256" (func $second (param i32 i32 i32)))"#,
+            &format!(
+                r#"(func (export "_start")
+                     (call {callee} (i32.const 0) (i32.const 1000) (i32.const 2000)))"#
+            ),
+        );
+        let r = run(&wasm, LIMITS).unwrap();
+        assert_eq!(r.status, Status::Exited(0), "{callee}");
+        r.fuel_used
+    };
+    let hash = SHA256_FUEL_PER_CALL + (1000 + 9u64).div_ceil(64) * SHA256_FUEL_PER_BLOCK;
+    let (first, second) = (fuel("$first"), fuel("$second"));
+    assert_eq!(first, second);
+    assert!(first > hash && first < hash + 20, "{first} vs {hash}");
+}
+
+#[test]
 fn only_wasi_p1v3_offers_the_hosts_sha256() {
     let wasm = sha256_module(0, 3, 64);
     for runtime in [RUNTIME, RUNTIME_V2] {

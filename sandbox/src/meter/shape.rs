@@ -12,8 +12,9 @@ pub(super) struct Shape {
     pub(super) memories: u32,
     /// Parameters of every function the module defines, in order.
     pub(super) params: Vec<u32>,
-    /// The function index of the `cmkt.sha256` import, if any.
-    pub(super) sha256: Option<u32>,
+    /// The function indices of the `cmkt.sha256` import (a module may import it more than
+    /// once, under several indices).
+    pub(super) sha256: Vec<u32>,
     pub(super) has_globals: bool,
     pub(super) has_memories: bool,
     pub(super) has_exports: bool,
@@ -38,7 +39,7 @@ pub(super) fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
                     match import.ty {
                         wasmparser::TypeRef::Func(_) => {
                             if (import.module, import.name) == ("cmkt", "sha256") {
-                                s.sha256 = Some(functions);
+                                s.sha256.push(functions);
                             }
                             functions += 1;
                         }
@@ -114,7 +115,7 @@ pub(super) fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
     if s.memories > 1 {
         return unsupported("more than one memory");
     }
-    if s.sha256.is_some_and(|f| referenced.contains(&f)) {
+    if s.sha256.iter().any(|f| referenced.contains(f)) {
         return unsupported(
             "cmkt.sha256 is named other than by a `call` (a table, an export, a `ref.func`)",
         );
