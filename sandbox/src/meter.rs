@@ -293,15 +293,15 @@ impl Reencode for Pass {
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 MemoryFill { .. } | MemoryCopy { .. } | MemoryInit { .. } => {
-                    m.charge_len(&mut f, len_local, BYTES_PER_FUEL.trailing_zeros(), 0);
+                    m.charge_len(&mut f, len_local, LenPrice::BULK_MEMORY);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 MemoryGrow { .. } => {
-                    m.charge_len(&mut f, len_local, 0, FUEL_PER_PAGE.trailing_zeros());
+                    m.charge_len(&mut f, len_local, LenPrice::MEMORY_GROW);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 TableFill { .. } | TableCopy { .. } | TableInit { .. } | TableGrow { .. } => {
-                    m.charge_len(&mut f, len_local, 0, 0);
+                    m.charge_len(&mut f, len_local, LenPrice::BULK_TABLE);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 _ => {
@@ -395,36 +395,24 @@ impl Meter {
     }
 
     /// Takes the fuel of a `cmkt.sha256` call whose arguments `data, len, out` are on the stack
-    /// (left there): [`crate::SHA256_FUEL_PER_CALL`] and [`crate::SHA256_FUEL_PER_BLOCK`] per
-    /// 64-byte block, the padding's (9 bytes at least) included; traps if that is more than is
-    /// left, before the hash.
+    /// (left there), and traps if that is more than is left, before the hash.
     fn charge_sha256(&self, f: &mut Function, len_local: u32, out_local: u32) {
-        use Instruction::*;
-        let per_block = crate::SHA256_FUEL_PER_BLOCK;
-        debug_assert!(per_block.is_power_of_two());
-        f.instruction(&LocalSet(out_local))
-            .instruction(&LocalTee(len_local))
-            .instruction(&LocalGet(self.local))
-            .instruction(&LocalGet(len_local))
-            .instruction(&I64ExtendI32U)
-            .instruction(&I64Const(9 + 63))
-            .instruction(&I64Add)
-            .instruction(&I64Const(6))
-            .instruction(&I64ShrU)
-            .instruction(&I64Const(per_block.trailing_zeros().into()))
-            .instruction(&I64Shl)
-            .instruction(&I64Const(crate::SHA256_FUEL_PER_CALL as i64))
-            .instruction(&I64Add)
-            .instruction(&I64Sub)
-            .instruction(&LocalTee(self.local));
-        self.trap_if_empty(f);
-        f.instruction(&LocalGet(out_local));
+        f.instruction(&Instruction::LocalSet(out_local));
+        self.charge_len(f, len_local, LenPrice::SHA256);
+        f.instruction(&Instruction::LocalGet(out_local));
     }
 
-    /// Traps, with the (negative) fuel left in the global, when the local's is below zero.
+    /// Traps, with the (negative) fuel left in the global, when the local's (on top of the
+    /// stack) is below zero.
     fn trap_if_empty(&self, f: &mut Function) {
-        f.instruction(&Instruction::I64Const(0))
-            .instruction(&Instruction::I64LtS)
+        f.instruction(&Instruction::I64Const(0));
+        self.trap_if_below(f);
+    }
+
+    /// Traps, with the fuel left in the global, when the fuel under the top of the stack is
+    /// below the top.
+    fn trap_if_below(&self, f: &mut Function) {
+        f.instruction(&Instruction::I64LtS)
             .instruction(&Instruction::If(BlockType::Empty));
         self.flush(f);
         f.instruction(&Instruction::Unreachable)
@@ -449,28 +437,82 @@ impl Meter {
                 align: 3,
                 target: MemArgTarget::Memory(self.interrupt),
                 ordering: None,
-            }))
-            .instruction(&Instruction::I64LtS)
-            .instruction(&Instruction::If(BlockType::Empty));
-        self.flush(f);
-        f.instruction(&Instruction::Unreachable)
-            .instruction(&Instruction::End);
+            }));
+        self.trap_if_below(f);
     }
 
-    /// Takes `(len >> shr) << shl` fuel, `len` being the `i32` on top of the stack (left there),
-    /// and traps if that is more than is left.
-    fn charge_len(&self, f: &mut Function, len_local: u32, shr: u32, shl: u32) {
-        f.instruction(&Instruction::LocalTee(len_local))
-            .instruction(&Instruction::LocalGet(self.local))
-            .instruction(&Instruction::LocalGet(len_local))
-            .instruction(&Instruction::I64ExtendI32U)
-            .instruction(&Instruction::I64Const(shr.into()))
-            .instruction(&Instruction::I64ShrU)
-            .instruction(&Instruction::I64Const(shl.into()))
-            .instruction(&Instruction::I64Shl)
-            .instruction(&Instruction::I64Sub)
-            .instruction(&Instruction::LocalTee(self.local));
+    /// Takes `price`'s fuel for `len`, the `i32` on top of the stack (left there), and traps if
+    /// that is more than is left.
+    fn charge_len(&self, f: &mut Function, len_local: u32, price: LenPrice) {
+        use Instruction::*;
+        f.instruction(&LocalTee(len_local))
+            .instruction(&LocalGet(self.local))
+            .instruction(&LocalGet(len_local))
+            .instruction(&I64ExtendI32U);
+        if price.pad != 0 {
+            f.instruction(&I64Const(price.pad.into()))
+                .instruction(&I64Add);
+        }
+        f.instruction(&I64Const(price.shr.into()))
+            .instruction(&I64ShrU)
+            .instruction(&I64Const(price.shl.into()))
+            .instruction(&I64Shl);
+        if price.base != 0 {
+            f.instruction(&I64Const(price.base.into()))
+                .instruction(&I64Add);
+        }
+        f.instruction(&I64Sub).instruction(&LocalTee(self.local));
         // before the instruction does the work it is charged for
         self.trap_if_empty(f);
     }
 }
+
+/// The fuel of an instruction that works on `len` units (bytes, pages, elements) given at run
+/// time: `((len + pad) >> shr << shl) + base`.
+#[derive(Clone, Copy)]
+struct LenPrice {
+    pad: u32,
+    shr: u32,
+    shl: u32,
+    base: u32,
+}
+
+impl LenPrice {
+    /// `memory.fill`, `memory.copy`, `memory.init`: a unit per [`BYTES_PER_FUEL`] bytes.
+    const BULK_MEMORY: LenPrice = LenPrice {
+        pad: 0,
+        shr: BYTES_PER_FUEL.trailing_zeros(),
+        shl: 0,
+        base: 0,
+    };
+    /// `memory.grow`: [`FUEL_PER_PAGE`] per page.
+    const MEMORY_GROW: LenPrice = LenPrice {
+        pad: 0,
+        shr: 0,
+        shl: FUEL_PER_PAGE.trailing_zeros(),
+        base: 0,
+    };
+    /// Bulk table instructions: a unit per element.
+    const BULK_TABLE: LenPrice = LenPrice {
+        pad: 0,
+        shr: 0,
+        shl: 0,
+        base: 0,
+    };
+    /// `cmkt.sha256`: [`crate::SHA256_FUEL_PER_CALL`], and [`crate::SHA256_FUEL_PER_BLOCK`]
+    /// per 64-byte block, the padding's (9 bytes at least) included.
+    const SHA256: LenPrice = LenPrice {
+        pad: 9 + 63,
+        shr: 6,
+        shl: crate::SHA256_FUEL_PER_BLOCK.trailing_zeros(),
+        base: crate::SHA256_FUEL_PER_CALL as u32,
+    };
+}
+
+// the prices are powers of two, as the shifts take them
+const _: () = assert!(
+    BYTES_PER_FUEL.is_power_of_two()
+        && FUEL_PER_PAGE.is_power_of_two()
+        && crate::SHA256_FUEL_PER_BLOCK.is_power_of_two()
+        && crate::SHA256_FUEL_PER_CALL <= u32::MAX as u64
+);
