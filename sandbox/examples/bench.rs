@@ -109,18 +109,23 @@ const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool
         explicit_bounds_checks,
         lazy_nan: true,
         inline_meter: true,
+        counted_loops: true,
+        lazy_vector_nan: true,
     }
 }
 
 /// The variants measured: production (`wasi-p1v3`) first, then the runtimes before it
 /// (`wasi-p1v2`: wasmtime's fuel and epoch checks; `wasi-p1`: also every float result
-/// canonicalised), then one safeguard of `wasi-p1v3` switched off each.
-const VARIANTS: [(&str, Options); 6] = [
+/// canonicalised), then `wasi-p1v3` with every loop metered per iteration (the same counts),
+/// then one safeguard of `wasi-p1v3` switched off each.
+const VARIANTS: [(&str, Options); 7] = [
     ("wasi-p1v3", v3(true, true, false)),
     (
         "wasi-p1v2 (wasmtime's fuel and epochs)",
         Options {
             inline_meter: false,
+            counted_loops: false,
+            lazy_vector_nan: false,
             ..v3(true, true, false)
         },
     ),
@@ -129,6 +134,16 @@ const VARIANTS: [(&str, Options); 6] = [
         Options {
             lazy_nan: false,
             inline_meter: false,
+            counted_loops: false,
+            lazy_vector_nan: false,
+            ..v3(true, true, false)
+        },
+    ),
+    (
+        "wasi-p1v3 as at the last stop (loops metered per iteration, SIMD canon. by Cranelift)",
+        Options {
+            counted_loops: false,
+            lazy_vector_nan: false,
             ..v3(true, true, false)
         },
     ),

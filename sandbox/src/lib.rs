@@ -115,7 +115,8 @@ pub struct CacheStats {
 pub struct Executor {
     engine: Engine,
     /// With `lazy_nan`: the engine with Cranelift's canonicalisation, for the modules that
-    /// [`nan::canonicalize`] does not rewrite (SIMD).
+    /// [`nan::canonicalize`] does not rewrite (SIMD, unless [`nan::canonicalize_vectors`] does
+    /// under `wasi-p1v3`).
     full_nan: Option<Engine>,
     options: Options,
     cache: Option<wasmtime::Cache>,
@@ -243,23 +244,40 @@ impl Executor {
     /// executor has the engine for that), else for Cranelift's canonicalisation.
     fn compile_inner(&self, module: &[u8], lazy: bool) -> Result<Module, Refusal> {
         let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
-        let rewritten;
+        let o = self.options;
+        let instrument = |module: &[u8]| {
+            meter::instrument_with(module, o.counted_loops)
+                .map_err(|e| Refusal::InvalidModule(e.to_string()))
+        };
+        let (rewritten, metered);
+        let mut is_metered = false;
         let (engine, module) = match (&self.full_nan, lazy) {
             (Some(full), true) => match nan::canonicalize(module) {
                 Ok((bytes, _)) => {
                     rewritten = bytes;
                     (&self.engine, &rewritten[..])
                 }
+                // SIMD under wasi-p1v3: metered first, so the vector canonicalisations are free
+                Err(_) if o.meters_itself() && o.lazy_vector_nan => {
+                    metered = instrument(module)?;
+                    is_metered = true;
+                    match nan::canonicalize_vectors(&metered) {
+                        Ok((bytes, _)) => {
+                            rewritten = bytes;
+                            (&self.engine, &rewritten[..])
+                        }
+                        Err(_) => (full, &metered[..]),
+                    }
+                }
                 Err(_) => (full, module),
             },
             (Some(full), false) => (full, module),
             (None, _) => (&self.engine, module),
         };
-        let metered;
-        let module = if self.options.meters_itself() {
-            metered =
-                meter::instrument(module).map_err(|e| Refusal::InvalidModule(e.to_string()))?;
-            &metered[..]
+        let instrumented;
+        let module = if o.meters_itself() && !is_metered {
+            instrumented = instrument(module)?;
+            &instrumented[..]
         } else {
             module
         };

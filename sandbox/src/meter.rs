@@ -25,6 +25,12 @@
 //!   check traps whatever the fuel (the way wasmtime's epochs are a counter the host bumps
 //!   while compiled code reads it). One load and one comparison check both.
 //!
+//! A loop whose trip count is known when it starts (one straight-line body stepping a counter
+//! by a power of two towards a bound it does not write, see [`counted`]) takes the whole trip's
+//! fuel then, when the fuel left covers it and it is at most [`COUNTED_LOOP_CAP`], and runs a
+//! copy without per-iteration charges and checks; otherwise it is metered per iteration. The
+//! counts and outcomes are the same either way.
+//!
 //! A direct call of the runtime's `cmkt.sha256` ([`crate::SHA256_FUEL_PER_CALL`]) takes its
 //! fuel in the module, before the call, from the length on the stack, and traps the same way
 //! when that overdraws (cheaper than the host reading and writing the fuel global); so a module
@@ -43,9 +49,11 @@
 //! function would run before the executor sets the fuel), as are modules with 64-bit memories
 //! or tables, exceptions, threads or stack switching.
 
+mod counted;
 mod shape;
 
 use crate::rewrite::declared_locals;
+pub use counted::COUNTED_LOOP_CAP;
 use shape::{shape, Shape};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{
@@ -81,6 +89,13 @@ pub enum Refused {
 /// `wasm` rewritten to meter its fuel and check for interruption itself (see the module's
 /// documentation), to be compiled without wasmtime's fuel and epoch checks.
 pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, Refused> {
+    instrument_with(wasm, true)
+}
+
+/// [`instrument`], with counted loops taking their trip's fuel when they start
+/// ([`COUNTED_LOOP_CAP`]) or, without `counted_loops`, every loop metered per iteration (the
+/// same counts; a measurement only).
+pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refused> {
     let features = WasmFeatures::default()
         - WasmFeatures::THREADS
         - WasmFeatures::SHARED_EVERYTHING_THREADS
@@ -98,6 +113,7 @@ pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, Refused> {
         params: shape.params.clone().into_iter(),
         shape,
         added: [false; 3],
+        counted_loops,
     };
     let mut module = wasm_encoder::Module::new();
     pass.parse_core_module(&mut module, Parser::new(0), wasm)
@@ -113,6 +129,8 @@ struct Pass {
     shape: Shape,
     /// Whether the memory, global and export sections got their new entry.
     added: [bool; 3],
+    /// Whether counted loops take their trip's fuel when they start.
+    counted_loops: bool,
 }
 
 /// The place of a section in a module (the binary format's order, which is not the ids').
@@ -231,12 +249,18 @@ impl Reencode for Pass {
     ) -> Result<(), Error<String>> {
         let params = self.params.next();
         let (mut locals, first_free) = declared_locals(self, params, &func)?;
-        // the fuel left, a bulk instruction's (or a hash's) length, a hash's output
+        // the fuel left, a bulk instruction's (or a hash's) length, a hash's output, a
+        // counted loop's trip
         let fuel_local = first_free;
         let len_local = fuel_local + 1;
         let out_local = fuel_local + 2;
+        let scratch = counted::Scratch {
+            distance: len_local,
+            trip: fuel_local + 3,
+        };
         locals.push((1, ValType::I64));
         locals.push((2, ValType::I32));
+        locals.push((1, ValType::I64));
 
         let mut reader = func.get_operators_reader()?;
         let mut ops = Vec::new();
@@ -259,8 +283,21 @@ impl Reencode for Pass {
         let last = ops.len().saturating_sub(1);
         // blocks open around the instruction: a branch of this depth leaves the function
         let mut depth = 0u32;
+        // the `end` of the counted loop just emitted, whose operators are skipped
+        let mut skip_to = None;
         for (i, op) in ops.iter().enumerate() {
             use Operator::*;
+            if skip_to.is_some_and(|end| i <= end) {
+                continue;
+            }
+            if let Some(c) = self
+                .counted_loops
+                .then(|| counted::counted(&ops, i))
+                .flatten()
+            {
+                skip_to = Some(self.counted_loop(&mut f, &m, &scratch, &ops, i, &c)?);
+                continue;
+            }
             if leaves_function(op, depth) {
                 m.flush(&mut f);
             }

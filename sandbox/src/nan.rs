@@ -30,8 +30,13 @@
 //! inserted sequence) changes them, and needs a new runtime id. `tests/nan.rs` pins the fuel of
 //! the sample jobs.
 //!
-//! Modules that use SIMD are not rewritten ([`Unsupported::Simd`]): the pass handles scalar
-//! floats only.
+//! Modules that use SIMD are not rewritten by [`canonicalize`] ([`Unsupported::Simd`]).
+//! [`canonicalize_vectors`] rewrites them too, by the same rules lane-wise for `f32x4` and
+//! `f64x2` results (a vector result is left only for a consumer of its own shape: `f32x4.add`
+//! reads an `f64x2` NaN's bits as other floats), for runtime `wasi-p1v3`, which runs it after
+//! its fuel metering ([`crate::meter`]) so that the canonicalisations it adds are not charged,
+//! as Cranelift's were not: the counts of SIMD modules stay those of the module as given.
+//! Modules with relaxed SIMD are rewritten by neither.
 
 use std::collections::HashSet;
 
@@ -71,10 +76,24 @@ pub struct Rewritten {
 }
 
 /// `wasm` rewritten to canonicalise only the NaNs that can be seen (see the module's
-/// documentation), to be compiled without Cranelift's NaN canonicalisation.
+/// documentation), to be compiled without Cranelift's NaN canonicalisation. Scalar modules
+/// only.
 pub fn canonicalize(wasm: &[u8]) -> Result<(Vec<u8>, Rewritten), Unsupported> {
-    let scalar = WasmFeatures::default() - WasmFeatures::SIMD - WasmFeatures::RELAXED_SIMD;
-    if Validator::new_with_features(scalar)
+    rewrite(wasm, false)
+}
+
+/// [`canonicalize`] for modules with SIMD too (not relaxed SIMD), `f32x4` and `f64x2` results
+/// included.
+pub fn canonicalize_vectors(wasm: &[u8]) -> Result<(Vec<u8>, Rewritten), Unsupported> {
+    rewrite(wasm, true)
+}
+
+fn rewrite(wasm: &[u8], vectors: bool) -> Result<(Vec<u8>, Rewritten), Unsupported> {
+    let mut features = WasmFeatures::default() - WasmFeatures::RELAXED_SIMD;
+    if !vectors {
+        features -= WasmFeatures::SIMD;
+    }
+    if Validator::new_with_features(features)
         .validate_all(wasm)
         .is_err()
     {
@@ -84,6 +103,7 @@ pub fn canonicalize(wasm: &[u8]) -> Result<(Vec<u8>, Rewritten), Unsupported> {
     let mut pass = Pass {
         params: param_counts(wasm).map_err(rewrite)?.into_iter(),
         stats: Rewritten::default(),
+        vectors,
     };
     let mut module = wasm_encoder::Module::new();
     pass.parse_core_module(&mut module, Parser::new(0), wasm)
@@ -94,6 +114,8 @@ pub fn canonicalize(wasm: &[u8]) -> Result<(Vec<u8>, Rewritten), Unsupported> {
 struct Pass {
     params: std::vec::IntoIter<u32>,
     stats: Rewritten,
+    /// Whether `f32x4` and `f64x2` results are canonicalised here too (a `v128` scratch local).
+    vectors: bool,
 }
 
 impl Reencode for Pass {
@@ -106,16 +128,20 @@ impl Reencode for Pass {
     ) -> Result<(), Error<String>> {
         let params = self.params.next();
         let (mut locals, first_free) = declared_locals(self, params, &func)?;
-        // two scratch locals, after every other; a function already at the limit is left to
-        // the engine that canonicalises every result
-        if first_free + 2 > MAX_LOCALS {
+        // scratch locals, after every other; a function already at the limit is left to the
+        // engine that canonicalises every result
+        let scratch = 2 + 2 * u32::from(self.vectors);
+        if first_free + scratch > MAX_LOCALS {
             return Err(Error::UserError(format!(
                 "a function has {first_free} parameters and locals, no room for the scratch locals"
             )));
         }
-        let (scratch32, scratch64) = (first_free, first_free + 1);
+        let (scratch32, scratch64, scratch128) = (first_free, first_free + 1, first_free + 2);
         locals.push((1, wasm_encoder::ValType::F32));
         locals.push((1, wasm_encoder::ValType::F64));
+        if self.vectors {
+            locals.push((2, wasm_encoder::ValType::V128));
+        }
 
         let mut reader = func.get_operators_reader()?;
         let mut ops = Vec::new();
@@ -130,10 +156,29 @@ impl Reencode for Pass {
                 continue;
             };
             self.stats.results += 1;
-            if unseen(&ops[i + 1..], &blind) {
+            if unseen(&ops[i + 1..], &blind, Some(float)) {
                 continue;
             }
             self.stats.canonicalized += 1;
+            if let Some(lanes) = float.lanes() {
+                // value on the stack: lane-wise `value & !nan | (nan >> shr << shl)`, where
+                // `nan` is all ones in a NaN lane, which the shifts make the canonical NaN (no
+                // constant, which Cranelift would keep live across the function, spilled)
+                use Instruction::*;
+                f.instruction(&LocalTee(scratch128))
+                    .instruction(&LocalGet(scratch128))
+                    .instruction(&LocalGet(scratch128))
+                    .instruction(&lanes.ne)
+                    .instruction(&LocalTee(scratch128 + 1))
+                    .instruction(&V128AndNot)
+                    .instruction(&LocalGet(scratch128 + 1))
+                    .instruction(&I32Const(lanes.shr))
+                    .instruction(&lanes.shr_u)
+                    .instruction(&I32Const(lanes.shr - 1))
+                    .instruction(&lanes.shl)
+                    .instruction(&V128Or);
+                continue;
+            }
             // value on the stack: `value == value ? value : canonical NaN`
             let (tee, get, nan, eq) = match float {
                 Float::F32 => (
@@ -148,6 +193,7 @@ impl Reencode for Pass {
                     Instruction::F64Const(Ieee64::new(CANONICAL_F64)),
                     Instruction::F64Eq,
                 ),
+                Float::F32x4 | Float::F64x2 => unreachable!("vectors are canonicalised above"),
             };
             f.instruction(&tee)
                 .instruction(&nan)
@@ -161,13 +207,52 @@ impl Reencode for Pass {
     }
 }
 
-#[derive(Clone, Copy)]
+/// The float values the pass follows: scalars, and vectors of lanes.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Float {
     F32,
     F64,
+    F32x4,
+    F64x2,
 }
 
-/// The result type of a float arithmetic instruction, whose NaN bits the CPU chooses.
+/// How a vector of floats is canonicalised: a lane of all ones shifted right by `shr` and left
+/// by `shr - 1` is the lane's canonical NaN (its sign, exponent and quiet bit).
+struct Lanes {
+    ne: Instruction<'static>,
+    shr: i32,
+    shr_u: Instruction<'static>,
+    shl: Instruction<'static>,
+}
+
+impl Float {
+    /// For a vector: how its lanes are canonicalised.
+    fn lanes(self) -> Option<Lanes> {
+        use Instruction::*;
+        match self {
+            Float::F32 | Float::F64 => None,
+            Float::F32x4 => Some(Lanes {
+                ne: F32x4Ne,
+                shr: 23,
+                shr_u: I32x4ShrU,
+                shl: I32x4Shl,
+            }),
+            Float::F64x2 => Some(Lanes {
+                ne: F64x2Ne,
+                shr: 52,
+                shr_u: I64x2ShrU,
+                shl: I64x2Shl,
+            }),
+        }
+    }
+}
+
+// all ones shifted right by `shr` and left by `shr - 1` is the canonical NaN
+const _: () =
+    assert!((u32::MAX >> 23) << 22 == CANONICAL_F32 && (u64::MAX >> 52) << 51 == CANONICAL_F64);
+
+/// The result type of a float arithmetic instruction, whose NaN bits the CPU chooses (the
+/// instructions Cranelift canonicalises).
 fn arithmetic(op: &Operator) -> Option<Float> {
     use Operator::*;
     match op {
@@ -175,51 +260,113 @@ fn arithmetic(op: &Operator) -> Option<Float> {
         | F32Trunc | F32Nearest | F32DemoteF64 => Some(Float::F32),
         F64Add | F64Sub | F64Mul | F64Div | F64Min | F64Max | F64Sqrt | F64Ceil | F64Floor
         | F64Trunc | F64Nearest | F64PromoteF32 => Some(Float::F64),
+        F32x4Add | F32x4Sub | F32x4Mul | F32x4Div | F32x4Min | F32x4Max | F32x4Sqrt | F32x4Ceil
+        | F32x4Floor | F32x4Trunc | F32x4Nearest | F32x4DemoteF64x2Zero => Some(Float::F32x4),
+        F64x2Add | F64x2Sub | F64x2Mul | F64x2Div | F64x2Min | F64x2Max | F64x2Sqrt | F64x2Ceil
+        | F64x2Floor | F64x2Trunc | F64x2Nearest | F64x2PromoteLowF32x4 => Some(Float::F64x2),
         _ => None,
     }
 }
 
-/// Whether an instruction's result is the same for every NaN in its float operands.
-fn blind_consumer(op: &Operator) -> bool {
+/// The floats an instruction reads whose result is the same for every NaN among them: its
+/// operands' type when that is all it reads (arithmetic, comparisons, truncations), `None` for
+/// `drop` (any value) and for every other instruction.
+fn blind_to(op: &Operator) -> Option<Option<Float>> {
     use Operator::*;
-    arithmetic(op).is_some()
-        || matches!(
-            op,
-            F32Eq
-                | F32Ne
-                | F32Lt
-                | F32Gt
-                | F32Le
-                | F32Ge
-                | F64Eq
-                | F64Ne
-                | F64Lt
-                | F64Gt
-                | F64Le
-                | F64Ge
-                | I32TruncF32S
-                | I32TruncF32U
-                | I32TruncF64S
-                | I32TruncF64U
-                | I64TruncF32S
-                | I64TruncF32U
-                | I64TruncF64S
-                | I64TruncF64U
-                | I32TruncSatF32S
-                | I32TruncSatF32U
-                | I32TruncSatF64S
-                | I32TruncSatF64U
-                | I64TruncSatF32S
-                | I64TruncSatF32U
-                | I64TruncSatF64S
-                | I64TruncSatF64U
-                | Drop
-        )
+    Some(Some(match op {
+        Drop => return Some(None),
+        F32Add | F32Sub | F32Mul | F32Div | F32Min | F32Max | F32Sqrt | F32Ceil | F32Floor
+        | F32Trunc | F32Nearest | F64PromoteF32 => Float::F32,
+        F64Add | F64Sub | F64Mul | F64Div | F64Min | F64Max | F64Sqrt | F64Ceil | F64Floor
+        | F64Trunc | F64Nearest | F32DemoteF64 => Float::F64,
+        F32x4Add | F32x4Sub | F32x4Mul | F32x4Div | F32x4Min | F32x4Max | F32x4Sqrt | F32x4Ceil
+        | F32x4Floor | F32x4Trunc | F32x4Nearest | F64x2PromoteLowF32x4 | F32x4Eq | F32x4Ne
+        | F32x4Lt | F32x4Gt | F32x4Le | F32x4Ge | I32x4TruncSatF32x4S | I32x4TruncSatF32x4U => {
+            Float::F32x4
+        }
+        F64x2Add
+        | F64x2Sub
+        | F64x2Mul
+        | F64x2Div
+        | F64x2Min
+        | F64x2Max
+        | F64x2Sqrt
+        | F64x2Ceil
+        | F64x2Floor
+        | F64x2Trunc
+        | F64x2Nearest
+        | F32x4DemoteF64x2Zero
+        | F64x2Eq
+        | F64x2Ne
+        | F64x2Lt
+        | F64x2Gt
+        | F64x2Le
+        | F64x2Ge
+        | I32x4TruncSatF64x2SZero
+        | I32x4TruncSatF64x2UZero => Float::F64x2,
+        op if blind_scalar_consumer(op) => match op {
+            F32Eq | F32Ne | F32Lt | F32Gt | F32Le | F32Ge | I32TruncF32S | I32TruncF32U
+            | I64TruncF32S | I64TruncF32U | I32TruncSatF32S | I32TruncSatF32U | I64TruncSatF32S
+            | I64TruncSatF32U => Float::F32,
+            _ => Float::F64,
+        },
+        _ => return None,
+    }))
 }
 
-/// Whether the value on top of the stack before `rest` can never be seen, only its being a NaN
-/// or not: its consumer is a [`blind_consumer`] or a set of a `blind` local.
-fn unseen(rest: &[Operator], blind: &HashSet<u32>) -> bool {
+/// Whether `op` is a blind consumer of a value of `float` (`None`: of a local's value, which
+/// may be any float; a vector local may hold either shape, so no vector instruction is blind
+/// to it).
+fn blind_consumer(op: &Operator, float: Option<Float>) -> bool {
+    match (blind_to(op), float) {
+        (Some(None), _) => true,
+        (Some(Some(reads)), Some(produced)) => reads == produced,
+        (Some(Some(reads)), None) => matches!(reads, Float::F32 | Float::F64),
+        (None, _) => false,
+    }
+}
+
+/// Whether a scalar instruction's result is the same for every NaN in its float operands
+/// (besides arithmetic).
+fn blind_scalar_consumer(op: &Operator) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        F32Eq
+            | F32Ne
+            | F32Lt
+            | F32Gt
+            | F32Le
+            | F32Ge
+            | F64Eq
+            | F64Ne
+            | F64Lt
+            | F64Gt
+            | F64Le
+            | F64Ge
+            | I32TruncF32S
+            | I32TruncF32U
+            | I32TruncF64S
+            | I32TruncF64U
+            | I64TruncF32S
+            | I64TruncF32U
+            | I64TruncF64S
+            | I64TruncF64U
+            | I32TruncSatF32S
+            | I32TruncSatF32U
+            | I32TruncSatF64S
+            | I32TruncSatF64U
+            | I64TruncSatF32S
+            | I64TruncSatF32U
+            | I64TruncSatF64S
+            | I64TruncSatF64U
+    )
+}
+
+/// Whether the value on top of the stack before `rest` (a result of type `float`, or `None`:
+/// a local's value) can never be seen, only its being a NaN or not: its consumer is a
+/// [`blind_consumer`] or a set of a `blind` local.
+fn unseen(rest: &[Operator], blind: &HashSet<u32>, float: Option<Float>) -> bool {
     // values pushed above ours and not yet consumed
     let mut above = 0u32;
     for op in rest.iter().take(LOOKAHEAD) {
@@ -231,7 +378,7 @@ fn unseen(rest: &[Operator], blind: &HashSet<u32>) -> bool {
                 Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
                     blind.contains(local_index)
                 }
-                op => blind_consumer(op),
+                op => blind_consumer(op, float),
             };
         }
         above = above - pops + pushes;
@@ -252,7 +399,7 @@ fn blind_locals(ops: &[Operator]) -> HashSet<u32> {
         {
             all.insert(*local_index);
             let read = !matches!(op, Operator::LocalSet { .. });
-            if read && !unseen(&ops[i + 1..], &none) {
+            if read && !unseen(&ops[i + 1..], &none, None) {
                 seen.insert(*local_index);
             }
         }
@@ -262,7 +409,8 @@ fn blind_locals(ops: &[Operator]) -> HashSet<u32> {
 }
 
 /// Operands popped and results pushed by the straight-line instructions the pass follows;
-/// `None` for everything else (control flow, calls, memory management, SIMD, ...).
+/// `None` for everything else (control flow, calls, memory management, most integer SIMD,
+/// ...).
 fn arity(op: &Operator) -> Option<(u32, u32)> {
     use Operator::*;
     Some(match op {
@@ -318,6 +466,74 @@ fn arity(op: &Operator) -> Option<(u32, u32)> {
         | I64ShrS | I64ShrU | I64Rotl | I64Rotr | F32Add | F32Sub | F32Mul | F32Div | F32Min
         | F32Max | F32Copysign | F64Add | F64Sub | F64Mul | F64Div | F64Min | F64Max
         | F64Copysign => (2, 1),
+        // SIMD, for vector modules
+        V128Const { .. } => (0, 1),
+        V128Load { .. }
+        | V128Load8x8S { .. }
+        | V128Load8x8U { .. }
+        | V128Load16x4S { .. }
+        | V128Load16x4U { .. }
+        | V128Load32x2S { .. }
+        | V128Load32x2U { .. }
+        | V128Load8Splat { .. }
+        | V128Load16Splat { .. }
+        | V128Load32Splat { .. }
+        | V128Load64Splat { .. }
+        | V128Load32Zero { .. }
+        | V128Load64Zero { .. } => (1, 1),
+        V128Store { .. } => (2, 0),
+        I8x16Splat
+        | I16x8Splat
+        | I32x4Splat
+        | I64x2Splat
+        | F32x4Splat
+        | F64x2Splat
+        | I8x16ExtractLaneS { .. }
+        | I8x16ExtractLaneU { .. }
+        | I16x8ExtractLaneS { .. }
+        | I16x8ExtractLaneU { .. }
+        | I32x4ExtractLane { .. }
+        | I64x2ExtractLane { .. }
+        | F32x4ExtractLane { .. }
+        | F64x2ExtractLane { .. } => (1, 1),
+        I8x16ReplaceLane { .. }
+        | I16x8ReplaceLane { .. }
+        | I32x4ReplaceLane { .. }
+        | I64x2ReplaceLane { .. }
+        | F32x4ReplaceLane { .. }
+        | F64x2ReplaceLane { .. } => (2, 1),
+        V128Not
+        | V128AnyTrue
+        | F32x4Abs
+        | F32x4Neg
+        | F32x4Sqrt
+        | F32x4Ceil
+        | F32x4Floor
+        | F32x4Trunc
+        | F32x4Nearest
+        | F64x2Abs
+        | F64x2Neg
+        | F64x2Sqrt
+        | F64x2Ceil
+        | F64x2Floor
+        | F64x2Trunc
+        | F64x2Nearest
+        | F32x4ConvertI32x4S
+        | F32x4ConvertI32x4U
+        | F64x2ConvertLowI32x4S
+        | F64x2ConvertLowI32x4U
+        | F32x4DemoteF64x2Zero
+        | F64x2PromoteLowF32x4
+        | I32x4TruncSatF32x4S
+        | I32x4TruncSatF32x4U
+        | I32x4TruncSatF64x2SZero
+        | I32x4TruncSatF64x2UZero => (1, 1),
+        V128And | V128AndNot | V128Or | V128Xor | I32x4Add | I32x4Sub | I32x4Mul | F32x4Add
+        | F32x4Sub | F32x4Mul | F32x4Div | F32x4Min | F32x4Max | F32x4PMin | F32x4PMax
+        | F32x4Eq | F32x4Ne | F32x4Lt | F32x4Gt | F32x4Le | F32x4Ge | F64x2Add | F64x2Sub
+        | F64x2Mul | F64x2Div | F64x2Min | F64x2Max | F64x2PMin | F64x2PMax | F64x2Eq | F64x2Ne
+        | F64x2Lt | F64x2Gt | F64x2Le | F64x2Ge => (2, 1),
+        V128Bitselect => (3, 1),
         _ => return None,
     })
 }

@@ -34,6 +34,16 @@ pub struct Options {
     /// instead of wasmtime's fuel and epoch checks: other fuel counts, the same outputs.
     /// Without `fuel` this means neither metering nor a timeout (a measurement only).
     pub inline_meter: bool,
+    /// With `inline_meter`: a loop whose trip count is known when it starts takes the fuel of
+    /// the whole trip then, when the fuel left covers it, instead of per iteration
+    /// ([`crate::meter`]'s counted loops). The same fuel counts and outcomes; off only to
+    /// measure what it buys.
+    pub counted_loops: bool,
+    /// With `inline_meter` and `lazy_nan`: SIMD modules canonicalised only where seen too
+    /// ([`crate::nan::canonicalize_vectors`], after the metering, so that what it adds is not
+    /// charged), instead of by Cranelift after every float result. The same results bit for
+    /// bit and the same fuel counts; off only to measure what it buys.
+    pub lazy_vector_nan: bool,
 }
 
 impl Default for Options {
@@ -44,6 +54,8 @@ impl Default for Options {
             explicit_bounds_checks: false,
             lazy_nan: false,
             inline_meter: false,
+            counted_loops: false,
+            lazy_vector_nan: false,
         }
     }
 }
@@ -71,6 +83,8 @@ impl Options {
             RUNTIME_V3 => Some(Options {
                 lazy_nan: true,
                 inline_meter: true,
+                counted_loops: true,
+                lazy_vector_nan: true,
                 ..Options::default()
             }),
             _ => None,

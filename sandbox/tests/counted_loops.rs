@@ -1,0 +1,160 @@
+//! Runtime `wasi-p1v3`'s counted loops (`compute_sandbox::meter`): a loop whose trip count is
+//! known when it starts takes the trip's fuel then. Every shape the pass recognises, with
+//! trips that end, wrap around and never end, gives the outcome, output and fuel of the same
+//! loop metered per iteration, at and around the exact fuel it needs; endless and long trips
+//! still hit the wall clock.
+
+use compute_sandbox::meter::{instrument_with, COUNTED_LOOP_CAP};
+use compute_sandbox::{Executor, Limits, Options, Refusal, Status, RUNTIME_V3};
+use std::time::{Duration, Instant};
+
+const LIMITS: Limits = Limits {
+    max_fuel: 2_000_000,
+    max_memory: 1 << 20,
+    max_output: 1 << 10,
+    timeout: Duration::from_secs(30),
+};
+
+fn v3(counted_loops: bool) -> Executor {
+    let o = Options {
+        counted_loops,
+        ..Options::for_runtime(RUNTIME_V3).unwrap()
+    };
+    Executor::with(o, None).unwrap()
+}
+
+/// A module whose `_start` runs one loop on counter `$x` from `init`, stepped by `step`, with
+/// the branch back `br_if`, and writes how many times the body ran (memory[0..4]).
+fn module(init: i32, step: i32, br_if: &str) -> Vec<u8> {
+    let step = format!("(local.tee $x (i32.add (local.get $x) (i32.const {step})))");
+    let cond = br_if.replace("STEP", &step);
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $x i32) (local $n i32)
+    (local.set $x (i32.const {init}))
+    (local.set $n (i32.const 160))
+    (loop
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+      (br_if 0 {cond}))
+    (i32.store (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 12) (i32.const 4))
+    (drop (call $write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))"#
+    ))
+    .unwrap()
+}
+
+/// The loop's branch back, `STEP` standing for the counter's step: each shape the pass
+/// recognises (the bound 0, a constant, a local, the bound first), and one it does not.
+const SHAPES: [(&str, bool); 5] = [
+    ("STEP", true),
+    ("(i32.ne STEP (i32.const 160))", true),
+    ("(i32.ne STEP (local.get $n))", true),
+    ("(i32.ne (local.get $n) STEP)", true),
+    ("(i32.lt_u STEP (local.get $n))", false),
+];
+
+/// Counters and steps: trips of 10 and 7, one that reaches 160, one of 2 with the largest
+/// step, one of 4096 (within the cap), one that wraps around (2^32 iterations, over the cap),
+/// an odd distance with an even step (never ends), a step that is not a power of two.
+const TRIPS: [(i32, i32); 8] = [
+    (40, -4),
+    (-7, 1),
+    (0, 16),
+    (0, i32::MIN),
+    (0, 1 << 20),
+    (0, -1),
+    (5, -2),
+    (150, 3),
+];
+
+#[test]
+fn counted_loops_give_the_outcome_and_fuel_of_loops_metered_per_iteration() {
+    let (counted, per_iteration) = (v3(true), v3(false));
+    let mut fast = 0;
+    for (shape, recognised) in SHAPES {
+        for (init, step) in TRIPS {
+            let wasm = module(init, step, shape);
+            let case = format!("{shape} from {init} by {step}");
+            let rewritten = instrument_with(&wasm, true).unwrap();
+            let differs = rewritten != instrument_with(&wasm, false).unwrap();
+            let power_of_two = step.unsigned_abs().is_power_of_two();
+            assert_eq!(differs, recognised && power_of_two, "{case}");
+            fast += usize::from(differs);
+            let (a, b) = (
+                counted.compile(&wasm).unwrap(),
+                per_iteration.compile(&wasm).unwrap(),
+            );
+            let run = |ex: &Executor, m, max_fuel| {
+                ex.run(m, b"", &[], &[0; 32], Limits { max_fuel, ..LIMITS })
+                    .unwrap()
+            };
+            let whole = run(&per_iteration, &b, LIMITS.max_fuel);
+            // at the fuel the run needs, one short of it, and a trip's worth short
+            let need = whole.fuel_used;
+            for max_fuel in [
+                LIMITS.max_fuel,
+                need,
+                need - 1,
+                need.saturating_sub(50),
+                need / 2,
+                30,
+            ] {
+                let (x, y) = (
+                    run(&counted, &a, max_fuel),
+                    run(&per_iteration, &b, max_fuel),
+                );
+                // (`detail`, for logs, names the trap's offset in the module)
+                assert_eq!(
+                    (x.status, x.fuel_used, x.output),
+                    (y.status, y.fuel_used, y.output),
+                    "{case}, max_fuel {max_fuel}"
+                );
+            }
+            if whole.status == Status::Exited(0) {
+                let ran = u32::from_le_bytes(whole.output[..4].try_into().unwrap());
+                assert!(ran >= 1, "{case}: {ran}");
+            } else {
+                assert_eq!(whole.status, Status::OutOfFuel, "{case}");
+            }
+        }
+    }
+    assert!(fast >= 20, "{fast} loops took their trip's fuel at once");
+}
+
+#[test]
+fn endless_and_long_counted_trips_hit_the_wall_clock() {
+    let l = Limits {
+        max_fuel: u64::MAX,
+        timeout: Duration::from_millis(300),
+        ..LIMITS
+    };
+    // a trip that never ends; one of 2^32 iterations (over the cap); a counted trip within the
+    // cap run again and again by an outer loop
+    let inner = format!("(i32.const {})", COUNTED_LOOP_CAP / 64);
+    let endless = [
+        module(5, -2, "STEP"),
+        module(0, -1, "STEP"),
+        wat::parse_str(format!(
+            r#"(module (memory 1)
+  (func (export "_start") (local $x i32)
+    (loop $outer
+      (local.set $x {inner})
+      (loop (i32.store (i32.const 0) (local.get $x))
+        (br_if 0 (local.tee $x (i32.add (local.get $x) (i32.const -1)))))
+      (br $outer))))"#
+        ))
+        .unwrap(),
+    ];
+    let ex = v3(true);
+    for wasm in endless {
+        let m = ex.compile(&wasm).unwrap();
+        let t = Instant::now();
+        assert_eq!(
+            ex.run(&m, b"", &[], &[0; 32], l),
+            Err(Refusal::Timeout(l.timeout))
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    }
+}
