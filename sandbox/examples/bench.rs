@@ -116,8 +116,9 @@ const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool
 
 /// The variants measured: production (`wasi-p1v3`) first, then the runtimes before it
 /// (`wasi-p1v2`: wasmtime's fuel and epoch checks; `wasi-p1`: also every float result
-/// canonicalised), then `wasi-p1v3` with every loop metered per iteration (the same counts),
-/// then one safeguard of `wasi-p1v3` switched off each.
+/// canonicalised), then `wasi-p1v3` with every loop metered per iteration and vector results
+/// canonicalised by Cranelift (the same counts and bits), then one safeguard of `wasi-p1v3`
+/// switched off each.
 const VARIANTS: [(&str, Options); 7] = [
     ("wasi-p1v3", v3(true, true, false)),
     (
@@ -140,7 +141,7 @@ const VARIANTS: [(&str, Options); 7] = [
         },
     ),
     (
-        "wasi-p1v3 as at the last stop (loops metered per iteration, SIMD canon. by Cranelift)",
+        "wasi-p1v3 without counted loops and SIMD NaN rule",
         Options {
             counted_loops: false,
             lazy_vector_nan: false,

@@ -456,8 +456,10 @@ impl Report {
                  stdin and arguments, outputs compared byte for byte), fastest of interleaved \
                  rounds. The first ratio is runtime `wasi-p1v3`, the one new jobs ask for; the \
                  next two are the runtimes before it (`wasi-p1v2`, metered by wasmtime's fuel and \
-                 epoch checks, and `wasi-p1`, which also canonicalises every float result), the \
-                 rest switch one safeguard of `wasi-p1v3` off at a time (a measurement only); \
+                 epoch checks, and `wasi-p1`, which also canonicalises every float result), then \
+                 `wasi-p1v3` without counted loops and the SIMD NaN rule (every loop metered per \
+                 iteration, vector results canonicalised by Cranelift: the same counts and bits); \
+                 the rest switch one safeguard of `wasi-p1v3` off at a time (a measurement only); \
                  \"host calls\" is the share of the \
                  production run spent in WASI calls; \"cached load\" is a fresh executor loading \
                  the module from the disk cache a worker keeps in `<data_dir>/modules`.\n"
