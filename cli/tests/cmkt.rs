@@ -19,34 +19,6 @@ use std::{
 mod common;
 use common::*;
 
-/// Serves results as providers would: `/good/...` honestly, `/liar/...` with flipped bytes.
-async fn result_server(output: Arc<Vec<u8>>, summary: ResultSummaryJson) -> String {
-    use axum::{extract::Path as P, routing::get, Json, Router};
-    let (o1, s1) = (output.clone(), summary.clone());
-    let app = Router::new()
-        .route(
-            "/{who}/results/{root}/summary",
-            get(move |_: P<(String, String)>| {
-                let s = s1.clone();
-                async move { Json(s) }
-            }),
-        )
-        .route(
-            "/{who}/results/{root}",
-            get(move |P((who, _root)): P<(String, String)>| {
-                let mut bytes = o1.to_vec();
-                if who == "liar" {
-                    bytes[0] ^= 1;
-                }
-                async move { bytes }
-            }),
-        );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    url
-}
-
 #[test]
 fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let net = start_localnet();

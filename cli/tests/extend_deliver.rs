@@ -16,30 +16,6 @@ use std::{sync::Arc, time::Duration};
 mod common;
 use common::*;
 
-/// Serves one result as a provider's worker does.
-async fn result_server(output: Arc<Vec<u8>>, summary: ResultSummaryJson) -> String {
-    use axum::{routing::get, Json, Router};
-    let app = Router::new()
-        .route(
-            "/results/{root}/summary",
-            get(move || {
-                let s = summary.clone();
-                async move { Json(s) }
-            }),
-        )
-        .route(
-            "/results/{root}",
-            get(move || {
-                let o = output.to_vec();
-                async move { o }
-            }),
-        );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    url
-}
-
 #[test]
 fn cmkt_extends_jobs_and_delivers_results_to_programs() {
     let net = start_localnet();
@@ -54,7 +30,10 @@ fn cmkt_extends_jobs_and_delivers_results_to_programs() {
         Arc::new(output.clone()),
         ResultSummaryJson::from(&summary),
     ));
-    net.ok("provider-1", &["provider", "register", &server]);
+    net.ok(
+        "provider-1",
+        &["provider", "register", &format!("{server}/good")],
+    );
     net.ok("provider-1", &["provider", "stake", "2000"]);
     let p1 = key(&net.wallet("provider-1"));
 

@@ -198,3 +198,35 @@ impl Net {
 pub fn key(path: &Path) -> Keypair {
     solana_sdk::signature::read_keypair_file(path).unwrap()
 }
+
+/// Serves results as providers' workers do, under `/{who}/results/...`: honestly, except under
+/// `/liar/...`, where the output's first byte is flipped. Returns the server's URL.
+pub async fn result_server(
+    output: std::sync::Arc<Vec<u8>>,
+    summary: compute_market_client::results::ResultSummaryJson,
+) -> String {
+    use axum::{extract::Path as P, routing::get, Json, Router};
+    let (o1, s1) = (output.clone(), summary.clone());
+    let app = Router::new()
+        .route(
+            "/{who}/results/{root}/summary",
+            get(move |_: P<(String, String)>| {
+                let s = s1.clone();
+                async move { Json(s) }
+            }),
+        )
+        .route(
+            "/{who}/results/{root}",
+            get(move |P((who, _root)): P<(String, String)>| {
+                let mut bytes = o1.to_vec();
+                if who == "liar" {
+                    bytes[0] ^= 1;
+                }
+                async move { bytes }
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    url
+}
