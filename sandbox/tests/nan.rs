@@ -9,6 +9,9 @@ use compute_sandbox::samples::SAMPLES;
 use compute_sandbox::{Executor, Limits, Options, Status};
 use std::time::Duration;
 
+mod common;
+use common::F32_EDGES;
+
 const LIMITS: Limits = Limits {
     max_fuel: 50_000_000,
     max_memory: 1 << 20,
@@ -50,26 +53,6 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 }
-
-/// f32 bit patterns that make NaN handling observable.
-const F32_EDGES: [u32; 16] = [
-    0x7fc0_0000, // canonical NaN
-    0xffc0_0000, // negative quiet NaN (x86's default NaN)
-    0x7fc1_2345, // quiet NaN with a payload
-    0xffe0_0001, // negative, payload
-    0x7f80_0001, // signalling NaN
-    0xff80_0f00, // negative signalling NaN
-    0x7f80_0000, // +inf
-    0xff80_0000, // -inf
-    0x0000_0000, // +0
-    0x8000_0000, // -0
-    0x0000_0001, // smallest subnormal
-    0x807f_ffff, // largest negative subnormal
-    0x3f80_0000, // 1
-    0xbfc0_0000, // -1.5
-    0x7f7f_ffff, // largest finite
-    0x4049_0fdb, // pi
-];
 
 /// A stdin of 32 f32 then 16 f64 values, drawn from the edge cases.
 fn input(rng: &mut Rng) -> Vec<u8> {

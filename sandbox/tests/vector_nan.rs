@@ -11,32 +11,15 @@ use compute_sandbox::nan::canonicalize_vectors;
 use compute_sandbox::{meter, Executor, Limits, Options, Status, RUNTIME_V3};
 use std::time::Duration;
 
+mod common;
+use common::F32_EDGES;
+
 const LIMITS: Limits = Limits {
     max_fuel: 50_000_000,
     max_memory: 1 << 20,
     max_output: 1 << 20,
     timeout: Duration::from_secs(30),
 };
-
-/// f32 lanes that make NaN handling observable.
-const F32_LANES: [u32; 16] = [
-    0x7fc0_0000, // canonical NaN
-    0xffc0_0000, // negative quiet NaN (x86's default NaN)
-    0x7fc1_2345, // quiet NaN with a payload
-    0xffe0_0001, // negative, payload
-    0x7f80_0001, // signalling NaN
-    0xff80_0f00, // negative signalling NaN
-    0x7f80_0000, // +inf
-    0xff80_0000, // -inf
-    0x0000_0000, // +0
-    0x8000_0000, // -0
-    0x0000_0001, // smallest subnormal
-    0x807f_ffff, // largest negative subnormal
-    0x3f80_0000, // 1
-    0xbfc0_0000, // -1.5
-    0x7f7f_ffff, // largest finite
-    0x4049_0fdb, // pi
-];
 
 /// f64 lanes of the same kinds.
 const F64_LANES: [u64; 12] = [
@@ -155,7 +138,7 @@ fn program() -> String {
     (i32.store (i32.const 0) (i32.const {OUT_AT}))
     (i32.store (i32.const 4) (i32.const {len}))
     (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
-        data(&F32_LANES.map(u64::from), 4),
+        data(&F32_EDGES.map(u64::from), 4),
         data(&F64_LANES, 8),
     )
 }

@@ -31,7 +31,7 @@
 //! only how soon a timeout is seen: after at most [`COUNTED_LOOP_CAP`] units of work of a
 //! counted trip instead of at the next iteration.
 
-use super::{run_length, Meter, Pass};
+use super::{calls, run_length, Meter, Pass};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{BlockType, Function, Instruction};
 use wasmparser::Operator;
@@ -130,23 +130,18 @@ pub(super) fn counted(ops: &[Operator], at: usize) -> Option<Counted> {
 /// of a counted loop has none.
 fn metered_apart(op: &Operator) -> bool {
     use Operator::*;
-    matches!(
-        op,
-        Call { .. }
-            | CallIndirect { .. }
-            | CallRef { .. }
-            | ReturnCall { .. }
-            | ReturnCallIndirect { .. }
-            | ReturnCallRef { .. }
-            | MemoryFill { .. }
-            | MemoryCopy { .. }
-            | MemoryInit { .. }
-            | MemoryGrow { .. }
-            | TableFill { .. }
-            | TableCopy { .. }
-            | TableInit { .. }
-            | TableGrow { .. }
-    )
+    calls(op)
+        || matches!(
+            op,
+            MemoryFill { .. }
+                | MemoryCopy { .. }
+                | MemoryInit { .. }
+                | MemoryGrow { .. }
+                | TableFill { .. }
+                | TableCopy { .. }
+                | TableInit { .. }
+                | TableGrow { .. }
+        )
 }
 
 /// Locals the counted loops of a function use.
