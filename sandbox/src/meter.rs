@@ -325,6 +325,10 @@ impl Reencode for Pass {
                     m.flush(&mut f);
                     f.instruction(&self.instruction(op.clone())?);
                 }
+                Loop { .. } => {
+                    m.reload_floor(&mut f);
+                    f.instruction(&self.instruction(op.clone())?);
+                }
                 End if i == last => {
                     m.flush(&mut f);
                     f.instruction(&self.instruction(op.clone())?);
@@ -467,15 +471,35 @@ impl Meter {
     /// Traps, with the fuel left in the global, when the fuel is below the floor: below zero,
     /// or interrupted.
     fn checks(&self, f: &mut Function) {
-        f.instruction(&Instruction::LocalGet(self.local))
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I64Load(MemArg {
-                offset: 0,
-                align: 3,
-                target: MemArgTarget::Memory(self.interrupt),
-                ordering: None,
-            }));
+        f.instruction(&Instruction::LocalGet(self.local));
+        self.floor(f);
         self.trap_if_below(f);
+    }
+
+    /// Pushes the floor of the checks: 0, or [`INTERRUPTED`].
+    fn floor(&self, f: &mut Function) {
+        f.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I64Load(self.interrupt_page(0)));
+    }
+
+    /// Stores to the interrupt page, past the floor, before a loop (and before a counted loop's
+    /// condition): the compiler then loads the floor again at the loop's checks. Without it,
+    /// Cranelift (which does not know that the ticker writes the page) gave the checks of a loop
+    /// the floor loaded by an earlier check of the function, read before the deadline, so a
+    /// loop after another loop never saw the interruption.
+    fn reload_floor(&self, f: &mut Function) {
+        f.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I64Const(0))
+            .instruction(&Instruction::I64Store(self.interrupt_page(8)));
+    }
+
+    fn interrupt_page(&self, offset: u64) -> MemArg {
+        MemArg {
+            offset,
+            align: 3,
+            target: MemArgTarget::Memory(self.interrupt),
+            ordering: None,
+        }
     }
 
     /// Takes `price`'s fuel for `len`, the `i32` on top of the stack (left there), and traps if

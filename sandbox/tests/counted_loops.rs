@@ -158,3 +158,42 @@ fn endless_and_long_counted_trips_hit_the_wall_clock() {
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     }
 }
+
+#[test]
+fn counted_loops_one_after_another_are_interrupted() {
+    // 3 000 counted trips of the most a trip may take, one after another in a function that
+    // calls nothing (so it has no check on entry) and has no other loop: only the check each
+    // trip makes when it starts stands between the deadline and the end of the run
+    let trip = format!("(i32.const {})", COUNTED_LOOP_CAP / 8);
+    let trips = format!(
+        "(local.set $x {trip}) (loop (i32.store (i32.const 0) (local.get $x)) (br_if 0 (local.tee $x (i32.add (local.get $x) (i32.const -1)))))\n"
+    )
+    .repeat(3000);
+    let wasm = wat::parse_str(format!(
+        r#"(module (memory 1)
+  (func $trips (local $x i32) {trips})
+  (func (export "_start") (call $trips)))"#
+    ))
+    .unwrap();
+    let ex = v3(true);
+    let m = ex.compile(&wasm).unwrap();
+    let limits = |timeout| Limits {
+        max_fuel: u64::MAX,
+        timeout,
+        ..LIMITS
+    };
+    let t = Instant::now();
+    let whole = ex.run(&m, b"", &[], &[0; 32], limits(Duration::from_secs(60)));
+    let took = t.elapsed();
+    assert_eq!(whole.map(|r| r.status), Ok(Status::Exited(0)));
+    let timeout = Duration::from_millis(20);
+    assert!(
+        took > 4 * timeout,
+        "the trips take {took:?}, too little to test"
+    );
+    assert_eq!(
+        ex.run(&m, b"", &[], &[0; 32], limits(timeout)),
+        Err(Refusal::Timeout(timeout)),
+        "interrupted before the {took:?} the trips take"
+    );
+}

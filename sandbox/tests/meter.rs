@@ -77,6 +77,19 @@ fn every_kind_of_endless_run_hits_the_wall_clock() {
            (func (export "_start") (call $f (i32.const 60)))"#,
         // host calls in a loop (an empty write each)
         r#"(func (export "_start") (loop (drop (call $write (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 8))) (br 0)))"#,
+        // a loop after another loop, in a function without calls: its checks once reused the
+        // floor the first loop's last check had loaded, before the deadline
+        r#"(func (export "_start") (local i32)
+             (local.set 0 (i32.const 3))
+             (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if 0 (local.get 0)))
+             (loop (br 0)))"#,
+        // a loop before a call: its checks once reused the floor of the function's entry check
+        r#"(func $f) (func (export "_start") (loop (br 0)) (call $f))"#,
+        // a loop after a counted loop (whose condition loads the floor)
+        r#"(func (export "_start") (local i32)
+             (local.set 0 (i32.const 8))
+             (loop (br_if 0 (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))
+             (loop (br 0)))"#,
     ];
     let l = Limits {
         max_fuel: u64::MAX,

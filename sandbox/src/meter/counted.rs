@@ -19,7 +19,8 @@
 //! `r` is a multiple of `2^s`, and then `k = ((r - 1) mod 2^32 >> s) + 1` (`2^(32-s)` when
 //! `r = 0`). The instrumented module computes `k` when the loop starts; when `k` exists, the
 //! trip's fuel `k · cost` (`cost`: the body's length, what each iteration's header takes) is at
-//! most [`COUNTED_LOOP_CAP`] and at most the fuel left, it takes that fuel at once and runs a
+//! most [`COUNTED_LOOP_CAP`] and at most the fuel left (above the checks' floor), it takes that
+//! fuel at once and runs a
 //! copy of the loop without charges or checks. Otherwise it runs the loop metered per
 //! iteration as any other.
 //!
@@ -29,7 +30,10 @@
 //! loop the fuel is not seen: the body calls nothing, and a trap of the body (an
 //! out-of-bounds load) reports the fuel of the last call or return, as before. What changes is
 //! only how soon a timeout is seen: after at most [`COUNTED_LOOP_CAP`] units of work of a
-//! counted trip instead of at the next iteration.
+//! counted trip instead of at the next iteration. The condition compares the fuel left after
+//! the trip with the checks' floor, so an interrupted run takes the loop metered per iteration,
+//! which traps at its first check: counted loops one after another (with no loop header
+//! between them) are interrupted within one trip.
 
 use super::{calls, run_length, Meter, Pass};
 use wasm_encoder::reencode::{Error, Reencode};
@@ -170,6 +174,7 @@ impl Pass {
             Bound::Const(b) => I32Const(b),
             Bound::Local(n) => LocalGet(n),
         };
+        m.reload_floor(f);
         let counter = LocalGet(c.counter);
         let (first, second) = if c.negative {
             (counter, bound)
@@ -192,10 +197,13 @@ impl Pass {
             .instruction(&LocalTee(s.trip))
             .instruction(&I64Const(COUNTED_LOOP_CAP.into()))
             .instruction(&I64LeU)
-            .instruction(&LocalGet(s.trip))
             .instruction(&LocalGet(m.local))
-            .instruction(&I64LeS)
-            .instruction(&I32And);
+            .instruction(&LocalGet(s.trip))
+            .instruction(&I64Sub);
+        // the fuel left after the trip is not below the floor: not below zero, and the run is
+        // not interrupted (then the loop metered per iteration traps at its first check)
+        m.floor(f);
+        f.instruction(&I64GeS).instruction(&I32And);
         if c.shift > 0 {
             // the counter reaches the bound
             f.instruction(&LocalGet(s.distance))
@@ -227,6 +235,9 @@ impl Pass {
         (at, end): (usize, usize),
         per_iteration: bool,
     ) -> Result<(), Error<String>> {
+        if per_iteration {
+            m.reload_floor(f);
+        }
         f.instruction(&self.instruction(ops[at].clone())?);
         if per_iteration {
             m.charge(f, run_length(&ops[at + 1..]));
