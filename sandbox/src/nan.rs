@@ -275,28 +275,21 @@ fn blind_to(op: &Operator) -> Option<Option<Float>> {
     use Operator::*;
     Some(Some(match op {
         Drop => return Some(None),
-        F32Add | F32Sub | F32Mul | F32Div | F32Min | F32Max | F32Sqrt | F32Ceil | F32Floor
-        | F32Trunc | F32Nearest | F64PromoteF32 => Float::F32,
-        F64Add | F64Sub | F64Mul | F64Div | F64Min | F64Max | F64Sqrt | F64Ceil | F64Floor
-        | F64Trunc | F64Nearest | F32DemoteF64 => Float::F64,
-        F32x4Add | F32x4Sub | F32x4Mul | F32x4Div | F32x4Min | F32x4Max | F32x4Sqrt | F32x4Ceil
-        | F32x4Floor | F32x4Trunc | F32x4Nearest | F64x2PromoteLowF32x4 | F32x4Eq | F32x4Ne
-        | F32x4Lt | F32x4Gt | F32x4Le | F32x4Ge | I32x4TruncSatF32x4S | I32x4TruncSatF32x4U => {
-            Float::F32x4
-        }
-        F64x2Add
-        | F64x2Sub
-        | F64x2Mul
-        | F64x2Div
-        | F64x2Min
-        | F64x2Max
-        | F64x2Sqrt
-        | F64x2Ceil
-        | F64x2Floor
-        | F64x2Trunc
-        | F64x2Nearest
-        | F32x4DemoteF64x2Zero
-        | F64x2Eq
+        // arithmetic that changes the type
+        F64PromoteF32 => Float::F32,
+        F32DemoteF64 => Float::F64,
+        F64x2PromoteLowF32x4 => Float::F32x4,
+        F32x4DemoteF64x2Zero => Float::F64x2,
+        // comparisons and truncations
+        F32Eq | F32Ne | F32Lt | F32Gt | F32Le | F32Ge | I32TruncF32S | I32TruncF32U
+        | I64TruncF32S | I64TruncF32U | I32TruncSatF32S | I32TruncSatF32U | I64TruncSatF32S
+        | I64TruncSatF32U => Float::F32,
+        F64Eq | F64Ne | F64Lt | F64Gt | F64Le | F64Ge | I32TruncF64S | I32TruncF64U
+        | I64TruncF64S | I64TruncF64U | I32TruncSatF64S | I32TruncSatF64U | I64TruncSatF64S
+        | I64TruncSatF64U => Float::F64,
+        F32x4Eq | F32x4Ne | F32x4Lt | F32x4Gt | F32x4Le | F32x4Ge | I32x4TruncSatF32x4S
+        | I32x4TruncSatF32x4U => Float::F32x4,
+        F64x2Eq
         | F64x2Ne
         | F64x2Lt
         | F64x2Gt
@@ -304,13 +297,8 @@ fn blind_to(op: &Operator) -> Option<Option<Float>> {
         | F64x2Ge
         | I32x4TruncSatF64x2SZero
         | I32x4TruncSatF64x2UZero => Float::F64x2,
-        op if blind_scalar_consumer(op) => match op {
-            F32Eq | F32Ne | F32Lt | F32Gt | F32Le | F32Ge | I32TruncF32S | I32TruncF32U
-            | I64TruncF32S | I64TruncF32U | I32TruncSatF32S | I32TruncSatF32U | I64TruncSatF32S
-            | I64TruncSatF32U => Float::F32,
-            _ => Float::F64,
-        },
-        _ => return None,
+        // the rest of the arithmetic reads the type it gives
+        op => return arithmetic(op).map(Some),
     }))
 }
 
@@ -324,43 +312,6 @@ fn blind_consumer(op: &Operator, float: Option<Float>) -> bool {
         (Some(Some(reads)), None) => matches!(reads, Float::F32 | Float::F64),
         (None, _) => false,
     }
-}
-
-/// Whether a scalar instruction's result is the same for every NaN in its float operands
-/// (besides arithmetic).
-fn blind_scalar_consumer(op: &Operator) -> bool {
-    use Operator::*;
-    matches!(
-        op,
-        F32Eq
-            | F32Ne
-            | F32Lt
-            | F32Gt
-            | F32Le
-            | F32Ge
-            | F64Eq
-            | F64Ne
-            | F64Lt
-            | F64Gt
-            | F64Le
-            | F64Ge
-            | I32TruncF32S
-            | I32TruncF32U
-            | I32TruncF64S
-            | I32TruncF64U
-            | I64TruncF32S
-            | I64TruncF32U
-            | I64TruncF64S
-            | I64TruncF64U
-            | I32TruncSatF32S
-            | I32TruncSatF32U
-            | I32TruncSatF64S
-            | I32TruncSatF64U
-            | I64TruncSatF32S
-            | I64TruncSatF32U
-            | I64TruncSatF64S
-            | I64TruncSatF64U
-    )
 }
 
 /// Whether the value on top of the stack before `rest` (a result of type `float`, or `None`:
