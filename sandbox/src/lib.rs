@@ -66,6 +66,11 @@ pub enum Status {
     OutputLimit,
 }
 
+/// Wasmtime's default `max_wasm_stack`, which the runtimes before `wasi-p1v3` keep.
+const WASMTIME_WASM_STACK: usize = 512 << 10;
+/// Stack of a run's thread beyond what wasm may use: the host's frames (WASI calls, wasmtime).
+const HOST_STACK: usize = 2 << 20;
+
 /// Epoch ticks per second of the timeout clock.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -171,6 +176,12 @@ impl Executor {
                 .epoch_interruption(!options.inline_meter)
                 .cranelift_nan_canonicalization(nan_canonicalization)
                 .relaxed_simd_deterministic(true);
+            if options.inline_meter {
+                // (async stacks are never used, but wasmtime wants theirs at least as large)
+                config
+                    .max_wasm_stack(meter::MAX_WASM_STACK)
+                    .async_stack_size(meter::MAX_WASM_STACK + HOST_STACK);
+            }
             if options.explicit_bounds_checks {
                 config.memory_reservation(0).memory_guard_size(0);
             }
@@ -342,7 +353,37 @@ impl Executor {
         self.run_inner(module, input, args, seed, limits, true)
     }
 
+    /// Runs on a thread of its own, whatever thread calls: its stack holds what wasm may use
+    /// ([`meter::MAX_WASM_STACK`] under `wasi-p1v3`, whose call-depth rule runs out before it)
+    /// and the host's frames besides.
     fn run_inner(
+        &self,
+        module: &Module,
+        input: &[u8],
+        args: &[String],
+        seed: &[u8; 32],
+        limits: Limits,
+        measure_host: bool,
+    ) -> Result<(Execution, Duration), Refusal> {
+        let wasm_stack = if self.options.inline_meter {
+            meter::MAX_WASM_STACK
+        } else {
+            WASMTIME_WASM_STACK
+        };
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("wasm-run".into())
+                .stack_size(wasm_stack + HOST_STACK)
+                .spawn_scoped(s, || {
+                    self.run_here(module, input, args, seed, limits, measure_host)
+                })
+                .map_err(|e| Refusal::Internal(format!("starting the run's thread: {e}")))?
+                .join()
+                .map_err(|_| Refusal::Internal("the run's thread panicked".into()))?
+        })
+    }
+
+    fn run_here(
         &self,
         module: &Module,
         input: &[u8],

@@ -31,36 +31,47 @@
 //! copy without per-iteration charges and checks; otherwise it is metered per iteration. The
 //! counts and outcomes are the same either way.
 //!
+//! How deep a module may call is the module's own (the call-depth rule, `meter/frames.rs`): every
+//! function that calls, or is heavy, takes its weight in stack units from a budget global on
+//! entry and gives it back on every way out, and the entry traps when the budget would run
+//! low, so a recursion stops at the same depth whatever the native frames of the machine and
+//! wasmtime version.
+//!
 //! A direct call of the runtime's `cmkt.sha256` ([`crate::SHA256_FUEL_PER_CALL`]) takes its
 //! fuel in the module, before the call, from the length on the stack, and traps the same way
 //! when that overdraws (cheaper than the host reading and writing the fuel global); so a module
 //! that names that import anywhere but in a `call` (a table, an export, a `ref.func`) is
 //! refused.
 //!
-//! The module's own globals and memories keep their indices (the new ones come after them),
-//! and the module's code never names the new ones. Fuel is counted in wasm instructions of the
-//! module as given to this pass (after [`crate::nan::canonicalize`] for scalar modules), so the
-//! counts are defined by this pass, not by a wasmtime version: any change to what it charges is
-//! a new runtime id. A run whose count went below zero ran out of fuel, however it ended, and
-//! used `max_fuel`; a run that trapped otherwise used what the global held at the trap (the
-//! count up to its last call or return).
+//! The module's own globals and memories keep their indices (the new ones come after them: the
+//! fuel, then the stack budget), and the module's code never names the new ones. Fuel is
+//! counted in wasm instructions of the module as given to this pass (after
+//! [`crate::nan::canonicalize`] for scalar modules), so the counts are defined by this pass,
+//! not by a wasmtime version: any change to what it charges is a new runtime id. A run whose
+//! count went below zero ran out of fuel, however it ended, and used `max_fuel`; a run that
+//! trapped otherwise used what the global held at the trap (the count up to its last call or
+//! return).
 //!
 //! Modules with a start function are refused (a `wasi-p1` job starts at `_start`, and a start
 //! function would run before the executor sets the fuel), as are modules with 64-bit memories
 //! or tables, exceptions, threads or stack switching.
 
+mod charges;
 mod counted;
+mod frames;
 mod shape;
 
 use crate::rewrite::declared_locals;
+use charges::{LenPrice, Meter};
 pub use counted::COUNTED_LOOP_CAP;
+pub use frames::{BYTES_PER_UNIT, FRAME_UNITS, LEAF_RESERVE, MAX_WASM_STACK, STACK_BUDGET};
 use shape::{shape, Shape};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, ExportKind, ExportSection, Function, GlobalSection,
-    GlobalType, Instruction, MemArg, MemArgTarget, MemorySection, MemoryType, SectionId, ValType,
+    GlobalType, Instruction, MemorySection, MemoryType, SectionId, ValType,
 };
-use wasmparser::{FunctionBody, Operator, Parser, Validator, WasmFeatures};
+use wasmparser::{FunctionBody, Operator, Parser, WasmFeatures};
 
 /// The export holding the fuel left (`i64`; negative after the module ran out).
 pub const FUEL_EXPORT: &str = "cmkt:fuel";
@@ -103,14 +114,12 @@ pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refu
         - WasmFeatures::LEGACY_EXCEPTIONS
         - WasmFeatures::STACK_SWITCHING
         - WasmFeatures::MEMORY64;
-    Validator::new_with_features(features)
-        .validate_all(wasm)
-        .map_err(|e| Refused::Unsupported(format!("not valid for the runtime: {e}")))?;
+    let frames = frames::frames(wasm, features)?;
     let shape = shape(wasm)?;
     let mut pass = Pass {
         fuel: shape.globals,
         interrupt: shape.memories,
-        params: shape.params.clone().into_iter(),
+        frames: frames.into_iter(),
         shape,
         added: [false; 3],
         counted_loops,
@@ -122,10 +131,12 @@ pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refu
 }
 
 struct Pass {
-    /// The index of the fuel global and of the interrupt memory.
+    /// The index of the fuel global (the stack budget's is the next) and of the interrupt
+    /// memory.
     fuel: u32,
     interrupt: u32,
-    params: std::vec::IntoIter<u32>,
+    /// What the call-depth rule needs of every function, in order.
+    frames: std::vec::IntoIter<frames::Frame>,
     shape: Shape,
     /// Whether the memory, global and export sections got their new entry.
     added: [bool; 3],
@@ -173,6 +184,11 @@ impl Pass {
             shared: false,
         };
         globals.global(ty, &ConstExpr::i64_const(0));
+        let budget = GlobalType {
+            val_type: ValType::I32,
+            ..ty
+        };
+        globals.global(budget, &ConstExpr::i32_const(STACK_BUDGET as i32));
         self.added[1] = true;
     }
 
@@ -247,8 +263,9 @@ impl Reencode for Pass {
         code: &mut CodeSection,
         func: FunctionBody<'_>,
     ) -> Result<(), Error<String>> {
-        let params = self.params.next();
-        let (mut locals, first_free) = declared_locals(self, params, &func)?;
+        let frame = self.frames.next();
+        let (mut locals, first_free) = declared_locals(self, frame.map(|f| f.params), &func)?;
+        let frame = frame.ok_or_else(|| Error::UserError("more bodies than functions".into()))?;
         // the fuel left, a bulk instruction's (or a hash's) length, a hash's output, a
         // counted loop's trip
         let fuel_local = first_free;
@@ -273,6 +290,22 @@ impl Reencode for Pass {
             interrupt: self.interrupt,
         };
         let mut f = Function::new(locals);
+        // the call-depth rule: the body in a block of the function's own type, where every
+        // branch to the function's label lands, so that the weight goes back on every way out
+        let stack = frame.weight.map(|weight| frames::Depth {
+            global: self.fuel + 1,
+            weight,
+        });
+        if let Some(d) = &stack {
+            d.enter(&mut f);
+            for p in 0..frame.params {
+                f.instruction(&Instruction::LocalGet(p));
+            }
+            f.instruction(&Instruction::Block(BlockType::FunctionType(frame.ty)));
+            for _ in 0..frame.params {
+                f.instruction(&Instruction::Drop);
+            }
+        }
         f.instruction(&Instruction::GlobalGet(m.global))
             .instruction(&Instruction::LocalSet(m.local));
         m.charge(&mut f, run_length(&ops));
@@ -323,6 +356,7 @@ impl Reencode for Pass {
                 }
                 ReturnCall { .. } | ReturnCallIndirect { .. } | ReturnCallRef { .. } | Return => {
                     m.flush(&mut f);
+                    stack.iter().for_each(|d| d.leave(&mut f));
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 Loop { .. } => {
@@ -331,6 +365,10 @@ impl Reencode for Pass {
                 }
                 End if i == last => {
                     m.flush(&mut f);
+                    if let Some(d) = &stack {
+                        f.instruction(&Instruction::End);
+                        d.leave(&mut f);
+                    }
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 MemoryFill { .. } | MemoryCopy { .. } | MemoryInit { .. } => {
@@ -421,159 +459,3 @@ fn ends_run(op: &Operator) -> bool {
 fn run_length(ops: &[Operator]) -> u32 {
     ops.iter().position(ends_run).map_or(ops.len(), |i| i + 1) as u32
 }
-
-struct Meter {
-    global: u32,
-    local: u32,
-    interrupt: u32,
-}
-
-impl Meter {
-    /// The local's fuel into the global.
-    fn flush(&self, f: &mut Function) {
-        f.instruction(&Instruction::LocalGet(self.local))
-            .instruction(&Instruction::GlobalSet(self.global));
-    }
-
-    /// Takes the fuel of a `cmkt.sha256` call whose arguments `data, len, out` are on the stack
-    /// (left there), and traps if that is more than is left, before the hash.
-    fn charge_sha256(&self, f: &mut Function, len_local: u32, out_local: u32) {
-        f.instruction(&Instruction::LocalSet(out_local));
-        self.charge_len(f, len_local, LenPrice::SHA256);
-        f.instruction(&Instruction::LocalGet(out_local));
-    }
-
-    /// Traps, with the (negative) fuel left in the global, when the local's (on top of the
-    /// stack) is below zero.
-    fn trap_if_empty(&self, f: &mut Function) {
-        f.instruction(&Instruction::I64Const(0));
-        self.trap_if_below(f);
-    }
-
-    /// Traps, with the fuel left in the global, when the fuel under the top of the stack is
-    /// below the top.
-    fn trap_if_below(&self, f: &mut Function) {
-        f.instruction(&Instruction::I64LtS)
-            .instruction(&Instruction::If(BlockType::Empty));
-        self.flush(f);
-        f.instruction(&Instruction::Unreachable)
-            .instruction(&Instruction::End);
-    }
-
-    /// Takes `units` of fuel.
-    fn charge(&self, f: &mut Function, units: u32) {
-        f.instruction(&Instruction::LocalGet(self.local))
-            .instruction(&Instruction::I64Const(units.into()))
-            .instruction(&Instruction::I64Sub)
-            .instruction(&Instruction::LocalSet(self.local));
-    }
-
-    /// Traps, with the fuel left in the global, when the fuel is below the floor: below zero,
-    /// or interrupted.
-    fn checks(&self, f: &mut Function) {
-        f.instruction(&Instruction::LocalGet(self.local));
-        self.floor(f);
-        self.trap_if_below(f);
-    }
-
-    /// Pushes the floor of the checks: 0, or [`INTERRUPTED`].
-    fn floor(&self, f: &mut Function) {
-        f.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I64Load(self.interrupt_page(0)));
-    }
-
-    /// Stores to the interrupt page, past the floor, before a loop (and before a counted loop's
-    /// condition): the compiler then loads the floor again at the loop's checks. Without it,
-    /// Cranelift (which does not know that the ticker writes the page) gave the checks of a loop
-    /// the floor loaded by an earlier check of the function, read before the deadline, so a
-    /// loop after another loop never saw the interruption.
-    fn reload_floor(&self, f: &mut Function) {
-        f.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I64Const(0))
-            .instruction(&Instruction::I64Store(self.interrupt_page(8)));
-    }
-
-    fn interrupt_page(&self, offset: u64) -> MemArg {
-        MemArg {
-            offset,
-            align: 3,
-            target: MemArgTarget::Memory(self.interrupt),
-            ordering: None,
-        }
-    }
-
-    /// Takes `price`'s fuel for `len`, the `i32` on top of the stack (left there), and traps if
-    /// that is more than is left.
-    fn charge_len(&self, f: &mut Function, len_local: u32, price: LenPrice) {
-        use Instruction::*;
-        f.instruction(&LocalTee(len_local))
-            .instruction(&LocalGet(self.local))
-            .instruction(&LocalGet(len_local))
-            .instruction(&I64ExtendI32U);
-        if price.pad != 0 {
-            f.instruction(&I64Const(price.pad.into()))
-                .instruction(&I64Add);
-        }
-        f.instruction(&I64Const(price.shr.into()))
-            .instruction(&I64ShrU)
-            .instruction(&I64Const(price.shl.into()))
-            .instruction(&I64Shl);
-        if price.base != 0 {
-            f.instruction(&I64Const(price.base.into()))
-                .instruction(&I64Add);
-        }
-        f.instruction(&I64Sub).instruction(&LocalTee(self.local));
-        // before the instruction does the work it is charged for
-        self.trap_if_empty(f);
-    }
-}
-
-/// The fuel of an instruction that works on `len` units (bytes, pages, elements) given at run
-/// time: `((len + pad) >> shr << shl) + base`.
-#[derive(Clone, Copy)]
-struct LenPrice {
-    pad: u32,
-    shr: u32,
-    shl: u32,
-    base: u32,
-}
-
-impl LenPrice {
-    /// `memory.fill`, `memory.copy`, `memory.init`: a unit per [`BYTES_PER_FUEL`] bytes.
-    const BULK_MEMORY: LenPrice = LenPrice {
-        pad: 0,
-        shr: BYTES_PER_FUEL.trailing_zeros(),
-        shl: 0,
-        base: 0,
-    };
-    /// `memory.grow`: [`FUEL_PER_PAGE`] per page.
-    const MEMORY_GROW: LenPrice = LenPrice {
-        pad: 0,
-        shr: 0,
-        shl: FUEL_PER_PAGE.trailing_zeros(),
-        base: 0,
-    };
-    /// Bulk table instructions: a unit per element.
-    const BULK_TABLE: LenPrice = LenPrice {
-        pad: 0,
-        shr: 0,
-        shl: 0,
-        base: 0,
-    };
-    /// `cmkt.sha256`: [`crate::SHA256_FUEL_PER_CALL`], and [`crate::SHA256_FUEL_PER_BLOCK`]
-    /// per 64-byte block, the padding's (9 bytes at least) included.
-    const SHA256: LenPrice = LenPrice {
-        pad: 9 + 63,
-        shr: 6,
-        shl: crate::SHA256_FUEL_PER_BLOCK.trailing_zeros(),
-        base: crate::SHA256_FUEL_PER_CALL as u32,
-    };
-}
-
-// the prices are powers of two, as the shifts take them
-const _: () = assert!(
-    BYTES_PER_FUEL.is_power_of_two()
-        && FUEL_PER_PAGE.is_power_of_two()
-        && crate::SHA256_FUEL_PER_BLOCK.is_power_of_two()
-        && crate::SHA256_FUEL_PER_CALL <= u32::MAX as u64
-);

@@ -1,7 +1,6 @@
 //! What the metering pass reads of a module before rewriting it, and what it refuses.
 
 use super::{Refused, FUEL_EXPORT, INTERRUPT_EXPORT};
-use crate::rewrite::param_counts;
 use wasmparser::{Operator, Parser, Payload};
 
 /// What the pass needs to know of the module before rewriting it.
@@ -10,8 +9,6 @@ pub(super) struct Shape {
     /// Globals and memories, imported and defined: the new ones get the next indices.
     pub(super) globals: u32,
     pub(super) memories: u32,
-    /// Parameters of every function the module defines, in order.
-    pub(super) params: Vec<u32>,
     /// The function indices of the `cmkt.sha256` import (a module may import it more than
     /// once, under several indices).
     pub(super) sha256: Vec<u32>,
@@ -26,10 +23,7 @@ pub(super) fn shape(wasm: &[u8]) -> Result<Shape, Refused> {
     // functions named outside of code (exports, tables, global initialisers): what `ref.func`
     // may name too
     let mut referenced = Vec::new();
-    let mut s = Shape {
-        params: param_counts(wasm).map_err(|e| Refused::Rewrite(format!("{e:?}")))?,
-        ..Shape::default()
-    };
+    let mut s = Shape::default();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(rewrite)? {
             Payload::ImportSection(reader) => {

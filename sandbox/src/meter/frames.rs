@@ -1,0 +1,148 @@
+//! The call-depth rule of runtime `wasi-p1v3`: how deep a module may call is a property of the
+//! module, not of the machine.
+//!
+//! How far a wasm call stack reaches before wasmtime's stack limit depends on the size of each
+//! native frame, which Cranelift chooses: it differs between wasmtime versions, between x86-64
+//! and aarch64, and between `wasi-p1v2` and `wasi-p1v3` on the same module. A job recursing
+//! close to the limit would then finish on one provider's machine and trap on another's, and
+//! the honest providers would disagree (a requester could post such a job on purpose). So the
+//! module counts its own stack:
+//!
+//! - every function has a *weight* in stack units: [`FRAME_UNITS`] plus its parameters, its
+//!   locals and the greatest height of its operand stack, all read from the module as this
+//!   pass gets it (after the NaN rewrite of a module without SIMD, which adds an `f32` and an
+//!   `f64` local to every function), plus the four locals this pass adds;
+//! - a mutable `i32` global holds the units left, [`STACK_BUDGET`] when the run starts; every
+//!   function that calls anything, and every function heavier than [`LEAF_RESERVE`], takes its
+//!   weight on entry and gives it back on every way out (`return`, a return call, its end or a
+//!   branch to its own label, all of which meet at a block the pass wraps around its body);
+//! - the entry traps, before the function's first instruction and so with the fuel counted up
+//!   to the call, when what is left would fall below [`LEAF_RESERVE`]: the room kept for one
+//!   light leaf function (one that calls nothing), which takes nothing.
+//!
+//! The executor gives wasm [`MAX_WASM_STACK`] bytes, [`BYTES_PER_UNIT`] for each unit of the
+//! budget, and runs each job on a thread of its own with that stack and room for the host's
+//! frames, so Cranelift's frames (about 16 bytes per value it keeps, a few words of its own)
+//! run out of the budget before they could run out of the native stack. Units are not charged
+//! as fuel: the fuel counts are those of the module without this rule.
+
+use super::Refused;
+use wasm_encoder::{Function, Instruction};
+use wasmparser::{FuncValidatorAllocations, Parser, ValidPayload, Validator, WasmFeatures};
+
+/// Stack units every frame takes besides its values (return address, saved registers, spill
+/// room of Cranelift's own).
+pub const FRAME_UNITS: u32 = 16;
+/// Stack units a run starts with.
+pub const STACK_BUDGET: u32 = 1 << 18;
+/// The room the budget keeps for one leaf function: a function that calls nothing and weighs
+/// at most this takes no units (and costs nothing to call).
+pub const LEAF_RESERVE: u32 = 256;
+/// Native stack bytes the executor allows per unit of the budget (twice the 16 bytes of the
+/// largest value, a `v128`).
+pub const BYTES_PER_UNIT: usize = 32;
+/// The native stack wasm code of runtime `wasi-p1v3` may use (wasmtime's `max_wasm_stack`).
+pub const MAX_WASM_STACK: usize = STACK_BUDGET as usize * BYTES_PER_UNIT + (64 << 10);
+
+/// Locals the metering pass adds to every function ([`super::Pass`]).
+pub(super) const ADDED_LOCALS: u32 = 4;
+
+/// What the rule needs of a function the module defines.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Frame {
+    /// The function's type index (the block the pass wraps around its body has its type).
+    pub(super) ty: u32,
+    pub(super) params: u32,
+    /// The units it takes, or `None` for a light leaf, which takes none.
+    pub(super) weight: Option<u32>,
+}
+
+/// Validates `wasm` with `features` and reads every defined function's [`Frame`].
+pub(super) fn frames(wasm: &[u8], features: WasmFeatures) -> Result<Vec<Frame>, Refused> {
+    let invalid = |e: wasmparser::BinaryReaderError| {
+        Refused::Unsupported(format!("not valid for the runtime: {e}"))
+    };
+    let mut validator = Validator::new_with_features(features);
+    let mut frames = Vec::new();
+    let mut allocs = FuncValidatorAllocations::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(invalid)?;
+        let ValidPayload::Func(func, body) = validator.payload(&payload).map_err(invalid)? else {
+            continue;
+        };
+        let mut v = func.into_validator(std::mem::take(&mut allocs));
+        let mut reader = body.get_binary_reader();
+        v.read_locals(&mut reader).map_err(invalid)?;
+        let (mut highest, mut calls) = (0u32, false);
+        while !reader.eof() {
+            let op = reader
+                .peek_operator(&v.visitor(reader.original_position()))
+                .map_err(invalid)?;
+            calls |= super::calls(&op);
+            reader
+                .visit_operator(&mut v.visitor(reader.original_position()))
+                .map_err(invalid)?
+                .map_err(invalid)?;
+            highest = highest.max(v.operand_stack_height());
+        }
+        reader
+            .finish_expression(&v.visitor(reader.original_position()))
+            .map_err(invalid)?;
+        let resources = v.resources();
+        let ty = wasmparser::WasmModuleResources::type_index_of_function(resources, v.index())
+            .ok_or_else(|| Refused::Rewrite("a function without a type".into()))?;
+        let params = match wasmparser::WasmModuleResources::sub_type_at(resources, ty)
+            .map(|t| &t.composite_type.inner)
+        {
+            Some(wasmparser::CompositeInnerType::Func(f)) => f.params().len() as u32,
+            _ => return Err(Refused::Rewrite("a function whose type is not one".into())),
+        };
+        let locals = v.len_locals();
+        let weight = FRAME_UNITS
+            .saturating_add(locals)
+            .saturating_add(ADDED_LOCALS)
+            .saturating_add(highest);
+        frames.push(Frame {
+            ty,
+            params,
+            weight: (calls || weight > LEAF_RESERVE).then_some(weight),
+        });
+        allocs = v.into_allocations();
+    }
+    Ok(frames)
+}
+
+/// Emission of the rule's instructions, for a function of `weight` units and the budget's
+/// global.
+pub(super) struct Depth {
+    pub(super) global: u32,
+    pub(super) weight: u32,
+}
+
+impl Depth {
+    /// Traps when taking the weight would leave less than [`LEAF_RESERVE`], else takes it.
+    pub(super) fn enter(&self, f: &mut Function) {
+        use Instruction::*;
+        let need = self.weight.saturating_add(LEAF_RESERVE);
+        // unsigned: a weight past `i32::MAX` always traps
+        f.instruction(&GlobalGet(self.global))
+            .instruction(&I32Const(need as i32))
+            .instruction(&I32LtU)
+            .instruction(&If(wasm_encoder::BlockType::Empty))
+            .instruction(&Unreachable)
+            .instruction(&End)
+            .instruction(&GlobalGet(self.global))
+            .instruction(&I32Const(self.weight as i32))
+            .instruction(&I32Sub)
+            .instruction(&GlobalSet(self.global));
+    }
+
+    /// Gives the weight back.
+    pub(super) fn leave(&self, f: &mut Function) {
+        use Instruction::*;
+        f.instruction(&GlobalGet(self.global))
+            .instruction(&I32Const(self.weight as i32))
+            .instruction(&I32Add)
+            .instruction(&GlobalSet(self.global));
+    }
+}
