@@ -276,8 +276,28 @@ fn main() -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" | ")
     );
-    for (name, ms, ratio) in soft_rows {
+    for (name, ms, ratio) in &soft_rows {
         println!("\n{name} natively on the wasm module's code path (sha2 `force-soft`, no SHA instructions): {ms:.1} ms, ratio {ratio:.2}");
+    }
+    if !soft_rows.is_empty() {
+        // what the sandbox itself costs: every sample against native code running its own
+        // algorithm (hash-chain against the soft build)
+        let logs: f64 = SAMPLES
+            .iter()
+            .zip(&ratios)
+            .map(|(s, r)| {
+                soft_rows
+                    .iter()
+                    .find(|(name, ..)| *name == s.name)
+                    .map_or(r[0], |&(.., soft)| soft)
+                    .ln()
+            })
+            .sum();
+        println!(
+            "\ngeometric mean with {} against that build (each sample against native code on its own code path: the sandbox's cost alone): {:.2}",
+            soft_rows.iter().map(|(name, ..)| *name).collect::<Vec<_>>().join(", "),
+            (logs / ratios.len() as f64).exp()
+        );
     }
     // hash-chain asking the host for sha256, against the same native binary
     let host = HASH_CHAIN_HOST;
