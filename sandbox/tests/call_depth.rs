@@ -130,7 +130,7 @@ fn every_way_out_gives_the_weight_back() {
 #[test]
 fn heavy_frames_run_out_of_the_budget_before_the_native_stack() {
     // every frame keeps 24 vectors on the operand stack and 40 vector locals across its call:
-    // Cranelift spills them all, the heaviest native frame for its weight a module can ask
+    // Cranelift spills them all, a heavy native frame for its weight
     let pushes = "(v128.const i64x2 1 2) ".repeat(24);
     let adds = "(i8x16.add) ".repeat(24);
     let locals = "v128 ".repeat(40);
