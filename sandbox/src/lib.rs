@@ -336,7 +336,7 @@ impl Executor {
         seed: &[u8; 32],
         limits: Limits,
     ) -> Result<Execution, Refusal> {
-        self.run_inner(module, input, args, seed, limits, false)
+        self.on_run_thread(|| self.run_inner(module, input, args, seed, limits, false))
             .map(|(x, _)| x)
     }
 
@@ -350,21 +350,16 @@ impl Executor {
         seed: &[u8; 32],
         limits: Limits,
     ) -> Result<(Execution, Duration), Refusal> {
-        self.run_inner(module, input, args, seed, limits, true)
+        self.on_run_thread(|| self.run_inner(module, input, args, seed, limits, true))
     }
 
-    /// Runs on a thread of its own, whatever thread calls: its stack holds what wasm may use
+    /// `run` on a thread of its own, whatever thread calls: its stack holds what wasm may use
     /// ([`meter::MAX_WASM_STACK`] under `wasi-p1v3`, whose call-depth rule runs out before it)
     /// and the host's frames besides.
-    fn run_inner(
+    fn on_run_thread<R: Send>(
         &self,
-        module: &Module,
-        input: &[u8],
-        args: &[String],
-        seed: &[u8; 32],
-        limits: Limits,
-        measure_host: bool,
-    ) -> Result<(Execution, Duration), Refusal> {
+        run: impl FnOnce() -> Result<R, Refusal> + Send,
+    ) -> Result<R, Refusal> {
         let wasm_stack = if self.options.inline_meter {
             meter::MAX_WASM_STACK
         } else {
@@ -374,16 +369,14 @@ impl Executor {
             std::thread::Builder::new()
                 .name("wasm-run".into())
                 .stack_size(wasm_stack + HOST_STACK)
-                .spawn_scoped(s, || {
-                    self.run_here(module, input, args, seed, limits, measure_host)
-                })
+                .spawn_scoped(s, run)
                 .map_err(|e| Refusal::Internal(format!("starting the run's thread: {e}")))?
                 .join()
                 .map_err(|_| Refusal::Internal("the run's thread panicked".into()))?
         })
     }
 
-    fn run_here(
+    fn run_inner(
         &self,
         module: &Module,
         input: &[u8],
