@@ -55,8 +55,9 @@ pub struct PostArgs {
     #[arg(long, default_value_t = 16 << 20)]
     max_output: u64,
     /// Runtime the providers run the module in (wasi-p1: NaNs canonicalised after every float
-    /// instruction; wasi-p1v2: only where seen; wasi-p1v3: also fuel and the timeout compiled
-    /// into the module, loops faster; the same outputs, other fuel counts).
+    /// instruction; wasi-p1v2: only where seen; wasi-p1v3: also fuel, the timeout and the call
+    /// depth compiled into the module, loops faster, recursion as deep on every machine; the
+    /// same outputs, other fuel counts).
     #[arg(long, default_value = DEFAULT_RUNTIME)]
     runtime: String,
     /// Seconds to the commit deadline (0: the market default).
