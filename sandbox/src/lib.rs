@@ -102,6 +102,11 @@ pub enum Refusal {
     InvalidModule(String),
     #[error("the run exceeded the wall-clock timeout of {0:?}")]
     Timeout(Duration),
+    /// Under `wasi-p1v3`: the run reached wasmtime's native stack limit before the module's
+    /// call-depth budget ran out (its frames are larger than the runtime accounts for), so
+    /// where it stopped depends on the machine.
+    #[error("the run reached the native stack limit before its call-depth budget ran out")]
+    StackLimit,
     #[error("sandbox error: {0}")]
     Internal(String),
 }
@@ -512,7 +517,13 @@ impl Executor {
                     // on the clock
                     return Err(Refusal::Timeout(limits.timeout));
                 } else if overflow {
+                    // however it ended, as running out of fuel
                     Status::OutputLimit
+                } else if self.options.inline_meter && trap == Some(&Trap::StackOverflow) {
+                    // where the native stack ran out depends on the machine (see
+                    // `meter/frames.rs`); the output cap and the fuel were overdrawn before
+                    // (above), on every machine
+                    return Err(Refusal::StackLimit);
                 } else if memory_hit {
                     Status::OutOfMemory
                 } else {

@@ -64,7 +64,9 @@ mod shape;
 use crate::rewrite::declared_locals;
 use charges::{LenPrice, Meter};
 pub use counted::COUNTED_LOOP_CAP;
-pub use frames::{BYTES_PER_UNIT, FRAME_UNITS, LEAF_RESERVE, MAX_WASM_STACK, STACK_BUDGET};
+pub use frames::{
+    BYTES_PER_UNIT, FRAME_UNITS, LEAF_RESERVE, MAX_FRAME_WEIGHT, MAX_WASM_STACK, STACK_BUDGET,
+};
 use shape::{shape, Shape};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{

@@ -4,8 +4,8 @@
 //! ends the same way on every machine and wasmtime version. Without the rule, the recursions
 //! below run past the depths they must stop at (wasmtime's limit is then the native stack's).
 
-use compute_sandbox::meter::{FRAME_UNITS, LEAF_RESERVE, STACK_BUDGET};
-use compute_sandbox::{Execution, Executor, Limits, Options, Status, RUNTIME_V3};
+use compute_sandbox::meter::{FRAME_UNITS, LEAF_RESERVE, MAX_FRAME_WEIGHT, STACK_BUDGET};
+use compute_sandbox::{Execution, Executor, Limits, Options, Refusal, Status, RUNTIME_V3};
 use std::time::Duration;
 
 const LIMITS: Limits = Limits {
@@ -98,23 +98,26 @@ fn every_way_out_gives_the_weight_back() {
   (func $leaf (param i32) (result i32) (local.get 0))
   (func $g (param i32) (result i32)
     (drop (call $leaf (local.get 0)))
-    (block $b4
-      (block $b3
-        (block $b2
-          (block $b1
-            (block $b0
-              (br_table $b0 $b1 $b2 $b3 $b4 (i32.rem_u (local.get 0) (i32.const 5))))
-            ;; `return`
-            (return (i32.const 1)))
-          ;; `br` to the function's label
-          (br 3 (i32.const 2)))
-        ;; `br_if` to it
-        (drop (br_if 2 (i32.const 3) (i32.const 1)))
-        (unreachable))
-      ;; a return call
-      (return_call $leaf (i32.const 4)))
+    (block $b5
+      (block $b4
+        (block $b3
+          (block $b2
+            (block $b1
+              (block $b0
+                (br_table $b0 $b1 $b2 $b3 $b4 $b5 (i32.rem_u (local.get 0) (i32.const 6))))
+              ;; `return`
+              (return (i32.const 1)))
+            ;; `br` to the function's label
+            (br 4 (i32.const 2)))
+          ;; `br_if` to it
+          (drop (br_if 3 (i32.const 3) (i32.const 1)))
+          (unreachable))
+        ;; a return call
+        (return_call $leaf (i32.const 4)))
+      ;; `br_table` to it
+      (br_table 1 1 (i32.const 5) (local.get 0)))
     ;; the end
-    (i32.const 5))
+    (i32.const 6))
   (func $loop (local i32)
     (loop
       (drop (call $g (local.get 0)))
@@ -159,4 +162,64 @@ fn heavy_frames_run_out_of_the_budget_before_the_native_stack() {
     assert_eq!(r.status, Status::Exited(0), "{:?}", r.detail);
     let r = run(&wat.replace("1000000", &(deepest + 1).to_string()));
     assert!(stopped_by_the_rule(&r), "{r:?}");
+}
+
+#[test]
+fn a_run_whose_frames_outgrow_their_weight_is_refused() {
+    // Cranelift computes the thousand products once and keeps them across the call for their
+    // second use: about 8 KB of native frame for a weight of 26 units (832 bytes), so the native
+    // stack runs out long before the budget, at a depth that depends on the machine
+    let products: String = (1..=1000)
+        .map(|k| {
+            let at = 8 * k;
+            format!("(i64.store offset={at} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))")
+        })
+        .collect();
+    let wasm = wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (func $f (param i64)
+    (if (i64.eqz (local.get 0)) (then (return)))
+    {products}
+    (call $f (i64.sub (local.get 0) (i64.const 1)))
+    {products})
+  (func (export "_start") (call $f (i64.const 100000))))"#
+    ))
+    .unwrap();
+    for ex in executors() {
+        let m = ex.compile(&wasm).unwrap();
+        assert_eq!(
+            ex.run(&m, b"", &[], &[0; 32], LIMITS),
+            Err(Refusal::StackLimit)
+        );
+    }
+}
+
+#[test]
+fn a_function_heavier_than_a_frame_may_is_refused() {
+    // an operand stack past the cap
+    let pushes = "(i32.const 1) ".repeat(MAX_FRAME_WEIGHT as usize);
+    let drops = "(drop) ".repeat(MAX_FRAME_WEIGHT as usize);
+    let wat = format!(
+        r#"(module (memory (export "memory") 1) (func (export "_start") {pushes} {drops}))"#
+    );
+    let wasm = wat::parse_str(wat).unwrap();
+    let [ex, _] = executors();
+    match ex.compile(&wasm) {
+        Err(Refusal::InvalidModule(m)) => assert!(m.contains("stack units"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // and one at a realistic size runs
+    let wasm = wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) (func (export "_start") {} {}))"#,
+        "(i32.const 1) ".repeat(1000),
+        "(drop) ".repeat(1000)
+    ))
+    .unwrap();
+    assert_eq!(run_wasm(&ex, &wasm).status, Status::Exited(0));
+}
+
+fn run_wasm(ex: &Executor, wasm: &[u8]) -> Execution {
+    let m = ex.compile(wasm).unwrap();
+    ex.run(&m, b"", &[], &[0; 32], LIMITS).unwrap()
 }

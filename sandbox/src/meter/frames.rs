@@ -21,10 +21,16 @@
 //!   light leaf function (one that calls nothing), which takes nothing.
 //!
 //! The executor gives wasm [`MAX_WASM_STACK`] bytes, [`BYTES_PER_UNIT`] for each unit of the
-//! budget, and runs each job on a thread of its own with that stack and room for the host's
-//! frames, so Cranelift's frames (about 16 bytes per value it keeps, a few words of its own)
-//! run out of the budget before they could run out of the native stack. Units are not charged
-//! as fuel: the fuel counts are those of the module without this rule.
+//! budget and of one frame past it (a function weighs at most [`MAX_FRAME_WEIGHT`]), and runs
+//! each job on a thread of its own with that stack and room for the host's frames. Cranelift
+//! keeps about 16 bytes per live value and a few words of its own, so a frame within 32 bytes
+//! per unit runs out of the budget before the native stack (the SIMD NaN rule's scratch locals,
+//! added after this pass, fit in that margin). A frame can be larger: Cranelift merges equal
+//! pure expressions, so a function that computes a thousand products before a call and the
+//! same thousand after it keeps all of them across the call. A run that reaches the native
+//! limit anyway is refused ([`crate::Refusal::StackLimit`]), not committed to, since where it
+//! stopped depends on the machine. Units are not charged as fuel: the fuel counts are those of
+//! the module without this rule.
 
 use super::Refused;
 use wasm_encoder::{Function, Instruction};
@@ -41,8 +47,14 @@ pub const LEAF_RESERVE: u32 = 256;
 /// Native stack bytes the executor allows per unit of the budget (twice the 16 bytes of the
 /// largest value, a `v128`).
 pub const BYTES_PER_UNIT: usize = 32;
-/// The native stack wasm code of runtime `wasi-p1v3` may use (wasmtime's `max_wasm_stack`).
-pub const MAX_WASM_STACK: usize = STACK_BUDGET as usize * BYTES_PER_UNIT + (64 << 10);
+/// The heaviest function the runtime runs (a module with a heavier one is refused): a frame is
+/// laid out before its entry takes the weight, so the native stack also holds one frame past
+/// the budget.
+pub const MAX_FRAME_WEIGHT: u32 = 1 << 17;
+/// The native stack wasm code of runtime `wasi-p1v3` may use (wasmtime's `max_wasm_stack`):
+/// the budget, one frame past it and room for the entry trampolines.
+pub const MAX_WASM_STACK: usize =
+    (STACK_BUDGET + MAX_FRAME_WEIGHT) as usize * BYTES_PER_UNIT + (64 << 10);
 
 /// Locals the metering pass adds to every function ([`super::Pass`]).
 pub(super) const ADDED_LOCALS: u32 = 4;
@@ -65,13 +77,16 @@ pub(super) fn frames(wasm: &[u8], features: WasmFeatures) -> Result<Vec<Frame>, 
     let mut validator = Validator::new_with_features(features);
     let mut frames = Vec::new();
     let mut allocs = FuncValidatorAllocations::default();
-    for payload in Parser::new(0).parse_all(wasm) {
+    let mut parser = Parser::new(0);
+    parser.set_features(features);
+    for payload in parser.parse_all(wasm) {
         let payload = payload.map_err(invalid)?;
         let ValidPayload::Func(func, body) = validator.payload(&payload).map_err(invalid)? else {
             continue;
         };
         let mut v = func.into_validator(std::mem::take(&mut allocs));
         let mut reader = body.get_binary_reader();
+        reader.set_features(features);
         v.read_locals(&mut reader).map_err(invalid)?;
         let (mut highest, mut calls) = (0u32, false);
         while !reader.eof() {
@@ -102,6 +117,12 @@ pub(super) fn frames(wasm: &[u8], features: WasmFeatures) -> Result<Vec<Frame>, 
             .saturating_add(locals)
             .saturating_add(ADDED_LOCALS)
             .saturating_add(highest);
+        if weight > MAX_FRAME_WEIGHT {
+            return Err(Refused::Unsupported(format!(
+                "function {} needs {weight} stack units, more than the {MAX_FRAME_WEIGHT} a frame may",
+                v.index()
+            )));
+        }
         frames.push(Frame {
             ty,
             params,
