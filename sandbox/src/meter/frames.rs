@@ -30,7 +30,9 @@
 //! same thousand after it keeps all of them across the call. A run that reaches the native
 //! limit anyway is refused ([`crate::Refusal::StackLimit`]), not committed to, since where it
 //! stopped depends on the machine. Units are not charged as fuel: the fuel counts are those of
-//! the module without this rule.
+//! the module without this rule. The weights are part of the runtime, as the counts are: the
+//! operand stack's height is wasmparser's validator's, so an upgrade that changed it would
+//! need a new runtime id.
 
 use super::Refused;
 use wasm_encoder::{Function, Instruction};
