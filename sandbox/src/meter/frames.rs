@@ -147,7 +147,7 @@ impl Depth {
     pub(super) fn enter(&self, f: &mut Function) {
         use Instruction::*;
         let need = self.weight.saturating_add(LEAF_RESERVE);
-        // unsigned: a weight past `i32::MAX` always traps
+        // compared unsigned, as the budget never goes below zero
         f.instruction(&GlobalGet(self.global))
             .instruction(&I32Const(need as i32))
             .instruction(&I32LtU)
