@@ -70,8 +70,8 @@ pub use frames::{
 use shape::{shape, Shape};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, ExportKind, ExportSection, Function, GlobalSection,
-    GlobalType, Instruction, MemorySection, MemoryType, SectionId, ValType,
+    CodeSection, ConstExpr, ExportKind, ExportSection, Function, GlobalSection, GlobalType,
+    Instruction, MemorySection, MemoryType, SectionId, ValType,
 };
 use wasmparser::{FunctionBody, Operator, Parser, WasmFeatures};
 
@@ -265,9 +265,11 @@ impl Reencode for Pass {
         code: &mut CodeSection,
         func: FunctionBody<'_>,
     ) -> Result<(), Error<String>> {
-        let frame = self.frames.next();
-        let (mut locals, first_free) = declared_locals(self, frame.map(|f| f.params), &func)?;
-        let frame = frame.ok_or_else(|| Error::UserError("more bodies than functions".into()))?;
+        let frame = self
+            .frames
+            .next()
+            .ok_or_else(|| Error::UserError("more function bodies than functions".into()))?;
+        let (mut locals, first_free) = declared_locals(self, Some(frame.params), &func)?;
         // the fuel left, a bulk instruction's (or a hash's) length, a hash's output, a
         // counted loop's trip
         let fuel_local = first_free;
@@ -292,27 +294,15 @@ impl Reencode for Pass {
             interrupt: self.interrupt,
         };
         let mut f = Function::new(locals);
-        // the call-depth rule: the body in a block of the function's own type, where every
-        // branch to the function's label lands, so that the weight goes back on every way out
-        let stack = frame.weight.map(|weight| frames::Depth {
-            global: self.fuel + 1,
-            weight,
-        });
+        let stack = frames::Depth::of(frame, self.fuel + 1);
         if let Some(d) = &stack {
             d.enter(&mut f);
-            for p in 0..frame.params {
-                f.instruction(&Instruction::LocalGet(p));
-            }
-            f.instruction(&Instruction::Block(BlockType::FunctionType(frame.ty)));
-            for _ in 0..frame.params {
-                f.instruction(&Instruction::Drop);
-            }
         }
         f.instruction(&Instruction::GlobalGet(m.global))
             .instruction(&Instruction::LocalSet(m.local));
         m.charge(&mut f, run_length(&ops));
         // a function that calls nothing and has no loop ends within its length
-        if ops.iter().any(calls) {
+        if frame.calls {
             m.checks(&mut f);
         }
         let last = ops.len().saturating_sub(1);
@@ -368,8 +358,7 @@ impl Reencode for Pass {
                 End if i == last => {
                     m.flush(&mut f);
                     if let Some(d) = &stack {
-                        f.instruction(&Instruction::End);
-                        d.leave(&mut f);
+                        d.close(&mut f);
                     }
                     f.instruction(&self.instruction(op.clone())?);
                 }

@@ -67,6 +67,8 @@ pub(super) struct Frame {
     /// The function's type index (the block the pass wraps around its body has its type).
     pub(super) ty: u32,
     pub(super) params: u32,
+    /// Whether it calls anything.
+    pub(super) calls: bool,
     /// The units it takes, or `None` for a light leaf, which takes none.
     pub(super) weight: Option<u32>,
 }
@@ -128,6 +130,7 @@ pub(super) fn frames(wasm: &[u8], features: WasmFeatures) -> Result<Vec<Frame>, 
         frames.push(Frame {
             ty,
             params,
+            calls,
             weight: (calls || weight > LEAF_RESERVE).then_some(weight),
         });
         allocs = v.into_allocations();
@@ -135,15 +138,28 @@ pub(super) fn frames(wasm: &[u8], features: WasmFeatures) -> Result<Vec<Frame>, 
     Ok(frames)
 }
 
-/// Emission of the rule's instructions, for a function of `weight` units and the budget's
-/// global.
+/// Emission of the rule's instructions for a function that takes units: its frame and the
+/// budget's global.
 pub(super) struct Depth {
-    pub(super) global: u32,
-    pub(super) weight: u32,
+    frame: Frame,
+    weight: u32,
+    global: u32,
 }
 
 impl Depth {
-    /// Traps when taking the weight would leave less than [`LEAF_RESERVE`], else takes it.
+    /// The rule's emission for `frame`, `None` for a light leaf.
+    pub(super) fn of(frame: Frame, global: u32) -> Option<Depth> {
+        let weight = frame.weight?;
+        Some(Depth {
+            frame,
+            weight,
+            global,
+        })
+    }
+
+    /// Traps when taking the weight would leave less than [`LEAF_RESERVE`], else takes it;
+    /// then opens a block of the function's own type around the body, where every branch to
+    /// the function's label lands (its parameters pushed for it, and dropped in it).
     pub(super) fn enter(&self, f: &mut Function) {
         use Instruction::*;
         let need = self.weight.saturating_add(LEAF_RESERVE);
@@ -158,6 +174,20 @@ impl Depth {
             .instruction(&I32Const(self.weight as i32))
             .instruction(&I32Sub)
             .instruction(&GlobalSet(self.global));
+        for p in 0..self.frame.params {
+            f.instruction(&LocalGet(p));
+        }
+        f.instruction(&Block(wasm_encoder::BlockType::FunctionType(self.frame.ty)));
+        for _ in 0..self.frame.params {
+            f.instruction(&Drop);
+        }
+    }
+
+    /// Closes the block [`Depth::enter`] opened and gives the weight back, at the function's
+    /// end.
+    pub(super) fn close(&self, f: &mut Function) {
+        f.instruction(&Instruction::End);
+        self.leave(f);
     }
 
     /// Gives the weight back.
