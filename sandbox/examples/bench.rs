@@ -111,6 +111,7 @@ const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool
         inline_meter: true,
         counted_loops: true,
         lazy_vector_nan: true,
+        frame_check: true,
     }
 }
 

@@ -28,6 +28,7 @@
 //! misses; hitting it is not deterministic, so it is a refusal: the worker does not commit to
 //! such a run.
 
+mod frame_check;
 mod host;
 pub mod meter;
 pub mod nan;
@@ -104,7 +105,8 @@ pub enum Refusal {
     Timeout(Duration),
     /// Under `wasi-p1v3`: the run reached wasmtime's native stack limit before the module's
     /// call-depth budget ran out (its frames are larger than the runtime accounts for), so
-    /// where it stopped depends on the machine.
+    /// where it stopped depends on the machine. On x86-64 such a module is refused when it is
+    /// compiled (`frame_check.rs`), so a worker never claims its job.
     #[error("the run reached the native stack limit before its call-depth budget ran out")]
     StackLimit,
     #[error("sandbox error: {0}")]
@@ -174,7 +176,7 @@ impl Executor {
             }
             None => None,
         };
-        let engine = |nan_canonicalization: bool| {
+        let engine = |nan_canonicalization: bool, cache: Option<wasmtime::Cache>| {
             let mut config = Config::new();
             config
                 .consume_fuel(options.wasmtime_meters())
@@ -190,12 +192,21 @@ impl Executor {
             if options.explicit_bounds_checks {
                 config.memory_reservation(0).memory_guard_size(0);
             }
-            config.cache(cache.clone());
+            config.cache(cache);
             Engine::new(&config).map_err(internal)
         };
         let lazy = options.nan_canonicalization && options.lazy_nan;
-        let full_nan = if lazy { Some(engine(true)?) } else { None };
-        let engine = engine(options.nan_canonicalization && !lazy)?;
+        let full_nan = if lazy {
+            Some(engine(true, cache.clone())?)
+        } else {
+            None
+        };
+        let nan_canonicalization = options.nan_canonicalization && !lazy;
+        if options.meters_itself() && options.frame_check {
+            // (an engine without the cache, which would count the probe)
+            frame_check::probe(&engine(nan_canonicalization, None)?).map_err(Refusal::Internal)?;
+        }
+        let engine = engine(nan_canonicalization, cache.clone())?;
         let stop = Arc::new(AtomicBool::new(false));
         let watchdog = Arc::new(watchdog::Watchdog::default());
         let ticker = {
@@ -262,42 +273,44 @@ impl Executor {
         let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
         let o = self.options;
         let instrument = |module: &[u8]| {
-            meter::instrument_with(module, o.counted_loops)
+            meter::instrument_rooms(module, o.counted_loops)
                 .map_err(|e| Refusal::InvalidModule(e.to_string()))
         };
-        let (rewritten, metered);
-        let mut is_metered = false;
-        let (engine, module) = match (&self.full_nan, lazy) {
+        // the bytes to compile and their engine, and with metering the rooms of the frames
+        let (engine, module, rooms): (_, std::borrow::Cow<[u8]>, _) = match (&self.full_nan, lazy) {
             (Some(full), true) => match nan::canonicalize(module) {
-                Ok((bytes, _)) => {
-                    rewritten = bytes;
-                    (&self.engine, &rewritten[..])
-                }
-                // SIMD under wasi-p1v3: metered first, so the vector canonicalisations are free
+                Ok((bytes, _)) => (&self.engine, bytes.into(), None),
+                // SIMD under wasi-p1v3: metered first, so the vector canonicalisations are
+                // free
                 Err(_) if o.meters_itself() && o.lazy_vector_nan => {
-                    metered = instrument(module)?;
-                    is_metered = true;
+                    let (metered, rooms) = instrument(module)?;
                     match nan::canonicalize_vectors(&metered) {
-                        Ok((bytes, _)) => {
-                            rewritten = bytes;
-                            (&self.engine, &rewritten[..])
-                        }
-                        Err(_) => (full, &metered[..]),
+                        Ok((bytes, _)) => (&self.engine, bytes.into(), Some(rooms)),
+                        Err(_) => (full, metered.into(), Some(rooms)),
                     }
                 }
-                Err(_) => (full, module),
+                Err(_) => (full, module.into(), None),
             },
-            (Some(full), false) => (full, module),
-            (None, _) => (&self.engine, module),
+            (Some(full), false) => (full, module.into(), None),
+            (None, _) => (&self.engine, module.into(), None),
         };
-        let instrumented;
-        let module = if o.meters_itself() && !is_metered {
-            instrumented = instrument(module)?;
-            &instrumented[..]
-        } else {
-            module
+        let (module, rooms) = match rooms {
+            None if o.meters_itself() => {
+                let (metered, rooms) = instrument(&module)?;
+                (metered.into(), Some(rooms))
+            }
+            _ => (module, rooms),
         };
-        let module = Module::new(engine, module).map_err(invalid)?;
+        let module = Module::new(engine, &module).map_err(invalid)?;
+        if let (Some(rooms), true) = (rooms, o.frame_check) {
+            frame_check::check(&module, &rooms).map_err(|(module_at_fault, why)| {
+                if module_at_fault {
+                    Refusal::InvalidModule(format!("runtime {RUNTIME_V3}: {why}"))
+                } else {
+                    Refusal::Internal(why)
+                }
+            })?;
+        }
         if !self.options.inline_meter && sleeps(&module) {
             return Err(Refusal::InvalidModule(format!(
                 "the module imports poll_oneoff, which under {RUNTIME} and {RUNTIME_V2} sleeps \

@@ -109,6 +109,12 @@ pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, Refused> {
 /// ([`COUNTED_LOOP_CAP`]) or, without `counted_loops`, every loop metered per iteration (the
 /// same counts; a measurement only).
 pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refused> {
+    instrument_rooms(wasm, counted_loops).map(|(wasm, _)| wasm)
+}
+
+/// [`instrument_with`], and the stack units each function the module defines may take natively
+/// (its weight, or [`LEAF_RESERVE`] for a function that takes none), in order.
+pub fn instrument_rooms(wasm: &[u8], counted_loops: bool) -> Result<(Vec<u8>, Vec<u32>), Refused> {
     let features = WasmFeatures::default()
         - WasmFeatures::THREADS
         - WasmFeatures::SHARED_EVERYTHING_THREADS
@@ -117,6 +123,7 @@ pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refu
         - WasmFeatures::STACK_SWITCHING
         - WasmFeatures::MEMORY64;
     let frames = frames::frames(wasm, features)?;
+    let rooms = frames.iter().map(frames::Frame::room).collect();
     let shape = shape(wasm)?;
     let mut pass = Pass {
         fuel: shape.globals,
@@ -129,7 +136,7 @@ pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refu
     let mut module = wasm_encoder::Module::new();
     pass.parse_core_module(&mut module, Parser::new(0), wasm)
         .map_err(|e| Refused::Rewrite(format!("{e:?}")))?;
-    Ok(module.finish())
+    Ok((module.finish(), rooms))
 }
 
 struct Pass {

@@ -44,6 +44,10 @@ pub struct Options {
     /// charged), instead of by Cranelift after every float result. The same results bit for
     /// bit and the same fuel counts; off only to measure what it buys.
     pub lazy_vector_nan: bool,
+    /// With `inline_meter`: a module with a native frame larger than its call-depth weight
+    /// allows is refused at compile time (`frame_check.rs`), so that no run reaches the native
+    /// stack limit before the budget; off only to test the refusal of such a run.
+    pub frame_check: bool,
 }
 
 impl Default for Options {
@@ -56,6 +60,7 @@ impl Default for Options {
             inline_meter: false,
             counted_loops: false,
             lazy_vector_nan: false,
+            frame_check: false,
         }
     }
 }
@@ -85,6 +90,7 @@ impl Options {
                 inline_meter: true,
                 counted_loops: true,
                 lazy_vector_nan: true,
+                frame_check: true,
                 ..Options::default()
             }),
             _ => None,

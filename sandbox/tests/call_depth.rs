@@ -23,22 +23,28 @@ const NAN_LOCALS: u32 = 2;
 
 /// `wasi-p1v3`, and `wasi-p1v3` with explicit bounds checks: the same runtime compiled to other
 /// machine code (other native frames).
-fn executors() -> [Executor; 2] {
+fn options() -> [Options; 2] {
     let v3 = Options::for_runtime(RUNTIME_V3).unwrap();
     let other = Options {
         explicit_bounds_checks: true,
         ..v3
     };
-    [v3, other].map(|o| Executor::with(o, None).unwrap())
+    [v3, other]
+}
+
+/// Executors of [`options`].
+fn executors() -> [Executor; 2] {
+    options().map(|o| Executor::with(o, None).unwrap())
 }
 
 /// Runs `wat` on each of [`executors`]; the outcomes must be the same, and are returned once.
 fn run(wat: &str) -> Execution {
-    let wasm = wat::parse_str(wat).unwrap();
-    let [a, b] = executors().map(|ex| {
-        let m = ex.compile(&wasm).unwrap();
-        ex.run(&m, b"", &[], &[0; 32], LIMITS).unwrap()
-    });
+    run_wasm_on_both(&wat::parse_str(wat).unwrap())
+}
+
+/// [`run`] for a module's bytes.
+fn run_wasm_on_both(wasm: &[u8]) -> Execution {
+    let [a, b] = executors().map(|ex| run_wasm(&ex, wasm));
     assert_eq!(a, b, "the same outcome whatever the machine code");
     a
 }
@@ -130,28 +136,50 @@ fn every_way_out_gives_the_weight_back() {
     assert!(stopped_by_the_rule(&r), "{r:?}");
 }
 
-#[test]
-fn heavy_frames_run_out_of_the_budget_before_the_native_stack() {
-    // every frame keeps 24 vectors on the operand stack and 40 vector locals across its call:
-    // Cranelift spills them all, a heavy native frame for its weight
-    let pushes = "(v128.const i64x2 1 2) ".repeat(24);
-    let adds = "(i8x16.add) ".repeat(24);
-    let locals = "v128 ".repeat(40);
-    let sets: String = (1..=40)
-        .map(|i| format!("(local.set {i} (i64x2.splat (i64.extend_i32_u (local.get 0))))"))
+/// `$f(n)`, recursing `n` deep: `vectors` different vector locals, each set and stored before
+/// the call and added after it (so Cranelift keeps them all across the call), and `pushes`
+/// before the call with `adds` after it.
+fn vectors_across_a_call(vectors: u32, pushes: &str, adds: &str) -> String {
+    let locals = "v128 ".repeat(vectors as usize);
+    let sets: String = (1..=vectors)
+        .map(|i| {
+            format!(
+                "(local.set {i} (i64x2.splat (i64.mul (i64.extend_i32_u (local.get 0)) (i64.const {}))))
+                 (v128.store offset={} (i32.const 0) (local.get {i}))",
+                100 + i,
+                16 * i
+            )
+        })
         .collect();
-    let gets: String = (1..=40)
+    let gets: String = (1..=vectors)
         .map(|i| format!("(local.get {i}) (i8x16.add)"))
         .collect();
-    let wat = format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (func $f (param i32) (result v128) (local {locals})
+    format!(
+        r#"(func $f (param i32) (result v128) (local {locals})
     {sets}
     (if (result v128) (i32.eqz (local.get 0))
       (then (v128.const i64x2 0 0))
-      (else {pushes} (call $f (i32.sub (local.get 0) (i32.const 1))) {adds} {gets})))
-  (func (export "_start") (drop (call $f (i32.const 1000000)))))"#
+      (else {pushes} (call $f (i32.sub (local.get 0) (i32.const 1))) {adds} {gets})))"#
+    )
+}
+
+#[test]
+fn heavy_frames_run_out_of_the_budget_before_the_native_stack() {
+    // every frame keeps 24 vectors on the operand stack and 40 vector locals across its call,
+    // all different and all used before it (stored) and after it: Cranelift spills them all,
+    // a heavy native frame for its weight
+    let pushes: String = (1..=24)
+        .map(|k| {
+            format!("(i64x2.splat (i64.mul (i64.extend_i32_u (local.get 0)) (i64.const {k})))")
+        })
+        .collect();
+    let adds = "(i8x16.add) ".repeat(24);
+    let wat = format!(
+        r#"(module
+  (memory (export "memory") 1)
+  {f}
+  (func (export "_start") (drop (call $f (i32.const 1000000)))))"#,
+        f = vectors_across_a_call(40, &pushes, &adds)
     );
     let r = run(&wat);
     assert!(stopped_by_the_rule(&r), "{r:?}");
@@ -164,18 +192,18 @@ fn heavy_frames_run_out_of_the_budget_before_the_native_stack() {
     assert!(stopped_by_the_rule(&r), "{r:?}");
 }
 
-#[test]
-fn a_run_whose_frames_outgrow_their_weight_is_refused() {
-    // Cranelift computes the thousand products once and keeps them across the call for their
-    // second use: about 8 KB of native frame for a weight of 26 units (832 bytes), so the native
-    // stack runs out long before the budget, at a depth that depends on the machine
-    let products: String = (1..=1000)
+/// `$f(n)` recurses `n` deep, storing `products` products of its argument before its call and
+/// the same ones after it. Cranelift computes them once and keeps them across the call for their
+/// second use, about 8 bytes of native frame each, for a weight that does not grow with them
+/// (26 units, 832 bytes).
+fn products(products: u32, n: u32) -> Vec<u8> {
+    let products: String = (1..=products)
         .map(|k| {
             let at = 8 * k;
             format!("(i64.store offset={at} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))")
         })
         .collect();
-    let wasm = wat::parse_str(format!(
+    wat::parse_str(format!(
         r#"(module
   (memory (export "memory") 1)
   (func $f (param i64)
@@ -183,16 +211,74 @@ fn a_run_whose_frames_outgrow_their_weight_is_refused() {
     {products}
     (call $f (i64.sub (local.get 0) (i64.const 1)))
     {products})
-  (func (export "_start") (call $f (i64.const 100000))))"#
+  (func (export "_start") (call $f (i64.const {n}))))"#
     ))
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_module_whose_frames_outgrow_their_weight_is_refused_before_it_runs() {
+    // 5000 products: a frame of about 40 KB (the prologue's shape for frames of 32 KiB and
+    // more) for 832 bytes of weight; the native stack would run out long before the budget,
+    // at a depth that depends on the machine. The worker compiles before it claims, so it
+    // skips such a job (worker/tests/daemon.rs)
+    let wasm = products(5000, 100_000);
     for ex in executors() {
+        match ex.compile(&wasm) {
+            Err(Refusal::InvalidModule(m)) if cfg!(target_arch = "x86_64") => {
+                assert!(m.contains("native frame takes"), "{m}")
+            }
+            // elsewhere the machine code is not read: the run is refused (below)
+            Ok(m) if !cfg!(target_arch = "x86_64") => assert_eq!(
+                ex.run(&m, b"", &[], &[0; 32], LIMITS),
+                Err(Refusal::StackLimit)
+            ),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    // twenty products make a frame of about 200 bytes: within the weight, so the module runs,
+    // and stops at the rule
+    let r = run_wasm_on_both(&products(20, 100_000));
+    assert!(stopped_by_the_rule(&r), "{r:?}");
+}
+
+#[test]
+fn a_run_that_reaches_the_native_stack_limit_anyway_is_refused() {
+    // with the compile-time check off (as on a CPU whose code it does not read), the thousand
+    // products reach wasmtime's limit: a refusal, never a result, since where the run
+    // stopped depends on the machine (committed, it would be `Trapped` at some fuel)
+    let wasm = products(1000, 100_000);
+    for o in options() {
+        let ex = Executor::with(
+            Options {
+                frame_check: false,
+                ..o
+            },
+            None,
+        )
+        .unwrap();
         let m = ex.compile(&wasm).unwrap();
         assert_eq!(
             ex.run(&m, b"", &[], &[0; 32], LIMITS),
             Err(Refusal::StackLimit)
         );
     }
+}
+
+#[test]
+fn a_large_frame_within_its_weight_runs() {
+    // 2100 vectors stored before the call and added after it: Cranelift keeps them across the
+    // call, a frame past 32 KiB (the prologue's other shape) within the weight of 2100 units
+    // and more
+    let wasm = wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  {}
+  (func (export "_start") (drop (call $f (i32.const 3)))))"#,
+        vectors_across_a_call(2100, "", "")
+    ))
+    .unwrap();
+    assert_eq!(run_wasm_on_both(&wasm).status, Status::Exited(0));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use compute_market_client::{
     ata, commitment_hash,
     config::format_amount,
     ix,
-    manifest::BlobRef,
+    manifest::{BlobRef, RUNTIME_WASI_P1V3},
     merkle::ExitStatus,
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     Outcome, Pubkey, SlotState, Verdict,
@@ -229,7 +229,31 @@ fn hostile_modules_end_as_outcomes_and_bad_blobs_are_never_claimed() {
     };
     let wrong = net.manifest(&wrong, &empty, fuel);
     let too_big = net.manifest(&real, &empty, 60_000_000_000);
-    let skipped: Vec<Pubkey> = [invalid, foreign, missing, wrong, too_big]
+    let mut skipped = vec![invalid, foreign, missing, wrong, too_big];
+    // a wasi-p1v3 module whose native frame outgrows its call-depth weight: claimed, its run
+    // would be refused at the native stack limit and the claim's collateral lost (the machine
+    // code is read on x86-64 only)
+    let frames = cfg!(target_arch = "x86_64");
+    if frames {
+        let products: String = (1..=1000)
+            .map(|k| {
+                format!(
+                    "(i64.store offset={} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))",
+                    8 * k
+                )
+            })
+            .collect();
+        let deep = module(&format!(
+            r#"(func $f (param i64)
+                 (if (i64.eqz (local.get 0)) (then (return)))
+                 {products}
+                 (call $f (i64.sub (local.get 0) (i64.const 1)))
+                 {products})
+               (func (export "_start") (call $f (i64.const 100000)))"#
+        ));
+        skipped.push(net.manifest_on(RUNTIME_WASI_P1V3, &net.put(&deep), &empty, fuel));
+    }
+    let skipped: Vec<Pubkey> = skipped
         .iter()
         .enumerate()
         .map(|(i, m)| net.post(&market, &requester, 10 + i as u64, m, 1, 1))
@@ -257,7 +281,8 @@ fn hostile_modules_end_as_outcomes_and_bad_blobs_are_never_claimed() {
         &[&w],
         || {
             let m = w.metrics();
-            (metric(&m, "cmkt_worker_skipped_total{reason=\"invalid_module\"}") >= 2.0
+            (metric(&m, "cmkt_worker_skipped_total{reason=\"invalid_module\"}")
+                >= 2.0 + f64::from(u8::from(frames))
                 && metric(&m, "cmkt_worker_skipped_total{reason=\"blobs\"}") >= 2.0
                 && metric(&m, "cmkt_worker_skipped_total{reason=\"limits\"}") >= 1.0)
                 .then_some(m)
@@ -295,6 +320,10 @@ fn hostile_modules_end_as_outcomes_and_bad_blobs_are_never_claimed() {
     );
     assert!(reasons.iter().any(|r| r.contains("404")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("hash")), "{reasons:?}");
+    assert!(
+        !frames || reasons.iter().any(|r| r.contains("native frame takes")),
+        "{reasons:?}"
+    );
     let (status, _) = w.terminate();
     assert!(status.success());
 }

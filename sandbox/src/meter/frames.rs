@@ -27,9 +27,11 @@
 //! per unit runs out of the budget before the native stack (the SIMD NaN rule's scratch locals,
 //! added after this pass, fit in that margin). A frame can be larger: Cranelift merges equal
 //! pure expressions, so a function that computes a thousand products before a call and the
-//! same thousand after it keeps all of them across the call. A run that reaches the native
-//! limit anyway is refused ([`crate::Refusal::StackLimit`]), not committed to, since where it
-//! stopped depends on the machine. Units are not charged as fuel: the fuel counts are those of
+//! same thousand after it keeps all of them across the call. So the executor reads every
+//! compiled function's frame (`frame_check.rs`, on x86-64) and refuses a module with a frame
+//! larger than its room (`Frame::room`); a run that reaches the native limit anyway (elsewhere) is
+//! refused ([`crate::Refusal::StackLimit`]), not committed to, since where it stopped depends
+//! on the machine. Units are not charged as fuel: the fuel counts are those of
 //! the module without this rule. The weights are part of the runtime, as the counts are: the
 //! operand stack's height is wasmparser's validator's, so an upgrade that changed it would
 //! need a new runtime id.
@@ -71,6 +73,15 @@ pub(super) struct Frame {
     pub(super) calls: bool,
     /// The units it takes, or `None` for a light leaf, which takes none.
     pub(super) weight: Option<u32>,
+}
+
+impl Frame {
+    /// The stack units its native frame may take for the rule to hold (checked against the
+    /// compiled code by `frame_check.rs`): its weight, or for a light leaf (which takes none)
+    /// the [`LEAF_RESERVE`] kept for it.
+    pub(super) fn room(&self) -> u32 {
+        self.weight.unwrap_or(LEAF_RESERVE)
+    }
 }
 
 /// Validates `wasm` with `features` and reads every defined function's [`Frame`].
