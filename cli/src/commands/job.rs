@@ -58,13 +58,21 @@ fn parse_job(s: &str) -> Result<Pubkey> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
+    // a post's own inputs first, before any connection
+    let module = match &cmd {
+        Cmd::Post(a) => Some(super::job_post::read_module(a).await?),
+        _ => None,
+    };
     let chain = ctx.chain().await?;
     let market = ctx.market(&chain).await?;
     let m = market.state.clone();
     let d = mint_decimals(&chain, &m.payment_mint).await?;
     let sd = mint_decimals(&chain, &m.stake_mint).await?;
     match cmd {
-        Cmd::Post(a) => super::job_post::run(ctx, &chain, &market, *a, (d, sd)).await,
+        Cmd::Post(a) => {
+            let module = module.expect("read above");
+            super::job_post::run(ctx, &chain, &market, (*a, module), (d, sd)).await
+        }
         Cmd::Status { job } => {
             let job = parse_job(&job)?;
             if let Some(s) = chain.settlement(&job).await? {

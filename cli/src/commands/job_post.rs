@@ -9,6 +9,7 @@ use compute_market_client::manifest::DEFAULT_RUNTIME;
 use compute_market_client::{
     ata, ix, rpc::Chain, Consumer, ConsumerAccount, JobPostArgs, MarketRef, Pubkey, Settlement,
 };
+use compute_worker::executor::{Executor, Refusal};
 use serde_json::json;
 use solana_sdk::signer::Signer;
 use std::{
@@ -81,12 +82,51 @@ pub struct PostArgs {
     /// in order).
     #[arg(long = "consumer-account", requires = "consumer")]
     consumer_accounts: Vec<String>,
+    /// Post without first compiling the module for --runtime here as a provider's worker does
+    /// before it claims (a module that fails there is skipped by every provider).
+    #[arg(long)]
+    no_check: bool,
     /// Follow the job until it settles.
     #[arg(long)]
     wait: bool,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
+}
+
+/// The module `a` names, checked before anything touches the chain: a WebAssembly module and,
+/// unless `--no-check`, one that compiles for its runtime here the way every provider's worker
+/// compiles it before it claims (unknown imports, no `_start`, under `wasi-p1v3` a native
+/// frame larger than its call-depth weight: the worker skips such a job, which then waits
+/// unclaimed until its requester cancels it).
+pub async fn read_module(a: &PostArgs) -> Result<Vec<u8>> {
+    let module = std::fs::read(&a.module)
+        .with_context(|| format!("reading module {}", a.module.display()))?;
+    if !module.starts_with(b"\0asm") {
+        bail!("{} is not a WebAssembly module", a.module.display());
+    }
+    if a.no_check {
+        return Ok(module);
+    }
+    let runtime = a.runtime.clone();
+    let (module, compiled) = tokio::task::spawn_blocking(move || {
+        let compiled = Executor::new().and_then(|ex| ex.compile(&runtime, &module).map(|_| ()));
+        (module, compiled)
+    })
+    .await?;
+    match compiled {
+        Ok(()) => Ok(module),
+        Err(Refusal::InvalidModule(why)) => bail!(
+            "providers would skip this job: {} does not compile for runtime {} ({why}); \
+             --no-check posts it anyway",
+            a.module.display(),
+            a.runtime
+        ),
+        Err(e) => bail!(
+            "checking {}: {e}; --no-check posts without it",
+            a.module.display()
+        ),
+    }
 }
 
 /// The consumer `--feed` or `--consumer …` name for `job`, if any.
@@ -165,22 +205,17 @@ async fn wait(chain: &Chain, job: &Pubkey, timeout: Duration) -> Result<Settleme
     }
 }
 
-/// Posts the job `a` describes: checks it, uploads module and input, escrows the maximum and,
+/// Posts the job `a` describes (its `module` from [`read_module`]): checks it, uploads module and input, escrows the maximum and,
 /// with `--wait`, follows it until it settles.
 pub async fn run(
     ctx: &Ctx,
     chain: &Chain,
     market: &MarketRef,
-    a: PostArgs,
+    (a, module): (PostArgs, Vec<u8>),
     (d, sd): (u8, u8),
 ) -> Result<()> {
     let m = &market.state;
     let requester = ctx.settings.keypair()?;
-    let module = std::fs::read(&a.module)
-        .with_context(|| format!("reading module {}", a.module.display()))?;
-    if !module.starts_with(b"\0asm") {
-        bail!("{} is not a WebAssembly module", a.module.display());
-    }
     let input = match &a.input {
         Some(p) => std::fs::read(p).with_context(|| format!("reading input {}", p.display()))?,
         None => Vec::new(),
