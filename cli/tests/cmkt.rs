@@ -56,7 +56,7 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     assert_eq!(providers[0]["stake"], 2_000_000_000u64);
 
     let module = net.dir.join("job.wasm");
-    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(&module, empty_job()).unwrap();
     let input = net.dir.join("input.txt");
     std::fs::write(&input, b"some input").unwrap();
     let post = |n: &str, k: &str, nonce: &str| -> Pubkey {

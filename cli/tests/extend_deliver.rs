@@ -38,7 +38,7 @@ fn cmkt_extends_jobs_and_delivers_results_to_programs() {
     let p1 = key(&net.wallet("provider-1"));
 
     let module = net.dir.join("job.wasm");
-    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(&module, empty_job()).unwrap();
     let post = |extra: &[&str]| -> Pubkey {
         let mut args = vec![
             "job",

@@ -10,9 +10,9 @@
 //! So [`check`] reads each function's frame from its prologue, where Cranelift compares the
 //! stack pointer with wasmtime's stack limit plus every byte the function will push (its
 //! spills, saved registers, outgoing arguments, and its callees' return addresses and frame
-//! pointers), and the
-//! executor refuses at compile time a module with a frame larger than its room. A worker
-//! compiles a job's module before it claims the job, so it skips such a job instead.
+//! pointers), and the executor refuses at compile time a module with a frame larger than its
+//! room. A worker compiles a job's module before it claims the job, so it skips such a job
+//! instead.
 //!
 //! The prologue is read on x86-64, in the shape the pinned wasmtime emits. Every executor of
 //! `wasi-p1v3` first compiles a probe, a function that calls, and refuses to start if its

@@ -205,8 +205,8 @@ async fn wait(chain: &Chain, job: &Pubkey, timeout: Duration) -> Result<Settleme
     }
 }
 
-/// Posts the job `a` describes (its `module` from [`read_module`]): checks it, uploads module and input, escrows the maximum and,
-/// with `--wait`, follows it until it settles.
+/// Posts the job `a` describes (its `module` from [`read_module`]): checks it, uploads module
+/// and input, escrows the maximum and, with `--wait`, follows it until it settles.
 pub async fn run(
     ctx: &Ctx,
     chain: &Chain,

@@ -17,6 +17,12 @@ pub fn free_port_pair() -> u16 {
     compute_market_localnet::ports::free_port_pair().expect("a free port pair")
 }
 
+/// A module every runtime compiles, with an empty `_start` (`cmkt job post` compiles what it
+/// posts, as the workers do).
+pub fn empty_job() -> Vec<u8> {
+    wat::parse_str(r#"(module (func (export "_start")))"#).unwrap()
+}
+
 /// The lines of `text` that would make a newcomer think something failed.
 pub fn alarming(text: &str) -> Vec<&str> {
     const WORDS: &[&str] = &[
