@@ -47,6 +47,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port `p` with `p` and `p + 1` free: `cmkt localnet` binds its websocket to the RPC port plus
+ * one (as `freePortPair` in localnet/src/ports.rs).
+ */
+export async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const p = await freePort();
+    if (p < 65535 && (await canListen(p + 1))) return p;
+  }
+  throw new Error("no two adjacent free ports on 127.0.0.1");
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.once("error", () => ok(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => ok(true)));
+  });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LocalnetInfo {
@@ -96,7 +116,7 @@ export class Localnet {
   /** Starts `cmkt localnet` on free ports (plus `extra` arguments) and waits for its `localnet.json`. */
   static async start(name: string, extra: string[] = []): Promise<Localnet> {
     const net = new Localnet(mkdtempSync(join(tmpdir(), `cmkt-${name}-`)));
-    const [rpc, blob] = [await freePort(), await freePort()];
+    const [rpc, blob] = [await freePortPair(), await freePort()];
     const log = join(net.dir, "localnet.log");
     const child = net.spawn(
       ["localnet", "--ledger", join(net.dir, "ledger"), "--rpc-port", String(rpc), "--blob-port", String(blob), ...extra],
@@ -107,7 +127,10 @@ export class Localnet {
     const t = Date.now();
     while (!existsSync(info)) {
       if (child.exitCode !== null) throw new Error(`cmkt localnet exited (${child.exitCode}); see ${log}`);
-      if (Date.now() - t > 180_000) throw new Error(`cmkt localnet did not come up in 180 s; see ${log}`);
+      if (Date.now() - t > 180_000) {
+        await net.stop();
+        throw new Error(`cmkt localnet did not come up in 180 s; see ${log}`);
+      }
       await sleep(200);
     }
     await sleep(300);
@@ -173,6 +196,20 @@ export class Localnet {
       if (Date.now() - t > 120_000) throw new Error(`worker ${who} not healthy in 120 s`);
       await sleep(300);
     }
+  }
+
+  /**
+   * Starts a chain for each of `specs` (name, extra arguments) at once; if any fails, stops the
+   * ones that started (a chain left running would keep the test runner alive) and throws.
+   */
+  static async startAll(specs: [string, string[]][]): Promise<Localnet[]> {
+    const started = await Promise.allSettled(specs.map(([name, extra]) => Localnet.start(name, extra)));
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await Promise.all(started.map((s) => (s.status === "fulfilled" ? s.value.stop() : undefined)));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    return started.map((s) => (s as PromiseFulfilledResult<Localnet>).value);
   }
 
   async stop() {

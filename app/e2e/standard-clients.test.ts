@@ -83,7 +83,10 @@ async function transaction(c: Connection, signature: string) {
 
 before(async () => {
   faucetPort = await freePort();
-  [a, b] = await Promise.all([Localnet.start("std-a"), Localnet.start("std-b", ["--faucet-port", String(faucetPort)])]);
+  [a, b] = await Localnet.startAll([
+    ["std-a", []],
+    ["std-b", ["--faucet-port", String(faucetPort)]],
+  ]);
 });
 
 after(async () => {
