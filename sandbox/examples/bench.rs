@@ -128,6 +128,7 @@ const VARIANTS: [(&str, Options); 7] = [
             inline_meter: false,
             counted_loops: false,
             lazy_vector_nan: false,
+            frame_check: false,
             ..v3(true, true, false)
         },
     ),
@@ -138,6 +139,7 @@ const VARIANTS: [(&str, Options); 7] = [
             inline_meter: false,
             counted_loops: false,
             lazy_vector_nan: false,
+            frame_check: false,
             ..v3(true, true, false)
         },
     ),

@@ -29,10 +29,10 @@
 //! pure expressions, so a function that computes a thousand products before a call and the
 //! same thousand after it keeps all of them across the call. So the executor reads every
 //! compiled function's frame (`frame_check.rs`, on x86-64) and refuses a module with a frame
-//! larger than its room (`Frame::room`); a run that reaches the native limit anyway (elsewhere) is
-//! refused ([`crate::Refusal::StackLimit`]), not committed to, since where it stopped depends
-//! on the machine. Units are not charged as fuel: the fuel counts are those of
-//! the module without this rule. The weights are part of the runtime, as the counts are: the
+//! larger than its room (`Frame::room`); a run that reaches the native limit anyway (on other
+//! CPUs) is refused ([`crate::Refusal::StackLimit`]), not committed to, since where it stopped
+//! depends on the machine. Units are not charged as fuel: the fuel counts are those of the
+//! module without this rule. The weights are part of the runtime, as the counts are: the
 //! operand stack's height is wasmparser's validator's, so an upgrade that changed it would
 //! need a new runtime id.
 
