@@ -4,6 +4,7 @@
 //! posts it anyway (here it then meets a dead RPC endpoint).
 
 use assert_cmd::cargo::CommandCargoExt;
+use compute_sandbox::samples::products_across_a_call;
 use std::path::Path;
 use std::process::Command;
 
@@ -38,26 +39,7 @@ fn a_module_the_workers_would_skip_is_not_posted() {
     };
     // a thousand products kept across a recursive call: a native frame far past its
     // call-depth weight under wasi-p1v3 (the default runtime)
-    let products: String = (1..=1000)
-        .map(|k| {
-            format!(
-                "(i64.store offset={} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))",
-                8 * k
-            )
-        })
-        .collect();
-    let deep = write(
-        "deep.wasm",
-        &format!(
-            r#"(module (memory (export "memory") 1)
-  (func $f (param i64)
-    (if (i64.eqz (local.get 0)) (then (return)))
-    {products}
-    (call $f (i64.sub (local.get 0) (i64.const 1)))
-    {products})
-  (func (export "_start") (call $f (i64.const 100000))))"#
-        ),
-    );
+    let deep = write("deep.wasm", &products_across_a_call(1000));
     let foreign = write(
         "foreign.wasm",
         r#"(module (import "env" "socket" (func)) (func (export "_start")))"#,

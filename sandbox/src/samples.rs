@@ -1,6 +1,7 @@
 //! The sample jobs the sandbox is measured on (`cmkt bench` and `examples/bench.rs`): each
 //! committed module of `examples/jobs/wasm/` with a benchmark-sized workload, in one list so
-//! that every benchmark measures the same thing.
+//! that every benchmark measures the same thing; and the hostile module the tests of several
+//! crates post ([`products_across_a_call`]).
 
 /// Input and arguments of a workload `scale` times smaller than the full one.
 type Workload = fn(scale: usize) -> (Vec<u8>, Vec<String>);
@@ -75,3 +76,28 @@ pub const HASH_CHAIN_HOST: Sample = Sample {
 
 /// The `digits` sample's held-out test images (records of a label and 64 pixels).
 const DIGITS_TEST_IMAGES: &[u8] = include_bytes!("../../examples/jobs/digits/test-images.bin");
+
+/// A module (text format) whose `$f` recurses 100 000 deep, storing `products` products of its
+/// argument before its call and the same ones after it. Cranelift computes them once and keeps
+/// them across the call for their second use, about 8 bytes of native frame each, for a weight
+/// in the call-depth rule (`meter/frames.rs`) that does not grow with them (26 units, 832
+/// bytes): with a thousand, the frame outgrows its weight, so runtime `wasi-p1v3` refuses the
+/// module at compile time (`frame_check.rs`) and a worker never claims its job.
+pub fn products_across_a_call(products: u32) -> String {
+    let products: String = (1..=products)
+        .map(|k| {
+            let at = 8 * k;
+            format!("(i64.store offset={at} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))")
+        })
+        .collect();
+    format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (func $f (param i64)
+    (if (i64.eqz (local.get 0)) (then (return)))
+    {products}
+    (call $f (i64.sub (local.get 0) (i64.const 1)))
+    {products})
+  (func (export "_start") (call $f (i64.const 100000))))"#
+    )
+}

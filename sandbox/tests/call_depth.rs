@@ -5,6 +5,7 @@
 //! below run past the depths they must stop at (wasmtime's limit is then the native stack's).
 
 use compute_sandbox::meter::{FRAME_UNITS, LEAF_RESERVE, MAX_FRAME_WEIGHT, STACK_BUDGET};
+use compute_sandbox::samples::products_across_a_call;
 use compute_sandbox::{Execution, Executor, Limits, Options, Refusal, Status, RUNTIME_V3};
 use std::time::Duration;
 
@@ -192,28 +193,9 @@ fn heavy_frames_run_out_of_the_budget_before_the_native_stack() {
     assert!(stopped_by_the_rule(&r), "{r:?}");
 }
 
-/// `$f(n)` recurses `n` deep, storing `products` products of its argument before its call and
-/// the same ones after it. Cranelift computes them once and keeps them across the call for their
-/// second use, about 8 bytes of native frame each, for a weight that does not grow with them
-/// (26 units, 832 bytes).
-fn products(products: u32, n: u32) -> Vec<u8> {
-    let products: String = (1..=products)
-        .map(|k| {
-            let at = 8 * k;
-            format!("(i64.store offset={at} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))")
-        })
-        .collect();
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (func $f (param i64)
-    (if (i64.eqz (local.get 0)) (then (return)))
-    {products}
-    (call $f (i64.sub (local.get 0) (i64.const 1)))
-    {products})
-  (func (export "_start") (call $f (i64.const {n}))))"#
-    ))
-    .unwrap()
+/// [`products_across_a_call`], compiled.
+fn products(products: u32) -> Vec<u8> {
+    wat::parse_str(products_across_a_call(products)).unwrap()
 }
 
 #[test]
@@ -222,7 +204,7 @@ fn a_module_whose_frames_outgrow_their_weight_is_refused_before_it_runs() {
     // more) for 832 bytes of weight; the native stack would run out long before the budget,
     // at a depth that depends on the machine. The worker compiles before it claims, so it
     // skips such a job (worker/tests/daemon.rs)
-    let wasm = products(5000, 100_000);
+    let wasm = products(5000);
     for ex in executors() {
         match ex.compile(&wasm) {
             Err(Refusal::InvalidModule(m)) if cfg!(target_arch = "x86_64") => {
@@ -238,7 +220,7 @@ fn a_module_whose_frames_outgrow_their_weight_is_refused_before_it_runs() {
     }
     // twenty products make a frame of about 200 bytes: within the weight, so the module runs,
     // and stops at the rule
-    let r = run_wasm_on_both(&products(20, 100_000));
+    let r = run_wasm_on_both(&products(20));
     assert!(stopped_by_the_rule(&r), "{r:?}");
 }
 
@@ -247,7 +229,7 @@ fn a_run_that_reaches_the_native_stack_limit_anyway_is_refused() {
     // with the compile-time check off (as on a CPU whose code it does not read), the thousand
     // products reach wasmtime's limit: a refusal, never a result, since where the run
     // stopped depends on the machine (committed, it would be `Trapped` at some fuel)
-    let wasm = products(1000, 100_000);
+    let wasm = products(1000);
     for o in options() {
         let ex = Executor::with(
             Options {

@@ -18,6 +18,7 @@ use compute_market_client::{
     results::{output_url, summary_url, verify_output, verify_summary, ResultSummaryJson},
     Outcome, Pubkey, SlotState, Verdict,
 };
+use compute_sandbox::samples::products_across_a_call;
 use fixture::*;
 use solana_sdk::signer::Signer;
 use std::{
@@ -235,22 +236,7 @@ fn hostile_modules_end_as_outcomes_and_bad_blobs_are_never_claimed() {
     // code is read on x86-64 only)
     let frames = cfg!(target_arch = "x86_64");
     if frames {
-        let products: String = (1..=1000)
-            .map(|k| {
-                format!(
-                    "(i64.store offset={} (i32.const 0) (i64.mul (local.get 0) (i64.const {k})))",
-                    8 * k
-                )
-            })
-            .collect();
-        let deep = module(&format!(
-            r#"(func $f (param i64)
-                 (if (i64.eqz (local.get 0)) (then (return)))
-                 {products}
-                 (call $f (i64.sub (local.get 0) (i64.const 1)))
-                 {products})
-               (func (export "_start") (call $f (i64.const 100000)))"#
-        ));
+        let deep = wat::parse_str(products_across_a_call(1000)).unwrap();
         skipped.push(net.manifest_on(RUNTIME_WASI_P1V3, &net.put(&deep), &empty, fuel));
     }
     let skipped: Vec<Pubkey> = skipped
