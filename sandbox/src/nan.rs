@@ -37,6 +37,13 @@
 //! its fuel metering ([`crate::meter`]) so that the canonicalisations it adds are not charged,
 //! as Cranelift's were not: the counts of SIMD modules stay those of the module as given.
 //! Modules with relaxed SIMD are rewritten by neither.
+//!
+//! [`canonicalize_vectors`] also leaves a loop's accumulator alone inside the loop, where only
+//! instructions blind to its NaN's bits read it, and canonicalises it once after the loop
+//! instead of every sum as it is set (`nan/defer.rs` says when that gives the same bits). The
+//! scalar rewrite does not, since what it adds is charged.
+
+mod defer;
 
 use std::collections::HashSet;
 
@@ -73,6 +80,10 @@ pub struct Rewritten {
     pub results: usize,
     /// Results that get a canonicalisation (the rest cannot be seen).
     pub canonicalized: usize,
+    /// Results of a loop left as they are, whose local the loop canonicalises when it ends
+    /// instead ([`canonicalize_vectors`] only): the locals canonicalised then are counted in
+    /// `canonicalized`, once per loop.
+    pub deferred: usize,
 }
 
 /// `wasm` rewritten to canonicalise only the NaNs that can be seen (see the module's
@@ -130,13 +141,12 @@ impl Reencode for Pass {
         let (mut locals, first_free) = declared_locals(self, params, &func)?;
         // scratch locals, after every other; a function already at the limit is left to the
         // engine that canonicalises every result
-        let scratch = 2 + 2 * u32::from(self.vectors);
-        if first_free + scratch > MAX_LOCALS {
+        let added = 2 + 2 * u32::from(self.vectors);
+        if first_free + added > MAX_LOCALS {
             return Err(Error::UserError(format!(
                 "a function has {first_free} parameters and locals, no room for the scratch locals"
             )));
         }
-        let (scratch32, scratch64, scratch128) = (first_free, first_free + 1, first_free + 2);
         locals.push((1, wasm_encoder::ValType::F32));
         locals.push((1, wasm_encoder::ValType::F64));
         if self.vectors {
@@ -149,9 +159,26 @@ impl Reencode for Pass {
             ops.push(reader.read()?);
         }
         let blind = blind_locals(&ops);
+        // canonicalisation waits for the loop's end only where it is not charged (see
+        // `canonicalize_vectors`): the scalar rewrite defines the counts of `wasi-p1v2`
+        let deferred = match self.vectors {
+            true => defer::deferred(&ops, &blind),
+            false => defer::Deferred::default(),
+        };
         let mut f = Function::new(locals);
+        let scratch = Scratch {
+            f32: first_free,
+            f64: first_free + 1,
+            v128: first_free + 2,
+        };
         for (i, op) in ops.iter().enumerate() {
             f.instruction(&self.instruction(op.clone())?);
+            for &(local, float) in deferred.after(i) {
+                self.stats.canonicalized += 1;
+                f.instruction(&Instruction::LocalGet(local));
+                scratch.canonicalize(&mut f, float);
+                f.instruction(&Instruction::LocalSet(local));
+            }
             let Some(float) = arithmetic(op) else {
                 continue;
             };
@@ -159,51 +186,70 @@ impl Reencode for Pass {
             if unseen(&ops[i + 1..], &blind, Some(float)) {
                 continue;
             }
-            self.stats.canonicalized += 1;
-            if let Some(lanes) = float.lanes() {
-                // value on the stack: lane-wise `value & !nan | (nan >> shr << shl)`, where
-                // `nan` is all ones in a NaN lane, which the shifts make the canonical NaN (no
-                // constant, which Cranelift would keep live across the function, spilled)
-                use Instruction::*;
-                f.instruction(&LocalTee(scratch128))
-                    .instruction(&LocalGet(scratch128))
-                    .instruction(&LocalGet(scratch128))
-                    .instruction(&lanes.ne)
-                    .instruction(&LocalTee(scratch128 + 1))
-                    .instruction(&V128AndNot)
-                    .instruction(&LocalGet(scratch128 + 1))
-                    .instruction(&I32Const(lanes.shr))
-                    .instruction(&lanes.shr_u)
-                    .instruction(&I32Const(lanes.shr - 1))
-                    .instruction(&lanes.shl)
-                    .instruction(&V128Or);
+            if deferred.skips(i) {
+                self.stats.deferred += 1;
                 continue;
             }
-            // value on the stack: `value == value ? value : canonical NaN`
-            let (tee, get, nan, eq) = match float {
-                Float::F32 => (
-                    Instruction::LocalTee(scratch32),
-                    Instruction::LocalGet(scratch32),
-                    Instruction::F32Const(Ieee32::new(CANONICAL_F32)),
-                    Instruction::F32Eq,
-                ),
-                Float::F64 => (
-                    Instruction::LocalTee(scratch64),
-                    Instruction::LocalGet(scratch64),
-                    Instruction::F64Const(Ieee64::new(CANONICAL_F64)),
-                    Instruction::F64Eq,
-                ),
-                Float::F32x4 | Float::F64x2 => unreachable!("vectors are canonicalised above"),
-            };
-            f.instruction(&tee)
-                .instruction(&nan)
-                .instruction(&get)
-                .instruction(&get)
-                .instruction(&eq)
-                .instruction(&Instruction::Select);
+            self.stats.canonicalized += 1;
+            scratch.canonicalize(&mut f, float);
         }
         code.function(&f);
         Ok(())
+    }
+}
+
+/// The scratch locals the rewrite adds to a function.
+struct Scratch {
+    f32: u32,
+    f64: u32,
+    /// Two `v128` locals from this one.
+    v128: u32,
+}
+
+impl Scratch {
+    /// Canonicalises the `float` on top of the stack (a NaN becomes the canonical NaN).
+    fn canonicalize(&self, f: &mut Function, float: Float) {
+        use Instruction::*;
+        if let Some(lanes) = float.lanes() {
+            // lane-wise `value & !nan | (nan >> shr << shl)`, where `nan` is all ones in a NaN
+            // lane, which the shifts make the canonical NaN (no constant, which Cranelift would
+            // keep live across the function, spilled)
+            f.instruction(&LocalTee(self.v128))
+                .instruction(&LocalGet(self.v128))
+                .instruction(&LocalGet(self.v128))
+                .instruction(&lanes.ne)
+                .instruction(&LocalTee(self.v128 + 1))
+                .instruction(&V128AndNot)
+                .instruction(&LocalGet(self.v128 + 1))
+                .instruction(&I32Const(lanes.shr))
+                .instruction(&lanes.shr_u)
+                .instruction(&I32Const(lanes.shr - 1))
+                .instruction(&lanes.shl)
+                .instruction(&V128Or);
+            return;
+        }
+        // `value == value ? value : canonical NaN`
+        let (tee, get, nan, eq) = match float {
+            Float::F32 => (
+                LocalTee(self.f32),
+                LocalGet(self.f32),
+                F32Const(Ieee32::new(CANONICAL_F32)),
+                F32Eq,
+            ),
+            Float::F64 => (
+                LocalTee(self.f64),
+                LocalGet(self.f64),
+                F64Const(Ieee64::new(CANONICAL_F64)),
+                F64Eq,
+            ),
+            Float::F32x4 | Float::F64x2 => unreachable!("vectors are canonicalised above"),
+        };
+        f.instruction(&tee)
+            .instruction(&nan)
+            .instruction(&get)
+            .instruction(&get)
+            .instruction(&eq)
+            .instruction(&Select);
     }
 }
 
@@ -318,23 +364,29 @@ fn blind_consumer(op: &Operator, float: Option<Float>) -> bool {
 /// a local's value) can never be seen, only its being a NaN or not: its consumer is a
 /// [`blind_consumer`] or a set of a `blind` local.
 fn unseen(rest: &[Operator], blind: &HashSet<u32>, float: Option<Float>) -> bool {
+    match consumer(rest).map(|k| &rest[k]) {
+        Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
+            blind.contains(local_index)
+        }
+        Some(op) => blind_consumer(op, float),
+        None => false,
+    }
+}
+
+/// The position in `rest` of the instruction that consumes the value on top of the stack
+/// before it, when that is within [`LOOKAHEAD`] straight-line instructions (`None` after a
+/// branch, block boundary, call, ...: the value may be seen there).
+fn consumer(rest: &[Operator]) -> Option<usize> {
     // values pushed above ours and not yet consumed
     let mut above = 0u32;
-    for op in rest.iter().take(LOOKAHEAD) {
-        let Some((pops, pushes)) = arity(op) else {
-            return false; // a branch, block boundary, call, ...: assume it is seen
-        };
+    for (k, op) in rest.iter().take(LOOKAHEAD).enumerate() {
+        let (pops, pushes) = arity(op)?;
         if pops > above {
-            return match op {
-                Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
-                    blind.contains(local_index)
-                }
-                op => blind_consumer(op, float),
-            };
+            return Some(k);
         }
         above = above - pops + pushes;
     }
-    false
+    None
 }
 
 /// Locals whose value is only ever consumed by [`blind_consumer`]s: every `local.get` and every
