@@ -347,7 +347,7 @@ const PINNED_FUEL: [(&str, u64); 5] = [
     ("monte-carlo", 7_508_007),
     ("word-freq", 12_702_781),
     ("mandelbrot", 31_824_230),
-    ("digits", 41_025_062),
+    ("digits", 35_475_663),
 ];
 
 /// The pass defines runtime `wasi-p1v3`'s fuel counts, which are part of every result root: a

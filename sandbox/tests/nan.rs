@@ -406,7 +406,7 @@ const PINNED_FUEL: [(&str, u64); 5] = [
     ("monte-carlo", 7_507_278),
     ("word-freq", 11_499_607),
     ("mandelbrot", 31_817_697),
-    ("digits", 41_126_890),
+    ("digits", 35_609_530),
 ];
 
 #[test]

@@ -44,34 +44,44 @@ struct Layer {
     biases: Vec<f32>,
 }
 
-/// Outputs a layer sums at once, in registers (four 128-bit vectors of f32).
+/// Outputs a layer sums at once, in registers (four 128-bit vectors of f32), and then, for the
+/// outputs left over, four and one at a time.
 const BLOCK: usize = 16;
 
 impl Layer {
-    /// Adds `weight * input` of every input, in input order, into `out` (the biases): a block
-    /// of [`BLOCK`] outputs at a time, kept in registers across all the inputs and stored
-    /// once, then the outputs left over one by one. Each output gets the same operations in
-    /// the same order as one pass over the inputs per output would give it.
+    /// Adds `weight * input` of every input, in input order, into `out` (the biases), a block
+    /// of outputs at a time ([`BLOCK`], then 4, then 1): each output gets the same operations
+    /// in the same order as one pass over the inputs per output would give it.
     fn accumulate(&self, x: &[f32], out: &mut [f32]) {
-        let rows = || self.weights.chunks_exact(self.outputs).zip(x);
         let mut blocks = out.chunks_exact_mut(BLOCK);
         for (b, block) in blocks.by_ref().enumerate() {
-            let mut acc = [0f32; BLOCK];
-            acc.copy_from_slice(block);
-            for (row, &xi) in rows() {
-                let w: &[f32; BLOCK] = row[b * BLOCK..][..BLOCK].try_into().expect("a block");
-                for k in 0..BLOCK {
-                    acc[k] += w[k] * xi;
-                }
-            }
-            block.copy_from_slice(&acc);
+            self.sum::<BLOCK>(x, b * BLOCK, block);
         }
-        let done = self.outputs - blocks.into_remainder().len();
-        for (j, acc) in out.iter_mut().enumerate().skip(done) {
-            for (row, &xi) in rows() {
-                *acc += row[j] * xi;
+        let rest = blocks.into_remainder();
+        let first = self.outputs - rest.len();
+        let mut quads = rest.chunks_exact_mut(4);
+        for (b, block) in quads.by_ref().enumerate() {
+            self.sum::<4>(x, first + 4 * b, block);
+        }
+        let rest = quads.into_remainder();
+        let first = self.outputs - rest.len();
+        for (k, acc) in rest.iter_mut().enumerate() {
+            self.sum::<1>(x, first + k, std::slice::from_mut(acc));
+        }
+    }
+
+    /// Adds the products of `B` outputs from `first` into `out`, keeping the sums in registers
+    /// across all the inputs and storing them once.
+    fn sum<const B: usize>(&self, x: &[f32], first: usize, out: &mut [f32]) {
+        let mut acc = [0f32; B];
+        acc.copy_from_slice(out);
+        for (row, &xi) in self.weights.chunks_exact(self.outputs).zip(x) {
+            let w: &[f32; B] = row[first..][..B].try_into().expect("a block");
+            for k in 0..B {
+                acc[k] += w[k] * xi;
             }
         }
+        out.copy_from_slice(&acc);
     }
 }
 
