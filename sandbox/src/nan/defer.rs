@@ -2,24 +2,25 @@
 //!
 //! An accumulator kept in a local across a loop (`acc = acc + w * x`, then `acc` stored after
 //! the loop) is read by a store, so [`super`]'s rule canonicalises every sum as it is set: a
-//! canonicalisation on the loop's dependency chain in every iteration. This pass leaves such a
-//! result as it is and canonicalises the local once, right after the loop's `end`, when:
+//! canonicalisation on the loop's dependency chain in every iteration. This pass leaves the
+//! loop's results of one shape set to such a local as they are, and canonicalises the local
+//! once, right after the loop's `end`, when, within the innermost loop around the writes:
 //!
-//! - the result's consumer is a `local.set` or `local.tee` of the local directly in the loop's
-//!   body (not in a block, `if` or loop within it), and it is the only write of that local
-//!   anywhere in the loop;
-//! - every read of the local in the loop (each `local.get`, and the result of each `local.tee`)
-//!   is blind to the result's shape ([`super::unseen`]): the same answer for every NaN;
-//! - no branch in the loop leaves it (only branches back to it or to labels within it), and the
+//! - the local's last write (by position) is directly in the loop's body (not in a block, `if`
+//!   or loop within it) and sets a result of that shape;
+//! - every read of the local (each `local.get`, and the result of each `local.tee`) is blind to
+//!   that shape ([`super::unseen`]): the same answer for every NaN;
+//! - no branch leaves the loop (only branches back to it or to labels within it), and the
 //!   function has no exception handling.
 //!
-//! Then the loop's `end` is reached only by falling off the end of its body, through the write
-//! in the same iteration, so the local holds that result there, and canonicalising it gives what
-//! canonicalising the result would have given. Within the loop, the result is read only by
-//! instructions blind to its NaN's bits; before the loop's first write, those reads see the
-//! local's earlier value, which neither way changes. Paths that skip the loop never see the
-//! result, and keep the local's earlier value untouched, as before. So the module computes the
-//! same bits as the fully canonicalised one.
+//! Then the loop's `end` is reached only by falling off the end of its body, through the last
+//! write in the same iteration, and no write follows it there; so the local holds that result
+//! at the end, and canonicalising it gives what canonicalising the result would have given.
+//! Within the loop, the results left as they are are read only by instructions blind to their
+//! NaN's bits, and every other value the local holds (from before the loop, or a write of
+//! something else) is what it would have been. Paths that skip the loop never see its results
+//! and keep the local untouched, as before. So the module computes the same bits as the fully
+//! canonicalised one.
 
 use super::{arithmetic, consumer, unseen, Float};
 use std::collections::{HashMap, HashSet};
@@ -49,7 +50,6 @@ impl Deferred {
 
 /// A block, `if` or loop of the function.
 struct Frame {
-    is_loop: bool,
     start: usize,
     end: usize,
     /// Its position on the stack of open frames (0: directly in the function's body).
@@ -57,6 +57,8 @@ struct Frame {
     /// The outermost position on that stack a branch within it targets (-1: the function's own
     /// label), if it has branches.
     outermost_target: Option<i64>,
+    /// The innermost loop it is in, itself included.
+    innermost_loop: Option<usize>,
 }
 
 impl Frame {
@@ -80,33 +82,44 @@ pub(super) fn deferred(ops: &[Operator], blind: &HashSet<u32>) -> Deferred {
     }
     let (frames, inner) = frames(ops);
     let accesses = Accesses::of(ops, blind);
+    // the arithmetic results set to locals: (result, write), by the write's index
+    let mut sets = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
-        let Some(float) = arithmetic(op) else {
+        let (Some(float), Some(k)) = (arithmetic(op), consumer(&ops[i + 1..])) else {
             continue;
         };
-        let Some(j) = consumer(&ops[i + 1..]).map(|k| i + 1 + k) else {
-            continue;
-        };
-        let (Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) = ops[j]
-        else {
-            continue;
-        };
-        if blind.contains(&local_index) {
-            continue; // never canonicalised
+        if let Operator::LocalSet { local_index } | Operator::LocalTee { local_index } =
+            ops[i + 1 + k]
+        {
+            if !blind.contains(&local_index) {
+                sets.insert(i + 1 + k, (i, local_index, float));
+            }
         }
-        let Some(frame) = inner[j].map(|id| &frames[id]) else {
+    }
+    // for each loop and local: the shape whose results it leaves, if it may
+    let mut verdicts: HashMap<(usize, u32), Option<Float>> = HashMap::new();
+    let mut writes: Vec<_> = sets.iter().map(|(&at, &set)| (at, set)).collect();
+    writes.sort_unstable_by_key(|&(at, _)| at);
+    for (at, (result, local, float)) in writes {
+        let Some(l) = inner[at].and_then(|id| frames[id].innermost_loop) else {
             continue;
         };
-        if !frame.is_loop || frame.left() {
+        let lp = &frames[l];
+        let verdict = *verdicts.entry((l, local)).or_insert_with(|| {
+            let last = accesses.last_write(local, lp.start, lp.end)?;
+            let (_, _, shape) = sets.get(&last)?;
+            let fits = inner[last] == Some(l)
+                && !lp.left()
+                && accesses.seen_reads(local, lp.start, lp.end, *shape) == 0;
+            fits.then_some(*shape)
+        });
+        if verdict != Some(float) {
             continue;
         }
-        let (writes, seen_reads) = accesses.within(local_index, frame.start, frame.end, float);
-        if writes == 1 && seen_reads == 0 {
-            done.skipped.insert(i);
-            done.after
-                .entry(frame.end)
-                .or_default()
-                .push((local_index, float));
+        done.skipped.insert(result);
+        let after = done.after.entry(lp.end).or_default();
+        if !after.iter().any(|&(l, _)| l == local) {
+            after.push((local, float));
         }
     }
     done
@@ -164,12 +177,14 @@ fn frames(ops: &[Operator]) -> (Vec<Frame>, Vec<Option<usize>>) {
         }
         match op {
             Block { .. } | If { .. } | Loop { .. } => {
+                let is_loop = matches!(op, Loop { .. });
+                let around = open.last().and_then(|&id| frames[id].innermost_loop);
                 frames.push(Frame {
-                    is_loop: matches!(op, Loop { .. }),
                     start: i,
                     end: usize::MAX,
                     depth: open.len() as i64,
                     outermost_target: None,
+                    innermost_loop: if is_loop { Some(frames.len()) } else { around },
                 });
                 open.push(frames.len() - 1);
             }
@@ -190,25 +205,27 @@ fn frames(ops: &[Operator]) -> (Vec<Frame>, Vec<Option<usize>>) {
     (frames, inner)
 }
 
-/// Every `local.get`, `local.set` and `local.tee` of a function, by local, with running counts
-/// of the writes and of the reads that are not blind to each shape.
+/// Where a function reads and writes each local, with running counts of the reads that are not
+/// blind to each shape.
+#[derive(Default)]
 struct Accesses {
-    by_local: HashMap<u32, Vec<Access>>,
+    by_local: HashMap<u32, Local>,
 }
 
-struct Access {
-    at: usize,
-    /// Writes up to and including this one.
-    writes: usize,
-    /// Reads up to and including this one that see a result of each [`SHAPES`] shape.
-    seen: [usize; 4],
+#[derive(Default)]
+struct Local {
+    /// Each `local.set` and `local.tee`, by index.
+    writes: Vec<usize>,
+    /// Each `local.get` and `local.tee`, by index, and the reads up to and including it that
+    /// see a result of each [`SHAPES`] shape.
+    reads: Vec<(usize, [usize; 4])>,
 }
 
 const SHAPES: [Float; 4] = [Float::F32, Float::F64, Float::F32x4, Float::F64x2];
 
 impl Accesses {
     fn of(ops: &[Operator], blind: &HashSet<u32>) -> Accesses {
-        let mut by_local: HashMap<u32, Vec<Access>> = HashMap::new();
+        let mut all = Accesses::default();
         for (i, op) in ops.iter().enumerate() {
             let (local, write, read) = match *op {
                 Operator::LocalGet { local_index } => (local_index, false, true),
@@ -216,36 +233,37 @@ impl Accesses {
                 Operator::LocalTee { local_index } => (local_index, true, true),
                 _ => continue,
             };
-            let list = by_local.entry(local).or_default();
-            let (mut writes, mut seen) = list.last().map_or((0, [0; 4]), |a| (a.writes, a.seen));
-            writes += usize::from(write);
+            let at = all.by_local.entry(local).or_default();
+            if write {
+                at.writes.push(i);
+            }
             if read {
+                let mut seen = at.reads.last().map_or([0; 4], |&(_, seen)| seen);
                 for (count, shape) in seen.iter_mut().zip(SHAPES) {
                     *count += usize::from(!unseen(&ops[i + 1..], blind, Some(shape)));
                 }
+                at.reads.push((i, seen));
             }
-            list.push(Access {
-                at: i,
-                writes,
-                seen,
-            });
         }
-        Accesses { by_local }
+        all
     }
 
-    /// The writes of `local` between `start` and `end` (inclusive), and its reads there that
-    /// see a result of shape `float`.
-    fn within(&self, local: u32, start: usize, end: usize, float: Float) -> (usize, usize) {
-        let Some(list) = self.by_local.get(&local) else {
-            return (0, 0);
+    /// The last write of `local` between `start` and `end` (inclusive).
+    fn last_write(&self, local: u32, start: usize, end: usize) -> Option<usize> {
+        let writes = &self.by_local.get(&local)?.writes;
+        let last = *writes.get(writes.partition_point(|&at| at <= end).checked_sub(1)?)?;
+        (last >= start).then_some(last)
+    }
+
+    /// The reads of `local` between `start` and `end` (inclusive) that see a result of shape
+    /// `float`.
+    fn seen_reads(&self, local: u32, start: usize, end: usize, float: Float) -> usize {
+        let Some(reads) = self.by_local.get(&local).map(|l| &l.reads) else {
+            return 0;
         };
         let shape = SHAPES.iter().position(|&s| s == float).expect("a shape");
-        let totals = |n: usize| {
-            n.checked_sub(1)
-                .map_or((0, 0), |k| (list[k].writes, list[k].seen[shape]))
-        };
-        let (w0, s0) = totals(list.partition_point(|a| a.at < start));
-        let (w1, s1) = totals(list.partition_point(|a| a.at <= end));
-        (w1 - w0, s1 - s0)
+        let upto = |n: usize| n.checked_sub(1).map_or(0, |k| reads[k].1[shape]);
+        upto(reads.partition_point(|&(at, _)| at <= end))
+            - upto(reads.partition_point(|&(at, _)| at < start))
     }
 }
