@@ -45,20 +45,40 @@ fn module(init: i32, step: i32, br_if: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// The loop's branch back, `STEP` standing for the counter's step: each shape the pass
-/// recognises (the bound 0, a constant, a local, the bound first), and one it does not.
-const SHAPES: [(&str, bool); 5] = [
-    ("STEP", true),
-    ("(i32.ne STEP (i32.const 160))", true),
-    ("(i32.ne STEP (local.get $n))", true),
-    ("(i32.ne (local.get $n) STEP)", true),
-    ("(i32.lt_u STEP (local.get $n))", false),
+/// The loop's branch back, `STEP` standing for the counter's step, and which steps the pass
+/// counts it for: each shape it recognises (the bound 0, a constant, a local, the bound first,
+/// below a local or a constant near 2^32 with a positive step), and one it does not.
+const SHAPES: [(&str, Counts); 7] = [
+    ("STEP", any),
+    ("(i32.ne STEP (i32.const 160))", any),
+    ("(i32.ne STEP (local.get $n))", any),
+    ("(i32.ne (local.get $n) STEP)", any),
+    ("(i32.lt_u STEP (local.get $n))", positive),
+    ("(i32.lt_u STEP (i32.const -3))", positive),
+    ("(i32.gt_u (local.get $n) STEP)", none),
 ];
+
+/// Whether the pass counts a shape's loop with this step.
+type Counts = fn(i32) -> bool;
+
+fn any(_: i32) -> bool {
+    true
+}
+
+fn positive(step: i32) -> bool {
+    step > 0
+}
+
+fn none(_: i32) -> bool {
+    false
+}
 
 /// Counters and steps: trips of 10 and 7, one that reaches 160, one of 2 with the largest
 /// step, one of 4096 (within the cap), one that wraps around (2^32 iterations, over the cap),
-/// an odd distance with an even step (never ends), a step that is not a power of two.
-const TRIPS: [(i32, i32); 8] = [
+/// an odd distance with an even step (never ends), a step that is not a power of two; below
+/// 2^32 - 3, one that stops at 2^32 - 1 and one that wraps around instead (then goes on for
+/// 2^29 iterations, never at the bound).
+const TRIPS: [(i32, i32); 10] = [
     (40, -4),
     (-7, 1),
     (0, 16),
@@ -67,20 +87,29 @@ const TRIPS: [(i32, i32); 8] = [
     (0, -1),
     (5, -2),
     (150, 3),
+    (-13, 4),
+    (-13, 8),
 ];
 
 #[test]
 fn counted_loops_give_the_outcome_and_fuel_of_loops_metered_per_iteration() {
+    // a trip counted wrong can run its copy without checks, where no timeout reaches it: fail
+    // then instead of hanging (the test takes about a minute in a debug build)
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(600));
+        eprintln!("a run did not end within 600 s: a counted loop ran past its trip unchecked");
+        std::process::exit(1);
+    });
     let (counted, per_iteration) = (v3(true), v3(false));
     let mut fast = 0;
-    for (shape, recognised) in SHAPES {
+    for (shape, counts) in SHAPES {
         for (init, step) in TRIPS {
             let wasm = module(init, step, shape);
             let case = format!("{shape} from {init} by {step}");
             let rewritten = instrument_with(&wasm, true).unwrap();
             let differs = rewritten != instrument_with(&wasm, false).unwrap();
             let power_of_two = step.unsigned_abs().is_power_of_two();
-            assert_eq!(differs, recognised && power_of_two, "{case}");
+            assert_eq!(differs, counts(step) && power_of_two, "{case}");
             fast += usize::from(differs);
             let (a, b) = (
                 counted.compile(&wasm).unwrap(),

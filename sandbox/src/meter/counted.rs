@@ -3,21 +3,25 @@
 //!
 //! A loop is counted when its body is one straight-line run (no blocks, branches, calls or
 //! bulk instructions) that ends by stepping a counter by a power of two and branching back
-//! while the counter is not at a bound the body never writes:
+//! while the counter is not at (or is below) a bound the body never writes:
 //!
 //! ```text
 //! loop                                  ;; or, with a bound:
 //!   ...                                 ;;   local.get $x  i32.const d  i32.add  local.tee $x
-//!   local.get $x  i32.const d  i32.add  ;;   i32.const b | local.get $n   i32.ne
+//!   local.get $x  i32.const d  i32.add  ;;   i32.const b | local.get $n   i32.ne | i32.lt_u
 //!   local.tee $x                        ;;   br_if 0
-//!   br_if 0                             ;; (the bound may come first too)
+//!   br_if 0                             ;; (the bound may come first for i32.ne)
 //! end
 //! ```
 //!
 //! With `d = ±2^s`, the loop runs `k` times for the smallest `k ≥ 1` with
 //! `x + d·k ≡ b (mod 2^32)`: with `r = b - x` (or `x - b` for a negative step), `k` exists when
 //! `r` is a multiple of `2^s`, and then `k = ((r - 1) mod 2^32 >> s) + 1` (`2^(32-s)` when
-//! `r = 0`). The instrumented module computes `k` when the loop starts; when `k` exists, the
+//! `r = 0`). A loop that goes on while the counter is below the bound (`i32.lt_u` in place of
+//! `i32.ne`, after the step, with `d = 2^s`) runs `k = ((r - 1) >> s) + 1` times too when the
+//! counter starts below the bound (`0 < r`) and its last step does not wrap around
+//! (`b + (-r mod 2^s) < 2^32`); otherwise it is metered per iteration.
+//! The instrumented module computes `k` when the loop starts; when `k` exists, the
 //! trip's fuel `k · cost` (`cost`: the body's length, what each iteration's header takes) is at
 //! most [`COUNTED_LOOP_CAP`] and at most the fuel left (above the checks' floor), it takes that
 //! fuel at once and runs a
@@ -54,6 +58,9 @@ pub(super) struct Counted {
     shift: u32,
     negative: bool,
     bound: Bound,
+    /// Whether the loop goes on while the counter is below the bound (`i32.lt_u`, a positive
+    /// step), instead of while it is not at it (`i32.ne`).
+    below: bool,
 }
 
 enum Bound {
@@ -94,19 +101,23 @@ pub(super) fn counted(ops: &[Operator], at: usize) -> Option<Counted> {
         _ => None,
     };
     let n = body.len();
+    let below = matches!(body.last()?, I32LtU);
     let (start, (counter, d), bound) = if let Some(s) = n.checked_sub(4).and_then(step) {
         (n - 4, s, Bound::Const(0))
-    } else if !matches!(body.last()?, I32Ne) || n < 6 {
+    } else if !matches!(body.last()?, I32Ne | I32LtU) || n < 6 {
         return None;
     } else if let (Some(s), Some(b)) = (step(n - 6), bound(&body[n - 2])) {
-        // step, bound, ne
+        // step, bound, ne or lt_u
         (n - 6, s, b)
-    } else if let (Some(b), Some(s)) = (bound(&body[n - 6]), step(n - 5)) {
+    } else if let (false, Some(b), Some(s)) = (below, bound(&body[n - 6]), step(n - 5)) {
         // bound, step, ne
         (n - 6, s, b)
     } else {
         return None;
     };
+    if below && d < 0 {
+        return None;
+    }
     if matches!(bound, Bound::Local(b) if b == counter) {
         return None;
     }
@@ -127,6 +138,7 @@ pub(super) fn counted(ops: &[Operator], at: usize) -> Option<Counted> {
         shift: d.unsigned_abs().trailing_zeros(),
         negative: d < 0,
         bound,
+        below,
     })
 }
 
@@ -177,9 +189,9 @@ impl Pass {
         m.reload_floor(f);
         let counter = LocalGet(c.counter);
         let (first, second) = if c.negative {
-            (counter, bound)
+            (counter, bound.clone())
         } else {
-            (bound, counter)
+            (bound.clone(), counter)
         };
         f.instruction(&first)
             .instruction(&second)
@@ -204,10 +216,32 @@ impl Pass {
         // not interrupted (then the loop metered per iteration traps at its first check)
         m.floor(f);
         f.instruction(&I64GeS).instruction(&I32And);
-        if c.shift > 0 {
+        let below_step = ((1u64 << c.shift) - 1) as u32 as i32;
+        if c.below {
+            // the counter starts below the bound, and its last step does not wrap around:
+            // `bound + (-r mod 2^shift)`, where it ends, fits in 32 bits
+            f.instruction(&LocalGet(c.counter))
+                .instruction(&bound)
+                .instruction(&I32LtU)
+                .instruction(&I32And);
+            if c.shift > 0 {
+                f.instruction(&bound)
+                    .instruction(&I64ExtendI32U)
+                    .instruction(&I32Const(0))
+                    .instruction(&LocalGet(s.distance))
+                    .instruction(&I32Sub)
+                    .instruction(&I32Const(below_step))
+                    .instruction(&I32And)
+                    .instruction(&I64ExtendI32U)
+                    .instruction(&I64Add)
+                    .instruction(&I64Const(u32::MAX.into()))
+                    .instruction(&I64LeU)
+                    .instruction(&I32And);
+            }
+        } else if c.shift > 0 {
             // the counter reaches the bound
             f.instruction(&LocalGet(s.distance))
-                .instruction(&I32Const(((1u64 << c.shift) - 1) as u32 as i32))
+                .instruction(&I32Const(below_step))
                 .instruction(&I32And)
                 .instruction(&I32Eqz)
                 .instruction(&I32And);
