@@ -216,7 +216,7 @@ impl Pass {
         // not interrupted (then the loop metered per iteration traps at its first check)
         m.floor(f);
         f.instruction(&I64GeS).instruction(&I32And);
-        let below_step = ((1u64 << c.shift) - 1) as u32 as i32;
+        let step_mask = ((1u64 << c.shift) - 1) as u32 as i32;
         if c.below {
             // the counter starts below the bound, and its last step does not wrap around:
             // `bound + (-r mod 2^shift)`, where it ends, fits in 32 bits
@@ -230,7 +230,7 @@ impl Pass {
                     .instruction(&I32Const(0))
                     .instruction(&LocalGet(s.distance))
                     .instruction(&I32Sub)
-                    .instruction(&I32Const(below_step))
+                    .instruction(&I32Const(step_mask))
                     .instruction(&I32And)
                     .instruction(&I64ExtendI32U)
                     .instruction(&I64Add)
@@ -241,7 +241,7 @@ impl Pass {
         } else if c.shift > 0 {
             // the counter reaches the bound
             f.instruction(&LocalGet(s.distance))
-                .instruction(&I32Const(below_step))
+                .instruction(&I32Const(step_mask))
                 .instruction(&I32And)
                 .instruction(&I32Eqz)
                 .instruction(&I32And);

@@ -82,7 +82,8 @@ pub(super) fn deferred(ops: &[Operator], blind: &HashSet<u32>) -> Deferred {
     }
     let (frames, inner) = frames(ops);
     let accesses = Accesses::of(ops, blind);
-    // the arithmetic results set to locals: (result, write), by the write's index
+    // the arithmetic results set to locals not blind: (the result's index, the local, its
+    // shape), by the write's index
     let mut sets = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
         let (Some(float), Some(k)) = (arithmetic(op), consumer(&ops[i + 1..])) else {
@@ -104,21 +105,21 @@ pub(super) fn deferred(ops: &[Operator], blind: &HashSet<u32>) -> Deferred {
         let Some(l) = inner[at].and_then(|id| frames[id].innermost_loop) else {
             continue;
         };
-        let lp = &frames[l];
+        let frame = &frames[l];
         let verdict = *verdicts.entry((l, local)).or_insert_with(|| {
-            let last = accesses.last_write(local, lp.start, lp.end)?;
+            let last = accesses.last_write(local, frame.start, frame.end)?;
             let (_, _, shape) = sets.get(&last)?;
             let fits = inner[last] == Some(l)
-                && !lp.left()
-                && accesses.seen_reads(local, lp.start, lp.end, *shape) == 0;
+                && !frame.left()
+                && accesses.seen_reads(local, frame.start, frame.end, *shape) == 0;
             fits.then_some(*shape)
         });
         if verdict != Some(float) {
             continue;
         }
         done.skipped.insert(result);
-        let after = done.after.entry(lp.end).or_default();
-        if !after.iter().any(|&(l, _)| l == local) {
+        let after = done.after.entry(frame.end).or_default();
+        if !after.iter().any(|&(set, _)| set == local) {
             after.push((local, float));
         }
     }
