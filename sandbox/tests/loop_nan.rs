@@ -8,11 +8,11 @@
 //! bits: each of them fails without the check that leaves it alone.
 
 use compute_sandbox::nan::canonicalize_vectors;
-use compute_sandbox::{meter, Executor, Limits, Options, Status, RUNTIME_V3};
+use compute_sandbox::{meter, Executor, Limits, Status};
 use std::time::Duration;
 
 mod common;
-use common::F32_EDGES;
+use common::{v3_nan, F32_EDGES};
 
 const LIMITS: Limits = Limits {
     max_fuel: 50_000_000,
@@ -219,21 +219,12 @@ fn module(case: &Case) -> Vec<u8> {
     wat::parse_str(wat).unwrap()
 }
 
-fn executor(lazy_vector_nan: bool, nan_canonicalization: bool) -> Executor {
-    let o = Options {
-        lazy_vector_nan,
-        nan_canonicalization,
-        ..Options::for_runtime(RUNTIME_V3).unwrap()
-    };
-    Executor::with(o, None).unwrap()
-}
-
 #[test]
 fn accumulators_canonicalised_after_their_loop_give_the_bytes_of_full_canonicalisation() {
     let (lazy, full, none) = (
-        executor(true, true),
-        executor(false, true),
-        executor(false, false),
+        v3_nan(true, true),
+        v3_nan(false, true),
+        v3_nan(false, false),
     );
     for case in cases() {
         let wasm = module(&case);

@@ -8,11 +8,11 @@
 //! bits that matter.
 
 use compute_sandbox::nan::canonicalize_vectors;
-use compute_sandbox::{meter, Executor, Limits, Options, Status, RUNTIME_V3};
+use compute_sandbox::{meter, Executor, Limits, Status};
 use std::time::Duration;
 
 mod common;
-use common::F32_EDGES;
+use common::{v3_nan, F32_EDGES};
 
 const LIMITS: Limits = Limits {
     max_fuel: 50_000_000,
@@ -143,15 +143,6 @@ fn program() -> String {
     )
 }
 
-fn v3(lazy_vector_nan: bool, nan_canonicalization: bool) -> Executor {
-    let o = Options {
-        lazy_vector_nan,
-        nan_canonicalization,
-        ..Options::for_runtime(RUNTIME_V3).unwrap()
-    };
-    Executor::with(o, None).unwrap()
-}
-
 #[test]
 fn vector_floats_give_the_same_bytes_and_fuel_as_full_canonicalisation() {
     let wasm = wat::parse_str(program()).unwrap();
@@ -160,9 +151,9 @@ fn vector_floats_give_the_same_bytes_and_fuel_as_full_canonicalisation() {
         ex.run(&m, b"", &[], &[0; 32], LIMITS).unwrap()
     };
     let (lazy, full, none) = (
-        run(v3(true, true)),
-        run(v3(false, true)),
-        run(v3(false, false)),
+        run(v3_nan(true, true)),
+        run(v3_nan(false, true)),
+        run(v3_nan(false, false)),
     );
     assert_eq!(lazy.status, Status::Exited(0));
     assert!(lazy.output.len() > 20_000, "{} bytes", lazy.output.len());

@@ -19,3 +19,16 @@ pub const F32_EDGES: [u32; 16] = [
     0x7f7f_ffff, // largest finite
     0x4049_0fdb, // pi
 ];
+
+/// Runtime `wasi-p1v3`'s executor with its vector NaN rule (`lazy_vector_nan`), with
+/// Cranelift's canonicalisation of every result instead, or with no canonicalisation
+/// (`nan_canonicalization` off): what the NaN tests compare.
+#[allow(dead_code)] // not every test binary compares canonicalisations
+pub fn v3_nan(lazy_vector_nan: bool, nan_canonicalization: bool) -> compute_sandbox::Executor {
+    let o = compute_sandbox::Options {
+        lazy_vector_nan,
+        nan_canonicalization,
+        ..compute_sandbox::Options::for_runtime(compute_sandbox::RUNTIME_V3).unwrap()
+    };
+    compute_sandbox::Executor::with(o, None).unwrap()
+}
