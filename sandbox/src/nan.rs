@@ -364,12 +364,17 @@ fn blind_consumer(op: &Operator, float: Option<Float>) -> bool {
 /// a local's value) can never be seen, only its being a NaN or not: its consumer is a
 /// [`blind_consumer`] or a set of a `blind` local.
 fn unseen(rest: &[Operator], blind: &HashSet<u32>, float: Option<Float>) -> bool {
-    match consumer(rest).map(|k| &rest[k]) {
-        Some(Operator::LocalSet { local_index } | Operator::LocalTee { local_index }) => {
+    consumer(rest).is_some_and(|k| blind_use(&rest[k], blind, float))
+}
+
+/// Whether `op`, the consumer of a value of `float` ([`unseen`]), cannot see its bits: a
+/// [`blind_consumer`], or a set of a `blind` local.
+fn blind_use(op: &Operator, blind: &HashSet<u32>, float: Option<Float>) -> bool {
+    match op {
+        Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
             blind.contains(local_index)
         }
-        Some(op) => blind_consumer(op, float),
-        None => false,
+        op => blind_consumer(op, float),
     }
 }
 

@@ -22,7 +22,7 @@
 //! and keep the local untouched, as before. So the module computes the same bits as the fully
 //! canonicalised one.
 
-use super::{arithmetic, consumer, unseen, Float};
+use super::{arithmetic, blind_use, consumer, Float};
 use std::collections::{HashMap, HashSet};
 use wasmparser::Operator;
 
@@ -80,8 +80,6 @@ pub(super) fn deferred(ops: &[Operator], blind: &HashSet<u32>) -> Deferred {
     if ops.iter().any(handles_exceptions) {
         return done;
     }
-    let (frames, inner) = frames(ops);
-    let accesses = Accesses::of(ops, blind);
     // the arithmetic results set to locals not blind: (the result's index, the local, its
     // shape), by the write's index
     let mut sets = HashMap::new();
@@ -97,6 +95,12 @@ pub(super) fn deferred(ops: &[Operator], blind: &HashSet<u32>) -> Deferred {
             }
         }
     }
+    if sets.is_empty() {
+        return done;
+    }
+    let (frames, inner) = frames(ops);
+    let locals: HashSet<u32> = sets.values().map(|&(_, local, _)| local).collect();
+    let accesses = Accesses::of(ops, &locals, blind);
     // for each loop and local: the shape whose results it leaves, if it may
     let mut verdicts: HashMap<(usize, u32), Option<Float>> = HashMap::new();
     let mut writes: Vec<_> = sets.iter().map(|(&at, &set)| (at, set)).collect();
@@ -151,29 +155,22 @@ fn frames(ops: &[Operator]) -> (Vec<Frame>, Vec<Option<usize>>) {
     let mut inner = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         inner.push(open.last().copied());
-        // labels a branch names, relative to the innermost open frame
-        let labels: &[u32] = match op {
+        // the outermost label a branch names, relative to the innermost open frame
+        let deepest = match op {
             Br { relative_depth }
             | BrIf { relative_depth }
             | BrOnNull { relative_depth }
             | BrOnNonNull { relative_depth }
             | BrOnCast { relative_depth, .. }
-            | BrOnCastFail { relative_depth, .. } => std::slice::from_ref(relative_depth),
-            _ => &[],
+            | BrOnCastFail { relative_depth, .. } => Some(*relative_depth),
+            BrTable { targets } => targets
+                .targets()
+                .chain([Ok(targets.default())])
+                .map(|t| t.unwrap_or(u32::MAX))
+                .max(),
+            _ => None,
         };
-        let table: Vec<u32>;
-        let labels = match op {
-            BrTable { targets } => {
-                table = targets
-                    .targets()
-                    .chain([Ok(targets.default())])
-                    .map(|t| t.unwrap_or(u32::MAX))
-                    .collect();
-                &table
-            }
-            _ => labels,
-        };
-        if let (Some(&id), Some(&deepest)) = (open.last(), labels.iter().max()) {
+        if let (Some(&id), Some(deepest)) = (open.last(), deepest) {
             frames[id].branches_to(open.len() as i64 - 1 - i64::from(deepest));
         }
         match op {
@@ -206,8 +203,8 @@ fn frames(ops: &[Operator]) -> (Vec<Frame>, Vec<Option<usize>>) {
     (frames, inner)
 }
 
-/// Where a function reads and writes each local, with running counts of the reads that are not
-/// blind to each shape.
+/// Where a function reads and writes some of its locals, with running counts of the reads that
+/// are not blind to each shape.
 #[derive(Default)]
 struct Accesses {
     by_local: HashMap<u32, Local>,
@@ -225,7 +222,8 @@ struct Local {
 const SHAPES: [Float; 4] = [Float::F32, Float::F64, Float::F32x4, Float::F64x2];
 
 impl Accesses {
-    fn of(ops: &[Operator], blind: &HashSet<u32>) -> Accesses {
+    /// The accesses of `locals` in `ops`.
+    fn of(ops: &[Operator], locals: &HashSet<u32>, blind: &HashSet<u32>) -> Accesses {
         let mut all = Accesses::default();
         for (i, op) in ops.iter().enumerate() {
             let (local, write, read) = match *op {
@@ -234,14 +232,19 @@ impl Accesses {
                 Operator::LocalTee { local_index } => (local_index, true, true),
                 _ => continue,
             };
+            if !locals.contains(&local) {
+                continue;
+            }
             let at = all.by_local.entry(local).or_default();
             if write {
                 at.writes.push(i);
             }
             if read {
                 let mut seen = at.reads.last().map_or([0; 4], |&(_, seen)| seen);
+                // what `unseen` finds for each shape, from one look for the consumer
+                let by = consumer(&ops[i + 1..]).map(|k| &ops[i + 1 + k]);
                 for (count, shape) in seen.iter_mut().zip(SHAPES) {
-                    *count += usize::from(!unseen(&ops[i + 1..], blind, Some(shape)));
+                    *count += usize::from(!by.is_some_and(|op| blind_use(op, blind, Some(shape))));
                 }
                 at.reads.push((i, seen));
             }
