@@ -57,14 +57,20 @@ fn cases() -> Vec<Case> {
         format!("(block $skip (br_if $skip (i32.eqz (local.get $n))) (loop $l {inner}))")
     };
     let store_acc = "(v128.store (local.get $out) (local.get $acc))";
+    // the accumulator from its start value through the loop `inner` (skipped for no trips),
+    // then stored; or with the loop in a block `$done` a branch may leave it for
+    let stored = |inner: &str| format!("(local.set $acc {PRE}) {} {store_acc}", skip(inner));
+    let in_done = |inner: &str| {
+        format!(
+            "(local.set $acc {PRE}) (block $done {}) {store_acc}",
+            skip(inner)
+        )
+    };
     vec![
         Case {
             name: "accumulator",
             deferred: true,
-            body: format!(
-                "(local.set $acc {PRE}) {} {store_acc}",
-                skip(&format!("{acc_add} {STEP}"))
-            ),
+            body: stored(&format!("{acc_add} {STEP}")),
         },
         Case {
             name: "f64 accumulator set by local.tee",
@@ -97,40 +103,28 @@ fn cases() -> Vec<Case> {
         Case {
             name: "two sums after a write of something else",
             deferred: true,
-            body: format!(
-                "(local.set $acc {PRE}) {} {store_acc}",
-                skip(&format!("(local.set $acc {PRE}) {acc_add} {acc_add} {STEP}"))
-            ),
+            body: stored(&format!("(local.set $acc {PRE}) {acc_add} {acc_add} {STEP}")),
         },
         Case {
             name: LOAD_LAST,
             deferred: false,
-            body: format!(
-                "(local.set $acc {PRE}) {} {store_acc}",
-                skip(&format!(
+            body: stored(&format!(
                     "{acc_add} (local.set $acc (v128.load (i32.const {F32_AT}))) {STEP}"
-                ))
-            ),
+                )),
         },
         Case {
             name: "write in an if",
             deferred: false,
-            body: format!(
-                "(local.set $acc {PRE}) {} {store_acc}",
-                skip(&format!(
+            body: stored(&format!(
                     "(if (i32.and (local.get $i) (i32.const 1)) (then {acc_add})) {STEP}"
-                ))
-            ),
+                )),
         },
         Case {
             name: "a second write",
             deferred: false,
-            body: format!(
-                "(local.set $acc {PRE}) {} {store_acc}",
-                skip(&format!(
+            body: stored(&format!(
                     "{acc_add} (if (i32.eq (local.get $i) (i32.const 2)) (then (local.set $acc {PRE}))) {STEP}"
-                ))
-            ),
+                )),
         },
         Case {
             name: "a read that sees the sum",
@@ -145,26 +139,16 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a branch out of the loop",
             deferred: false,
-            body: format!(
-                "(local.set $acc {PRE})
-                 (block $done {})
-                 {store_acc}",
-                skip(&format!(
+            body: in_done(&format!(
                     "{acc_add} (br_if $done (i32.eq (local.get $i) (i32.const 1))) {STEP}"
-                ))
-            ),
+                )),
         },
         Case {
             name: "a br_table out of the loop, from a block in it",
             deferred: false,
-            body: format!(
-                "(local.set $acc {PRE})
-                 (block $done {})
-                 {store_acc}",
-                skip(&format!(
+            body: in_done(&format!(
                     "{acc_add} (block $in (br_table $in $done (i32.eq (local.get $i) (i32.const 1)))) {STEP}"
-                ))
-            ),
+                )),
         },
     ]
 }
