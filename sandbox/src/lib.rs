@@ -281,12 +281,15 @@ impl Executor {
             (Some(full), true) => match nan::canonicalize(module) {
                 Ok((bytes, _)) => (&self.engine, bytes.into(), None),
                 // SIMD under wasi-p1v3: metered first, so the vector canonicalisations are
-                // free
-                Err(_) if o.meters_itself() && o.lazy_vector_nan => {
-                    let (metered, rooms) = instrument(module)?;
+                // free (and with its metering switched off, as a measurement, not metered)
+                Err(_) if o.inline_meter && o.lazy_vector_nan => {
+                    let (metered, rooms): (std::borrow::Cow<[u8]>, _) = match o.meters_itself() {
+                        true => instrument(module).map(|(m, r)| (m.into(), Some(r)))?,
+                        false => (module.into(), None),
+                    };
                     match nan::canonicalize_vectors(&metered) {
-                        Ok((bytes, _)) => (&self.engine, bytes.into(), Some(rooms)),
-                        Err(_) => (full, metered.into(), Some(rooms)),
+                        Ok((bytes, _)) => (&self.engine, bytes.into(), rooms),
+                        Err(_) => (full, metered, rooms),
                     }
                 }
                 Err(_) => (full, module.into(), None),

@@ -41,8 +41,8 @@ pub struct Options {
     pub counted_loops: bool,
     /// With `inline_meter` and `lazy_nan`: SIMD modules canonicalised only where seen too
     /// ([`crate::nan::canonicalize_vectors`], after the metering, so that what it adds is not
-    /// charged), instead of by Cranelift after every float result. The same results bit for
-    /// bit and the same fuel counts; off only to measure what it buys.
+    /// charged; without `fuel`, unmetered), instead of by Cranelift after every float result.
+    /// The same results bit for bit and the same fuel counts; off only to measure what it buys.
     pub lazy_vector_nan: bool,
     /// With `inline_meter`: a module with a native frame larger than its call-depth weight
     /// allows is refused at compile time (`frame_check.rs`), so that no run reaches the native
