@@ -19,20 +19,13 @@
 //! holds binaries built with the `soft` feature (hash-chain without the CPU's SHA
 //! instructions, the code path the wasm module runs), reported as a second native column.
 
-use compute_sandbox::samples::{HASH_CHAIN_HOST, SAMPLES};
-use compute_sandbox::{Executor, Limits, Module, Options};
+use compute_sandbox::samples::{HASH_CHAIN_HOST, LIMITS, SAMPLES};
+use compute_sandbox::{Executor, Module, Options};
 use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
-};
-
-const LIMITS: Limits = Limits {
-    max_fuel: u64::MAX / 2,
-    max_memory: 1 << 30,
-    max_output: 64 << 20,
-    timeout: Duration::from_secs(600),
+    time::Instant,
 };
 
 struct Args {

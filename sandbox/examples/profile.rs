@@ -13,9 +13,9 @@
 //! column of that name). `--workload FILE` writes the workload's input to `FILE` and prints its
 //! arguments instead, for the native binary.
 
-use compute_sandbox::samples::{HASH_CHAIN_HOST, SAMPLES};
-use compute_sandbox::{Executor, Limits, Options, RUNTIME_V3};
-use std::time::{Duration, Instant};
+use compute_sandbox::samples::{HASH_CHAIN_HOST, LIMITS, SAMPLES};
+use compute_sandbox::{Executor, Options, RUNTIME_V3};
+use std::time::Instant;
 
 fn main() -> Result<(), String> {
     let mut it = std::env::args().skip(1);
@@ -53,16 +53,10 @@ fn main() -> Result<(), String> {
     };
     let executor = Executor::with(options, None).map_err(|e| e.to_string())?;
     let module = executor.compile(sample.wasm).map_err(|e| e.to_string())?;
-    let limits = Limits {
-        max_fuel: u64::MAX / 2,
-        max_memory: 1 << 30,
-        max_output: 64 << 20,
-        timeout: Duration::from_secs(600),
-    };
     for _ in 0..runs {
         let t = Instant::now();
         let x = executor
-            .run(&module, &input, &args, &[0; 32], limits)
+            .run(&module, &input, &args, &[0; 32], LIMITS)
             .map_err(|e| e.to_string())?;
         println!(
             "{name}: {:.1} ms, fuel {}, {:?}",

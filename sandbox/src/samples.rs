@@ -74,6 +74,15 @@ pub const HASH_CHAIN_HOST: Sample = Sample {
     workload: SAMPLES[0].workload,
 };
 
+/// The limits every benchmark runs the samples under: none of them binds (fuel and memory far
+/// above any workload's, ten minutes).
+pub const LIMITS: crate::Limits = crate::Limits {
+    max_fuel: u64::MAX / 2,
+    max_memory: 1 << 30,
+    max_output: 64 << 20,
+    timeout: std::time::Duration::from_secs(600),
+};
+
 /// The `digits` sample's held-out test images (records of a label and 64 pixels).
 const DIGITS_TEST_IMAGES: &[u8] = include_bytes!("../../examples/jobs/digits/test-images.bin");
 

@@ -5,8 +5,8 @@
 use super::report::SandboxRow;
 use anyhow::{anyhow, ensure, Result};
 use compute_market_client::manifest::DEFAULT_RUNTIME;
-use compute_sandbox::samples::SAMPLES;
-use compute_worker::executor::{Executor, Limits};
+use compute_sandbox::samples::{LIMITS, SAMPLES};
+use compute_worker::executor::Executor;
 use std::time::{Duration, Instant};
 
 type Kernel = fn(&[u8], &[String]) -> Result<Vec<u8>, String>;
@@ -38,12 +38,6 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T
 pub fn run(quick: bool) -> Result<Vec<SandboxRow>> {
     let scale = if quick { 10 } else { 1 };
     let ex = Executor::new().map_err(|e| anyhow!("{e}"))?;
-    let limits = Limits {
-        max_fuel: u64::MAX / 2,
-        max_memory: 1 << 30,
-        max_output: 64 << 20,
-        timeout: Duration::from_secs(600),
-    };
     let mut rows = vec![];
     for sample in SAMPLES {
         let (name, wasm, kernel) = (sample.name, sample.wasm, kernel(sample.name)?);
@@ -54,7 +48,7 @@ pub fn run(quick: bool) -> Result<Vec<SandboxRow>> {
         })?;
         let (native, expected) = best_of(3, || kernel(&input, &args).map_err(|e| anyhow!(e)))?;
         let (sandbox, x) = best_of(3, || {
-            ex.run(&module, &input, &args, &[0; 32], limits)
+            ex.run(&module, &input, &args, &[0; 32], LIMITS)
                 .map_err(|e| anyhow!("{e}"))
         })?;
         ensure!(
