@@ -138,6 +138,20 @@ test("the review refuses a quorum that is not a strict majority of the replicas,
   assert.equal(await page.getByRole("button", { name: "Sign and post" }).isDisabled(), true);
 });
 
+test("the review refuses a module every provider's worker would skip, and says why", async () => {
+  // what a wasm32-unknown-unknown build looks like: it imports env.abort, which no worker provides
+  const foreign = join(files, "foreign.wasm");
+  writeFileSync(foreign, Buffer.from("0061736d01000000010401600000020d0103656e760561626f7274000003020100070a01065f737461727400010a040102000b", "hex"));
+  await page.goto(appUrl("post"));
+  await fillJob(page, "2");
+  await page.getByLabel("module").setInputFiles(foreign);
+  await page.getByRole("button", { name: "Review fees and escrow" }).click();
+  const review = await waitText(page.getByTestId("review"), /imports env\.abort/);
+  assert.match(review, /a job may import only WASI preview 1 functions \(wasi_snapshot_preview1\) and cmkt\.sha256/);
+  assert.equal(await page.getByRole("button", { name: "Sign and post" }).isDisabled(), true);
+  await screenshot(page, "post-foreign-module");
+});
+
 let jobAddress = "";
 
 test("a declined signature sends nothing; a signed rising offer is posted, claimed at the worker's floor, settles live and its result verifies", async () => {

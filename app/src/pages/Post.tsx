@@ -4,6 +4,7 @@ import { computeUnitLimit } from "../lib/budget";
 import { fromHex, toHex, utf8 } from "../lib/bytes";
 import { explain, programErrorName } from "../lib/errors";
 import { blobUrl, canonicalManifest, MANIFEST_VERSION, DEFAULT_RUNTIME, uploadBlob } from "../lib/manifest";
+import { moduleProblems } from "../lib/module";
 import {
   isStrictMajority,
   jobAddress,
@@ -109,7 +110,8 @@ export function PostJob() {
       const minUnits = rising ? parseUnits(minReward, decimals) : rewardUnits;
       const ramp = rising ? rampSeconds : 0;
       const delay = rising ? rampDelay : 0;
-      const problems: string[] = [];
+      // what would make every provider's worker skip the module
+      const problems: string[] = moduleProblems(await readFile(module), DEFAULT_RUNTIME);
       if (rewardUnits === 0n) problems.push("The reward must be positive.");
       if (minUnits > rewardUnits) problems.push("The starting reward of a rising offer must not exceed the maximum reward.");
       if (!Number.isInteger(ramp) || !Number.isInteger(delay) || ramp < 0 || delay < 0) {
