@@ -7,7 +7,8 @@
  * `wasm32-unknown-unknown` build, JavaScript bindings), no `_start` of type () -> () (a
  * library), and what runtime `wasi-p1v3` refuses (a start function, a 64-bit or a second
  * memory, the names the runtime reserves). What it leaves to the worker: the WASI functions'
- * names and types, and `wasi-p1v3`'s native frame check.
+ * names and types, `wasi-p1v3`'s native frame check, and proposals the browser's validator
+ * accepts but the workers' wasmtime does not enable.
  */
 import { RUNTIME_WASI_P1V3 } from "./manifest";
 
