@@ -64,7 +64,18 @@ describe("module check", () => {
     const imports = [funcImport("wasi_snapshot_preview1", "fd_write", 1)];
     const m = module({ types: [[0, 0], [4, 1]], imports, exports: [["_start", 0, 1], ["memory", 2, 0]] });
     expect(v3(m)).toEqual([]);
-    expect(moduleShape(m).functionTypes).toEqual([[4, 1], [0, 0]]);
+    expect(moduleShape(m).functionTypes).toEqual([[["i32", "i32", "i32", "i32"], ["i32"]], [[], []]]);
+  });
+
+  it("refuses WASI functions the runtime does not define, or with another type", () => {
+    const imports = [funcImport("wasi_snapshot_preview1", "sock_open", 1), funcImport("wasi_snapshot_preview1", "fd_write")];
+    const m = module({ types: [[0, 0], [4, 1]], imports, exports: [["_start", 0, 2]] });
+    expect(v3(m)).toEqual([
+      "The module imports wasi_snapshot_preview1.sock_open, which WASI preview 1 does not define (an extension of another runtime?).",
+      "The module imports wasi_snapshot_preview1.fd_write as () -> (); the runtime's is (i32, i32, i32, i32) -> (i32).",
+    ]);
+    const sha = module({ types: [[0, 0], [3, 1]], imports: [funcImport("cmkt", "sha256", 1)], exports: [["_start", 0, 1]] });
+    expect(v3(sha)).toEqual(["The module imports cmkt.sha256 as (i32, i32, i32) -> (i32); the runtime's is (i32, i32, i32) -> ()."]);
   });
 
   it("says what a file that is no job module is", () => {
@@ -77,11 +88,11 @@ describe("module check", () => {
     const imports = [
       funcImport("env", "abort"),
       funcImport("__wbindgen_placeholder__", "__wbg_log"),
-      funcImport("wasi_snapshot_preview1", "fd_write"),
+      funcImport("wasi_snapshot_preview1", "fd_write", 1),
       memoryImport("env", "memory"),
       funcImport("env", "now"),
     ];
-    const m = module({ imports, memories: [], exports: [["_start", 0, 4]] });
+    const m = module({ types: [[0, 0], [4, 1]], imports, memories: [], exports: [["_start", 0, 4]] });
     expect(v3(m)).toEqual([
       "The module imports env.abort (func), __wbindgen_placeholder__.__wbg_log (func), env.memory (memory) and 1 more: " +
         "a job may import only WASI preview 1 functions (wasi_snapshot_preview1) and cmkt.sha256. " +
@@ -90,10 +101,14 @@ describe("module check", () => {
     // WASI's name, but not a function
     const wasiMemory = module({ imports: [memoryImport("wasi_snapshot_preview1", "memory")], memories: [] });
     expect(v3(wasiMemory)).toEqual([expect.stringMatching(/^The module imports wasi_snapshot_preview1\.memory \(memory\): /)]);
-    const sha = module({ imports: [funcImport("cmkt", "sha256")], exports: [["_start", 0, 1]] });
+    const sha = module({ types: [[0, 0], [3, 0]], imports: [funcImport("cmkt", "sha256", 1)], exports: [["_start", 0, 1]] });
     expect(v3(sha)).toEqual([]);
     expect(moduleProblems(sha, RUNTIME_WASI_P1V2)).toEqual([expect.stringMatching(/imports cmkt\.sha256 \(func\)/)]);
-    const poll = module({ imports: [funcImport("wasi_snapshot_preview1", "poll_oneoff")], exports: [["_start", 0, 1]] });
+    const poll = module({
+      types: [[0, 0], [4, 1]],
+      imports: [funcImport("wasi_snapshot_preview1", "poll_oneoff", 1)],
+      exports: [["_start", 0, 1]],
+    });
     expect(v3(poll)).toEqual([]);
     expect(moduleProblems(poll, RUNTIME_WASI_P1V2)).toEqual([expect.stringMatching(/poll_oneoff.*post it under wasi-p1v3/)]);
   });

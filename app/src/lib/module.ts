@@ -4,30 +4,41 @@
  * compiles the module the way a worker does (`compute_sandbox::Executor::compile_for`); a
  * browser cannot, so this reads the module's sections and checks what a wrong build gets wrong:
  * not wasm at all, a component instead of a core module, imports other than WASI preview 1 (a
- * `wasm32-unknown-unknown` build, JavaScript bindings), no `_start` of type () -> () (a
- * library), and what runtime `wasi-p1v3` refuses (a start function, a 64-bit or a second
- * memory, the names the runtime reserves). What it leaves to the worker: the WASI functions'
- * names and types, `wasi-p1v3`'s native frame check, and proposals the browser's validator
- * accepts but the workers' wasmtime does not enable.
+ * `wasm32-unknown-unknown` build, JavaScript bindings), WASI functions the runtime does not
+ * define or with another type (`wasi-p1.json`, which `sandbox/tests/wasi_table.rs` writes from
+ * what the sandbox links and checks is current), no `_start` of type () -> () (a library), and
+ * what runtime `wasi-p1v3` refuses (a start function, a 64-bit or a second memory, the names
+ * the runtime reserves). What it leaves to the worker: `wasi-p1v3`'s native frame check, and
+ * proposals the browser's validator accepts but the workers' wasmtime does not enable.
  */
 import { RUNTIME_WASI_P1V3 } from "./manifest";
+import linked from "./wasi-p1.json";
 
 const WASI = "wasi_snapshot_preview1";
 /** The exports the metering of `wasi-p1v3` adds (`compute_sandbox::meter`). */
 const RESERVED_EXPORTS = ["cmkt:fuel", "cmkt:interrupt"];
 
+/** A function type: its parameters' and results' value types (`i32`, `f64`, ...). */
+export type Signature = [string[], string[]];
+
 export interface Import {
   module: string;
   name: string;
   kind: "func" | "table" | "memory" | "global" | "tag";
+  /** A function's type, if the type section could be read. */
+  signature?: Signature;
 }
+
+/** What each module the runtimes link defines: name -> type. */
+const LINKED = linked as unknown as Record<string, Record<string, Signature>>;
+const VALUE_TYPES: Record<number, string> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
 
 /** What the checks read of a module's sections. */
 export interface ModuleShape {
   imports: Import[];
-  /** Every function's type (imported ones first), as [params, results] counts; null if the
-   * type section uses encodings this reader does not follow (the GC proposal's). */
-  functionTypes: [number, number][] | null;
+  /** Every function's type (imported ones first); null if the type section uses encodings this
+   * reader does not follow (the GC proposal's). */
+  functionTypes: Signature[] | null;
   exports: { name: string; kind: number; index: number }[];
   memories: { memory64: boolean }[];
   hasStart: boolean;
@@ -58,9 +69,10 @@ class Reader {
     return s;
   }
   /** A value or reference type (the typed references' `ref null? ht` included). */
-  valType(): void {
+  valType(): string {
     const t = this.byte();
     if (t === 0x63 || t === 0x64) this.u32();
+    return VALUE_TYPES[t] ?? "ref";
   }
   /** Limits; returns whether they are 64-bit. */
   limits(): boolean {
@@ -74,8 +86,9 @@ class Reader {
 /** Reads a core module's sections; throws on what is not one. */
 export function moduleShape(bytes: Uint8Array): ModuleShape {
   const shape: ModuleShape = { imports: [], functionTypes: [], exports: [], memories: [], hasStart: false };
-  let types: [number, number][] | null = [];
+  let types: Signature[] | null = [];
   const functions: number[] = [];
+  const imported: [Import, number][] = [];
   const r = new Reader(bytes);
   r.at = 8;
   while (r.at < bytes.length) {
@@ -93,11 +106,9 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
             types = null;
             break;
           }
-          const params = s.u32();
-          for (let p = 0; p < params; p++) s.valType();
-          const results = s.u32();
-          for (let q = 0; q < results; q++) s.valType();
-          types.push([params, results]);
+          const list = () => Array.from({ length: s.u32() }, () => s.valType());
+          const params = list();
+          types.push([params, list()]);
         }
         break;
       case 2: // imports
@@ -106,8 +117,10 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
           const name = s.name();
           const kind = s.byte();
           if (kind === 0x00) {
+            const f: Import = { module, name, kind: "func" };
             functions.push(s.u32());
-            shape.imports.push({ module, name, kind: "func" });
+            imported.push([f, functions[functions.length - 1]]);
+            shape.imports.push(f);
           } else if (kind === 0x01) {
             s.valType();
             s.limits();
@@ -147,7 +160,9 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
     }
     r.at = end;
   }
-  shape.functionTypes = types && functions.map((t) => types?.[t] ?? [-1, -1]);
+  const unknown: Signature = [["?"], ["?"]];
+  shape.functionTypes = types && functions.map((t) => types?.[t] ?? unknown);
+  for (const [f, t] of imported) f.signature = types?.[t];
   return shape;
 }
 
@@ -186,6 +201,15 @@ export function shapeProblems(shape: ModuleShape, runtime: string): string[] {
         `${v3 ? " and cmkt.sha256" : ""}. Was it built for wasm32-unknown-unknown, or with JavaScript bindings?`,
     );
   }
+  const show = ([p, r]: Signature) => `(${p.join(", ")}) -> (${r.join(", ")})`;
+  for (const i of shape.imports.filter(allowed)) {
+    const has = LINKED[i.module]?.[i.name];
+    if (!has) {
+      problems.push(`The module imports ${i.module}.${i.name}, which WASI preview 1 does not define (an extension of another runtime?).`);
+    } else if (i.signature && show(i.signature) !== show(has)) {
+      problems.push(`The module imports ${i.module}.${i.name} as ${show(i.signature)}; the runtime's is ${show(has)}.`);
+    }
+  }
   if (!v3 && shape.imports.some((i) => i.module === WASI && i.name === "poll_oneoff")) {
     problems.push(`The module imports poll_oneoff, which under ${runtime} sleeps the worker's thread beyond any timeout: post it under ${RUNTIME_WASI_P1V3}.`);
   }
@@ -194,7 +218,7 @@ export function shapeProblems(shape: ModuleShape, runtime: string): string[] {
     problems.push("The module exports no _start function: build a program (with a main), not a library, for wasm32-wasip1.");
   } else {
     const ty = shape.functionTypes?.[start.index];
-    if (ty && (ty[0] !== 0 || ty[1] !== 0)) problems.push("The module's _start must take no arguments and return nothing.");
+    if (ty && (ty[0].length !== 0 || ty[1].length !== 0)) problems.push("The module's _start must take no arguments and return nothing.");
   }
   if (v3) {
     const refuse = (why: string) => problems.push(`Runtime ${runtime} does not run a module with ${why}.`);
