@@ -44,6 +44,8 @@ export interface ModuleShape {
   hasStart: boolean;
 }
 
+const UTF8 = new TextDecoder();
+
 class Reader {
   at = 0;
   constructor(private readonly b: Uint8Array, readonly end = b.length) {}
@@ -64,7 +66,7 @@ class Reader {
   name(): string {
     const len = this.u32();
     if (this.at + len > this.end) throw new Error("a name runs past its section");
-    const s = new TextDecoder().decode(this.b.subarray(this.at, this.at + len));
+    const s = UTF8.decode(this.b.subarray(this.at, this.at + len));
     this.at += len;
     return s;
   }
@@ -98,7 +100,7 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
     if (end > bytes.length) throw new Error("a section runs past the end of the module");
     const s = new Reader(bytes, end);
     s.at = r.at;
-    const count = () => (id === 0 ? 0 : s.u32());
+    const count = () => s.u32();
     switch (id) {
       case 1: // types
         for (let i = count(); i > 0 && types; i--) {

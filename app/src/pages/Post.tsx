@@ -38,6 +38,8 @@ interface Review {
   minReward: bigint;
   rampDelay: number;
   rampSeconds: number;
+  /** The module's bytes as checked here: what the post uploads. */
+  moduleBytes: Uint8Array;
   problems: string[];
 }
 
@@ -111,7 +113,8 @@ export function PostJob() {
       const ramp = rising ? rampSeconds : 0;
       const delay = rising ? rampDelay : 0;
       // what would make every provider's worker skip the module
-      const problems: string[] = moduleProblems(await readFile(module), DEFAULT_RUNTIME);
+      const moduleBytes = await readFile(module);
+      const problems: string[] = moduleProblems(moduleBytes, DEFAULT_RUNTIME);
       if (rewardUnits === 0n) problems.push("The reward must be positive.");
       if (minUnits > rewardUnits) problems.push("The starting reward of a rising offer must not exceed the maximum reward.");
       if (!Number.isInteger(ramp) || !Number.isInteger(delay) || ramp < 0 || delay < 0) {
@@ -167,6 +170,7 @@ export function PostJob() {
         minReward: minUnits,
         rampDelay: delay,
         rampSeconds: ramp,
+        moduleBytes,
         problems,
       });
     } catch (e) {
@@ -176,13 +180,13 @@ export function PostJob() {
 
   async function onSign() {
     const review = current;
-    if (!review || !publicKey || !module) return;
+    if (!review || !publicKey) return;
     const market = review.market;
     setError("");
     try {
       setBusy("Uploading the module, input and manifest…");
       const [moduleRef, inputRef] = await Promise.all([
-        readFile(module).then((b) => uploadBlob(cluster.blob, b)),
+        uploadBlob(cluster.blob, review.moduleBytes),
         readFile(input).then((b) => uploadBlob(cluster.blob, b)),
       ]);
       const manifest = canonicalManifest({
