@@ -361,7 +361,11 @@ mod tests {
         let data: Vec<u8> = (0..300u32).map(|i| (i * 131 + 7) as u8).collect();
         for len in 0..=data.len() {
             let d = &data[..len];
-            assert_eq!(sha256_of(d), <[u8; 32]>::from(Sha256::digest(d)), "{len} bytes");
+            assert_eq!(
+                sha256_of(d),
+                <[u8; 32]>::from(Sha256::digest(d)),
+                "{len} bytes"
+            );
         }
         // FIPS 180-2, appendix B.1
         assert_eq!(
