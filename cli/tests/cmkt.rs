@@ -18,6 +18,8 @@ use std::{
 
 mod common;
 use common::*;
+#[path = "cmkt/refusals.rs"]
+mod refusals;
 
 #[test]
 fn cmkt_drives_jobs_and_audits_a_local_chain() {
@@ -366,101 +368,9 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
     let err = net.fails("authority", &["market", "sweep", "--vault", "escrow"]);
     assert!(err.contains("no surplus"), "{err}");
 
-    // bad input: one clear line each
-    let (m, inp) = (module.to_str().unwrap(), input.to_str().unwrap());
-    let cases: [(&[&str], &str); 9] = [
-        (
-            &[
-                "job",
-                "post",
-                "--module",
-                m,
-                "--reward",
-                "1",
-                "--min-reward",
-                "2",
-                "--ramp",
-                "10",
-            ],
-            "--min-reward is above --reward",
-        ),
-        (
-            &[
-                "job",
-                "post",
-                "--module",
-                m,
-                "--reward",
-                "2",
-                "--min-reward",
-                "1",
-                "--ramp",
-                "301",
-            ],
-            "too late for a claim at the maximum (the commit deadline is at 300 s",
-        ),
-        (
-            &["job", "status", "not-an-address"],
-            "not a valid base58 address",
-        ),
-        (
-            &[
-                "job",
-                "post",
-                "--module",
-                "/nonexistent.wasm",
-                "--reward",
-                "1",
-            ],
-            "reading module /nonexistent.wasm",
-        ),
-        (
-            &["job", "post", "--module", inp, "--reward", "1"],
-            "is not a WebAssembly module",
-        ),
-        (
-            &["job", "post", "--module", m, "--reward", "1.0000001"],
-            "at most 6 decimals",
-        ),
-        (
-            &["job", "post", "--module", m, "--reward", "99999999"],
-            "not enough tokens",
-        ),
-        (
-            &[
-                "job",
-                "post",
-                "--module",
-                m,
-                "--reward",
-                "1",
-                "--replicas",
-                "3",
-                "--quorum",
-                "4",
-            ],
-            "--quorum 4 is not a strict majority of --replicas 3",
-        ),
-        (
-            &[
-                "job",
-                "post",
-                "--module",
-                m,
-                "--reward",
-                "1",
-                "--replicas",
-                "2",
-                "--quorum",
-                "1",
-            ],
-            "n / 2 < k <= n",
-        ),
-    ];
-    for (args, expected) in cases {
-        let err = net.fails("requester", args);
-        assert!(err.contains(expected), "{args:?}: {err}");
-    }
+    // bad input: one clear line each, and nothing posted
+    refusals::bad_input(&net, &module, &input);
+    let m = module.to_str().unwrap();
     // a rising offer: its terms and the current price, from 1 to 3 tokens over 200 s
     let rising = net.json(
         "requester",
@@ -536,43 +446,9 @@ fn cmkt_drives_jobs_and_audits_a_local_chain() {
         text.contains("its floor 4 is above the most the job pays, 3"),
         "{text}"
     );
-    let err = net.fails("requester", &["job", "why", &a.to_string()]);
-    assert!(err.contains("is not open: it settled"), "{err}");
-    assert!(
-        net.fails(
-            "requester",
-            &[
-                "market",
-                "init",
-                "--payment-mint",
-                &requester.pubkey().to_string()
-            ]
-        )
-        .contains("is not a token mint"),
-        "a wallet is not a mint"
-    );
-    assert!(net
-        .fails("nobody", &["job", "cancel", &a.to_string()])
-        .contains("keypair file"));
-    let o = Command::cargo_bin("cmkt")
-        .unwrap()
-        .args([
-            "--url",
-            "http://127.0.0.1:9",
-            "--config",
-            "/nonexistent",
-            "market",
-            "show",
-            "--market",
-            &market.to_string(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("is not reachable"),
-        "{err}"
-    );
+    // what needs the chain's state: a settled job, a wallet given as a mint, no keypair, an
+    // endpoint nobody answers
+    refusals::on_chain(&net, &a, &market, &requester.pubkey());
 }
 
 fn anchor_spl_transfer(
