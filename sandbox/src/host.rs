@@ -318,6 +318,7 @@ fn sha256_of(data: &[u8]) -> [u8; 32] {
     let tail = last.as_flattened_mut();
     tail[..rest.len()].copy_from_slice(rest);
     tail[rest.len()] = 0x80;
+    // (modulo 2^64, as the standard counts it)
     let bits = (data.len() as u64).wrapping_mul(8);
     tail[64 * n - 8..64 * n].copy_from_slice(&bits.to_be_bytes());
     sha2_block::block_api::compress256(&mut state, &last[..n]);
