@@ -90,7 +90,6 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
   const shape: ModuleShape = { imports: [], functionTypes: [], exports: [], memories: [], hasStart: false };
   let types: Signature[] | null = [];
   const functions: number[] = [];
-  const imported: [Import, number][] = [];
   const r = new Reader(bytes);
   r.at = 8;
   while (r.at < bytes.length) {
@@ -119,10 +118,8 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
           const name = s.name();
           const kind = s.byte();
           if (kind === 0x00) {
-            const f: Import = { module, name, kind: "func" };
             functions.push(s.u32());
-            imported.push([f, functions[functions.length - 1]]);
-            shape.imports.push(f);
+            shape.imports.push({ module, name, kind: "func" });
           } else if (kind === 0x01) {
             s.valType();
             s.limits();
@@ -164,7 +161,9 @@ export function moduleShape(bytes: Uint8Array): ModuleShape {
   }
   const unknown: Signature = [["?"], ["?"]];
   shape.functionTypes = types && functions.map((t) => types?.[t] ?? unknown);
-  for (const [f, t] of imported) f.signature = types?.[t];
+  // the imported functions are the first of `functions`, in the imports' order
+  let k = 0;
+  for (const i of shape.imports) if (i.kind === "func") i.signature = types?.[functions[k++]];
   return shape;
 }
 
