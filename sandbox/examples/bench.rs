@@ -103,6 +103,7 @@ const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool
         lazy_nan: true,
         inline_meter: true,
         counted_loops: true,
+        inline_leaves: true,
         lazy_vector_nan: true,
         frame_check: true,
     }
@@ -110,9 +111,9 @@ const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool
 
 /// The variants measured: production (`wasi-p1v3`) first, then the runtimes before it
 /// (`wasi-p1v2`: wasmtime's fuel and epoch checks; `wasi-p1`: also every float result
-/// canonicalised), then `wasi-p1v3` with every loop metered per iteration and vector results
-/// canonicalised by Cranelift (the same counts and bits), then one safeguard of `wasi-p1v3`
-/// switched off each.
+/// canonicalised), then `wasi-p1v3` with every loop metered per iteration, every call a call and
+/// vector results canonicalised by Cranelift (the same counts and bits), then one safeguard of
+/// `wasi-p1v3` switched off each.
 const VARIANTS: [(&str, Options); 7] = [
     ("wasi-p1v3", v3(true, true, false)),
     (
@@ -120,6 +121,7 @@ const VARIANTS: [(&str, Options); 7] = [
         Options {
             inline_meter: false,
             counted_loops: false,
+            inline_leaves: false,
             lazy_vector_nan: false,
             frame_check: false,
             ..v3(true, true, false)
@@ -131,15 +133,17 @@ const VARIANTS: [(&str, Options); 7] = [
             lazy_nan: false,
             inline_meter: false,
             counted_loops: false,
+            inline_leaves: false,
             lazy_vector_nan: false,
             frame_check: false,
             ..v3(true, true, false)
         },
     ),
     (
-        "wasi-p1v3 without counted loops and SIMD NaN rule",
+        "wasi-p1v3 without counted loops, inlined leaves and SIMD NaN rule",
         Options {
             counted_loops: false,
+            inline_leaves: false,
             lazy_vector_nan: false,
             ..v3(true, true, false)
         },

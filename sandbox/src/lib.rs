@@ -249,7 +249,7 @@ impl Executor {
     /// results.
     /// An invalid module is refused before a worker claims its job.
     pub fn compile(&self, module: &[u8]) -> Result<Module, Refusal> {
-        self.compile_inner(module, self.full_nan.is_some())
+        self.compile_inner(module, self.full_nan.is_some(), self.options.inline_leaves)
     }
 
     /// [`Executor::compile`] for `runtime`: an executor of runtime `wasi-p1v2` serves
@@ -264,18 +264,29 @@ impl Executor {
                 "runtime {runtime} is not one of {RUNTIMES:?}, or not this executor's"
             )));
         }
-        self.compile_inner(module, runtime != RUNTIME)
+        self.compile_inner(module, runtime != RUNTIME, self.options.inline_leaves)
     }
 
     /// Compiles `module`, rewritten to canonicalise NaNs only where seen if `lazy` (and this
-    /// executor has the engine for that), else for Cranelift's canonicalisation.
-    fn compile_inner(&self, module: &[u8], lazy: bool) -> Result<Module, Refusal> {
+    /// executor has the engine for that), else for Cranelift's canonicalisation, and with
+    /// metering its small leaves inlined if `inline_leaves`.
+    fn compile_inner(
+        &self,
+        module: &[u8],
+        lazy: bool,
+        inline_leaves: bool,
+    ) -> Result<Module, Refusal> {
         let invalid = |e: wasmtime::Error| Refusal::InvalidModule(format!("{e:#}"));
         let o = self.options;
+        let shortcuts = meter::Shortcuts {
+            counted_loops: o.counted_loops,
+            inline_leaves,
+        };
         let instrument = |module: &[u8]| {
-            meter::instrument_rooms(module, o.counted_loops)
+            meter::instrument_rooms(module, shortcuts)
                 .map_err(|e| Refusal::InvalidModule(e.to_string()))
         };
+        let original = module;
         // the bytes to compile and their engine, and with metering the rooms of the frames
         let (engine, module, rooms): (_, std::borrow::Cow<[u8]>, _) = match (&self.full_nan, lazy) {
             (Some(full), true) => match nan::canonicalize(module) {
@@ -306,13 +317,20 @@ impl Executor {
         };
         let module = Module::new(engine, &module).map_err(invalid)?;
         if let (Some(rooms), true) = (rooms, o.frame_check) {
-            frame_check::check(&module, &rooms).map_err(|(module_at_fault, why)| {
-                if module_at_fault {
-                    Refusal::InvalidModule(format!("runtime {RUNTIME_V3}: {why}"))
-                } else {
-                    Refusal::Internal(why)
+            match frame_check::check(&module, &rooms) {
+                Ok(()) => {}
+                // the leaves' values made a caller's frame outgrow its room: the module as it
+                // is (the same counts and outcomes)
+                Err((true, _)) if inline_leaves => {
+                    return self.compile_inner(original, lazy, false)
                 }
-            })?;
+                Err((true, why)) => {
+                    return Err(Refusal::InvalidModule(format!(
+                        "runtime {RUNTIME_V3}: {why}"
+                    )))
+                }
+                Err((false, why)) => return Err(Refusal::Internal(why)),
+            }
         }
         if !self.options.inline_meter && sleeps(&module) {
             return Err(Refusal::InvalidModule(format!(

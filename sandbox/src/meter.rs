@@ -31,6 +31,10 @@
 //! copy without per-iteration charges and checks; otherwise it is metered per iteration. The
 //! counts and outcomes are the same either way.
 //!
+//! A direct call of a small leaf function with a loop is replaced by the leaf's body, metered
+//! as the leaf is, without the fuel's round trips through the global (`meter/inline.rs`): the
+//! same counts and outcomes.
+//!
 //! How deep a module may call is the module's own (the call-depth rule, `meter/frames.rs`): every
 //! function that calls, or is heavy, takes its weight in stack units from a budget global on
 //! entry and gives it back on every way out, and the entry traps when the budget would run
@@ -59,6 +63,7 @@
 mod charges;
 mod counted;
 mod frames;
+mod inline;
 mod shape;
 
 use crate::rewrite::declared_locals;
@@ -67,6 +72,7 @@ pub use counted::COUNTED_LOOP_CAP;
 pub use frames::{
     BYTES_PER_UNIT, FRAME_UNITS, LEAF_RESERVE, MAX_FRAME_WEIGHT, MAX_WASM_STACK, STACK_BUDGET,
 };
+pub use inline::MAX_LEAF_OPS;
 use shape::{shape, Shape};
 use wasm_encoder::reencode::{Error, Reencode};
 use wasm_encoder::{
@@ -102,19 +108,40 @@ pub enum Refused {
 /// `wasm` rewritten to meter its fuel and check for interruption itself (see the module's
 /// documentation), to be compiled without wasmtime's fuel and epoch checks.
 pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, Refused> {
-    instrument_with(wasm, true)
+    instrument_with(wasm, Shortcuts::ALL)
 }
 
-/// [`instrument`], with counted loops taking their trip's fuel when they start
-/// ([`COUNTED_LOOP_CAP`]) or, without `counted_loops`, every loop metered per iteration (the
-/// same counts; a measurement only).
-pub fn instrument_with(wasm: &[u8], counted_loops: bool) -> Result<Vec<u8>, Refused> {
-    instrument_rooms(wasm, counted_loops).map(|(wasm, _)| wasm)
+/// What the pass may do to make the module faster without changing a count or an outcome;
+/// switched off only to measure what each buys, or (inlining) when the frames it makes do not
+/// fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shortcuts {
+    /// Counted loops take their trip's fuel when they start ([`COUNTED_LOOP_CAP`]), instead
+    /// of every loop being metered per iteration.
+    pub counted_loops: bool,
+    /// Small leaf functions are inlined at their direct calls ([`MAX_LEAF_OPS`]).
+    pub inline_leaves: bool,
+}
+
+impl Shortcuts {
+    pub const ALL: Shortcuts = Shortcuts {
+        counted_loops: true,
+        inline_leaves: true,
+    };
+    pub const NONE: Shortcuts = Shortcuts {
+        counted_loops: false,
+        inline_leaves: false,
+    };
+}
+
+/// [`instrument`] with only the `shortcuts` given.
+pub fn instrument_with(wasm: &[u8], shortcuts: Shortcuts) -> Result<Vec<u8>, Refused> {
+    instrument_rooms(wasm, shortcuts).map(|(wasm, _)| wasm)
 }
 
 /// [`instrument_with`], and the stack units each function the module defines may take natively
 /// (its weight, or [`LEAF_RESERVE`] for a function that takes none), in order.
-pub fn instrument_rooms(wasm: &[u8], counted_loops: bool) -> Result<(Vec<u8>, Vec<u32>), Refused> {
+pub fn instrument_rooms(wasm: &[u8], shortcuts: Shortcuts) -> Result<(Vec<u8>, Vec<u32>), Refused> {
     let features = WasmFeatures::default()
         - WasmFeatures::THREADS
         - WasmFeatures::SHARED_EVERYTHING_THREADS
@@ -125,13 +152,18 @@ pub fn instrument_rooms(wasm: &[u8], counted_loops: bool) -> Result<(Vec<u8>, Ve
     let frames = frames::frames(wasm, features)?;
     let rooms = frames.iter().map(frames::Frame::room).collect();
     let shape = shape(wasm)?;
+    let leaves = match shortcuts.inline_leaves {
+        true => inline::leaves(wasm, &frames)?,
+        false => Default::default(),
+    };
     let mut pass = Pass {
         fuel: shape.globals,
         interrupt: shape.memories,
         frames: frames.into_iter(),
         shape,
         added: [false; 3],
-        counted_loops,
+        counted_loops: shortcuts.counted_loops,
+        leaves,
     };
     let mut module = wasm_encoder::Module::new();
     pass.parse_core_module(&mut module, Parser::new(0), wasm)
@@ -139,7 +171,7 @@ pub fn instrument_rooms(wasm: &[u8], counted_loops: bool) -> Result<(Vec<u8>, Ve
     Ok((module.finish(), rooms))
 }
 
-struct Pass {
+struct Pass<'a> {
     /// The index of the fuel global (the stack budget's is the next) and of the interrupt
     /// memory.
     fuel: u32,
@@ -151,6 +183,8 @@ struct Pass {
     added: [bool; 3],
     /// Whether counted loops take their trip's fuel when they start.
     counted_loops: bool,
+    /// The small leaves inlined at their direct calls, by function index (`inline.rs`).
+    leaves: std::collections::BTreeMap<u32, inline::Leaf<'a>>,
 }
 
 /// The place of a section in a module (the binary format's order, which is not the ids').
@@ -174,7 +208,7 @@ fn place(id: SectionId) -> u8 {
     }
 }
 
-impl Pass {
+impl Pass<'_> {
     fn memory_section(&mut self, memories: &mut MemorySection) {
         memories.memory(MemoryType {
             minimum: 1,
@@ -208,7 +242,7 @@ impl Pass {
     }
 }
 
-impl Reencode for Pass {
+impl Reencode for Pass<'_> {
     type Error = String;
 
     fn parse_memory_section(
@@ -280,11 +314,13 @@ impl Reencode for Pass {
         // the fuel left, a bulk instruction's (or a hash's) length, a hash's output, a
         // counted loop's trip
         let fuel_local = first_free;
-        let len_local = fuel_local + 1;
-        let out_local = fuel_local + 2;
-        let scratch = counted::Scratch {
-            distance: len_local,
-            trip: fuel_local + 3,
+        let temps = Temps {
+            len: fuel_local + 1,
+            out: fuel_local + 2,
+            counted: counted::Scratch {
+                distance: fuel_local + 1,
+                trip: fuel_local + 3,
+            },
         };
         locals.push((1, ValType::I64));
         locals.push((2, ValType::I32));
@@ -295,6 +331,8 @@ impl Reencode for Pass {
         while !reader.eof() {
             ops.push(reader.read()?);
         }
+        let mut next = first_free + frames::ADDED_LOCALS;
+        let inlined = inline::inlined(&ops, &self.leaves, &mut next, &mut locals);
         let m = Meter {
             global: self.fuel,
             local: fuel_local,
@@ -312,8 +350,42 @@ impl Reencode for Pass {
         if frame.calls {
             m.checks(&mut f);
         }
+        let own = Own { stack, inlined };
+        self.body(&mut f, &m, &temps, &ops, Some(&own))?;
+        code.function(&f);
+        Ok(())
+    }
+}
+
+/// What a function's own body needs besides its operators (an inlined leaf's needs none).
+struct Own<'a> {
+    /// The call-depth rule's emission, `None` for a light leaf.
+    stack: Option<frames::Depth>,
+    /// The leaves inlined at its calls, by function index.
+    inlined: std::collections::BTreeMap<u32, inline::Inlined<'a>>,
+}
+
+/// The locals the pass adds to a function besides the fuel's.
+struct Temps {
+    /// A bulk instruction's (or a hash's) length, and a hash's output.
+    len: u32,
+    out: u32,
+    counted: counted::Scratch,
+}
+
+impl Pass<'_> {
+    /// Emits `ops` metered: a function's own body (`own`), or an inlined leaf's (`None`), whose
+    /// ways out are branches to the block it runs in and leave the fuel in the local.
+    fn body(
+        &mut self,
+        f: &mut Function,
+        m: &Meter,
+        t: &Temps,
+        ops: &[Operator],
+        own: Option<&Own>,
+    ) -> Result<(), Error<String>> {
         let last = ops.len().saturating_sub(1);
-        // blocks open around the instruction: a branch of this depth leaves the function
+        // blocks open around the instruction: a branch of this depth leaves the body
         let mut depth = 0u32;
         // the `end` of the counted loop just emitted, whose operators are skipped
         let mut skip_to = None;
@@ -324,61 +396,77 @@ impl Reencode for Pass {
             }
             if let Some(c) = self
                 .counted_loops
-                .then(|| counted::counted(&ops, i))
+                .then(|| counted::counted(ops, i))
                 .flatten()
             {
-                skip_to = Some(self.counted_loop(&mut f, &m, &scratch, &ops, i, &c)?);
+                skip_to = Some(self.counted_loop(f, m, &t.counted, ops, i, &c)?);
                 continue;
             }
-            if leaves_function(op, depth) {
-                m.flush(&mut f);
+            if own.is_some() && leaves_function(op, depth) {
+                m.flush(f);
             }
             match op {
                 Block { .. } | Loop { .. } | If { .. } => depth += 1,
                 End => depth = depth.saturating_sub(1),
                 _ => {}
             }
-            match op {
-                Call { function_index } | ReturnCall { function_index }
+            match (op, own) {
+                (Call { function_index } | ReturnCall { function_index }, Some(_))
                     if self.shape.sha256.contains(function_index) =>
                 {
-                    m.charge_sha256(&mut f, len_local, out_local);
+                    m.charge_sha256(f, t.len, t.out);
                 }
                 _ => {}
             }
+            let leaf = match (op, own) {
+                (Call { function_index }, Some(own)) => own.inlined.get(function_index),
+                _ => None,
+            };
+            if let Some(leaf) = leaf {
+                // the fuel where the call would have written it, for a trap in the leaf
+                m.flush(f);
+                leaf.enter(f);
+                m.charge(f, run_length(&leaf.ops));
+                self.body(f, m, t, &leaf.ops, None)?;
+                continue;
+            }
             match op {
                 Call { .. } | CallIndirect { .. } | CallRef { .. } => {
-                    m.flush(&mut f);
+                    m.flush(f);
                     f.instruction(&self.instruction(op.clone())?);
                     f.instruction(&Instruction::GlobalGet(m.global))
                         .instruction(&Instruction::LocalSet(m.local));
                 }
                 ReturnCall { .. } | ReturnCallIndirect { .. } | ReturnCallRef { .. } | Return => {
-                    m.flush(&mut f);
-                    stack.iter().for_each(|d| d.leave(&mut f));
+                    m.flush(f);
+                    if let Some(d) = own.and_then(|o| o.stack.as_ref()) {
+                        d.leave(f);
+                    }
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 Loop { .. } => {
-                    m.reload_floor(&mut f);
+                    m.reload_floor(f);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 End if i == last => {
-                    m.flush(&mut f);
-                    if let Some(d) = &stack {
-                        d.close(&mut f);
+                    if let Some(own) = own {
+                        m.flush(f);
+                        if let Some(d) = &own.stack {
+                            d.close(f);
+                        }
                     }
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 MemoryFill { .. } | MemoryCopy { .. } | MemoryInit { .. } => {
-                    m.charge_len(&mut f, len_local, LenPrice::BULK_MEMORY);
+                    m.charge_len(f, t.len, LenPrice::BULK_MEMORY);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 MemoryGrow { .. } => {
-                    m.charge_len(&mut f, len_local, LenPrice::MEMORY_GROW);
+                    m.charge_len(f, t.len, LenPrice::MEMORY_GROW);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 TableFill { .. } | TableCopy { .. } | TableInit { .. } | TableGrow { .. } => {
-                    m.charge_len(&mut f, len_local, LenPrice::BULK_TABLE);
+                    m.charge_len(f, t.len, LenPrice::BULK_TABLE);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 _ => {
@@ -386,13 +474,12 @@ impl Reencode for Pass {
                 }
             }
             if i < last && ends_run(op) {
-                m.charge(&mut f, run_length(&ops[i + 1..]));
+                m.charge(f, run_length(&ops[i + 1..]));
                 if matches!(op, Loop { .. }) {
-                    m.checks(&mut f);
+                    m.checks(f);
                 }
             }
         }
-        code.function(&f);
         Ok(())
     }
 }

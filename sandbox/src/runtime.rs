@@ -39,6 +39,10 @@ pub struct Options {
     /// ([`crate::meter`]'s counted loops). The same fuel counts and outcomes; off only to
     /// measure what it buys.
     pub counted_loops: bool,
+    /// With `inline_meter`: small leaf functions inlined at their direct calls
+    /// ([`crate::meter`]'s `inline.rs`). The same fuel counts and outcomes; off only to measure
+    /// what it buys.
+    pub inline_leaves: bool,
     /// With `inline_meter` and `lazy_nan`: SIMD modules canonicalised only where seen too
     /// ([`crate::nan::canonicalize_vectors`], after the metering, so that what it adds is not
     /// charged; without `fuel`, unmetered), instead of by Cranelift after every float result.
@@ -59,6 +63,7 @@ impl Default for Options {
             lazy_nan: false,
             inline_meter: false,
             counted_loops: false,
+            inline_leaves: false,
             lazy_vector_nan: false,
             frame_check: false,
         }
@@ -89,6 +94,7 @@ impl Options {
                 lazy_nan: true,
                 inline_meter: true,
                 counted_loops: true,
+                inline_leaves: true,
                 lazy_vector_nan: true,
                 frame_check: true,
                 ..Options::default()

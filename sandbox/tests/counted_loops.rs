@@ -4,7 +4,7 @@
 //! loop metered per iteration, at and around the exact fuel it needs; endless and long trips
 //! still hit the wall clock.
 
-use compute_sandbox::meter::{instrument_with, COUNTED_LOOP_CAP};
+use compute_sandbox::meter::{instrument_with, Shortcuts, COUNTED_LOOP_CAP};
 use compute_sandbox::{Executor, Limits, Options, Refusal, Status, RUNTIME_V3};
 use std::time::{Duration, Instant};
 
@@ -106,8 +106,12 @@ fn counted_loops_give_the_outcome_and_fuel_of_loops_metered_per_iteration() {
         for (init, step) in TRIPS {
             let wasm = module(init, step, shape);
             let case = format!("{shape} from {init} by {step}");
-            let rewritten = instrument_with(&wasm, true).unwrap();
-            let differs = rewritten != instrument_with(&wasm, false).unwrap();
+            let rewritten = instrument_with(&wasm, Shortcuts::ALL).unwrap();
+            let uncounted = Shortcuts {
+                counted_loops: false,
+                ..Shortcuts::ALL
+            };
+            let differs = rewritten != instrument_with(&wasm, uncounted).unwrap();
             let power_of_two = step.unsigned_abs().is_power_of_two();
             assert_eq!(differs, counts(step) && power_of_two, "{case}");
             fast += usize::from(differs);

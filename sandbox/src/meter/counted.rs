@@ -168,7 +168,7 @@ pub(super) struct Scratch {
     pub trip: u32,
 }
 
-impl Pass {
+impl Pass<'_> {
     /// Emits the counted loop `c` that starts at `ops[at]`: the trip's fuel taken at once and
     /// an unmetered copy when the fuel covers it, else the loop metered per iteration; then the
     /// charge of the run after it. Returns the index of the loop's `end`.
