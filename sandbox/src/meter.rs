@@ -124,13 +124,10 @@ pub struct Shortcuts {
 }
 
 impl Shortcuts {
+    /// Every shortcut: what runtime `wasi-p1v3` does.
     pub const ALL: Shortcuts = Shortcuts {
         counted_loops: true,
         inline_leaves: true,
-    };
-    pub const NONE: Shortcuts = Shortcuts {
-        counted_loops: false,
-        inline_leaves: false,
     };
 }
 
