@@ -7,22 +7,17 @@
 
 use compute_sandbox::meter::{instrument_with, Shortcuts, MAX_LEAF_OPS};
 use compute_sandbox::samples::{LIMITS as SAMPLE_LIMITS, SAMPLES};
-use compute_sandbox::{Executor, Limits, Options, Refusal, Status, RUNTIME_V3};
-use std::time::{Duration, Instant};
+use compute_sandbox::{Executor, Limits, Refusal, Status};
+
+mod common;
 
 const LIMITS: Limits = Limits {
     max_fuel: 10_000_000,
-    max_memory: 1 << 20,
-    max_output: 1 << 10,
-    timeout: Duration::from_secs(30),
+    ..common::SMALL_LIMITS
 };
 
 fn v3(inline_leaves: bool) -> Executor {
-    let o = Options {
-        inline_leaves,
-        ..Options::for_runtime(RUNTIME_V3).unwrap()
-    };
-    Executor::with(o, None).unwrap()
+    common::v3_with(|o| o.inline_leaves = inline_leaves)
 }
 
 const NOT_INLINED: Shortcuts = Shortcuts {
@@ -155,19 +150,7 @@ fn a_leaf_that_never_returns_is_interrupted() {
         instrument_with(&wasm, Shortcuts::ALL).unwrap(),
         instrument_with(&wasm, NOT_INLINED).unwrap()
     );
-    let ex = v3(true);
-    let m = ex.compile(&wasm).unwrap();
-    let l = Limits {
-        max_fuel: u64::MAX,
-        timeout: Duration::from_millis(300),
-        ..LIMITS
-    };
-    let t = Instant::now();
-    assert_eq!(
-        ex.run(&m, b"", &[], &[0; 32], l),
-        Err(Refusal::Timeout(l.timeout))
-    );
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    common::assert_times_out(&v3(true), &wasm);
 }
 
 #[test]
