@@ -407,8 +407,8 @@ impl Pass<'_> {
                 End => depth = depth.saturating_sub(1),
                 _ => {}
             }
-            match (op, own) {
-                (Call { function_index } | ReturnCall { function_index }, Some(_))
+            match op {
+                Call { function_index } | ReturnCall { function_index }
                     if self.shape.sha256.contains(function_index) =>
                 {
                     m.charge_sha256(f, t.len, t.out);
