@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Connection, Keypair, PublicKey } from "@solana/web3.js";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -96,6 +96,7 @@ after(async () => {
   await browser?.close();
   await app?.server.close();
   await net?.stop();
+  if (!process.env.CMKT_KEEP_E2E) rmSync(files, { recursive: true, force: true });
 });
 
 test("an unreachable RPC endpoint is explained, not a blank page", async () => {

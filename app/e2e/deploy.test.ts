@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -69,6 +69,7 @@ before(async () => {
 
 after(async () => {
   await net?.stop();
+  if (!process.env.CMKT_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
 });
 
 test("creates the market, then leaves it alone, then updates changed rules", () => {

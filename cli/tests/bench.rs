@@ -9,7 +9,7 @@ fn the_quick_bench_measures_every_section() {
     let dir = std::env::temp_dir().join(format!("cmkt-bench-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let json = dir.with_extension("json");
-    let md = dir.with_extension("md");
+    let md_path = dir.with_extension("md");
     // scripts/bench passes the release-build table of scripts/bench-sandbox (too slow to build
     // here); the report carries it into BENCHMARKS.md as given
     let table = dir.with_extension("sandbox.md");
@@ -25,7 +25,7 @@ fn the_quick_bench_measures_every_section() {
         .arg("--json")
         .arg(&json)
         .arg("--write")
-        .arg(&md)
+        .arg(&md_path)
         .arg("--sandbox-table")
         .arg(&table)
         .env_remove("RUST_LOG")
@@ -123,7 +123,7 @@ fn the_quick_bench_measures_every_section() {
     assert_eq!(audit["violations"], 0, "{audit}");
     assert!(audit["cli_secs"].as_f64().unwrap() > 0.0, "{audit}");
 
-    let md = std::fs::read_to_string(&md).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(md.contains("### Release builds, and what each safeguard costs"));
     assert!(md.contains(row), "the release table is in the report");
     for heading in [
@@ -141,4 +141,7 @@ fn the_quick_bench_measures_every_section() {
         assert!(md.contains(heading), "{heading} missing:\n{md}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    for file in [&json, &md_path, &table] {
+        let _ = std::fs::remove_file(file);
+    }
 }

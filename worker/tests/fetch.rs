@@ -3,7 +3,7 @@
 use compute_market_client::manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1};
 use compute_worker::fetch::{FetchError, FetchPolicy, Fetcher};
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -50,10 +50,32 @@ async fn server(content: Vec<u8>) -> Server {
     Server { url, hits }
 }
 
-fn dir(name: &str) -> PathBuf {
+fn dir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("cmkt-fetch-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir(d)
+}
+
+/// A directory of the test's own, removed when the test ends (passed or not).
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn policy() -> FetchPolicy {
@@ -68,7 +90,8 @@ fn policy() -> FetchPolicy {
 async fn blobs_are_checked_capped_and_cached() {
     let content = b"module bytes".to_vec();
     let s = server(content.clone()).await;
-    let f = Fetcher::new(&dir("cache"), policy()).unwrap();
+    let cache = dir("cache");
+    let f = Fetcher::new(&cache, policy()).unwrap();
     let good = BlobRef::new(&content, format!("{}/blob", s.url));
     assert_eq!(f.blob(&good).await.unwrap(), content);
     assert_eq!(f.blob(&good).await.unwrap(), content);
@@ -139,15 +162,16 @@ async fn file_uris_only_under_allowed_directories() {
     let path = root.join("input.txt");
     std::fs::write(&path, b"local input").unwrap();
     let r = BlobRef::new(b"local input", format!("file://{}", path.display()));
-    let closed = Fetcher::new(&dir("c1"), policy()).unwrap();
+    let (c1, c2) = (dir("c1"), dir("c2"));
+    let closed = Fetcher::new(&c1, policy()).unwrap();
     assert!(matches!(
         closed.blob(&r).await,
         Err(FetchError::Unsupported(_))
     ));
     let open = Fetcher::new(
-        &dir("c2"),
+        &c2,
         FetchPolicy {
-            file_roots: vec![root.clone()],
+            file_roots: vec![root.to_path_buf()],
             ..policy()
         },
     )
@@ -172,7 +196,8 @@ async fn manifests_must_match_their_onchain_hash() {
     };
     let bytes = m.to_canonical();
     let s = server(bytes.clone()).await;
-    let f = Fetcher::new(&dir("m"), policy()).unwrap();
+    let cache = dir("m");
+    let f = Fetcher::new(&cache, policy()).unwrap();
     let uri = format!("{}/blob", s.url);
     assert_eq!(f.manifest(&uri, &m.hash()).await.unwrap(), m);
     assert!(f.manifest(&uri, &[9; 32]).await.is_err());

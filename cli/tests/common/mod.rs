@@ -99,6 +99,9 @@ pub fn start_localnet_with(keys: Option<&Path>, launcher: Option<&str>, extra: &
             &blob_port.to_string(),
         ])
         .args(["--localnet-dir", keys.to_str().unwrap()])
+        // in the test's directory, which drop removes: the chain is killed, so it cannot
+        // remove a temporary ledger of its own
+        .args(["--ledger", dir.join("ledger").to_str().unwrap()])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -5,10 +5,32 @@ use super::*;
 use compute_market_client::merkle::{ExitStatus, ResultSummary};
 use compute_market_client::Pubkey;
 
-fn dir(name: &str) -> PathBuf {
+fn dir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("cmkt-journal-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
-    d
+    TempDir(d)
+}
+
+/// A directory of the test's own, removed when the test ends (passed or not).
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn entry(job: &str, stage: Stage) -> Entry {
