@@ -33,6 +33,7 @@ mod frame_check;
 mod host;
 pub mod meter;
 pub mod nan;
+mod pages;
 mod rewrite;
 mod runtime;
 pub mod samples;
@@ -192,6 +193,8 @@ impl Executor {
             }
             if options.explicit_bounds_checks {
                 config.memory_reservation(0).memory_guard_size(0);
+            } else {
+                config.memory_reservation(pages::RESERVATION);
             }
             config.cache(cache);
             Engine::new(&config).map_err(internal)
@@ -369,6 +372,10 @@ impl Executor {
         let mut watch = None;
         let mut foreign = false;
         let outcome = linker.instantiate(&mut store, module).and_then(|instance| {
+            let memory = instance.get_memory(&mut store, "memory");
+            if let (Some(m), false) = (memory, self.options.explicit_bounds_checks) {
+                pages::advise(&m, &store);
+            }
             if inline {
                 let fuel = instance.get_global(&mut store, meter::FUEL_EXPORT);
                 let flag = instance.get_memory(&mut store, meter::INTERRUPT_EXPORT);
@@ -377,7 +384,6 @@ impl Executor {
                     return Ok(());
                 };
                 fuel.set(&mut store, wasmtime::Val::I64(max_fuel))?;
-                let memory = instance.get_memory(&mut store, "memory");
                 let state = store.data_mut();
                 (state.fuel, state.memory) = (Some(fuel), memory);
                 let ptr = flag.data_ptr(&store) as usize;
