@@ -106,6 +106,7 @@ const fn v3(fuel: bool, nan_canonicalization: bool, explicit_bounds_checks: bool
         inline_leaves: true,
         lazy_vector_nan: true,
         frame_check: true,
+        unique_touches: compute_sandbox::meter::UNIQUE_TOUCHES,
     }
 }
 

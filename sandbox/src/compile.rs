@@ -47,6 +47,7 @@ impl Executor {
         let shortcuts = meter::Shortcuts {
             counted_loops: o.counted_loops,
             inline_leaves,
+            unique_touches: o.unique_touches,
         };
         let instrument = |module: &[u8]| {
             meter::instrument_rooms(module, shortcuts)

@@ -386,11 +386,15 @@ impl Executor {
                 fuel.set(&mut store, wasmtime::Val::I64(max_fuel))?;
                 let state = store.data_mut();
                 (state.fuel, state.memory) = (Some(fuel), memory);
-                let ptr = flag.data_ptr(&store) as usize;
+                if flag.data_size(&store) != watchdog::PAGE {
+                    foreign = true;
+                    return Ok(());
+                }
+                let page = flag.data_ptr(&store) as usize;
                 // SAFETY: a one-page memory that cannot grow, owned by `store`, which
-                // outlives `watch`
+                // outlives `watch`; no host code reads it (only the module's code names it)
                 #[allow(unsafe_code)]
-                let w = unsafe { self.watchdog.watch(ptr, limits.timeout) };
+                let w = unsafe { self.watchdog.watch(page, limits.timeout) };
                 watch = Some(w);
                 meter = Some(fuel);
             }

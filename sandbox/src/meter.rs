@@ -16,14 +16,16 @@
 //!   also take one unit per [`BYTES_PER_FUEL`] bytes before they run, `memory.grow`
 //!   [`FUEL_PER_PAGE`] per page, and bulk table instructions one per element;
 //! - every loop header, and the entry of every function that calls anything, traps, with the
-//!   fuel left in the global, when the fuel is below a floor (a function without loops or calls
+//!   fuel left in the global, when the fuel is below zero (a function without loops or calls
 //!   ends within its length, so it needs no check); so does every bulk memory instruction
 //!   that overdraws;
-//! - the floor is an `i64` at the start of a one-page memory of the module's own (exported as
-//!   [`INTERRUPT_EXPORT`]): 0, so a check traps when the fuel is below zero, until the
-//!   executor's ticker writes [`INTERRUPTED`] there when the run's time is up, so the next
-//!   check traps whatever the fuel (the way wasmtime's epochs are a counter the host bumps
-//!   while compiled code reads it). One load and one comparison check both.
+//! - every such check then reads a byte of a one-page memory of the module's own (exported as
+//!   [`INTERRUPT_EXPORT`]), a byte of its own in its function (see `meter/charges.rs`). When a
+//!   run's time is up, the executor's ticker makes that page inaccessible, so the next check's
+//!   read faults, which wasmtime turns into a trap, whatever the fuel. A comparison with zero
+//!   and a load that nothing waits on: the time of an interrupt floor loaded and compared at
+//!   every check (this runtime's first design, with the same counts) was a tenth of
+//!   word-freq's.
 //!
 //! A loop whose trip count is known when it starts (one straight-line body stepping a counter
 //! by a power of two towards a bound it does not write, see [`counted`]) takes the whole trip's
@@ -67,6 +69,7 @@ mod inline;
 mod shape;
 
 use crate::rewrite::declared_locals;
+pub use charges::UNIQUE_TOUCHES;
 use charges::{LenPrice, Meter};
 pub use counted::COUNTED_LOOP_CAP;
 pub use frames::{
@@ -83,11 +86,9 @@ use wasmparser::{FunctionBody, Operator, Parser, WasmFeatures};
 
 /// The export holding the fuel left (`i64`; negative after the module ran out).
 pub const FUEL_EXPORT: &str = "cmkt:fuel";
-/// The export of the one-page memory whose first 8 bytes hold the fuel floor of the checks.
+/// The export of the one-page memory the checks read, which the executor makes inaccessible to
+/// interrupt the run.
 pub const INTERRUPT_EXPORT: &str = "cmkt:interrupt";
-/// The floor that interrupts a run: the fuel at a check is always below it, since every check
-/// follows a charge.
-pub const INTERRUPTED: i64 = i64::MAX;
 /// Bytes of `memory.fill`, `memory.copy` and `memory.init` per unit of fuel (on top of the
 /// instruction's own unit).
 pub const BYTES_PER_FUEL: u32 = 16;
@@ -121,6 +122,9 @@ pub struct Shortcuts {
     pub counted_loops: bool,
     /// Small leaf functions are inlined at their direct calls ([`MAX_LEAF_OPS`]).
     pub inline_leaves: bool,
+    /// The checks of a function that read a byte of the interrupt page of their own, at most
+    /// [`UNIQUE_TOUCHES`] (fewer only to test the byte the others share).
+    pub unique_touches: u32,
 }
 
 impl Shortcuts {
@@ -128,6 +132,7 @@ impl Shortcuts {
     pub const ALL: Shortcuts = Shortcuts {
         counted_loops: true,
         inline_leaves: true,
+        unique_touches: UNIQUE_TOUCHES,
     };
 }
 
@@ -160,6 +165,7 @@ pub fn instrument_rooms(wasm: &[u8], shortcuts: Shortcuts) -> Result<(Vec<u8>, V
         shape,
         added: [false; 3],
         counted_loops: shortcuts.counted_loops,
+        unique_touches: shortcuts.unique_touches.min(UNIQUE_TOUCHES),
         leaves,
     };
     let mut module = wasm_encoder::Module::new();
@@ -180,6 +186,8 @@ struct Pass<'a> {
     added: [bool; 3],
     /// Whether counted loops take their trip's fuel when they start.
     counted_loops: bool,
+    /// The checks of a function that read a byte of the interrupt page of their own.
+    unique_touches: u32,
     /// The small leaves inlined at their direct calls, by function index (`inline.rs`).
     leaves: std::collections::BTreeMap<u32, inline::Leaf<'a>>,
 }
@@ -334,6 +342,8 @@ impl Reencode for Pass<'_> {
             global: self.fuel,
             local: fuel_local,
             interrupt: self.interrupt,
+            touches: Default::default(),
+            unique: self.unique_touches,
         };
         let mut f = Function::new(locals);
         let stack = frames::Depth::of(frame, self.fuel + 1);
@@ -442,7 +452,7 @@ impl Pass<'_> {
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 Loop { .. } => {
-                    m.reload_floor(f);
+                    m.fence(f);
                     f.instruction(&self.instruction(op.clone())?);
                 }
                 End if i == last => {

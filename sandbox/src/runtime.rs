@@ -52,6 +52,10 @@ pub struct Options {
     /// allows is refused at compile time (`frame_check.rs`), so that no run reaches the native
     /// stack limit before the budget; off only to test the refusal of such a run.
     pub frame_check: bool,
+    /// With `inline_meter`: how many checks of a function read a byte of the interrupt page of
+    /// their own ([`crate::meter::UNIQUE_TOUCHES`]; the rest share one). Any number gives the
+    /// same counts and outcomes; fewer only to test the shared byte.
+    pub unique_touches: u32,
 }
 
 impl Default for Options {
@@ -66,6 +70,7 @@ impl Default for Options {
             inline_leaves: false,
             lazy_vector_nan: false,
             frame_check: false,
+            unique_touches: crate::meter::UNIQUE_TOUCHES,
         }
     }
 }

@@ -1,6 +1,10 @@
-//! The timeout of runs that meter themselves ([`crate::meter`]): the executor's ticker writes
-//! the interrupt word (the floor of the module's fuel checks) of every run past its deadline,
-//! and the module traps at its next function entry or loop header.
+//! The timeout of runs that meter themselves ([`crate::meter`]): the executor's ticker makes the
+//! interrupt page of every run past its deadline inaccessible, so the module's next check (at a
+//! function entry or loop header) faults on it, which wasmtime turns into a trap (the address
+//! lies in one of the instance's memories).
+
+#[cfg(not(unix))]
+compile_error!("the timeout of wasi-p1v3 runs makes a page inaccessible (mprotect): a Unix system");
 
 use std::{
     sync::{
@@ -9,6 +13,9 @@ use std::{
     },
     time::{Duration, Instant},
 };
+
+/// The bytes of the interrupt page (one wasm page).
+pub(crate) const PAGE: usize = 1 << 16;
 
 /// The runs being watched.
 #[derive(Default)]
@@ -20,8 +27,8 @@ pub(crate) struct Watchdog {
 struct Run {
     id: u64,
     deadline: Option<Instant>,
-    /// The address of the run's interrupt word.
-    word: usize,
+    /// The address of the run's interrupt page.
+    page: usize,
     fired: bool,
 }
 
@@ -33,20 +40,21 @@ pub(crate) struct Watch {
 }
 
 impl Watchdog {
-    /// Watches the run whose interrupt word is at `word` for `timeout`.
+    /// Watches the run whose interrupt page is at `page` for `timeout`.
     ///
     /// # Safety
-    /// `word` must point to 8 writable, aligned bytes that stay valid (the interrupt memory of
-    /// a store that lives) until the returned [`Watch`] is dropped.
+    /// `page` must be the base of a wasm page ([`PAGE`] bytes) that only wasm code reads (the
+    /// interrupt memory of a store, which its module's code alone names) and that stays
+    /// mapped (the store lives) until the returned [`Watch`] is dropped.
     #[allow(unsafe_code)]
-    pub(crate) unsafe fn watch(self: &Arc<Self>, word: usize, timeout: Duration) -> Watch {
+    pub(crate) unsafe fn watch(self: &Arc<Self>, page: usize, timeout: Duration) -> Watch {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         // a timeout too long to add up is none
         let deadline = Instant::now().checked_add(timeout);
         self.lock().push(Run {
             id,
             deadline,
-            word,
+            page,
             fired: false,
         });
         Watch {
@@ -62,16 +70,19 @@ impl Watchdog {
         for run in self
             .lock()
             .iter_mut()
-            .filter(|r| r.deadline.is_some_and(|d| d <= now))
+            .filter(|r| !r.fired && r.deadline.is_some_and(|d| d <= now))
         {
-            // SAFETY: the run is still watched, so its word is valid (see `watch`); wasm reads
-            // it with plain loads while this thread writes it, as wasmtime's epoch counter is
-            // read by compiled code while the host bumps it.
-            unsafe {
-                (*(run.word as *const AtomicU64))
-                    .store(crate::meter::INTERRUPTED as u64, Ordering::Relaxed)
+            // SAFETY: the run is still watched, so its page is mapped (see `watch`), and no
+            // Rust code holds a reference into it: only the module's code reads it, and a read
+            // that faults is a trap of the run.
+            let protected = unsafe {
+                rustix::mm::mprotect(
+                    run.page as *mut std::ffi::c_void,
+                    PAGE,
+                    rustix::mm::MprotectFlags::empty(),
+                )
             };
-            run.fired = true;
+            run.fired = protected.is_ok();
         }
     }
 

@@ -42,10 +42,19 @@ fn module_importing(imports: &str, body: &str) -> Vec<u8> {
 /// Runs `wasm` under wasi-p1v3 on a thread of its own, failing the test (instead of hanging it)
 /// if the run does not end within a minute.
 fn run(wasm: &[u8], limits: Limits) -> Result<compute_sandbox::Execution, Refusal> {
+    run_with(Options::for_runtime(RUNTIME_V3).unwrap(), wasm, limits)
+}
+
+/// [`run`] with `options`.
+fn run_with(
+    options: Options,
+    wasm: &[u8],
+    limits: Limits,
+) -> Result<compute_sandbox::Execution, Refusal> {
     let wasm = wasm.to_vec();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let ex = v3();
+        let ex = Executor::with(options, None).unwrap();
         let r = ex
             .compile(&wasm)
             .and_then(|m| ex.run(&m, b"", &[], &[0; 32], limits));
@@ -107,6 +116,58 @@ fn every_kind_of_endless_run_hits_the_wall_clock() {
             t.elapsed() < Duration::from_secs(10),
             "{body}: {:?}",
             t.elapsed()
+        );
+    }
+}
+
+#[test]
+fn loops_whose_checks_share_a_byte_of_the_interrupt_page_hit_the_wall_clock() {
+    // the checks of a function past its first `unique_touches` (65 534 in the runtime, 2 here)
+    // read one byte of the interrupt page, and the pass stores to the page before their loops,
+    // so that Cranelift reads the byte again at each: without the store, each endless loop
+    // below read it once, before the deadline, at the loop before it
+    let endless = [
+        r#"(func (export "_start")
+             (loop (br_if 0 (i32.const 0)))
+             (loop (br_if 0 (i32.const 0)))
+             (loop (br_if 0 (i32.const 0)))
+             (loop (br 0)))"#,
+        // after a counted loop, whose condition reads the page too
+        r#"(func (export "_start") (local i32)
+             (loop (br_if 0 (i32.const 0)))
+             (loop (br_if 0 (i32.const 0)))
+             (local.set 0 (i32.const 8))
+             (loop (br_if 0 (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))
+             (loop (br 0)))"#,
+    ];
+    let options = Options {
+        unique_touches: 2,
+        ..Options::for_runtime(RUNTIME_V3).unwrap()
+    };
+    let l = Limits {
+        max_fuel: u64::MAX,
+        timeout: Duration::from_millis(300),
+        ..LIMITS
+    };
+    for body in endless {
+        let wasm = module(body);
+        assert_eq!(
+            run_with(options, &wasm, l),
+            Err(Refusal::Timeout(l.timeout)),
+            "{body}"
+        );
+        // and the same counts as with every check on a byte of its own
+        let fuel = Limits {
+            max_fuel: 10_000,
+            ..LIMITS
+        };
+        let outcome = |r: Result<compute_sandbox::Execution, Refusal>| {
+            r.map(|x| (x.status, x.fuel_used, x.output))
+        };
+        assert_eq!(
+            outcome(run_with(options, &wasm, fuel)),
+            outcome(run(&wasm, fuel)),
+            "{body}"
         );
     }
 }

@@ -3,10 +3,19 @@
 use super::{BYTES_PER_FUEL, FUEL_PER_PAGE};
 use wasm_encoder::{BlockType, Function, Instruction, MemArg, MemArgTarget};
 
+/// The touches of the interrupt page in a function that read a byte of their own (the page has
+/// 65 536: the byte the touches after these share and the fences' byte come after them).
+pub const UNIQUE_TOUCHES: u32 = (1 << 16) - 2;
+
 pub(super) struct Meter {
     pub(super) global: u32,
     pub(super) local: u32,
     pub(super) interrupt: u32,
+    /// The function's touches of the interrupt page so far.
+    pub(super) touches: std::cell::Cell<u32>,
+    /// The touches that read a byte of their own (at most [`UNIQUE_TOUCHES`]); the rest read
+    /// the byte at this offset.
+    pub(super) unique: u32,
 }
 
 impl Meter {
@@ -49,35 +58,47 @@ impl Meter {
             .instruction(&Instruction::LocalSet(self.local));
     }
 
-    /// Traps, with the fuel left in the global, when the fuel is below the floor: below zero,
-    /// or interrupted.
+    /// Traps, with the fuel left in the global, when the fuel is below zero; then touches the
+    /// interrupt page, which faults once the run is interrupted.
     pub(super) fn checks(&self, f: &mut Function) {
         f.instruction(&Instruction::LocalGet(self.local));
-        self.floor(f);
-        self.trap_if_below(f);
+        self.trap_if_empty(f);
+        self.touch(f);
     }
 
-    /// Pushes the floor of the checks: 0, or [`super::INTERRUPTED`].
-    pub(super) fn floor(&self, f: &mut Function) {
+    /// Reads a byte of the interrupt page, which faults (a trap) once the executor has made the
+    /// page inaccessible because the run's time is up ([`super::INTERRUPT_EXPORT`]). Each touch
+    /// of a function reads a byte of its own, up to [`Meter::unique`]: Cranelift, which does
+    /// not know that the page can change, would give a touch the value of an earlier read of
+    /// the same byte (and drop the load), so a loop after another would never fault. Beyond
+    /// that, touches share a byte and [`Meter::fence`] stores before every loop.
+    pub(super) fn touch(&self, f: &mut Function) {
+        let n = self.touches.get();
+        self.touches.set(n.saturating_add(1));
         f.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I64Load(self.interrupt_page(0)));
+            .instruction(&Instruction::I32Load8U(
+                self.interrupt_page(u64::from(n.min(self.unique))),
+            ))
+            .instruction(&Instruction::Drop);
     }
 
-    /// Stores to the interrupt page, past the floor, before a loop (and before a counted loop's
-    /// condition): the compiler then loads the floor again at the loop's checks. Without it,
-    /// Cranelift (which does not know that the ticker writes the page) gave the checks of a loop
-    /// the floor loaded by an earlier check of the function, read before the deadline, so a
-    /// loop after another loop never saw the interruption.
-    pub(super) fn reload_floor(&self, f: &mut Function) {
-        f.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I64Const(0))
-            .instruction(&Instruction::I64Store(self.interrupt_page(8)));
+    /// Before a loop (and a counted loop's condition) whose touch shares its byte with others:
+    /// a store to the interrupt page, which makes Cranelift read the shared byte again at the
+    /// loop's touches. Nothing before the touches run out.
+    pub(super) fn fence(&self, f: &mut Function) {
+        if self.touches.get() >= self.unique {
+            f.instruction(&Instruction::I32Const(0))
+                .instruction(&Instruction::I32Const(0))
+                .instruction(&Instruction::I32Store8(
+                    self.interrupt_page(u64::from(UNIQUE_TOUCHES + 1)),
+                ));
+        }
     }
 
-    pub(super) fn interrupt_page(&self, offset: u64) -> MemArg {
+    fn interrupt_page(&self, offset: u64) -> MemArg {
         MemArg {
             offset,
-            align: 3,
+            align: 0,
             target: MemArgTarget::Memory(self.interrupt),
             ordering: None,
         }

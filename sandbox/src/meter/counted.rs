@@ -23,8 +23,7 @@
 //! (`b + (-r mod 2^s) < 2^32`); otherwise it is metered per iteration.
 //! The instrumented module computes `k` when the loop starts; when `k` exists, the
 //! trip's fuel `k · cost` (`cost`: the body's length, what each iteration's header takes) is at
-//! most [`COUNTED_LOOP_CAP`] and at most the fuel left (above the checks' floor), it takes that
-//! fuel at once and runs a
+//! most [`COUNTED_LOOP_CAP`] and at most the fuel left, it takes that fuel at once and runs a
 //! copy of the loop without charges or checks. Otherwise it runs the loop metered per
 //! iteration as any other.
 //!
@@ -34,10 +33,9 @@
 //! loop the fuel is not seen: the body calls nothing, and a trap of the body (an
 //! out-of-bounds load) reports the fuel of the last call or return, as before. What changes is
 //! only how soon a timeout is seen: after at most [`COUNTED_LOOP_CAP`] units of work of a
-//! counted trip instead of at the next iteration. The condition compares the fuel left after
-//! the trip with the checks' floor, so an interrupted run takes the loop metered per iteration,
-//! which traps at its first check: counted loops one after another (with no loop header
-//! between them) are interrupted within one trip.
+//! counted trip instead of at the next iteration. Before the condition the module reads the
+//! interrupt page as a check does, so an interrupted run faults before the trip: counted loops
+//! one after another (with no loop header between them) are interrupted within one trip.
 
 use super::{calls, run_length, Meter, Pass};
 use wasm_encoder::reencode::{Error, Reencode};
@@ -186,7 +184,9 @@ impl Pass<'_> {
             Bound::Const(b) => I32Const(b),
             Bound::Local(n) => LocalGet(n),
         };
-        m.reload_floor(f);
+        // an interrupted run faults here, before a trip without checks
+        m.fence(f);
+        m.touch(f);
         let counter = LocalGet(c.counter);
         let (first, second) = if c.negative {
             (counter, bound.clone())
@@ -212,10 +212,10 @@ impl Pass<'_> {
             .instruction(&LocalGet(m.local))
             .instruction(&LocalGet(s.trip))
             .instruction(&I64Sub);
-        // the fuel left after the trip is not below the floor: not below zero, and the run is
-        // not interrupted (then the loop metered per iteration traps at its first check)
-        m.floor(f);
-        f.instruction(&I64GeS).instruction(&I32And);
+        // the fuel left after the trip is not below zero
+        f.instruction(&I64Const(0))
+            .instruction(&I64GeS)
+            .instruction(&I32And);
         let step_mask = ((1u64 << c.shift) - 1) as u32 as i32;
         if c.below {
             // the counter starts below the bound, and its last step does not wrap around:
@@ -270,7 +270,7 @@ impl Pass<'_> {
         per_iteration: bool,
     ) -> Result<(), Error<String>> {
         if per_iteration {
-            m.reload_floor(f);
+            m.fence(f);
         }
         f.instruction(&self.instruction(ops[at].clone())?);
         if per_iteration {
