@@ -143,7 +143,7 @@ impl HostMonotonicClock for FixedMonotonicClock {
 pub(crate) struct Limiter {
     pub(crate) max_memory: usize,
     pub(crate) memory_hit: bool,
-    /// The module's memory, and the interrupt word's when it meters itself.
+    /// The module's memory, and the interrupt page's when it meters itself.
     pub(crate) memories: usize,
 }
 

@@ -23,10 +23,11 @@
 //! the pass, not by a wasmtime version), and loops up to twice as fast. Modules with a start
 //! function, 64-bit or several memories are refused.
 //!
-//! A wall-clock timeout (epoch interruption; under `wasi-p1v3` an interrupt word the module
-//! reads) guards the worker against modules that burn fuel slowly through host calls or cache
-//! misses; hitting it is not deterministic, so it is a refusal: the worker does not commit to
-//! such a run.
+//! A wall-clock timeout (epoch interruption; under `wasi-p1v3` an interrupt page the module
+//! reads, which the executor makes inaccessible) guards the worker against modules that burn
+//! fuel slowly through host calls or cache misses; hitting it is not deterministic, so it is a
+//! refusal: the worker does not commit to such a run. A job's linear memory is advised onto
+//! huge pages ([`pages`]), which changes no byte it sees.
 
 mod compile;
 mod frame_check;

@@ -87,14 +87,15 @@ fn every_kind_of_endless_run_hits_the_wall_clock() {
         // host calls in a loop (an empty write each)
         r#"(func (export "_start") (loop (drop (call $write (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 8))) (br 0)))"#,
         // a loop after another loop, in a function without calls: its checks once reused the
-        // floor the first loop's last check had loaded, before the deadline
+        // floor the first loop's last check had loaded, before the deadline (checks now read a
+        // byte of the interrupt page of their own, which Cranelift cannot reuse)
         r#"(func (export "_start") (local i32)
              (local.set 0 (i32.const 3))
              (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if 0 (local.get 0)))
              (loop (br 0)))"#,
         // a loop before a call: its checks once reused the floor of the function's entry check
         r#"(func $f) (func (export "_start") (loop (br 0)) (call $f))"#,
-        // a loop after a counted loop (whose condition loads the floor)
+        // a loop after a counted loop (whose condition reads the interrupt page)
         r#"(func (export "_start") (local i32)
              (local.set 0 (i32.const 8))
              (loop (br_if 0 (local.tee 0 (i32.add (local.get 0) (i32.const -1)))))
