@@ -2,67 +2,15 @@
 //! (`compute_sandbox::meter`). Every way out of a run ends it: loops, recursion without loops,
 //! host calls and bulk memory instructions run out of fuel or hit the wall clock; the counts are
 //! deterministic and pinned for the sample jobs; modules the pass cannot meter are refused.
+//! (The host functions of the runtime: `host_calls.rs`.)
 
 use compute_sandbox::meter::{instrument, Refused, BYTES_PER_FUEL, FUEL_PER_PAGE};
-use compute_sandbox::samples::{HASH_CHAIN_HOST, SAMPLES};
-use compute_sandbox::{
-    Executor, Limits, Options, Refusal, Status, RUNTIME, RUNTIME_V2, RUNTIME_V3,
-    SHA256_FUEL_PER_BLOCK, SHA256_FUEL_PER_CALL,
-};
-use sha2::{Digest, Sha256};
+use compute_sandbox::samples::SAMPLES;
+use compute_sandbox::{Executor, Limits, Options, Refusal, Status, RUNTIME_V2, RUNTIME_V3};
 use std::time::{Duration, Instant};
 
-const LIMITS: Limits = Limits {
-    max_fuel: 50_000_000,
-    max_memory: 64 << 20,
-    max_output: 1 << 16,
-    timeout: Duration::from_secs(30),
-};
-
-fn v3() -> Executor {
-    Executor::with(Options::for_runtime(RUNTIME_V3).unwrap(), None).unwrap()
-}
-
-fn module(body: &str) -> Vec<u8> {
-    module_importing("", body)
-}
-
-/// [`module`] with more imports.
-fn module_importing(imports: &str, body: &str) -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  {imports}
-  (memory (export "memory") 1)
-  {body})"#
-    ))
-    .unwrap()
-}
-
-/// Runs `wasm` under wasi-p1v3 on a thread of its own, failing the test (instead of hanging it)
-/// if the run does not end within a minute.
-fn run(wasm: &[u8], limits: Limits) -> Result<compute_sandbox::Execution, Refusal> {
-    run_with(Options::for_runtime(RUNTIME_V3).unwrap(), wasm, limits)
-}
-
-/// [`run`] with `options`.
-fn run_with(
-    options: Options,
-    wasm: &[u8],
-    limits: Limits,
-) -> Result<compute_sandbox::Execution, Refusal> {
-    let wasm = wasm.to_vec();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let ex = Executor::with(options, None).unwrap();
-        let r = ex
-            .compile(&wasm)
-            .and_then(|m| ex.run(&m, b"", &[], &[0; 32], limits));
-        let _ = tx.send(r);
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the run ended")
-}
+mod common;
+use common::metered::*;
 
 #[test]
 fn an_infinite_loop_runs_out_of_fuel_at_exactly_its_limit() {
@@ -396,13 +344,6 @@ fn modules_the_pass_cannot_meter_are_refused() {
 }
 
 /// Room for a sample job's workload.
-const SAMPLE_LIMITS: Limits = Limits {
-    max_fuel: 20_000_000_000,
-    max_memory: 256 << 20,
-    max_output: 16 << 20,
-    timeout: Duration::from_secs(120),
-};
-
 /// Fuel of each sample at `workload(200)` under `wasi-p1v3`.
 const PINNED_FUEL: [(&str, u64); 5] = [
     ("hash-chain", 50_756_118),
@@ -440,186 +381,4 @@ fn the_samples_give_wasi_p1v2_outputs_and_pinned_fuel() {
         })
         .collect();
     assert_eq!(fuel, PINNED_FUEL);
-}
-
-/// A module that hashes the `len` bytes at `data` into `out` with the host's sha256 and writes
-/// the 32 bytes at `out`.
-fn sha256_module(data: u32, len: u32, out: u32) -> Vec<u8> {
-    module_importing(
-        r#"(import "cmkt" "sha256" (func $sha256 (param i32 i32 i32)))"#,
-        &format!(
-            r#"(data (i32.const 0) "abc")
-           (func (export "_start")
-             (call $sha256 (i32.const {data}) (i32.const {len}) (i32.const {out}))
-             (i32.store (i32.const 200) (i32.const {out}))
-             (i32.store (i32.const 204) (i32.const 32))
-             (drop (call $write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208))))"#
-        ),
-    )
-}
-
-#[test]
-fn the_hosts_sha256_hashes_in_bounds_and_charges_its_blocks() {
-    let r = run(&sha256_module(0, 3, 64), LIMITS).unwrap();
-    assert_eq!(r.status, Status::Exited(0));
-    assert_eq!(r.output, Sha256::digest(b"abc").to_vec());
-    // the output may overlap the input
-    let r = run(&sha256_module(0, 3, 1), LIMITS).unwrap();
-    assert_eq!(r.output, Sha256::digest(b"abc").to_vec());
-
-    // a block per 64 bytes, the padding's included
-    let fuel = |len| {
-        run(&sha256_module(0, len, 60_000), LIMITS)
-            .unwrap()
-            .fuel_used
-    };
-    let per = SHA256_FUEL_PER_BLOCK;
-    assert_eq!(fuel(55) - fuel(0), 0);
-    assert_eq!(fuel(56) - fuel(0), per);
-    assert_eq!(fuel(50_000) - fuel(0), (782 - 1) * per);
-    assert!(fuel(0) > SHA256_FUEL_PER_CALL + per);
-
-    // out of bounds, or wrapping past 4 GiB: a trap, nothing written
-    for (data, len, out) in [(65_000, 1_000, 64), (0, 3, 65_520), (u32::MAX - 1, 3, 64)] {
-        let r = run(&sha256_module(data, len, out), LIMITS).unwrap();
-        assert_eq!(
-            (r.status, r.output.len()),
-            (Status::Trapped, 0),
-            "{data} {len} {out}"
-        );
-    }
-    // a hash the fuel cannot pay for is not computed
-    let tight = Limits {
-        max_fuel: SHA256_FUEL_PER_CALL + 10 * SHA256_FUEL_PER_BLOCK,
-        ..LIMITS
-    };
-    let r = run(&sha256_module(0, 60_000, 64), tight).unwrap();
-    assert_eq!((r.status, r.output.len()), (Status::OutOfFuel, 0));
-    assert_eq!(r.fuel_used, tight.max_fuel);
-    let r = run(&sha256_module(0, u32::MAX, 64), LIMITS).unwrap();
-    assert_eq!((r.status, r.output.len()), (Status::OutOfFuel, 0));
-}
-
-#[test]
-fn every_import_of_the_hosts_sha256_pays() {
-    // imported twice, under two indices: a call of either takes the hash's fuel
-    let fuel = |callee: &str| {
-        let wasm = module_importing(
-            r#"(import "cmkt" "sha256" (func $first (param i32 i32 i32)))
-               (import "cmkt" "sha256" (func $second (param i32 i32 i32)))"#,
-            &format!(
-                r#"(func (export "_start")
-                     (call {callee} (i32.const 0) (i32.const 1000) (i32.const 2000)))"#
-            ),
-        );
-        let r = run(&wasm, LIMITS).unwrap();
-        assert_eq!(r.status, Status::Exited(0), "{callee}");
-        r.fuel_used
-    };
-    let hash = SHA256_FUEL_PER_CALL + (1000 + 9u64).div_ceil(64) * SHA256_FUEL_PER_BLOCK;
-    let (first, second) = (fuel("$first"), fuel("$second"));
-    assert_eq!(first, second);
-    assert!(first > hash && first < hash + 20, "{first} vs {hash}");
-}
-
-#[test]
-fn only_wasi_p1v3_offers_the_hosts_sha256() {
-    let wasm = sha256_module(0, 3, 64);
-    for runtime in [RUNTIME, RUNTIME_V2] {
-        let ex = Executor::with(Options::for_runtime(runtime).unwrap(), None).unwrap();
-        assert!(
-            matches!(ex.compile(&wasm), Err(Refusal::InvalidModule(_))),
-            "{runtime}"
-        );
-    }
-    // with the wrong signature it is refused under wasi-p1v3 too
-    let wrong = module_importing(
-        r#"(import "cmkt" "sha256" (func (param i32 i32)))"#,
-        r#"(func (export "_start"))"#,
-    );
-    assert!(matches!(
-        v3().compile(&wrong),
-        Err(Refusal::InvalidModule(_))
-    ));
-}
-
-#[test]
-fn hash_chain_asking_the_host_gives_hash_chains_output() {
-    let (input, args) = HASH_CHAIN_HOST.workload(200);
-    let ex = v3();
-    let [plain, host] = [SAMPLES[0], HASH_CHAIN_HOST].map(|sample| {
-        let m = ex.compile(sample.wasm).unwrap();
-        ex.run(&m, &input, &args, &[1; 32], SAMPLE_LIMITS).unwrap()
-    });
-    assert_eq!(host.status, Status::Exited(0));
-    assert_eq!(host.output, plain.output);
-    // a sixth of the fuel: the host's blocks are priced at about what they cost it
-    assert!(
-        host.fuel_used * 5 < plain.fuel_used,
-        "{} vs {}",
-        host.fuel_used,
-        plain.fuel_used
-    );
-    assert_eq!(host.fuel_used, 8_145_998, "pinned");
-}
-
-/// A module that polls `n` subscriptions at 0 (the first with tag `tag`, a clock of
-/// `timeout` ns) and writes the errno, the event count and the first event (at 92, 96, 100).
-fn poll_module(tag: u32, timeout: i64, n: u32) -> Vec<u8> {
-    module_importing(
-        r#"(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))"#,
-        &format!(
-            r#"(func (export "_start")
-                 (i64.store (i32.const 0) (i64.const 0x1234))
-                 (i32.store8 (i32.const 8) (i32.const {tag}))
-                 (i32.store (i32.const 16) (i32.const 1))
-                 (i64.store (i32.const 24) (i64.const {timeout}))
-                 (i32.store (i32.const 92)
-                   (call $poll (i32.const 0) (i32.const 100) (i32.const {n}) (i32.const 96)))
-                 (i32.store (i32.const 300) (i32.const 92)) (i32.store (i32.const 304) (i32.const 40))
-                 (drop (call $write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 400))))"#
-        ),
-    )
-}
-
-#[test]
-fn modules_that_can_sleep_are_refused_under_wasi_p1_and_wasi_p1v2() {
-    // their poll_oneoff is WASI's own, which would sleep this one's u64::MAX ns
-    let sleeper = poll_module(0, -1, 1);
-    let v2 = Executor::with(Options::for_runtime(RUNTIME_V2).unwrap(), None).unwrap();
-    for runtime in [RUNTIME, RUNTIME_V2] {
-        match v2.compile_for(runtime, &sleeper) {
-            Err(Refusal::InvalidModule(why)) => assert!(
-                why.contains("poll_oneoff") && why.contains(RUNTIME_V3),
-                "{runtime}: {why}"
-            ),
-            other => panic!("{runtime}: {:?}", other.map(|_| "compiled")),
-        }
-    }
-    assert!(v3().compile(&sleeper).is_ok());
-    // a module that does not import it still compiles there
-    assert!(v2
-        .compile_for(RUNTIME, &module(r#"(func (export "_start"))"#))
-        .is_ok());
-}
-
-#[test]
-fn sleeping_never_waits_under_wasi_p1v3() {
-    // a clock subscription of u64::MAX nanoseconds, which WASI's own poll_oneoff would sleep
-    let t = Instant::now();
-    let r = run(&poll_module(0, -1, 1), LIMITS).unwrap();
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    assert_eq!(r.status, Status::Exited(0));
-    let mut expected = [0u32.to_le_bytes(), 1u32.to_le_bytes()].concat();
-    expected.extend(0x1234u64.to_le_bytes());
-    expected.extend([0; 24]);
-    assert_eq!(r.output, expected);
-    // a file descriptor's subscription is not supported, no subscription is invalid
-    let errno = |wasm: Vec<u8>| {
-        u32::from_le_bytes(run(&wasm, LIMITS).unwrap().output[..4].try_into().unwrap())
-    };
-    assert_eq!(errno(poll_module(1, 0, 1)), 58);
-    assert_eq!(errno(poll_module(0, 0, 0)), 28);
-    // subscriptions past the end of memory
-    assert_eq!(errno(poll_module(0, 0, 2000)), 21);
 }

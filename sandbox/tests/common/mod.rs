@@ -1,5 +1,7 @@
 //! What the sandbox's test binaries share.
 
+pub mod metered;
+
 /// f32 bit patterns that make NaN handling observable.
 #[allow(dead_code)] // not every test binary compares floats
 pub const F32_EDGES: [u32; 16] = [
