@@ -3,7 +3,6 @@
 use compute_market_client::manifest::{BlobRef, Manifest, MANIFEST_VERSION, RUNTIME_WASI_P1};
 use compute_worker::fetch::{FetchError, FetchPolicy, Fetcher};
 use std::{
-    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -50,32 +49,12 @@ async fn server(content: Vec<u8>) -> Server {
     Server { url, hits }
 }
 
-fn dir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("cmkt-fetch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    TempDir(d)
-}
-
 /// A directory of the test's own, removed when the test ends (passed or not).
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cmkt-fetch-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn policy() -> FetchPolicy {
@@ -91,7 +70,7 @@ async fn blobs_are_checked_capped_and_cached() {
     let content = b"module bytes".to_vec();
     let s = server(content.clone()).await;
     let cache = dir("cache");
-    let f = Fetcher::new(&cache, policy()).unwrap();
+    let f = Fetcher::new(cache.path(), policy()).unwrap();
     let good = BlobRef::new(&content, format!("{}/blob", s.url));
     assert_eq!(f.blob(&good).await.unwrap(), content);
     assert_eq!(f.blob(&good).await.unwrap(), content);
@@ -157,19 +136,19 @@ async fn blobs_are_checked_capped_and_cached() {
 
 #[tokio::test]
 async fn file_uris_only_under_allowed_directories() {
-    let root = dir("files");
-    std::fs::create_dir_all(&root).unwrap();
+    let files = dir("files");
+    let root = files.path();
     let path = root.join("input.txt");
     std::fs::write(&path, b"local input").unwrap();
     let r = BlobRef::new(b"local input", format!("file://{}", path.display()));
     let (c1, c2) = (dir("c1"), dir("c2"));
-    let closed = Fetcher::new(&c1, policy()).unwrap();
+    let closed = Fetcher::new(c1.path(), policy()).unwrap();
     assert!(matches!(
         closed.blob(&r).await,
         Err(FetchError::Unsupported(_))
     ));
     let open = Fetcher::new(
-        &c2,
+        c2.path(),
         FetchPolicy {
             file_roots: vec![root.to_path_buf()],
             ..policy()
@@ -197,7 +176,7 @@ async fn manifests_must_match_their_onchain_hash() {
     let bytes = m.to_canonical();
     let s = server(bytes.clone()).await;
     let cache = dir("m");
-    let f = Fetcher::new(&cache, policy()).unwrap();
+    let f = Fetcher::new(cache.path(), policy()).unwrap();
     let uri = format!("{}/blob", s.url);
     assert_eq!(f.manifest(&uri, &m.hash()).await.unwrap(), m);
     assert!(f.manifest(&uri, &[9; 32]).await.is_err());

@@ -5,32 +5,12 @@ use super::*;
 use compute_market_client::merkle::{ExitStatus, ResultSummary};
 use compute_market_client::Pubkey;
 
-fn dir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("cmkt-journal-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    TempDir(d)
-}
-
 /// A directory of the test's own, removed when the test ends (passed or not).
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cmkt-journal-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn entry(job: &str, stage: Stage) -> Entry {
@@ -49,13 +29,13 @@ fn entry(job: &str, stage: Stage) -> Entry {
 #[test]
 fn entries_survive_reopening_and_done_ones_are_not_pending() {
     let d = dir("reopen");
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     j.record(&entry("a", Stage::Computed)).unwrap();
     j.record(&entry("b", Stage::Done)).unwrap();
     j.record(&entry("c", Stage::Claimed)).unwrap();
     j.put_output(&"ab".repeat(32), b"bytes").unwrap();
     drop(j);
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     let pending: Vec<_> = j.pending().into_iter().map(|e| (e.job, e.stage)).collect();
     assert_eq!(
         pending,
@@ -72,7 +52,7 @@ fn entries_survive_reopening_and_done_ones_are_not_pending() {
 #[test]
 fn concurrent_stores_of_one_result_all_succeed() {
     let d = dir("concurrent");
-    let j = std::sync::Arc::new(Journal::open(&d).unwrap());
+    let j = std::sync::Arc::new(Journal::open(d.path()).unwrap());
     let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 5, b"same output");
     let json = ResultSummaryJson::from(&s);
     let root = hex::encode(s.root(&Pubkey::new_from_array([9; 32])));
@@ -95,11 +75,11 @@ fn concurrent_stores_of_one_result_all_succeed() {
 #[test]
 fn a_torn_temporary_file_is_ignored() {
     let d = dir("torn");
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     j.record(&entry("a", Stage::Computed)).unwrap();
     // a crash in the middle of a write leaves only a temporary file behind
-    fs::write(d.join("jobs/.a.json.tmp"), br#"{"job": "a", "sta"#).unwrap();
-    fs::write(d.join("jobs/garbage.json"), b"not json").unwrap();
+    fs::write(d.path().join("jobs/.a.json.tmp"), br#"{"job": "a", "sta"#).unwrap();
+    fs::write(d.path().join("jobs/garbage.json"), b"not json").unwrap();
     let pending = j.pending();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].stage, Stage::Computed);
@@ -108,18 +88,18 @@ fn a_torn_temporary_file_is_ignored() {
 #[test]
 fn finished_jobs_leave_the_entry_files_and_stay_known_across_reopening() {
     let d = dir("finished");
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     j.record(&entry("a", Stage::Committed)).unwrap();
     let mut done = entry("a", Stage::Done);
     done.note = Some("claim failed: x".into());
     j.record(&done).unwrap();
     assert!(
-        !d.join("jobs/a.json").exists(),
+        !d.path().join("jobs/a.json").exists(),
         "a finished job leaves jobs/"
     );
     assert!(j.pending().is_empty());
     drop(j);
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     let got = j.get("a").expect("a finished job is still known");
     assert_eq!(got.stage, Stage::Done);
     assert_eq!(got.note.as_deref(), Some("claim failed: x"));
@@ -130,16 +110,16 @@ fn finished_jobs_leave_the_entry_files_and_stay_known_across_reopening() {
 #[test]
 fn finished_entries_of_an_older_version_move_to_the_log() {
     let d = dir("migrate");
-    fs::create_dir_all(d.join("jobs")).unwrap();
+    fs::create_dir_all(d.path().join("jobs")).unwrap();
     for job in ["a", "b"] {
         let bytes = serde_json::to_vec(&entry(job, Stage::Done)).unwrap();
-        fs::write(d.join(format!("jobs/{job}.json")), bytes).unwrap();
+        fs::write(d.path().join(format!("jobs/{job}.json")), bytes).unwrap();
     }
     let bytes = serde_json::to_vec(&entry("c", Stage::Revealed)).unwrap();
-    fs::write(d.join("jobs/c.json"), bytes).unwrap();
-    let j = Journal::open(&d).unwrap();
+    fs::write(d.path().join("jobs/c.json"), bytes).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     assert_eq!(j.finished(), 2);
-    assert!(!d.join("jobs/a.json").exists() && !d.join("jobs/b.json").exists());
+    assert!(!d.path().join("jobs/a.json").exists() && !d.path().join("jobs/b.json").exists());
     assert_eq!(j.pending().len(), 1);
     assert_eq!(j.get("b").unwrap().stage, Stage::Done);
 }
@@ -147,27 +127,27 @@ fn finished_entries_of_an_older_version_move_to_the_log() {
 #[test]
 fn a_torn_line_of_the_log_is_skipped_and_rewritten() {
     let d = dir("torn-log");
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     j.record(&entry("a", Stage::Done)).unwrap();
     drop(j);
     let mut f = OpenOptions::new()
         .append(true)
-        .open(d.join(DONE_LOG))
+        .open(d.path().join(DONE_LOG))
         .unwrap();
     f.write_all(br#"{"job":"b","mar"#).unwrap();
     drop(f);
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     assert_eq!(j.finished(), 1);
     j.record(&entry("c", Stage::Done)).unwrap();
     drop(j);
-    let j = Journal::open(&d).unwrap();
+    let j = Journal::open(d.path()).unwrap();
     assert!(j.get("a").is_some() && j.get("c").is_some() && j.get("b").is_none());
 }
 
 #[test]
 fn compaction_drops_old_records_and_only_their_outputs() {
     let d = dir("compact");
-    let j = Journal::open_with_retention(&d, Duration::from_secs(100)).unwrap();
+    let j = Journal::open_with_retention(d.path(), Duration::from_secs(100)).unwrap();
     let s = ResultSummary::new("wasi-p1", ExitStatus::Exited(0), 5, b"out");
     let json = ResultSummaryJson::from(&s);
     let root = |n: u8| hex::encode(s.root(&Pubkey::new_from_array([n; 32])));
@@ -200,7 +180,7 @@ fn compaction_drops_old_records_and_only_their_outputs() {
     assert!(j.result(&root(2)).is_some(), "a kept job's output stays");
     assert!(j.result(&root(3)).is_some(), "a pending job's output stays");
     drop(j);
-    let j = Journal::open_with_retention(&d, Duration::from_secs(1_000_000)).unwrap();
+    let j = Journal::open_with_retention(d.path(), Duration::from_secs(1_000_000)).unwrap();
     assert!(
         j.get("old").is_none(),
         "the rewritten log no longer holds it"
